@@ -1,0 +1,63 @@
+# auditdash: two commands do all set-up on a fresh Debian machine with Python 3.11.
+#   make run    install, seed demo data on first start, serve http://127.0.0.1:8050
+#   make test   install test needs (Debian chromium, chromium-driver, poppler-utils), run every test
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+GEO_DIR := data/geo
+DEBIAN_TEST_PACKAGES := chromium chromium-driver poppler-utils
+PYTEST_ARGS ?=
+
+.PHONY: run test lint typecheck pytest geo system-test-deps clean help
+
+help:
+	@echo "make run    serve the dashboard on http://127.0.0.1:8050 (demo data on first start)"
+	@echo "make test   run every test (lint, types, unit, API, browser)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP) $@
+
+geo:
+	bash scripts/install-geo.sh $(GEO_DIR)
+
+run: $(STAMP) geo
+	$(BIN)/auditdash serve
+
+system-test-deps:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
+	command -v pdftotext >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO="sudo"; \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $(DEBIAN_TEST_PACKAGES); \
+	fi
+
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(TEST_STAMP)
+	$(BIN)/mypy
+
+pytest: $(TEST_STAMP) system-test-deps geo
+	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; \
+	exit $$rc
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-results

@@ -1,0 +1,49 @@
+"""Build the Dash app: shell layout, pages, the HTTP API, shared state.
+
+`create_app` wires one `Database` (owned by this process), one geolocator and one ingestor
+into Flask's extensions; pages and callbacks reach them with `state()`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dash
+
+from dashboard.config import Settings
+from dashboard.ingest.geo import default_locator
+from dashboard.ingest.pipeline import Ingestor
+from dashboard.store.db import Database
+from dashboard.web.api import api
+from dashboard.web.layout import shell
+from dashboard.web.state import EXTENSION_KEY, AppState
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+ASSETS_DIR = PACKAGE_DIR.parent.parent / "assets"
+
+
+def create_app(settings: Settings, db: Database | None = None) -> dash.Dash:
+    """Create the dashboard app serving `settings.db_path` (or the given open database)."""
+    database = db or Database(settings.db_path)
+    geo = default_locator(settings.geo_dir, settings.geoip_mmdb)
+    app = dash.Dash(
+        __name__,
+        use_pages=True,
+        pages_folder=str(PACKAGE_DIR / "pages"),
+        assets_folder=str(ASSETS_DIR),
+        # Bootstrap's CSS is served from assets/vendor (no CDN: the machines have no internet).
+        suppress_callback_exceptions=True,
+        title="auditdash",
+        update_title=None,  # type: ignore[arg-type]  # Dash documents None: keep the page title
+    )
+    server = app.server
+    server.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    server.extensions[EXTENSION_KEY] = AppState(
+        settings=settings,
+        db=database,
+        geo=geo,
+        ingestor=Ingestor(database, geo, settings.batch_size),
+    )
+    server.register_blueprint(api)
+    app.layout = shell
+    return app

@@ -1,0 +1,159 @@
+"""Shared fixtures: real DuckDB files, a real server process on 127.0.0.1, API tokens."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+GEO_DIR = ROOT / "data" / "geo"
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_cli(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+    input_text: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run `auditdash ARGS` as a real subprocess, the way a user would."""
+    full_env = {**os.environ, "AUDITDASH_GEO_DIR": str(GEO_DIR), **(env or {})}
+    proc = subprocess.run(
+        [sys.executable, "-m", "dashboard.cli", *args],
+        cwd=cwd or ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        input=input_text,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"auditdash {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@dataclass
+class Server:
+    """A running `auditdash serve` subprocess."""
+
+    url: str
+    db_path: Path
+    proc: subprocess.Popen[str]
+    log: Path
+    log_handle: Any = None
+
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, Any] | str]:
+        """Send one HTTP request; return status and the decoded JSON (or text)."""
+        req = urllib.request.Request(self.url + path, data=body, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                status, raw = resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            status, raw = exc.code, exc.read()
+        text = raw.decode("utf-8", "replace")
+        try:
+            return status, json.loads(text)
+        except ValueError:
+            return status, text
+
+
+def start_server(
+    db_path: Path | None,
+    cwd: Path,
+    log: Path,
+    extra_env: dict[str, str] | None = None,
+    args: tuple[str, ...] = ("--no-demo",),
+    timeout: float = 240,
+) -> Server:
+    """Start `auditdash serve` on a free port and wait until /healthz answers."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "dashboard.cli", "serve", "--port", str(port), *args]
+    if db_path is not None:
+        cmd += ["--db", str(db_path)]
+    env = {**os.environ, "AUDITDASH_GEO_DIR": str(GEO_DIR), **(extra_env or {})}
+    fh = log.open("w")  # noqa: SIM115 - closed by stop_server
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            fh.close()
+            raise AssertionError(f"server exited {proc.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2) as resp:
+                if resp.status == 200:
+                    break
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.2)
+    else:
+        stop_server(Server(url, db_path or cwd, proc, log, fh))
+        raise AssertionError(f"server did not answer within {timeout} s:\n{log.read_text()}")
+    return Server(url=url, db_path=db_path or cwd / "data" / "auditdash.duckdb", proc=proc, log=log, log_handle=fh)
+
+
+def stop_server(server: Server) -> None:
+    """Stop a server we started, by its PID, and close its log."""
+    proc = server.proc
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    if server.log_handle is not None:
+        server.log_handle.close()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """A fresh database file path (not created yet)."""
+    return tmp_path / "audit.duckdb"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    """A real server on 127.0.0.1 over an empty database."""
+    srv = start_server(tmp_path / "srv.duckdb", tmp_path, tmp_path / "server.log")
+    try:
+        yield srv
+    finally:
+        stop_server(srv)
+
+
+def event(**overrides: Any) -> dict[str, Any]:
+    """A valid event; keyword arguments replace fields."""
+    doc: dict[str, Any] = {
+        "id": "evt-1",
+        "occurred_at": "2026-05-01T09:30:00Z",
+        "account_id": "acme",
+        "action": "auth.login",
+        "outcome": "success",
+        "actor": {"id": "u1", "name": "Ana Souza", "email": "ana@example.com", "role": "agent"},
+        "ip": "8.8.8.8",
+        "user_agent": "Mozilla/5.0",
+    }
+    doc.update(overrides)
+    return {k: v for k, v in doc.items() if v is not None}
