@@ -25,7 +25,6 @@ from sqlalchemy.engine import Connection, Engine
 
 from dashboard.store import schema
 
-CURRENT_VERSION = 1
 
 
 class StoreError(Exception):
@@ -65,14 +64,33 @@ def _read_server_info(db_path: Path) -> dict[str, Any] | None:
 Migration = Callable[[Connection], None]
 
 
-def _v1(conn: Connection) -> None:
-    schema.metadata.create_all(conn)
+def _create(*tables: sa.Table) -> Migration:
+    """A migration step that creates the given tables (and their sequences)."""
+
+    def step(conn: Connection) -> None:
+        schema.metadata.create_all(conn, tables=list(tables))
+
+    return step
 
 
-#: forward migrations, applied in order; each release appends, none is ever edited.
+#: forward migrations, applied in version order; each release appends, none is ever edited.
+#: A new table is defined in schema.py and created by its own migration here.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
-    (1, "events, integrity chain, quarantine, API tokens", _v1),
+    (
+        1,
+        "events, integrity chain, quarantine, API tokens",
+        _create(
+            schema.schema_version,
+            schema.meta,
+            schema.events,
+            schema.chain_batches,
+            schema.quarantine,
+            schema.api_tokens,
+        ),
+    ),
 ]
+
+CURRENT_VERSION = max(version for version, _, _ in MIGRATIONS)
 
 
 def utcnow() -> datetime:
@@ -149,7 +167,7 @@ class Database:
                     f"{self.path} has schema version {current}, newer than this auditdash "
                     f"({CURRENT_VERSION}); upgrade auditdash."
                 )
-            for version, description, step in MIGRATIONS:
+            for version, description, step in sorted(MIGRATIONS, key=lambda m: m[0]):
                 if version <= current:
                     continue
                 with self.engine.begin() as conn:
