@@ -100,6 +100,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     info = write_server_info(settings.db_path, url)
     atexit.register(lambda: info.unlink(missing_ok=True))
     server = create_server(app.server, host=settings.host, port=settings.port, threads=settings.threads)
+    scheduler = app.server.extensions["auditdash"].scheduler
+    scheduler.start()
     signal.signal(signal.SIGTERM, lambda *_: server.close())
     print(f"auditdash serving {settings.db_path} on {url} (Ctrl+C to stop)", flush=True)
     try:
@@ -108,6 +110,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         pass
     finally:
         server.close()
+        scheduler.stop()
         server_info_path(settings.db_path).unlink(missing_ok=True)
         db.close()
     return EXIT_OK

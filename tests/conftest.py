@@ -93,7 +93,7 @@ def start_server(
     if db_path is not None:
         cmd += ["--db", str(db_path)]
     env = {**os.environ, "AUDITDASH_GEO_DIR": str(GEO_DIR), **(extra_env or {})}
-    fh = log.open("w")  # noqa: SIM115 - closed by stop_server
+    fh = log.open("w")
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout

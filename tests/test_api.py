@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,7 +76,7 @@ def test_revoked_token_stops_at_once(tmp_path) -> None:
     """In-process server (real HTTP on 127.0.0.1) so the test can revoke while it runs."""
     import threading
 
-    from waitress.server import create_server
+    from werkzeug.serving import make_server
 
     from dashboard.config import Settings
     from dashboard.store.db import Database
@@ -87,11 +86,11 @@ def test_revoked_token_stops_at_once(tmp_path) -> None:
 
     db = Database(tmp_path / "inproc.duckdb")
     app = create_app(Settings(db_path=db.path, geo_dir=GEO_DIR), db)
-    httpd = create_server(app.server, host="127.0.0.1", port=0, threads=2)
-    thread = threading.Thread(target=httpd.run, daemon=True)
+    httpd = make_server("127.0.0.1", 0, app.server, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
-        srv = Server(url=f"http://127.0.0.1:{httpd.effective_port}", db_path=db.path, proc=None, log=tmp_path)  # type: ignore[arg-type]
+        srv = Server(url=f"http://127.0.0.1:{httpd.server_port}", db_path=db.path, proc=None, log=tmp_path)  # type: ignore[arg-type]
         _, token = create_token(db, "short-lived")
         assert post(srv, json.dumps([event(id="r1")]).encode(), token)[0] == 200
         assert list_tokens(db)[0].last_used_at is not None
@@ -100,8 +99,9 @@ def test_revoked_token_stops_at_once(tmp_path) -> None:
         assert status == 401
         assert "revoked" in reply["error"]
     finally:
-        httpd.close()
+        httpd.shutdown()
         thread.join(timeout=10)
+        httpd.server_close()
         db.close()
 
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from dashboard.events.validate import validate_batch
+from dashboard.events.validate import BatchResult, validate_batch
 from dashboard.ingest.geo import GeoLocator
 from dashboard.ingest.readers import Batch, read_file
 from dashboard.ingest.readers import position_label as label_for
 from dashboard.store.db import Database
 from dashboard.store.writer import WriteResult, store_batch
+
+Listener = Callable[[WriteResult], None]
+"""Called after each stored batch (for example: incremental detection)."""
 
 Progress = Callable[[int, int], None]
 """Called after each batch with (records read so far, bytes read so far or 0)."""
@@ -33,12 +36,24 @@ class Ingestor:
         self.db = db
         self.geo = geo
         self.batch_size = batch_size
+        self.listeners: list[Listener] = []
+
+    def validate(self, records: Batch) -> BatchResult:
+        """Validate and enrich one batch without storing it."""
+        with self.db.raw() as con:
+            return validate_batch(con, records, geo=self.geo)
+
+    def store(self, checked: BatchResult, source: str, position_label: str = "record") -> WriteResult:
+        """Store a validated batch and tell the listeners what was stored."""
+        result = store_batch(self.db, checked.accepted, checked.rejected, source, position_label)
+        if result.accepted:
+            for listener in self.listeners:
+                listener(result)
+        return result
 
     def ingest_batch(self, records: Batch, source: str, position_label: str = "record") -> WriteResult:
         """Validate and store one batch; rejected records go to quarantine."""
-        with self.db.raw() as con:
-            checked = validate_batch(con, records, geo=self.geo)
-        return store_batch(self.db, checked.accepted, checked.rejected, source, position_label)
+        return self.store(self.validate(records), source, position_label)
 
     def ingest_batches(
         self,

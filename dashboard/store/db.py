@@ -26,7 +26,6 @@ from sqlalchemy.engine import Connection, Engine
 from dashboard.store import schema
 
 
-
 class StoreError(Exception):
     """A database problem explained in words a user can act on."""
 

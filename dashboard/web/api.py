@@ -15,9 +15,7 @@ import flask
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from dashboard import __version__
-from dashboard.events.validate import validate_batch
 from dashboard.store.tokens import verify_token
-from dashboard.store.writer import store_batch
 from dashboard.web.state import state
 
 api = flask.Blueprint("api", __name__)
@@ -83,8 +81,7 @@ def post_events() -> flask.Response:
     else:
         records = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
         label = "line"
-    with st.db.raw() as con:
-        checked = validate_batch(con, records, geo=st.geo)
+    checked = st.ingestor.validate(records)
     for rejected in checked.rejected:
         if rejected.reason.startswith("not valid JSON"):
             column = rejected.reason.rsplit("column ", 1)[-1]
@@ -94,7 +91,7 @@ def post_events() -> flask.Response:
                 line=rejected.pos,
                 column=int(column) if column.isdigit() else None,
             )
-    result = store_batch(st.db, checked.accepted, checked.rejected, f"api:{token.name}", label)
+    result = st.ingestor.store(checked, f"api:{token.name}", label)
     return flask.jsonify(
         {
             "accepted": result.accepted,

@@ -6,6 +6,7 @@ into Flask's extensions; pages and callbacks reach them with `state()`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import dash
@@ -13,10 +14,16 @@ import dash
 from dashboard.config import Settings
 from dashboard.ingest.geo import default_locator
 from dashboard.ingest.pipeline import Ingestor
+from dashboard.jobs import Scheduler
 from dashboard.store.db import Database
 from dashboard.web.api import api
 from dashboard.web.layout import shell
 from dashboard.web.state import EXTENSION_KEY, AppState
+
+Installer = Callable[[dash.Dash, AppState], None]
+
+#: capabilities wired into every app (login first, so every page is born behind it).
+INSTALLERS: list[Installer] = []
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 ASSETS_DIR = PACKAGE_DIR.parent.parent / "assets"
@@ -38,12 +45,17 @@ def create_app(settings: Settings, db: Database | None = None) -> dash.Dash:
     )
     server = app.server
     server.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    server.extensions[EXTENSION_KEY] = AppState(
+    state = AppState(
         settings=settings,
         db=database,
         geo=geo,
         ingestor=Ingestor(database, geo, settings.batch_size),
+        scheduler=Scheduler(),
     )
+    server.extensions[EXTENSION_KEY] = state
     server.register_blueprint(api)
+    # Each capability installs its routes, request hooks, listeners and jobs here, in order.
+    for install in INSTALLERS:
+        install(app, state)
     app.layout = shell
     return app

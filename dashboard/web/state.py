@@ -13,6 +13,7 @@ import flask
 from dashboard.config import Settings
 from dashboard.ingest.geo import GeoLocator
 from dashboard.ingest.pipeline import Ingestor
+from dashboard.jobs import Scheduler
 from dashboard.store.db import Database
 
 EXTENSION_KEY = "auditdash"
@@ -26,6 +27,7 @@ class AppState:
     db: Database
     geo: GeoLocator
     ingestor: Ingestor
+    scheduler: Scheduler
 
 
 def state() -> AppState:
