@@ -1,0 +1,361 @@
+"""The filter model: one frozen dataclass is the single source of truth for "the current view".
+
+It round-trips to the URL query string (so a copied link reproduces the view), to a
+`dcc.Store` (so it survives moving between pages), to SQLAlchemy conditions (so every query,
+chart, explorer page and compliance pack filters the same way) and to words (for the report
+cover: "2026-08-01 to 2026-10-31, Europe/Berlin, authentication events, all users").
+
+Values from the URL are untrusted: unknown keys are ignored, bad values are dropped with a
+note in `Filters.problems`, and nothing reaches SQL except as a bound parameter.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import sqlalchemy as sa
+
+from dashboard.events.contract import OUTCOMES
+from dashboard.events.taxonomy import CATEGORIES, CATEGORY_TITLES
+
+PRESETS: dict[str, timedelta] = {
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+    "90d": timedelta(days=90),
+}
+PRESET_LABELS: dict[str, str] = {
+    "24h": "Last 24 hours",
+    "7d": "Last 7 days",
+    "30d": "Last 30 days",
+    "90d": "Last 90 days",
+}
+DEFAULT_PRESET = "7d"
+
+#: the columns free text searches: actor, target and changed values.
+TEXT_COLUMNS: tuple[str, ...] = (
+    "actor_id",
+    "actor_name",
+    "actor_email",
+    "target_id",
+    "target_name",
+    "changes",
+)
+
+_LIST_KEYS = ("users", "roles", "categories", "actions", "countries", "accounts")
+_MAX_CIDR_BLOCKS = 256
+
+
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def _parse_when(text: str, end: bool) -> datetime | None:
+    """A date (`2026-08-01`) or a local date-time (`2026-08-01T09:00`); an end date means end of day."""
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return datetime.combine(day + timedelta(days=1), time()) if end else datetime.combine(day, time())
+        return datetime.fromisoformat(text).replace(tzinfo=None)
+    except ValueError:
+        return None
+
+
+def _format_when(value: datetime, end: bool) -> str:
+    if value.time() == time() and value.second == 0:
+        day = value.date() - timedelta(days=1) if end else value.date()
+        return day.isoformat()
+    return value.isoformat(timespec="minutes")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the user is looking at.
+
+    Attributes:
+        preset: a relative range (`24h`, `7d`, `30d`, `90d`), or None for the custom range.
+        start: custom range start, a local time in `tz` (inclusive).
+        end: custom range end, a local time in `tz` (exclusive; a date in the URL means its whole day).
+        users: actor ids.
+        roles: actor roles.
+        categories: action categories.
+        actions: actions.
+        outcome: success, failure or unknown; None for all.
+        ip: an address or a CIDR block.
+        countries: ISO country codes of the source address.
+        accounts: tenants.
+        text: free text over actor, target and changed values.
+        tz: the IANA time zone dates are entered and shown in.
+        problems: what was dropped from an untrusted source (not part of the view).
+    """
+
+    preset: str | None = DEFAULT_PRESET
+    start: datetime | None = None
+    end: datetime | None = None
+    users: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()
+    outcome: str | None = None
+    ip: str | None = None
+    countries: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()
+    text: str | None = None
+    tz: str = "UTC"
+    problems: tuple[str, ...] = field(default=(), compare=False)
+
+    # -- construction ------------------------------------------------------------------------
+    def with_(self, **changes: Any) -> Filters:
+        """A copy with some values replaced (lists become tuples)."""
+        clean: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in changes.items()}
+        if "start" in clean or "end" in clean:
+            clean.setdefault("preset", None)
+        return replace(self, problems=(), **clean)
+
+    @classmethod
+    def from_query(cls, query: str | Mapping[str, Any]) -> Filters:
+        """Read filters from a URL query string (or Dash's page kwargs); bad values are dropped."""
+        if isinstance(query, str):
+            raw: dict[str, list[str]] = parse_qs(query.lstrip("?"), keep_blank_values=False)
+        else:
+            raw = {k: v if isinstance(v, list) else [str(v)] for k, v in query.items() if v not in (None, "")}
+        problems: list[str] = []
+        values: dict[str, Any] = {}
+
+        def first(key: str) -> str | None:
+            items = raw.get(key)
+            return items[-1].strip() if items and items[-1].strip() else None
+
+        def many(key: str) -> tuple[str, ...]:
+            out: list[str] = []
+            for item in raw.get(key, []):
+                out.extend(p.strip() for p in item.split(",") if p.strip())
+            return tuple(dict.fromkeys(out))
+
+        tz = first("tz") or "UTC"
+        if _zone(tz) is None:
+            problems.append(f"unknown time zone {tz!r}; showing UTC")
+            tz = "UTC"
+        values["tz"] = tz
+        preset = first("range")
+        start_text, end_text = first("from"), first("to")
+        if start_text or end_text:
+            start = _parse_when(start_text, end=False) if start_text else None
+            end = _parse_when(end_text, end=True) if end_text else None
+            if start_text and start is None:
+                problems.append(f"from={start_text!r} is not a date")
+            if end_text and end is None:
+                problems.append(f"to={end_text!r} is not a date")
+            if start and end and end <= start:
+                problems.append("the range ends before it starts; showing the default range")
+                start = end = None
+            if start or end:
+                values.update(preset=None, start=start, end=end)
+        if preset and "start" not in values and "end" not in values:
+            if preset in PRESETS:
+                values["preset"] = preset
+            else:
+                problems.append(f"range={preset!r} is not one of {', '.join(PRESETS)}")
+        for key in _LIST_KEYS:
+            items = many(key)
+            if key == "categories":
+                bad = [c for c in items if c not in CATEGORIES]
+                problems.extend(f"unknown category {c!r}" for c in bad)
+                items = tuple(c for c in items if c in CATEGORIES)
+            if key == "countries":
+                items = tuple(c.upper() for c in items if len(c) == 2 and c.isalpha())
+            if items:
+                values[key] = items
+        outcome = first("outcome")
+        if outcome:
+            if outcome in OUTCOMES:
+                values["outcome"] = outcome
+            else:
+                problems.append(f"outcome={outcome!r} is not one of {', '.join(OUTCOMES)}")
+        ip = first("ip")
+        if ip:
+            try:
+                values["ip"] = (
+                    str(ipaddress.ip_network(ip, strict=False)) if "/" in ip else str(ipaddress.ip_address(ip))
+                )
+            except ValueError:
+                problems.append(f"ip={ip!r} is not an address or CIDR block")
+        text = first("q")
+        if text:
+            values["text"] = text[:200]
+        return cls(**values, problems=tuple(problems))
+
+    def to_query(self) -> str:
+        """The URL query string (without `?`); default values are left out."""
+        pairs: list[tuple[str, str]] = []
+        if self.preset is None and (self.start or self.end):
+            if self.start:
+                pairs.append(("from", _format_when(self.start, end=False)))
+            if self.end:
+                pairs.append(("to", _format_when(self.end, end=True)))
+        elif self.preset and self.preset != DEFAULT_PRESET:
+            pairs.append(("range", self.preset))
+        for key in _LIST_KEYS:
+            items = getattr(self, key)
+            if items:
+                pairs.append((key, ",".join(items)))
+        if self.outcome:
+            pairs.append(("outcome", self.outcome))
+        if self.ip:
+            pairs.append(("ip", self.ip))
+        if self.text:
+            pairs.append(("q", self.text))
+        if self.tz != "UTC":
+            pairs.append(("tz", self.tz))
+        return urlencode(pairs)
+
+    def to_store(self) -> dict[str, Any]:
+        """A JSON-ready dict for `dcc.Store`."""
+        data = asdict(self)
+        data.pop("problems")
+        for key in ("start", "end"):
+            data[key] = data[key].isoformat() if data[key] else None
+        return data
+
+    @classmethod
+    def from_store(cls, data: Mapping[str, Any] | None) -> Filters:
+        """The inverse of `to_store` (None gives the defaults)."""
+        if not data:
+            return cls()
+        known = {f.name for f in fields(cls)} - {"problems"}
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            if key not in known:
+                continue
+            if key in ("start", "end"):
+                values[key] = datetime.fromisoformat(value) if value else None
+            elif isinstance(value, list):
+                values[key] = tuple(value)
+            else:
+                values[key] = value
+        return cls(**values)
+
+    # -- time ------------------------------------------------------------------------------------
+    @property
+    def zone(self) -> ZoneInfo:
+        """The time zone of the view."""
+        return _zone(self.tz) or ZoneInfo("UTC")
+
+    def resolve_range(self, now: datetime | None = None) -> tuple[datetime, datetime]:
+        """The absolute range as naive UTC datetimes: [start, end)."""
+        now_utc = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
+        if self.preset is not None or (self.start is None and self.end is None):
+            span = PRESETS.get(self.preset or DEFAULT_PRESET, PRESETS[DEFAULT_PRESET])
+            return now_utc - span, now_utc
+
+        def to_utc(local: datetime) -> datetime:
+            return local.replace(tzinfo=self.zone).astimezone(UTC).replace(tzinfo=None)
+
+        start = to_utc(self.start) if self.start else datetime(2000, 1, 1)
+        end = to_utc(self.end) if self.end else now_utc
+        return start, end
+
+    # -- SQL -------------------------------------------------------------------------------------
+    def conditions(self, table: sa.Table, now: datetime | None = None) -> list[sa.ColumnElement[bool]]:
+        """The WHERE conditions of this view on an events-shaped table (bound parameters only)."""
+        c = table.c
+        start, end = self.resolve_range(now)
+        conds: list[sa.ColumnElement[bool]] = [c.occurred_at >= start, c.occurred_at < end]
+        if self.users:
+            conds.append(c.actor_id.in_(self.users))
+        if self.roles:
+            conds.append(c.actor_role.in_(self.roles))
+        if self.categories:
+            conds.append(c.category.in_(self.categories))
+        if self.actions:
+            conds.append(c.action.in_(self.actions))
+        if self.outcome:
+            conds.append(c.outcome == self.outcome)
+        if self.countries:
+            conds.append(c.geo_country.in_(self.countries))
+        if self.accounts:
+            conds.append(c.account_id.in_(self.accounts))
+        if self.ip:
+            conds.append(ip_condition(c.ip, self.ip))
+        if self.text:
+            conds.append(sa.or_(*(getattr(c, col).icontains(self.text, autoescape=True) for col in TEXT_COLUMNS)))
+        return conds
+
+    def where(self, table: sa.Table, now: datetime | None = None) -> sa.ColumnElement[bool]:
+        """All conditions joined with AND."""
+        return sa.and_(*self.conditions(table, now))
+
+    # -- words ----------------------------------------------------------------------------------
+    def describe(self, now: datetime | None = None) -> str:
+        """The view in words, for page headers and report covers."""
+        parts: list[str] = []
+        if self.preset is not None or (self.start is None and self.end is None):
+            start, end = self.resolve_range(now)
+            local_start = start.replace(tzinfo=UTC).astimezone(self.zone)
+            local_end = end.replace(tzinfo=UTC).astimezone(self.zone)
+            label = PRESET_LABELS.get(self.preset or DEFAULT_PRESET, "")
+            parts.append(f"{label} ({local_start:%Y-%m-%d %H:%M} to {local_end:%Y-%m-%d %H:%M})")
+        else:
+            first = _format_when(self.start, end=False) if self.start else "the beginning"
+            last = _format_when(self.end, end=True) if self.end else "now"
+            parts.append(f"{first} to {last}")
+        parts.append(self.tz)
+        if self.categories:
+            parts.append(", ".join(CATEGORY_TITLES.get(c, c).lower() for c in self.categories))
+        if self.actions:
+            parts.append("actions " + ", ".join(self.actions))
+        if self.outcome:
+            parts.append(f"{self.outcome} only")
+        parts.append("users " + ", ".join(self.users) if self.users else "all users")
+        if self.roles:
+            parts.append("roles " + ", ".join(self.roles))
+        if self.ip:
+            parts.append(f"address {self.ip}")
+        if self.countries:
+            parts.append("countries " + ", ".join(self.countries))
+        if self.accounts:
+            parts.append("accounts " + ", ".join(self.accounts))
+        if self.text:
+            parts.append(f'text "{self.text}"')
+        return ", ".join(parts)
+
+    def is_default(self) -> bool:
+        """Whether nothing but the default range is set."""
+        return self == Filters(tz=self.tz)
+
+
+def ip_condition(column: sa.ColumnElement[Any], value: str) -> sa.ColumnElement[bool]:
+    """Match an address or a CIDR block against the stored text form of addresses.
+
+    Stored addresses are normalised (dotted IPv4, compressed IPv6), so an IPv4 block becomes
+    string-prefix tests on whole octets: a /22 is four `a.b.c.` prefixes. That keeps the test
+    portable across databases and able to use min/max pruning.
+    """
+    if "/" not in value:
+        return column == value
+    net = ipaddress.ip_network(value, strict=False)
+    if net.version == 6 or net.prefixlen == 32:
+        if net.num_addresses == 1:
+            return column == str(net.network_address)
+        # IPv6 blocks: compare the leading hextets of the exploded form is not possible on the
+        # compressed text, so match by the compressed network prefix when it ends on a hextet.
+        prefix = str(net.network_address).rstrip(":")
+        return column.startswith(prefix + ":", autoescape=True)
+    if net.prefixlen == 0:
+        return column.contains(".")
+    octets = (net.prefixlen + 7) // 8
+    block = 8 * octets
+    subnets = list(net.subnets(new_prefix=block)) if block > net.prefixlen else [net]
+    if len(subnets) > _MAX_CIDR_BLOCKS:  # pragma: no cover - cannot happen for IPv4 with whole octets
+        raise ValueError(f"{value} spans too many blocks")
+    prefixes = [".".join(str(s.network_address).split(".")[:octets]) + "." for s in subnets]
+    return sa.or_(*(column.startswith(p, autoescape=True) for p in prefixes))
