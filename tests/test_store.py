@@ -39,9 +39,8 @@ def canonical_hash(row: dict) -> str:
 def test_new_file_gets_current_schema_version(db_path: Path) -> None:
     with Database(db_path) as db:
         assert db.version() == CURRENT_VERSION
-    with Database(db_path) as db:  # reopening applies nothing twice
-        with db.connect() as conn:
-            assert conn.execute(sa.text("SELECT count(*) FROM schema_version")).scalar() == CURRENT_VERSION
+    with Database(db_path) as db, db.connect() as conn:  # reopening applies nothing twice
+        assert conn.execute(sa.text("SELECT count(*) FROM schema_version")).scalar() == CURRENT_VERSION
 
 
 def test_sequence_and_hash_chain(db_path: Path) -> None:
