@@ -58,6 +58,8 @@ def test_timestamps_are_stored_in_utc_with_milliseconds(con, value, expected) ->
         ({"occurred_at": "1999-12-31T23:59:59Z"}, "is before 2000-01-01"),
         ({"occurred_at": "2026-06-03T00:00:00Z"}, "more than 24 hours in the future"),
         ({"occurred_at": True}, "occurred_at must be a string or a number, got boolean"),
+        ({"occurred_at": 10**16}, "occurred_at 10000000000000000 is not a usable epoch time"),
+        ({"occurred_at": 1e300}, "is not a usable epoch time"),
         ({"occurred_at": None}, "occurred_at is missing"),
         ({"action": None}, "action is missing"),
         ({"action": "Auth.Login"}, "action 'Auth.Login' is not dotted lower case"),

@@ -2,16 +2,26 @@
 
 Used by the CLI (`auditdash ingest`), the HTTP API and the demo loader, so every event enters
 the store the same way.
+
+A stream of batches runs as a two-stage pipeline: a worker thread reads and validates the next
+batch while the calling thread stores the current one. Both stages spend most of their time
+inside DuckDB, which runs without the GIL, so the two overlap on two cores. Batches are still
+stored one at a time, in order, each in its own transaction, and at most two are in memory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TypeAlias
+
+import pyarrow as pa
 
 from dashboard.events.validate import BatchResult, validate_batch
 from dashboard.ingest.geo import GeoLocator
-from dashboard.ingest.readers import Batch, read_file
+from dashboard.ingest.readers import Batch, read_file_tables
 from dashboard.ingest.readers import position_label as label_for
 from dashboard.store.db import Database
 from dashboard.store.writer import WriteResult, store_batch
@@ -21,6 +31,9 @@ Listener = Callable[[WriteResult], None]
 
 Progress = Callable[[int, int], None]
 """Called after each batch with (records read so far, bytes read so far or 0)."""
+
+Records: TypeAlias = Batch | pa.Table
+"""One batch of raw records: (position, JSON text) pairs, or an Arrow table of `pos` and `raw`."""
 
 
 class Ingestor:
@@ -38,7 +51,7 @@ class Ingestor:
         self.batch_size = batch_size
         self.listeners: list[Listener] = []
 
-    def validate(self, records: Batch) -> BatchResult:
+    def validate(self, records: Records) -> BatchResult:
         """Validate and enrich one batch without storing it."""
         with self.db.raw() as con:
             return validate_batch(con, records, geo=self.geo)
@@ -51,28 +64,88 @@ class Ingestor:
                 listener(result)
         return result
 
-    def ingest_batch(self, records: Batch, source: str, position_label: str = "record") -> WriteResult:
+    def ingest_batch(self, records: Records, source: str, position_label: str = "record") -> WriteResult:
         """Validate and store one batch; rejected records go to quarantine."""
         return self.store(self.validate(records), source, position_label)
 
     def ingest_batches(
         self,
-        batches: Iterable[Batch],
+        batches: Iterable[Records],
         source: str,
         position_label: str = "record",
         progress: Progress | None = None,
     ) -> WriteResult:
-        """Ingest a stream of batches; each batch is stored atomically."""
+        """Ingest a stream of batches; each batch is stored atomically, in order.
+
+        The next batch is read and validated in a worker thread while this one is stored.
+        """
         total = WriteResult()
         seen = 0
-        for batch in batches:
-            total.add(self.ingest_batch(batch, source, position_label))
-            seen += len(batch)
+        for size, checked in self._validated(batches):
+            total.add(self.store(checked, source, position_label))
+            seen += size
             if progress:
                 progress(seen, 0)
         return total
 
     def ingest_file(self, path: Path, progress: Progress | None = None) -> WriteResult:
         """Ingest one NDJSON, JSON-array or CSV file (gzip accepted)."""
-        fmt, batches = read_file(path, self.batch_size)
+        fmt, batches = read_file_tables(path, self.batch_size)
         return self.ingest_batches(batches, f"file:{path.name}", label_for(fmt), progress)
+
+    def _validated(self, batches: Iterable[Records]) -> Iterator[tuple[int, BatchResult]]:
+        """(batch size, validated batch) in order, each validated in a worker thread.
+
+        The worker validates batch N+1 while the caller stores batch N, and reads N+2 only once
+        the caller has taken N+1: at most two batches are in memory, the one being stored and
+        the one being read and validated.
+        """
+        ready: queue.Queue[tuple[int, BatchResult] | BaseException | None] = queue.Queue(maxsize=1)
+        taken = threading.Semaphore(0)
+        stop = threading.Event()
+
+        def wait(attempt: Callable[[], bool]) -> bool:
+            while not stop.is_set():
+                if attempt():
+                    return True
+            return False
+
+        def hand_over(item: tuple[int, BatchResult] | BaseException | None) -> bool:
+            def put() -> bool:
+                try:
+                    ready.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    return False
+
+            return wait(put) and wait(lambda: taken.acquire(timeout=0.1))
+
+        def work() -> None:
+            try:
+                for batch in batches:
+                    if stop.is_set():
+                        return
+                    item = (len(batch), self.validate(batch))
+                    del batch  # its raw text is not needed while the next one is read
+                    if not hand_over(item):
+                        return
+                hand_over(None)
+            except BaseException as exc:  # handed to the caller's thread, raised there
+                hand_over(exc)
+
+        worker = threading.Thread(target=work, name="auditdash-validate", daemon=True)
+        worker.start()
+        try:
+            while True:
+                item = ready.get()
+                taken.release()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            # The caller stopped early (an error, or it let go of us): let the worker finish
+            # its batch and end, so no thread outlives the call.
+            stop.set()
+            worker.join()
