@@ -1,0 +1,193 @@
+"""What the Alerts and Review pages show, as pure functions (no Dash app, no request).
+
+Figures, explorer links and masking live here so they can be tested without a browser and
+reused by other pages.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import plotly.graph_objects as go
+
+from dashboard.filters import Filters
+from dashboard.privacy import mask_ip, shorten_name
+
+SEVERITY_BADGE: dict[str, str] = {
+    "critical": "danger",
+    "high": "danger",
+    "medium": "warning",
+    "low": "info",
+    "info": "secondary",
+}
+STATUS_BADGE: dict[str, str] = {"open": "danger", "acknowledged": "warning", "resolved": "success"}
+
+
+def fmt_time(value: datetime | None) -> str:
+    """UTC time as the pages show it."""
+    return f"{value:%Y-%m-%d %H:%M:%S} UTC" if value else "-"
+
+
+def key_text(key: Mapping[str, Any], masked: bool) -> str:
+    """`user 1014 · ip 203.0.113.x` (addresses masked for masked viewers)."""
+    parts = []
+    for name, value in key.items():
+        if name == "account_id":
+            continue
+        shown = mask_ip(str(value)) if masked and name == "ip" else value
+        parts.append(f"{name} {shown}")
+    return " · ".join(parts) or "-"
+
+
+def summary_text(alert: Mapping[str, Any], masked: bool) -> str:
+    """The alert's one-line summary as a viewer may see it (the stored one holds addresses)."""
+    if not masked:
+        return str(alert["summary"])
+    n = int(alert["event_count"])
+    return f"{alert['title']}: {key_text(alert.get('key') or {}, masked)} · {n} event{'s' if n != 1 else ''}"
+
+
+def mask_evidence(rows: Sequence[Mapping[str, Any]], masked: bool) -> list[dict[str, Any]]:
+    """Evidence rows as a viewer may see them: addresses and names masked for masked roles."""
+    out = []
+    for r in rows:
+        item = dict(r)
+        if masked:
+            item["ip"] = mask_ip(item.get("ip"))
+            item["actor_name"] = shorten_name(item.get("actor_name"))
+            item["target_name"] = shorten_name(item.get("target_name"))
+        out.append(item)
+    return out
+
+
+def mask_detail(detail: Mapping[str, Any], masked: bool) -> dict[str, Any]:
+    """An alert's detail with addresses masked for masked roles."""
+    out: dict[str, Any] = {}
+    for k, v in detail.items():
+        if isinstance(v, Mapping):
+            out[k] = mask_detail(v, masked)
+        elif masked and (k == "ip" or k.endswith("_ip")) and isinstance(v, str):
+            out[k] = mask_ip(v)
+        else:
+            out[k] = v
+    return out
+
+
+def _network(ip: str) -> str:
+    """The network a masked viewer may see: 203.0.113.7 -> 203.0.113.0/24 (IPv6: /48)."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    return str(ipaddress.ip_network(f"{addr}/{24 if addr.version == 4 else 48}", strict=False))
+
+
+def explorer_link(alert: Mapping[str, Any], path: str = "/explorer", masked: bool = False) -> str:
+    """The explorer with the alert's filters: its window (to the minute), its user, address and account.
+
+    For masked viewers the address becomes its network (the link must not carry what the page
+    masks)."""
+    start = alert["first_seen"].replace(second=0, microsecond=0)
+    end = alert["last_seen"].replace(second=0, microsecond=0) + timedelta(minutes=1)
+    key = alert.get("key") or {}
+    changes: dict[str, Any] = {"start": start, "end": end}
+    user = key.get("user") or key.get("subject")
+    if user:
+        changes["users"] = (str(user),)
+    if key.get("ip"):
+        changes["ip"] = _network(str(key["ip"])) if masked else str(key["ip"])
+    if key.get("account_id"):
+        changes["accounts"] = (str(key["account_id"]),)
+    return f"{path}?{Filters().with_(**changes).to_query()}"
+
+
+def timeline_figure(evidence: Sequence[Mapping[str, Any]]) -> go.Figure:
+    """The evidence over time: one row per action, failures in red."""
+    fig = go.Figure()
+    for outcome, color in (("failure", "#dc3545"), ("success", "#198754"), ("unknown", "#6c757d")):
+        rows = [e for e in evidence if (e.get("outcome") or "unknown") == outcome]
+        if not rows:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=[e["occurred_at"] for e in rows],
+                y=[e.get("action") or "?" for e in rows],
+                mode="markers",
+                name=outcome,
+                marker={"color": color, "size": 9, "opacity": 0.8},
+                text=[f"{e.get('actor_id') or ''} {e.get('ip') or ''}".strip() for e in rows],
+                hovertemplate="%{x|%Y-%m-%d %H:%M:%S} UTC<br>%{y}<br>%{text}<extra>%{fullData.name}</extra>",
+            )
+        )
+    fig.update_layout(
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        height=220,
+        legend={"orientation": "h", "y": -0.25},
+        xaxis={"title": None},
+        yaxis={"title": None, "type": "category"},
+        template="plotly_white",
+    )
+    return fig
+
+
+def map_figure(evidence: Sequence[Mapping[str, Any]], detail: Mapping[str, Any] | None = None) -> go.Figure:
+    """The places of the evidence's addresses (city level), joined in time order for travel alerts."""
+    points: dict[tuple[float, float], dict[str, Any]] = {}
+    for e in evidence:
+        lat, lon = e.get("geo_lat"), e.get("geo_lon")
+        if lat is None or lon is None:
+            continue
+        spot = points.setdefault((float(lat), float(lon)), {"n": 0, "label": e.get("geo_city") or e.get("geo_country")})
+        spot["n"] += 1
+    fig = go.Figure()
+    if points:
+        lats = [p[0] for p in points]
+        lons = [p[1] for p in points]
+        fig.add_trace(
+            go.Scattergeo(
+                lat=lats,
+                lon=lons,
+                mode="markers",
+                marker={"size": [min(8 + v["n"], 30) for v in points.values()], "color": "#dc3545", "opacity": 0.8},
+                text=[f"{v['label']}: {v['n']} event(s)" for v in points.values()],
+                hoverinfo="text",
+                name="events",
+            )
+        )
+    if detail and isinstance(detail.get("from"), Mapping) and isinstance(detail.get("to"), Mapping):
+        a, b = detail["from"], detail["to"]
+        if None not in (a.get("lat"), a.get("lon"), b.get("lat"), b.get("lon")):
+            fig.add_trace(
+                go.Scattergeo(
+                    lat=[a["lat"], b["lat"]],
+                    lon=[a["lon"], b["lon"]],
+                    mode="lines",
+                    line={"width": 2, "color": "#842029", "dash": "dash"},
+                    hoverinfo="skip",
+                    name="travel",
+                )
+            )
+    # the whole world: a lone point would otherwise be zoomed in until no coast is left
+    fig.update_geos(
+        showcountries=True,
+        countrycolor="#bbb",
+        showland=True,
+        landcolor="#f3f3f3",
+        projection_type="natural earth",
+        fitbounds=False,
+        lataxis_range=[-58, 85],
+    )
+    fig.update_layout(margin={"l": 0, "r": 0, "t": 0, "b": 0}, height=260, showlegend=False)
+    return fig
+
+
+def measures_text(measures: Mapping[str, float]) -> str:
+    """`count 20 · distinct 15` with whole numbers shown as such."""
+    parts = []
+    for name, value in sorted(measures.items()):
+        shown = int(value) if float(value).is_integer() else value
+        parts.append(f"{name.replace('_', ' ')} {shown}")
+    return " · ".join(parts)

@@ -1,0 +1,244 @@
+"""Detection as a service of the running app: incremental runs, re-runs, scheduled checks.
+
+`DetectionService.run_incremental` runs the rules over the events stored since the last run
+(by sequence number, so events that arrive late are covered too); the ingest listener starts
+such a run in a background thread as soon as a batch is stored, and a scheduled catch-up run
+picks up what other processes stored. `run_range` re-runs over any period
+(`auditdash detect --from --to`). Both fold findings into alerts idempotently.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import dash
+import flask
+import sqlalchemy as sa
+
+from dashboard.config import Settings
+from dashboard.detect.alerts import AlertStore, ApplyReport
+from dashboard.detect.engine import Scope, evaluate, evaluate_live_silence, iter_chunks
+from dashboard.detect.notify import Notifier, NotifyConfig
+from dashboard.detect.rules import RuleSet, load_rules
+from dashboard.store.db import Database, utcnow
+from dashboard.store.schema import events as E
+from dashboard.store.writer import WriteResult
+
+log = logging.getLogger(__name__)
+
+EXTENSION_KEY = "auditdash.detect"
+STATE_KEY = "detect.last_seq"
+#: the longest full re-run piece: bounds memory on large stores.
+CHUNK_DAYS = 100
+
+
+@dataclass
+class RunReport:
+    """What one detection run did."""
+
+    scope: tuple[datetime, datetime] | None = None
+    seqs: tuple[int, int] | None = None
+    findings: int = 0
+    alerts: ApplyReport = field(default_factory=ApplyReport)
+    seconds: float = 0.0
+    by_rule: dict[str, int] = field(default_factory=dict)
+    rule_seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready summary."""
+        return {
+            "from": self.scope[0].isoformat(timespec="milliseconds") + "Z" if self.scope else None,
+            "to": self.scope[1].isoformat(timespec="milliseconds") + "Z" if self.scope else None,
+            "seqs": list(self.seqs) if self.seqs else None,
+            "findings": self.findings,
+            "findings_by_rule": self.by_rule,
+            "alerts_created": len(self.alerts.created),
+            "alerts_updated": len(set(self.alerts.updated)),
+            "alerts_escalated": len(set(self.alerts.escalated)),
+            "alerts_reopened": len(set(self.alerts.reopened)),
+            "evidence_added": self.alerts.evidence_added,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+class DetectionService:
+    """Runs the rules against the store and keeps the alerts.
+
+    Args:
+        db: the store.
+        rules: the validated rules.
+        notifier: queues notifications of new alerts (None: no notifications).
+    """
+
+    def __init__(self, db: Database, rules: RuleSet, notifier: Notifier | None = None) -> None:
+        self.db = db
+        self.rules = rules
+        self.notifier = notifier
+        self.alerts = AlertStore(db, notifier.enqueue if notifier else None)
+        self._run_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._worker_guard = threading.Lock()
+        self.last_report: RunReport | None = None
+        self.last_error: str | None = None
+        self.stored_up_to = 0  # the highest sequence number the listener has seen
+
+    # ---------------------------------------------------------------- running
+
+    def max_lookahead_s(self) -> int:
+        """How far after the newest event a window may reach back to it (late events)."""
+        return max((d.timespan_s for r in self.rules.enabled for d in r.detectors), default=0)
+
+    def _data_clock(self, conn: Any) -> datetime | None:
+        value = conn.execute(sa.select(sa.func.max(E.c.occurred_at))).scalar()
+        return value if isinstance(value, datetime) else None
+
+    def run_range(self, lo: datetime, hi: datetime, now: datetime | None = None) -> RunReport:
+        """Run every enabled rule with anchors in [lo, hi) and fold the findings into alerts."""
+        started = time.monotonic()
+        report = RunReport(scope=(lo, hi))
+        with self.db.connect() as conn:
+            conn.exec_driver_sql("SET enable_progress_bar = false")
+            clock = now or self._data_clock(conn) or hi
+            for c_lo, c_hi in iter_chunks(lo, hi, CHUNK_DAYS):
+                scope = Scope(c_lo, c_hi, clock)
+                for rule in self.rules.enabled:
+                    took = time.monotonic()
+                    findings = evaluate(conn, rule, scope)
+                    # end the read snapshot: the next rule may read the alerts this one writes
+                    conn.rollback()
+                    report.findings += len(findings)
+                    report.by_rule[rule.id] = report.by_rule.get(rule.id, 0) + len(findings)
+                    report.alerts.add(self.alerts.apply(rule, findings))
+                    report.rule_seconds[rule.id] = report.rule_seconds.get(rule.id, 0.0) + time.monotonic() - took
+        report.seconds = time.monotonic() - started
+        return report
+
+    def run_all(self) -> RunReport:
+        """Run over every stored event and mark them all as processed."""
+        with self.db.connect() as conn:
+            lo, hi, top = conn.execute(
+                sa.select(sa.func.min(E.c.occurred_at), sa.func.max(E.c.occurred_at), sa.func.max(E.c.seq))
+            ).one()
+        if lo is None:
+            return RunReport()
+        report = self.run_range(lo, hi + timedelta(milliseconds=1))
+        report.seqs = (0, int(top))
+        self.db.set_meta(STATE_KEY, str(int(top)))
+        return report
+
+    def run_seqs(self, after: int, upto: int) -> RunReport:
+        """Run over the events with after < seq <= upto (and the windows they belong to)."""
+        with self.db.connect() as conn:
+            lo, hi = conn.execute(
+                sa.select(sa.func.min(E.c.occurred_at), sa.func.max(E.c.occurred_at)).where(
+                    E.c.seq > after, E.c.seq <= upto
+                )
+            ).one()
+            newest = self._data_clock(conn)
+        if lo is None or hi is None:
+            return RunReport(seqs=(after, upto))
+        # a late event can complete a window that ends at a later event: look that far ahead
+        end = hi + timedelta(seconds=self.max_lookahead_s())
+        if newest is not None:
+            end = min(end, newest)
+        report = self.run_range(lo, end + timedelta(milliseconds=1), now=newest)
+        report.seqs = (after, upto)
+        return report
+
+    def processed_up_to(self) -> int:
+        """The sequence number up to which incremental detection has run."""
+        return int(self.db.get_meta(STATE_KEY) or 0)
+
+    def run_incremental(self) -> RunReport | None:
+        """Run over what was stored since the last run (None when nothing was new)."""
+        with self._run_lock:
+            last = self.processed_up_to()
+            with self.db.connect() as conn:
+                top = conn.execute(sa.select(sa.func.max(E.c.seq))).scalar()
+            if top is None or int(top) <= last:
+                return None
+            report = self.run_seqs(last, int(top))
+            self.db.set_meta(STATE_KEY, str(int(top)))
+            self.last_report = report
+            if report.alerts.created or report.alerts.escalated:
+                log.info("detection over seq %s..%s: %s", last + 1, top, report.to_json())
+            return report
+
+    def check_silence(self, now: datetime | None = None) -> ApplyReport:
+        """Raise alerts for log sources that are silent right now."""
+        moment = now or utcnow()
+        total = ApplyReport()
+        with self.db.connect() as conn:
+            conn.exec_driver_sql("SET enable_progress_bar = false")
+            for rule in self.rules.enabled:
+                if any(d.type == "silence" for d in rule.detectors):
+                    total.add(self.alerts.apply(rule, evaluate_live_silence(conn, rule, moment)))
+        return total
+
+    # ---------------------------------------------------------------- the ingest listener
+
+    def on_stored(self, result: WriteResult) -> None:
+        """Ingest listener: a batch was stored; detect on it soon, off the request thread."""
+        if result.last_seq is not None:
+            self.stored_up_to = max(self.stored_up_to, int(result.last_seq))
+        self._wake.set()
+        with self._worker_guard:
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._drain, name="detect-incremental", daemon=True)
+                self._worker.start()
+
+    def _drain(self) -> None:
+        # batches that arrive while a run is under way are covered by the next run
+        while self._wake.is_set():
+            self._wake.clear()
+            try:
+                self.run_incremental()
+                self.last_error = None
+            except Exception as exc:  # the listener must never break ingest
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("incremental detection failed")
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Wait until the background run (if any) has finished (for tests and benchmarks)."""
+        worker = self._worker
+        if worker is not None:
+            worker.join(timeout)
+            return not worker.is_alive()
+        return True
+
+
+def detection() -> DetectionService:
+    """The detection service of the app serving the current request."""
+    found: DetectionService = flask.current_app.extensions[EXTENSION_KEY]
+    return found
+
+
+def build_service(db: Database, settings: Settings) -> DetectionService:
+    """Load the rules and the notification settings (refusing bad ones) and build the service."""
+    rules = load_rules(settings.rules_path)
+    notifier = Notifier(db, NotifyConfig.from_settings(settings), rules)
+    return DetectionService(db, rules, notifier)
+
+
+def install_detection(app: dash.Dash, state: Any) -> None:
+    """Installer: rules checked at start, ingest listener, scheduled detection and delivery."""
+    settings: Settings = state.settings
+    service = build_service(state.db, settings)
+    app.server.extensions[EXTENSION_KEY] = service
+    state.ingestor.listeners.append(service.on_stored)
+    scheduler = state.scheduler
+    if settings.detect_interval_s > 0:
+        scheduler.add("detect", settings.detect_interval_s, service.run_incremental, first_delay_s=2.0)
+    if settings.silence_check_s > 0:
+        scheduler.add("detect-silence", settings.silence_check_s, service.check_silence, first_delay_s=60.0)
+    notifier = service.notifier
+    if notifier is not None and notifier.config.channels():
+        scheduler.add("notify", 5, notifier.deliver_due, first_delay_s=3.0)
+        if settings.digest_interval_s > 0:
+            scheduler.add("notify-digest", settings.digest_interval_s, notifier.make_digest, settings.digest_interval_s)
