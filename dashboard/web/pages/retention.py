@@ -1,0 +1,435 @@
+"""Retention: the policy, what is held where, the next purge, legal holds, and "Verify integrity".
+
+Administrators and compliance officers see the page; only administrators place or release
+legal holds and run a purge (each callback checks again, on the server). The work is done by
+`dashboard.store.retention` and `dashboard.store.integrity`; this module only lays it out.
+Every id starts with `retention-`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html
+from dash.exceptions import PreventUpdate
+
+from dashboard.store import integrity, retention
+from dashboard.store.db import StoreError
+from dashboard.web.access import viewer
+from dashboard.web.auth import request_actor
+from dashboard.web.state import state
+
+dash.register_page(
+    __name__,
+    path="/retention",
+    name="Retention",
+    title="Retention · auditdash",
+    order=60,
+    roles=("admin", "compliance"),
+)
+
+VERIFY = "retention-verify"
+VERIFY_RESULT = "retention-verify-result"
+PURGE = "retention-purge"
+PURGE_RESULT = "retention-purge-result"
+HOLD_ADD = "retention-hold-add"
+HOLD_RELEASE = "retention-hold-release"  # pattern-matching: {"type": HOLD_RELEASE, "index": hold id}
+HOLD_NOTICE = "retention-hold-notice"
+HOLDS = "retention-holds"
+PLAN = "retention-plan"
+
+
+def _where() -> tuple[integrity.Locations, retention.RetentionPolicy]:
+    st = state()
+    return integrity.Locations.resolve(st.settings, st.db.path), retention.RetentionPolicy.from_settings(st.settings)
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
+
+
+def _card(title: str, body: Any, card_id: str) -> dbc.Card:
+    return dbc.Card([dbc.CardHeader(title), dbc.CardBody(body)], className="mb-3", id=card_id)
+
+
+def _facts(rows: list[tuple[str, Any]]) -> html.Table:
+    return html.Table(
+        html.Tbody([html.Tr([html.Th(k, className="pe-3 fw-normal text-muted"), html.Td(v)]) for k, v in rows]),
+        className="table table-sm mb-0",
+    )
+
+
+def verification_view(result: integrity.Verification) -> dbc.Alert:
+    """The outcome of a verification: OK with the head hash, or the first break and its kind."""
+    when = f"{result.started_at:%Y-%m-%d %H:%M:%S} UTC, {result.seconds:.1f} s"
+    if result.ok:
+        return dbc.Alert(
+            [
+                html.Strong("Integrity OK. "),
+                f"{result.checked_events:,} events and {result.batches:,} batches verified "
+                f"({result.checkpoints_checked} checkpoints). Head: ",
+                html.Code(result.head_hash or "empty chain", id="retention-head-hash"),
+                html.Div(when, className="small text-muted"),
+                *[html.Div(f"Note: {n}", className="small") for n in result.notes],
+            ],
+            color="success",
+            id="retention-verify-ok",
+        )
+    first = result.first
+    assert first is not None
+    return dbc.Alert(
+        [
+            html.Strong(f"Chain broken: {first.kind}"),
+            f" at seq {first.seq}" if first.seq is not None else "",
+            f" ({first.where}). ",
+            first.detail,
+            html.Div(
+                f"{len(result.breaks) - 1} more broken places." if len(result.breaks) > 1 else "",
+                className="small",
+            ),
+            html.Div(when, className="small text-muted"),
+        ],
+        color="danger",
+        id="retention-verify-broken",
+    )
+
+
+def _last_verification() -> Any:
+    raw = state().db.get_meta(retention.LAST_VERIFY_META)
+    if not raw:
+        return html.Span("No scheduled verification yet.", className="text-muted")
+    data = json.loads(raw)
+    text = data.get("summary", "")
+    return html.Span(f"Last scheduled check ({data.get('started_at', '?')}): {text}", className="small")
+
+
+def _plan_view(plan: retention.PurgePlan | None) -> Any:
+    if plan is None:
+        return html.P("A purge, restore or verification is running; reload the page when it is done.")
+    if not plan.months:
+        return html.P(f"Nothing to move: no event occurred before {plan.hot_cutoff:%Y-%m-%d}.", className="mb-0")
+    rows = [
+        html.Tr(
+            [
+                html.Td(m.month),
+                html.Td(f"{m.delete:,}", className="text-end"),
+                html.Td(f"{m.held:,}", className="text-end"),
+                html.Td(f"{m.expire:,}", className="text-end"),
+            ]
+        )
+        for m in plan.months
+    ]
+    return html.Div(
+        [
+            html.P(
+                f"Moves {plan.moves:,} events that occurred before {plan.hot_cutoff:%Y-%m-%d} to the archive "
+                f"(archived, read back and verified before they are deleted); keeps {plan.held:,} held events; "
+                f"expires {plan.expires:,} archived events older than {plan.archive_cutoff:%Y-%m-%d}."
+            ),
+            dbc.Table(
+                [
+                    html.Thead(html.Tr([html.Th("Month"), html.Th("Move"), html.Th("Held"), html.Th("Expire")])),
+                    html.Tbody(rows),
+                ],
+                size="sm",
+                className="mb-0",
+            ),
+        ]
+    )
+
+
+def holds_view(holds: list[retention.Hold], admin: bool) -> Any:
+    """The active legal holds (with a release button for administrators)."""
+    if not holds:
+        return html.P("No legal holds.", className="text-muted mb-0")
+    head = ["#", "Covers", "Reason", "Placed by", ""]
+    rows = [
+        html.Tr(
+            [
+                html.Td(h.id),
+                html.Td(h.describe()),
+                html.Td(h.reason),
+                html.Td(f"{h.created_by}, {h.created_at:%Y-%m-%d}"),
+                html.Td(
+                    dbc.Button(
+                        "Release",
+                        id={"type": HOLD_RELEASE, "index": h.id},
+                        size="sm",
+                        color="secondary",
+                        outline=True,
+                        n_clicks=0,
+                    )
+                    if admin
+                    else ""
+                ),
+            ]
+        )
+        for h in holds
+    ]
+    return dbc.Table([html.Thead(html.Tr([html.Th(c) for c in head])), html.Tbody(rows)], size="sm")
+
+
+def _runs_view(runs: list[dict[str, Any]]) -> Any:
+    if not runs:
+        return html.P("No purge has run yet.", className="text-muted mb-0")
+    return dbc.Table(
+        [
+            html.Thead(html.Tr([html.Th(c) for c in ("Run", "Started", "State", "Archived", "Deleted", "By")])),
+            html.Tbody(
+                [
+                    html.Tr(
+                        [
+                            html.Td(r["run_id"]),
+                            html.Td(f"{r['started_at']:%Y-%m-%d %H:%M}"),
+                            html.Td(r["state"]),
+                            html.Td(f"{r['archived']:,}"),
+                            html.Td(f"{r['deleted']:,}"),
+                            html.Td(r["actor"]),
+                        ]
+                    )
+                    for r in runs
+                ]
+            ),
+        ],
+        size="sm",
+        className="mb-0",
+    )
+
+
+def _next_purge() -> str:
+    job = state().scheduler.jobs.get("retention.purge")
+    if job is None:
+        return "not scheduled in this server (AUDITDASH_PURGE_INTERVAL_S=0); run auditdash purge"
+    every = f"every {job.interval_s / 3600:g} h"
+    if job.last_run is None:
+        return f"{every}; first run about {job.first_delay_s / 60:g} min after the server started"
+    nxt = job.last_run.timestamp() + job.interval_s
+    error = f" (last run failed: {job.last_error})" if job.last_error else ""
+    return f"{every}; next at {datetime.fromtimestamp(nxt):%Y-%m-%d %H:%M}{error}"
+
+
+def layout(**_query: str) -> html.Div:
+    """The page."""
+    where, policy = _where()
+    db = state().db
+    st = retention.status(db, where, policy)
+    admin = viewer().is_admin
+    pci = "meets PCI DSS 10.5.1 (12 months, 3 hot)" if policy.meets_pci() else "shorter than PCI DSS 10.5.1 asks"
+    archive_rows = [
+        html.Tr(
+            [
+                html.Td(m.month),
+                html.Td(f"{m.manifest.rows - m.manifest.expired_rows:,}"),
+                html.Td(f"{m.manifest.expired_rows:,}"),
+                html.Td(_size(m.manifest.bytes)),
+                html.Td(html.Code(m.manifest.sha256[:16] + "…")),
+                html.Td("" if m.present else "file missing", className="text-danger"),
+            ]
+        )
+        for m in st.archive_months
+    ]
+    return html.Div(
+        [
+            html.H1("Retention & integrity", className="h3"),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        _card(
+                            "Policy",
+                            _facts(
+                                [
+                                    ("Profile", policy.profile),
+                                    ("Hot store", f"{policy.hot_days} days (whole months move)"),
+                                    ("Archive", f"{policy.archive_months} months after that"),
+                                    ("Compliance", pci),
+                                    ("Archive folder", html.Code(str(st.archive_dir))),
+                                ]
+                            ),
+                            "retention-policy",
+                        ),
+                        md=6,
+                    ),
+                    dbc.Col(
+                        _card(
+                            "What is held",
+                            _facts(
+                                [
+                                    ("Hot events", f"{st.hot_events:,}"),
+                                    (
+                                        "Oldest hot event",
+                                        f"{st.oldest_hot:%Y-%m-%d %H:%M} UTC" if st.oldest_hot else "none",
+                                    ),
+                                    ("Archived events", f"{st.archived_events:,} (+{st.expired_events:,} expired)"),
+                                    ("Oldest archived month", st.oldest_archived or "none"),
+                                    ("Size", f"database {_size(st.db_bytes)}, archive {_size(st.archive_bytes)}"),
+                                ]
+                            ),
+                            "retention-store",
+                        ),
+                        md=6,
+                    ),
+                ]
+            ),
+            _card(
+                "Integrity",
+                [
+                    html.P(
+                        "Recomputes every event's hash, every batch digest and the batch chain, over the hot "
+                        "store and the archive, and checks the signed checkpoints.",
+                        className="small text-muted",
+                    ),
+                    dbc.Button("Verify integrity", id=VERIFY, color="primary", size="sm", n_clicks=0),
+                    dcc.Loading(html.Div(id=VERIFY_RESULT, className="mt-3")),
+                    html.Div(_last_verification(), className="mt-2"),
+                ],
+                "retention-integrity",
+            ),
+            _card(
+                "Next purge",
+                [
+                    html.P(_next_purge(), className="small"),
+                    html.Div(_plan_view(st.plan), id=PLAN),
+                    html.Div(
+                        [
+                            dbc.Button("Run purge now", id=PURGE, color="warning", size="sm", n_clicks=0),
+                            dcc.Loading(html.Div(id=PURGE_RESULT, className="mt-2")),
+                        ],
+                        className="mt-3",
+                    )
+                    if admin
+                    else None,
+                ],
+                "retention-next-purge",
+            ),
+            _card(
+                "Legal holds",
+                [
+                    html.P(
+                        "Held events are never purged or expired. Placing and releasing a hold is recorded "
+                        "in the audit log.",
+                        className="small text-muted",
+                    ),
+                    html.Div(id=HOLD_NOTICE),
+                    html.Div(holds_view(st.holds, admin), id=HOLDS),
+                    _hold_form() if admin else None,
+                ],
+                "retention-legal-holds",
+            ),
+            _card(
+                "Archive",
+                dbc.Table(
+                    [
+                        html.Thead(
+                            html.Tr([html.Th(c) for c in ("Month", "Events", "Expired", "Size", "SHA-256", "")])
+                        ),
+                        html.Tbody(archive_rows),
+                    ],
+                    size="sm",
+                    className="mb-0",
+                )
+                if archive_rows
+                else html.P("Nothing archived yet.", className="text-muted mb-0"),
+                "retention-archive",
+            ),
+            _card("Last purges", _runs_view(st.last_runs), "retention-runs"),
+        ]
+    )
+
+
+def _hold_form() -> dbc.Row:
+    return dbc.Row(
+        [
+            dbc.Col(dbc.Input(id="retention-hold-from", type="date", size="sm"), md=2),
+            dbc.Col(dbc.Input(id="retention-hold-to", type="date", size="sm"), md=2),
+            dbc.Col(dbc.Input(id="retention-hold-user", placeholder="or a user id", size="sm"), md=2),
+            dbc.Col(dbc.Input(id="retention-hold-reason", placeholder="reason (matter, ticket)", size="sm"), md=4),
+            dbc.Col(dbc.Button("Place hold", id=HOLD_ADD, color="primary", size="sm", n_clicks=0), md="auto"),
+        ],
+        className="g-2",
+    )
+
+
+def run_verification() -> dbc.Alert:
+    """Verify now for the current viewer and record it (`audit.verify`)."""
+    where, _policy = _where()
+    db = state().db
+    result = integrity.verify(db, where)
+    integrity.record_verification(db, result, request_actor())
+    return verification_view(result)
+
+
+@callback(Output(VERIFY_RESULT, "children"), Input(VERIFY, "n_clicks"), prevent_initial_call=True)
+def on_verify(_clicks: int) -> Any:
+    """The "Verify integrity" button."""
+    if viewer().role not in ("admin", "compliance"):
+        raise PreventUpdate
+    try:
+        return run_verification()
+    except StoreError as exc:
+        return dbc.Alert(str(exc), color="danger")
+
+
+@callback(
+    Output(PURGE_RESULT, "children"),
+    Output(PLAN, "children"),
+    Input(PURGE, "n_clicks"),
+    prevent_initial_call=True,
+)
+def on_purge(_clicks: int) -> tuple[Any, Any]:
+    """The "Run purge now" button (administrators)."""
+    if not viewer().is_admin:
+        raise PreventUpdate
+    where, policy = _where()
+    db = state().db
+    try:
+        result = retention.run_purge(db, where, policy, request_actor())
+    except StoreError as exc:
+        return dbc.Alert(str(exc), color="danger"), dash.no_update
+    return dbc.Alert(result.summary(), color="success"), _plan_view(retention.plan_purge(db, where, policy))
+
+
+def change_hold(action: str, **values: Any) -> tuple[dbc.Alert, Any]:
+    """Place (`add`) or release (`release`) a legal hold for the current viewer."""
+    db = state().db
+    actor = request_actor()
+    try:
+        if action == "add":
+            user = (values.get("user") or "").strip() or None
+            start = datetime.fromisoformat(values["start"]) if values.get("start") and not user else None
+            end = integrity.parse_when(values["end"], end=True) if values.get("end") and not user else None
+            hold = retention.add_hold(db, actor, values.get("reason") or "", start=start, end=end, user_id=user)
+            notice = dbc.Alert(f"Legal hold {hold.id} placed: {hold.describe()}.", color="success")
+        else:
+            hold = retention.release_hold(db, int(values["hold_id"]), actor)
+            notice = dbc.Alert(f"Legal hold {hold.id} released.", color="info")
+    except (StoreError, ValueError) as exc:
+        notice = dbc.Alert(str(exc), color="danger")
+    return notice, holds_view(retention.list_holds(db), admin=True)
+
+
+@callback(
+    Output(HOLD_NOTICE, "children"),
+    Output(HOLDS, "children"),
+    Input(HOLD_ADD, "n_clicks"),
+    Input({"type": HOLD_RELEASE, "index": ALL}, "n_clicks"),
+    State("retention-hold-from", "value"),
+    State("retention-hold-to", "value"),
+    State("retention-hold-user", "value"),
+    State("retention-hold-reason", "value"),
+    prevent_initial_call=True,
+)
+def on_hold(
+    _add: int, releases: list[int], start: str | None, end: str | None, user: str | None, reason: str | None
+) -> tuple[Any, Any]:
+    """Place or release a legal hold (administrators)."""
+    if not viewer().is_admin or ctx.triggered_id is None:
+        raise PreventUpdate
+    if ctx.triggered_id == HOLD_ADD:
+        return change_hold("add", start=start, end=end, user=user, reason=reason)
+    if not any(releases):  # the buttons were just drawn
+        raise PreventUpdate
+    return change_hold("release", hold_id=ctx.triggered_id["index"])

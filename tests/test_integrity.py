@@ -1,0 +1,309 @@
+"""Integrity: every kind of tampering, made with a separate DuckDB connection, is found and named."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shutil
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from dashboard.config import Settings
+from dashboard.events.validate import validate_records
+from dashboard.store import integrity
+from dashboard.store.db import Database
+from dashboard.store.integrity import EVENT_TEXT_SQL, Locations, check_rows, hash_workers, verify, write_checkpoint
+from dashboard.store.writer import EVENT_HASH_SQL, GENESIS_HASH, batch_hash, store_batch
+from tests.conftest import event, run_cli
+
+NOW = datetime(2026, 11, 20, 12, 0)
+# what a tamperer with the file would run to make changed rows look consistent again
+REHASH_EVENTS = f"UPDATE events SET hash = {EVENT_HASH_SQL}"  # noqa: S608 - the writer's own constant
+REHASH_FORGED = f"UPDATE forged SET hash = {EVENT_HASH_SQL}"  # noqa: S608
+
+
+def make_events(n: int, start: datetime, end: datetime, seed: int = 1, prefix: str = "e") -> list[dict[str, Any]]:
+    """`n` valid events spread over [start, end), in shuffled order (so batches span months)."""
+    rnd = random.Random(seed)
+    span = (end - start).total_seconds()
+    docs = []
+    for i in range(n):
+        when = start + timedelta(seconds=span * i / n)
+        docs.append(
+            event(
+                id=f"{prefix}{i}",
+                occurred_at=when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{i % 1000:03d}Z",
+                actor={"id": f"u{i % 4}", "name": f"Agent {i % 4}", "role": "agent"},
+                action=("auth.login", "message.create", "conversation.view")[i % 3],
+                changes={"status": ["open", "resolved"]} if i % 7 == 0 else None,
+                ip="10.0.0.1" if i % 5 else None,
+            )
+        )
+    rnd.shuffle(docs)
+    return docs
+
+
+def store(db: Database, docs: list[dict[str, Any]], batch: int = 25, now: datetime = NOW) -> None:
+    """Store `docs` in batches of `batch` (each one chain batch)."""
+    for k in range(0, len(docs), batch):
+        with db.raw() as con:
+            checked = validate_records(con, docs[k : k + batch], now=now)
+        assert not checked.rejected, checked.rejected
+        store_batch(db, checked.accepted, [], "test")
+
+
+def locations(db_path: Path) -> Locations:
+    """The default locations beside `db_path` (archive/, checkpoint file and key)."""
+    return Locations.resolve(Settings(db_path=db_path), db_path)
+
+
+def tamper(db_path: Path, *statements: str, params: list[Any] | None = None) -> None:
+    """Run SQL on the file through a connection of its own, as someone with file access would."""
+    con = duckdb.connect(str(db_path))
+    try:
+        for sql in statements:
+            con.execute(sql, params)
+    finally:
+        con.close()
+
+
+def verified(db_path: Path, **kwargs: Any) -> integrity.Verification:
+    """Open the file, verify, close."""
+    with Database(db_path) as db:
+        return verify(db, locations(db_path), **kwargs)
+
+
+def copy_database(source: Path, target: Path) -> Path:
+    """Copy a closed database with its checkpoint file and key (files beside it)."""
+    for path in source.parent.iterdir():
+        if path.name.startswith(source.name) and path.is_file():
+            shutil.copy(path, target.parent / path.name.replace(source.name, target.name))
+    return target
+
+
+@pytest.fixture(scope="module")
+def chain_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A closed database of 100 events in 4 batches, with a checkpoint (built once)."""
+    path = tmp_path_factory.mktemp("chain") / "chain.duckdb"
+    with Database(path) as db:
+        store(db, make_events(100, datetime(2026, 9, 1), datetime(2026, 11, 1)))
+        write_checkpoint(db, locations(path), "test")
+    return path
+
+
+@pytest.fixture
+def chain(chain_template: Path, db_path: Path) -> Iterator[Path]:
+    """A fresh copy of the template for one test to tamper with."""
+    yield copy_database(chain_template, db_path)
+
+
+def test_intact_chain_is_ok_with_its_head(chain: Path) -> None:
+    result = verified(chain)
+    assert result.ok, result.summary()
+    assert result.checked_events == 100 and result.batches == 4 and result.checkpoints_checked == 1
+    con = duckdb.connect(str(chain), read_only=True)
+    head = con.execute("SELECT hash FROM chain_batches ORDER BY batch_id DESC LIMIT 1").fetchone()
+    con.close()
+    assert head is not None and result.head_hash == head[0]
+    assert result.summary().startswith("OK") and head[0] in result.summary()
+
+
+def test_canonical_text_hashes_to_the_stored_hash(chain: Path) -> None:
+    """Python's SHA-256 of EVENT_TEXT_SQL is the writer's EVENT_HASH_SQL, in process and in workers."""
+    con = duckdb.connect(str(chain), read_only=True)
+    try:
+        rows = con.execute(f"SELECT hash, {EVENT_TEXT_SQL}, {EVENT_HASH_SQL} FROM events").fetchall()  # noqa: S608
+        assert all(h == hashlib.sha256(t.encode()).hexdigest() == again for h, t, again in rows)
+        wrong_at_7 = "CASE WHEN seq = 7 THEN repeat('0', 64) ELSE hash END"
+        rel = con.sql(f"SELECT seq, {wrong_at_7}, {EVENT_TEXT_SQL} FROM events")  # noqa: S608
+        assert check_rows(rel) == (100, [7])
+        with hash_workers(10**9, workers=2) as pool:  # the worker processes, on a small table
+            assert pool is not None
+            assert check_rows(rel, pool) == (100, [7])
+    finally:
+        con.close()
+
+
+def test_changed_field_is_altered_at_its_seq(chain: Path) -> None:
+    tamper(chain, "UPDATE events SET actor_id = 'someone-else' WHERE seq = 42")
+    result = verified(chain)
+    assert not result.ok
+    assert (result.first.kind, result.first.seq) == ("altered", 42) if result.first else False
+    assert "does not match its hash" in result.summary()
+
+
+def test_deleted_row_is_missing_at_its_seq(chain: Path) -> None:
+    tamper(chain, "DELETE FROM events WHERE seq = 57")
+    first = verified(chain).first
+    assert first is not None and (first.kind, first.seq) == ("missing", 57)
+
+
+def test_inserted_row_is_found_even_with_a_valid_hash(chain: Path) -> None:
+    # A forged event with a correct hash of its own, put after the last one, in the last batch.
+    tamper(
+        chain,
+        "CREATE TEMP TABLE forged AS SELECT * FROM events WHERE seq = 100",
+        "UPDATE forged SET seq = 101, event_id = 'forged', actor_id = 'ghost'",
+        REHASH_FORGED,
+        "INSERT INTO events SELECT * FROM forged",
+    )
+    first = verified(chain).first
+    assert first is not None and (first.kind, first.seq) == ("inserted", 101)
+    assert "outside batch 4" in first.detail
+
+
+def test_inserted_row_of_an_unknown_batch(chain: Path) -> None:
+    tamper(
+        chain,
+        "CREATE TEMP TABLE forged AS SELECT * FROM events WHERE seq = 3",
+        "UPDATE forged SET seq = 500, batch_id = 99, event_id = 'forged'",
+        REHASH_FORGED,
+        "INSERT INTO events SELECT * FROM forged",
+    )
+    first = verified(chain).first
+    assert first is not None and (first.kind, first.seq) == ("inserted", 500)
+    assert "batch 99 does not exist" in first.detail
+
+
+def test_swapped_rows_are_reordered(chain: Path) -> None:
+    tamper(
+        chain,
+        "UPDATE events SET seq = -1 WHERE seq = 30",
+        "UPDATE events SET seq = 30 WHERE seq = 31",
+        "UPDATE events SET seq = 31 WHERE seq = -1",
+    )
+    result = verified(chain)
+    first = result.first
+    assert first is not None and (first.kind, first.seq) == ("reordered", 30), result.summary()
+    assert "in the original order the batch digest matches again" in first.detail
+    assert len(result.breaks) == 1  # one finding for the swap, not an alteration per row
+
+
+def test_rehashed_change_is_caught_by_the_batch_digest(chain: Path) -> None:
+    tamper(chain, "UPDATE events SET outcome = 'failure' WHERE seq = 60", REHASH_EVENTS)
+    first = verified(chain).first
+    assert first is not None and first.kind == "altered" and first.where == "batch 3"
+    assert first.seq == 51  # the batch's first sequence number
+
+
+def test_altered_batch_record(chain: Path) -> None:
+    tamper(chain, "UPDATE chain_batches SET events_digest = repeat('a', 64) WHERE batch_id = 2")
+    first = verified(chain).first
+    assert first is not None and (first.kind, first.where, first.seq) == ("altered", "chain batch 2", 26)
+    assert "does not match its own hash" in first.detail
+
+
+def _rewrite_everything(db_path: Path) -> None:
+    """Change an event, then recompute every hash, digest and link, and drop the checkpoints."""
+    tamper(db_path, "UPDATE events SET actor_id = 'cover-up' WHERE seq = 10", REHASH_EVENTS)
+    con = duckdb.connect(str(db_path))
+    try:
+        prev = GENESIS_HASH
+        batches = con.execute(
+            "SELECT batch_id, first_seq, last_seq, event_count FROM chain_batches ORDER BY 1"
+        ).fetchall()
+        for bid, first, last, count in batches:
+            hashes = con.execute("SELECT string_agg(hash, '' ORDER BY seq) FROM events WHERE batch_id = ?", [bid])
+            row = hashes.fetchone()
+            assert row is not None
+            digest = hashlib.sha256(row[0].encode()).hexdigest()
+            own = batch_hash(prev, bid, first, last, count, digest)
+            con.execute(
+                "UPDATE chain_batches SET events_digest = ?, prev_hash = ?, hash = ? WHERE batch_id = ?",
+                [digest, prev, own, bid],
+            )
+            prev = own
+        con.execute("DELETE FROM checkpoints")
+    finally:
+        con.close()
+
+
+def test_rewritten_chain_is_found_only_with_the_checkpoint_file(chain: Path, tmp_path: Path) -> None:
+    where = locations(chain)
+    copy = tmp_path / "elsewhere" / "checkpoints.jsonl"
+    copy.parent.mkdir()
+    shutil.copy(where.checkpoint_path, copy)
+    where.checkpoint_path.unlink()  # the rewriter removed the local file as well
+    _rewrite_everything(chain)
+    assert verified(chain).ok  # consistent again: nothing in the database can tell
+    result = verified(chain, checkpoint_files=[copy])
+    first = result.first
+    assert first is not None and first.kind == "rewritten", result.summary()
+    assert "batch 4 differs from the checkpoint" in first.detail
+
+
+def test_removed_tail_is_found_by_the_checkpoint(chain: Path) -> None:
+    tamper(chain, "DELETE FROM events WHERE batch_id = 4", "DELETE FROM chain_batches WHERE batch_id = 4")
+    first = verified(chain).first
+    assert first is not None and first.kind == "missing" and "batches were removed" in first.detail
+
+
+def test_forged_checkpoint_is_named(chain: Path) -> None:
+    where = locations(chain)
+    lines = where.checkpoint_path.read_text().splitlines()
+    forged = json.loads(lines[0]) | {"head_hash": "f" * 64}
+    where.checkpoint_path.write_text("\n".join([*lines, json.dumps(forged)]) + "\n")
+    first = verified(chain).first
+    assert first is not None and first.kind == "altered" and "wrong signature" in first.detail
+
+
+def test_checkpoints_need_the_key(chain: Path) -> None:
+    locations(chain).key_path.unlink()
+    result = verified(chain)
+    assert result.ok and result.checkpoints_checked == 0
+    assert any("no checkpoint key" in n for n in result.notes)
+
+
+def test_checkpoint_key_from_the_environment(tmp_path: Path) -> None:
+    settings = Settings(db_path=tmp_path / "k.duckdb", checkpoint_key="from-the-vault")
+    where = Locations.resolve(settings, settings.db_path)
+    assert where.load_key(create=True) == b"from-the-vault"
+    assert not where.key_path.exists()
+
+
+def test_range_verification_checks_the_batches_of_the_range(chain: Path) -> None:
+    tamper(chain, "UPDATE events SET actor_id = 'x' WHERE seq = 90")
+    whole = verified(chain)
+    assert whole.first is not None and whole.first.seq == 90
+    con = duckdb.connect(str(chain), read_only=True)
+    when = con.execute("SELECT occurred_at FROM events WHERE seq = 90").fetchone()
+    con.close()
+    assert when is not None
+    hit = verified(chain, start=when[0], end=when[0] + timedelta(milliseconds=1))
+    assert hit.first is not None and hit.first.seq == 90 and hit.scope == "range"
+    assert hit.batches == 1
+
+
+def test_verify_command(chain: Path) -> None:
+    ok = run_cli("verify", "--db", str(chain), "--json")
+    data = json.loads(ok.stdout)
+    assert data["ok"] is True and data["head_hash"]
+    tamper(chain, "DELETE FROM events WHERE seq = 12")
+    broken = run_cli("verify", "--db", str(chain), check=False)
+    assert broken.returncode == 1
+    assert broken.stdout.startswith("BROKEN: missing at seq 12")
+    con = duckdb.connect(str(chain), read_only=True)
+    outcomes = con.execute("SELECT outcome FROM events WHERE action = 'audit.verify' ORDER BY seq").fetchall()
+    con.close()
+    assert [o for (o,) in outcomes] == ["success", "failure"]  # each verification is in the audit log
+
+
+@pytest.mark.parametrize(
+    ("text", "end", "expected"),
+    [
+        ("2026-01", False, datetime(2026, 1, 1)),
+        ("2026-12", True, datetime(2027, 1, 1)),  # a month given as an end includes the month
+        ("2026-01-31", True, datetime(2026, 2, 1)),  # so does a day
+        ("2026-01-31", False, datetime(2026, 1, 31)),
+        ("2026-01-05T03:04Z", True, datetime(2026, 1, 5, 3, 4)),  # a time is exact
+        ("2026-01-01T10:00:00+02:00", False, datetime(2026, 1, 1, 8, 0)),  # offsets become UTC
+    ],
+)
+def test_command_line_times(text: str, end: bool, expected: datetime) -> None:
+    assert integrity.parse_when(text, end=end) == expected

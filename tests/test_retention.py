@@ -1,0 +1,346 @@
+"""Retention: archive before delete, crash safety under kill -9, legal holds, restore, expiry."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+import sqlalchemy as sa
+
+from dashboard import config
+from dashboard.config import Settings
+from dashboard.store import retention
+from dashboard.store.db import Database, utcnow
+from dashboard.store.integrity import file_sha256, read_manifests, verify
+from dashboard.store.retention import RetentionPolicy, add_hold, plan_purge, release_hold, restore, run_purge
+from dashboard.store.users import Actor
+from tests.conftest import GEO_DIR, ROOT, run_cli
+from tests.test_integrity import copy_database, locations, make_events, store
+
+NOW = datetime(2026, 11, 20, 12, 0)  # hot cutoff (90 days) 2026-08-01, archive cutoff 2025-08-01
+POLICY = RetentionPolicy()
+ADMIN = Actor("ana.admin", "admin")
+
+
+def pairs(db_path: Path, archive: Path | None = None) -> list[tuple[int, str]]:
+    """Every (seq, hash) of the hot store plus the archive, with repeats (to catch doubles)."""
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        rows = con.execute("SELECT seq, hash FROM events").fetchall()
+        files = [str(p) for p in sorted(archive.glob("*.parquet"))] if archive and archive.is_dir() else []
+        if files:
+            rows += con.execute("SELECT seq, hash FROM read_parquet($f)", {"f": files}).fetchall()
+    finally:
+        con.close()
+    return sorted(rows)
+
+
+def audit_actions(db_path: Path) -> list[str]:
+    """The `audit.*` events auditdash recorded about itself, in order."""
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        rows = con.execute("SELECT action FROM events WHERE source = 'auditdash' ORDER BY seq").fetchall()
+    finally:
+        con.close()
+    return [a for (a,) in rows]
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """240 events from 2026-05-01 to 2026-11-01 (3 months before the hot cutoff), 10 batches."""
+    path = tmp_path_factory.mktemp("retention") / "ret.duckdb"
+    with Database(path) as db:
+        store(db, make_events(240, datetime(2026, 5, 1), datetime(2026, 11, 1)), batch=24)
+    return path
+
+
+@pytest.fixture
+def store_path(template: Path, db_path: Path) -> Path:
+    """A fresh copy of the template."""
+    return copy_database(template, db_path)
+
+
+def test_policy_and_profiles() -> None:
+    assert POLICY.hot_cutoff(NOW) == datetime(2026, 8, 1)  # whole months: 2026-08-22 floors to August
+    assert POLICY.archive_cutoff(NOW) == datetime(2025, 8, 1)
+    pci = RetentionPolicy.from_settings(Settings(retention_profile="pci"))
+    assert (pci.hot_days, pci.archive_months) == (92, 9) and pci.meets_pci()
+    assert not POLICY.meets_pci()  # 90 days hot is less than the 3 months PCI DSS asks
+    assert RetentionPolicy.from_settings(config.load({"AUDITDASH_HOT_DAYS": "30"})).hot_days == 30
+    with pytest.raises(config.ConfigError, match="AUDITDASH_RETENTION_PROFILE='gdpr'"):
+        RetentionPolicy.from_settings(Settings(retention_profile="gdpr"))
+
+
+def test_purge_archives_verifies_then_deletes(store_path: Path) -> None:
+    before = pairs(store_path)
+    where = locations(store_path)
+    with Database(store_path) as db:
+        plan = plan_purge(db, where, POLICY, NOW)
+        assert [m.month for m in plan.months] == ["2026-05", "2026-06", "2026-07"]
+        result = run_purge(db, where, POLICY, ADMIN, now=NOW)
+        assert result.written == ["2026-05", "2026-06", "2026-07"]
+        assert result.archived == result.deleted == plan.moves > 100
+        with db.connect() as conn:
+            oldest = conn.execute(sa.text("SELECT min(occurred_at) FROM events WHERE source = 'test'")).scalar()
+        assert oldest >= datetime(2026, 8, 1)  # gone from the hot store
+        checked = verify(db, where)
+        assert checked.ok, checked.summary()  # the chain still verifies, through the archive
+        assert checked.archived_events == result.archived
+    manifests, problems = read_manifests(where.archive_dir)
+    assert not problems and sorted(manifests) == ["2026-05", "2026-06", "2026-07"]
+    may = manifests["2026-05"]
+    table = pq.read_table(where.archive_dir / may.file)
+    assert (
+        table.num_rows == may.rows
+        and pq.ParquetFile(where.archive_dir / may.file).metadata.row_group(0).column(0).compression.lower() == "zstd"
+    )
+    assert file_sha256(where.archive_dir / may.file) == may.sha256
+    assert (may.first_seq, may.last_seq) == (min(table["seq"].to_pylist()), max(table["seq"].to_pylist()))
+    con = duckdb.connect(str(store_path), read_only=True)
+    boundary = con.execute("SELECT hash FROM chain_batches WHERE batch_id = ?", [may.boundary_batch_id]).fetchone()
+    con.close()
+    assert boundary is not None and boundary[0] == may.boundary_hash
+    after = pairs(store_path, where.archive_dir)
+    test_events = {p for p in before}
+    assert [p for p in after if p in test_events] == before  # nothing lost, nothing doubled
+    assert audit_actions(store_path)[-1] == "audit.purge"
+    assert where.checkpoint_path.read_text().count("\n") == 1  # a checkpoint at every purge
+
+
+def test_dry_run_changes_nothing(store_path: Path) -> None:
+    before = pairs(store_path)
+    out = run_cli("purge", "--dry-run", "--db", str(store_path))
+    assert out.stdout.startswith("dry run: would move")
+    assert pairs(store_path) == before and not locations(store_path).archive_dir.exists()
+
+
+def test_restore_brings_back_identical_hashes(store_path: Path, tmp_path: Path) -> None:
+    where = locations(store_path)
+    original = dict(pairs(store_path))
+    with Database(store_path) as db:
+        run_purge(db, where, POLICY, ADMIN, now=NOW)
+        june = (datetime(2026, 6, 1), datetime(2026, 7, 1))
+        copy = restore(db, where, ADMIN, *june, into=tmp_path / "investigation.duckdb")
+        back = restore(db, where, ADMIN, *june)
+        assert back.restored == copy.restored > 0 and back.hold_id is not None
+        with db.connect() as conn:
+            rows = conn.execute(
+                sa.text("SELECT seq, hash FROM events WHERE occurred_at >= :a AND occurred_at < :b"),
+                {"a": june[0], "b": june[1]},
+            ).fetchall()
+        assert len(rows) == back.restored and all(original[s] == h for s, h in rows)
+        assert verify(db, where).ok
+        # the restore's hold keeps them; once released, the next purge removes them again
+        assert run_purge(db, where, POLICY, ADMIN, now=NOW).deleted == 0
+        release_hold(db, back.hold_id, ADMIN, "investigation closed")
+        assert run_purge(db, where, POLICY, ADMIN, now=NOW).deleted == back.restored
+        assert verify(db, where).ok
+    separate = pairs(tmp_path / "investigation.duckdb")
+    assert len(separate) == copy.restored and all(original[s] == h for s, h in separate)
+    assert audit_actions(store_path).count("audit.restore") == 2
+
+
+def test_explorer_reads_archived_months_from_parquet(store_path: Path) -> None:
+    where = locations(store_path)
+    span = (datetime(2026, 6, 15), datetime(2026, 8, 15))
+    with Database(store_path) as db:
+        with db.connect() as conn:
+            expected = conn.execute(
+                sa.text("SELECT count(*) FROM events WHERE occurred_at >= :a AND occurred_at < :b"),
+                {"a": span[0], "b": span[1]},
+            ).scalar()
+        run_purge(db, where, POLICY, ADMIN, now=NOW)
+        both = retention.events_relation(db, where, *span)
+        hot_only = retention.events_relation(db, where, *span, include_archive=False)
+        with db.connect() as conn:
+            n_both = conn.execute(sa.select(sa.func.count()).select_from(both)).scalar()
+            n_hot = conn.execute(sa.select(sa.func.count()).select_from(hot_only)).scalar()
+            months = conn.execute(
+                sa.select(sa.func.strftime(both.c.occurred_at, "%Y-%m").label("m")).distinct().order_by("m")
+            ).scalars()
+            assert list(months) == ["2026-06", "2026-07", "2026-08"]
+    assert n_both == expected and 0 < n_hot < n_both
+
+
+def test_legal_hold_blocks_only_the_held_events(store_path: Path) -> None:
+    where = locations(store_path)
+    with Database(store_path) as db:
+        by_user = add_hold(db, ADMIN, "matter 2026-17", user_id="u1")
+        by_period = add_hold(db, ADMIN, "ticket SEC-9", start=datetime(2026, 5, 10), end=datetime(2026, 5, 20))
+        run_purge(db, where, POLICY, ADMIN, now=NOW)
+        with db.connect() as conn:
+            left = conn.execute(
+                sa.text("SELECT actor_id, occurred_at FROM events WHERE source = 'test' AND occurred_at < :c"),
+                {"c": datetime(2026, 8, 1)},
+            ).fetchall()
+        assert left, "held events stay in the hot store"
+        assert all(a == "u1" or datetime(2026, 5, 10) <= t < datetime(2026, 5, 20) for a, t in left)
+        assert len(list(where.archive_dir.glob("*.parquet"))) == 3  # the rest was archived
+        release_hold(db, by_user.id, ADMIN)
+        again = run_purge(db, where, POLICY, ADMIN, now=NOW)
+        assert again.deleted > 0 and again.written  # merged into the months' next revision
+        manifests, _ = read_manifests(where.archive_dir)
+        assert all(m.revision == 2 for m in manifests.values())
+        files = sorted(p.name for p in where.archive_dir.glob("*.parquet"))
+        assert files == [m.file for _, m in sorted(manifests.items())]  # old revisions removed
+        with db.connect() as conn:
+            held = conn.execute(
+                sa.text("SELECT count(*) FROM events WHERE source = 'test' AND occurred_at < :c"),
+                {"c": datetime(2026, 8, 1)},
+            ).scalar()
+        assert held and held < len(left)  # only the period hold is left
+        assert verify(db, where).ok
+        assert by_period.active
+    assert audit_actions(store_path).count("audit.hold") == 3  # two placed, one released
+
+
+def test_expired_months_keep_their_hashes(store_path: Path) -> None:
+    where = locations(store_path)
+    short = RetentionPolicy("standard", hot_days=90, archive_months=1)  # archive cutoff 2026-07-01
+    with Database(store_path) as db:
+        add_hold(db, ADMIN, "litigation", user_id="u2")
+        run_purge(db, where, POLICY, ADMIN, now=NOW)
+        result = run_purge(db, where, short, ADMIN, now=NOW)
+        assert result.expired > 0 and set(result.written) == {"2026-05", "2026-06"}
+        checked = verify(db, where)
+        assert checked.ok and checked.expired_events == result.expired, checked.summary()
+    con = duckdb.connect(str(store_path), read_only=True)
+    files = [str(where.archive_dir / m.file) for m in read_manifests(where.archive_dir)[0].values()]
+    kept = con.execute(
+        "SELECT count(*) FILTER (WHERE event_id IS NULL), "
+        "count(*) FILTER (WHERE event_id IS NOT NULL AND actor_id <> 'u2') "
+        "FROM read_parquet($f) WHERE occurred_at IS NULL OR occurred_at < '2026-07-01'",
+        {"f": files},
+    ).fetchone()
+    con.close()
+    assert kept == (result.expired, 0)  # contents gone except the held user's
+
+
+def test_archive_tampering_is_found(store_path: Path) -> None:
+    where = locations(store_path)
+    with Database(store_path) as db:
+        run_purge(db, where, POLICY, ADMIN, now=NOW)
+    manifests, _ = read_manifests(where.archive_dir)
+    june = where.archive_dir / manifests["2026-06"].file
+    con = duckdb.connect()
+    con.execute(
+        "COPY (SELECT * REPLACE (CASE WHEN seq = $s THEN 'mallory' ELSE actor_id END AS actor_id) "
+        "FROM read_parquet($f) ORDER BY seq) TO $o (FORMAT parquet)",
+        {"s": manifests["2026-06"].first_seq, "f": str(june), "o": str(june) + ".x"},
+    )
+    con.close()
+    os.replace(str(june) + ".x", june)
+    with Database(store_path) as db:
+        result = verify(db, where)
+        assert result.first is not None and result.first.kind == "altered" and result.first.where == "archive 2026-06"
+        assert any(b.seq == manifests["2026-06"].first_seq and b.level == "row" for b in result.breaks)
+        (where.archive_dir / manifests["2026-05"].file).unlink()
+        first = verify(db, where).first
+        assert first is not None and (first.kind, first.seq) == ("missing", manifests["2026-05"].first_seq)
+        assert "is gone" in first.detail
+        archive_only = verify(db, where, archive_only=True)
+        assert archive_only.scope == "archive" and not archive_only.ok
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "step",
+    [
+        "written",  # a month file renamed into place, its manifest not yet replaced: rolled back
+        "committed",  # manifests committed, nothing deleted yet: the rerun only deletes
+        "deleting",  # inside the delete transaction: DuckDB discards it, the rerun deletes
+    ],
+)
+def test_purge_killed_midway_loses_and_doubles_nothing(step: str, tmp_path: Path) -> None:
+    """A real `kill -9` of `auditdash purge` in the middle, then a rerun."""
+    db_path = tmp_path / "kill.duckdb"
+    now = utcnow()
+    cutoff = POLICY.hot_cutoff(now)
+    with Database(db_path) as db:
+        store(db, make_events(120, cutoff - timedelta(days=75), now - timedelta(days=1)), batch=30, now=now)
+    before = pairs(db_path)
+    archive = tmp_path / "archive"
+    env = {**os.environ, "AUDITDASH_GEO_DIR": str(GEO_DIR), retention.PAUSE_ENV: step}
+    with subprocess.Popen(
+        [sys.executable, "-m", "dashboard.cli", "purge", "--db", str(db_path)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            assert proc.stderr is not None
+            deadline = time.monotonic() + 120
+            line = ""
+            while time.monotonic() < deadline and proc.poll() is None:
+                line = proc.stderr.readline()
+                if line.startswith("purge paused after"):
+                    break
+            assert line.strip() == f"purge paused after {step}", (line, proc.poll())
+            os.kill(proc.pid, signal.SIGKILL)  # the real thing: no cleanup, no atexit, no flush
+        finally:
+            proc.kill()
+            proc.wait(timeout=30)
+    with Database(db_path) as db:
+        rerun = run_purge(db, locations(db_path), POLICY, ADMIN)
+    assert rerun.resumed, "the rerun notes the interrupted run"
+    after = pairs(db_path, archive)
+    test_events = set(before)
+    assert sorted(p for p in after if p in test_events) == before  # nothing lost, nothing doubled
+    with Database(db_path) as db:
+        with db.connect() as conn:
+            old = conn.execute(
+                sa.text("SELECT count(*) FROM events WHERE source = 'test' AND occurred_at < :c"), {"c": cutoff}
+            ).scalar()
+            states = conn.execute(sa.text("SELECT state FROM purge_runs ORDER BY started_at")).scalars().all()
+        assert old == 0
+        assert states == ["interrupted", "done"]
+        result = verify(db, locations(db_path))
+        assert result.ok, result.summary()
+    assert not [p.name for p in archive.iterdir() if p.name.endswith(".tmp")]
+
+
+def _walk(component: object) -> list[object]:
+    found = [component]
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, list | tuple) else [children]:
+        if child is not None and not isinstance(child, str | int | float):
+            found += _walk(child)
+        elif isinstance(child, str):
+            found.append(child)
+    return found
+
+
+def test_retention_page_shows_policy_plan_holds_and_verifies(store_path: Path) -> None:
+    from dashboard.web.app import create_app
+
+    with Database(store_path) as db:
+        add_hold(db, ADMIN, "matter 7", user_id="u3")
+        app = create_app(Settings(db_path=store_path, geo_dir=GEO_DIR), db)
+        assert {"retention.purge", "integrity.checkpoint", "integrity.verify"} <= set(
+            app.server.extensions["auditdash"].scheduler.jobs
+        )
+        page = sys.modules["pages.retention"]  # Dash imports page modules by their folder name
+        with app.server.test_request_context("/retention"):
+            tree = _walk(page.layout())
+            ids = [getattr(c, "id", None) for c in tree]
+            text = " ".join(c for c in tree if isinstance(c, str))
+            assert {"retention-policy", "retention-store", "retention-next-purge", "retention-verify"} <= {
+                i for i in ids if isinstance(i, str)
+            }
+            assert "90 days" in text and "events of user u3" in text and "Oldest hot event" in text
+            assert any(isinstance(i, dict) and i.get("type") == "retention-hold-release" for i in ids)
+            verdict = _walk(page.run_verification())
+            assert any(getattr(c, "id", None) == "retention-verify-ok" for c in verdict)
+            notice, _holds = page.change_hold("add", reason="", user="u9")
+            assert "needs a reason" in str(notice.children)
+    assert audit_actions(store_path)[-1] == "audit.verify"
