@@ -1,44 +1,271 @@
-"""The shell around every page: navigation bar, breadcrumb place, page container."""
+"""The shell around every page: navigation, the filter sidebar, the view's summary, the page.
+
+The shell owns the view. Its stores and the URL follow the contract documented in
+`dashboard.web.ids`; one server callback (`_sync`, the rules are in
+`dashboard.web.components.filterbar.sync`) keeps the URL, the `filters` store and the sidebar in
+step, and small clientside callbacks (assets/dashboard.js) write the browser history, read the
+browser's time zone and keep the query string on the navigation links.
+
+`/wall` (and any page registered with `sidebar=False`) gets no navigation and no sidebar; a
+`wall` session gets the bare page container only, so no shell callback runs for the kiosk.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import dash
 import dash_bootstrap_components as dbc
-from dash import html
+from dash import ALL, ClientsideFunction, Input, Output, State, dcc, html, no_update
 
-from dashboard.web.state import state
+from dashboard.filters import Filters
+from dashboard.web import ids
+from dashboard.web.access import viewer
+from dashboard.web.components import filterbar
+from dashboard.web.components.parts import attrs
+from dashboard.web.state import AppState, state
+
+#: the store the server callback writes the wanted URL to ({"search": "?...", "push": bool});
+#: a clientside callback applies it to the browser history.
+URL_TARGET = "url-target"
+BARE_PATHS_STORE = "shell-bare-paths"
+_CONTROL_VALUES: tuple[tuple[str, str, str], ...] = (
+    # (component id, property, Controls field)
+    (ids.F_PRESET, "value", "preset"),
+    (ids.F_DATES, "start_date", "start_date"),
+    (ids.F_DATES, "end_date", "end_date"),
+    (ids.F_USERS, "value", "users"),
+    (ids.F_ROLES, "value", "roles"),
+    (ids.F_ACTIONS, "value", "actions"),
+    (ids.F_OUTCOME, "value", "outcome"),
+    (ids.F_IP, "value", "ip"),
+    (ids.F_COUNTRIES, "value", "countries"),
+    (ids.F_ACCOUNTS, "value", "accounts"),
+    (ids.F_TEXT, "value", "text"),
+    (ids.F_TZ, "value", "tz"),
+    (ids.F_UTC, "value", "utc"),
+)
+
+
+#: dropdowns whose options the shell's callback may extend (a selected value needs its option).
+_OPTION_CONTROLS: tuple[str, ...] = (ids.F_USERS, ids.F_ROLES, ids.F_ACTIONS, ids.F_COUNTRIES, ids.F_ACCOUNTS)
 
 
 def _demo_badge() -> html.Span | None:
     if state().db.get_meta("demo") == "true":
         return html.Span(
-            dbc.Badge("Demo data", color="warning", className="ms-2", id="demo-badge"),
+            dbc.Badge("Demo data", color="warning", text_color="dark", className="ms-2", id=ids.DEMO_BADGE),
             title="This database holds generated demo data, not real activity.",
         )
     return None
 
 
+def _pages_for(role: str) -> list[dict[str, Any]]:
+    out = []
+    for page in dash.page_registry.values():
+        roles = page.get("roles")
+        if not page.get("nav", True) or (roles and role not in roles):
+            continue
+        out.append(page)
+    return sorted(out, key=lambda p: p.get("order") or 0)
+
+
+def bare_paths() -> list[str]:
+    """Paths shown without navigation and sidebar: /wall, /login, and pages registered with sidebar=False."""
+    paths = set(ids.BARE_PATHS)
+    paths.update(str(p["path"]) for p in dash.page_registry.values() if p.get("sidebar") is False)
+    return sorted(paths)
+
+
+def _is_bare(pathname: str | None) -> bool:
+    path = pathname or "/"
+    return any(path == p or path.startswith(p + "/") for p in bare_paths())
+
+
 def shell() -> html.Div:
-    """The layout of every page (a function, so the demo badge reflects the database)."""
+    """The layout of every page (a function: the demo badge, the lists and the role come from the request)."""
+    who = viewer()
+    if who.role == "wall":
+        return html.Div([dash.page_container], id=ids.SHELL, className="ad-shell ad-shell--bare")
+    db = state().db
+    choices = filterbar.load_choices(db)
+    people = filterbar.user_options(filterbar.actor_directory(db), None, [], who.masked)
     links = [
-        dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="exact"))
-        for page in dash.page_registry.values()
-        if page.get("nav", True)
+        dbc.NavItem(
+            dbc.NavLink(page["name"], href=page["relative_path"], id={"type": ids.NAV_LINK, "path": page["path"]})
+        )
+        for page in _pages_for(who.role)
     ]
     return html.Div(
         [
+            dcc.Location(id=ids.URL, refresh=False),
+            dcc.Store(id=ids.FILTERS, storage_type="memory"),
+            dcc.Store(id=ids.FILTERS_PATCH, storage_type="memory"),
+            dcc.Store(id=ids.TZ, storage_type="memory"),
+            dcc.Store(id=URL_TARGET, storage_type="memory"),
+            dcc.Store(id=BARE_PATHS_STORE, data=bare_paths()),
             dbc.Navbar(
                 dbc.Container(
                     [
-                        dbc.NavbarBrand(["auditdash", _demo_badge()], href="/"),
-                        dbc.Nav(links, navbar=True),
+                        dbc.NavbarBrand(
+                            [
+                                html.Span("auditdash", className="fw-semibold"),
+                                html.Span(" · Audit Logs", className="ad-brand-sub"),
+                                _demo_badge(),
+                            ],
+                            href="/",
+                        ),
+                        dbc.Nav(links, navbar=True, className="ad-nav"),
                     ],
                     fluid=True,
                 ),
                 color="dark",
                 dark=True,
-                className="mb-3",
+                id=ids.NAVBAR,
+                className="ad-navbar",
             ),
-            dbc.Container(dash.page_container, fluid=True),
-        ]
+            html.Div(
+                [
+                    filterbar.sidebar(choices, who.masked, people),
+                    html.Main(
+                        [
+                            html.Div(id=ids.FILTER_SUMMARY, className="ad-summary", **attrs(aria_live="polite")),
+                            html.Div(id=ids.FILTER_PROBLEMS),
+                            dash.page_container,
+                        ],
+                        className="ad-main",
+                    ),
+                ],
+                className="ad-body",
+            ),
+        ],
+        id=ids.SHELL,
+        className="ad-shell",
+    )
+
+
+def _sync(*args: Any) -> tuple[Any, ...]:
+    """The shell's callback: see `filterbar.sync` for the rules."""
+    n = len(_CONTROL_VALUES)
+    search, browser_tz, patch_data, _clear, _xf = args[:5]
+    control_values = args[5 : 5 + n]
+    current, pathname = args[5 + n], args[6 + n]
+    if _is_bare(pathname):
+        raise dash.exceptions.PreventUpdate  # the wall and the like keep their own view
+    raw_trigger = dash.ctx.triggered_id
+    trigger: Any = raw_trigger
+    if isinstance(raw_trigger, dict):
+        clicked = [t for t in dash.ctx.triggered if t.get("value")]
+        if not clicked:  # value buttons appearing with a new page, not clicked
+            raise dash.exceptions.PreventUpdate
+    elif raw_trigger == ids.F_DATES:
+        trigger = ids.F_DATES
+    controls = filterbar.Controls.from_values(
+        {field: value for (_, _, field), value in zip(_CONTROL_VALUES, control_values, strict=True)}
+    )
+    result = filterbar.sync(
+        trigger,
+        search=search,
+        browser_tz=browser_tz,
+        controls=controls,
+        current=current,
+        patch_data=patch_data,
+    )
+    f: Filters | None = result.filters
+    out_controls: list[Any] = [no_update] * n
+    if result.controls is not None:
+        for i, (_, _, field) in enumerate(_CONTROL_VALUES):
+            new = getattr(result.controls, field)
+            new = list(new) if isinstance(new, tuple) else new
+            old = getattr(controls, field)
+            old = list(old) if isinstance(old, tuple) else old
+            out_controls[i] = new if new != old else no_update
+    options: list[Any] = [no_update] * len(_OPTION_CONTROLS)
+    if result.controls is not None:
+        who = viewer()
+        db = state().db
+        directory = filterbar.actor_directory(db) if result.controls.users != controls.users else None
+        changed = filterbar.options_for(controls, result.controls, filterbar.load_choices(db), directory, who.masked)
+        options = [changed.get(cid, no_update) for cid in _OPTION_CONTROLS]
+    url = {"search": result.search, "push": result.push} if result.search is not None else no_update
+    problems: Any = no_update
+    if result.filters is not None or result.controls is not None:
+        problems = (
+            dbc.Alert(
+                ["Part of this link was not understood and is ignored: ", "; ".join(result.problems), "."],
+                color="warning",
+                dismissable=True,
+                className="py-2 small",
+            )
+            if result.problems
+            else None
+        )
+    return (
+        f.to_store() if f is not None else no_update,
+        url,
+        None if result.clear_patch else no_update,
+        filterbar.summary(f) if f is not None else no_update,
+        problems,
+        *out_controls,
+        *options,
+    )
+
+
+def _user_options(search: str | None, selected: list[str] | None) -> list[dict[str, str]]:
+    if search is None:
+        raise dash.exceptions.PreventUpdate
+    who = viewer()
+    directory = filterbar.actor_directory(state().db)
+    return filterbar.user_options(directory, search, selected or [], who.masked)
+
+
+def install_shell(app: dash.Dash, _state: AppState) -> None:
+    """Register the shell's callbacks (an installer of `create_app`)."""
+    app.callback(
+        Output(ids.FILTERS, "data"),
+        Output(URL_TARGET, "data"),
+        Output(ids.FILTERS_PATCH, "data"),
+        Output(ids.FILTER_SUMMARY, "children"),
+        Output(ids.FILTER_PROBLEMS, "children"),
+        *(Output(cid, prop) for cid, prop, _ in _CONTROL_VALUES),
+        *(Output(cid, "options") for cid in _OPTION_CONTROLS),
+        Input(ids.URL, "search"),
+        Input(ids.TZ, "data"),
+        Input(ids.FILTERS_PATCH, "data"),
+        Input(ids.F_CLEAR, "n_clicks"),
+        Input({"type": ids.XF_VALUE, "field": ALL, "value": ALL, "src": ALL}, "n_clicks"),
+        *(Input(cid, prop) for cid, prop, _ in _CONTROL_VALUES),
+        State(ids.FILTERS, "data"),
+        State(ids.URL, "pathname"),
+    )(_sync)
+    app.callback(
+        Output(ids.F_USERS, "options", allow_duplicate=True),
+        Input(ids.F_USERS, "search_value"),
+        State(ids.F_USERS, "value"),
+        prevent_initial_call=True,
+    )(_user_options)
+    app.clientside_callback(
+        ClientsideFunction(namespace="auditdash", function_name="browserZone"),
+        Output(ids.TZ, "data"),
+        Input(ids.URL, "pathname"),
+        State(ids.TZ, "data"),
+    )
+    app.clientside_callback(
+        ClientsideFunction(namespace="auditdash", function_name="writeUrl"),
+        Output(ids.URL, "search"),
+        Input(URL_TARGET, "data"),
+    )
+    app.clientside_callback(
+        ClientsideFunction(namespace="auditdash", function_name="navLinks"),
+        Output({"type": ids.NAV_LINK, "path": ALL}, "href"),
+        Output({"type": ids.NAV_LINK, "path": ALL}, "active"),
+        Input(ids.URL, "pathname"),
+        Input(ids.URL, "search"),
+        State({"type": ids.NAV_LINK, "path": ALL}, "id"),
+    )
+    app.clientside_callback(
+        ClientsideFunction(namespace="auditdash", function_name="shellClass"),
+        Output(ids.SHELL, "className"),
+        Input(ids.URL, "pathname"),
+        State(BARE_PATHS_STORE, "data"),
     )

@@ -1,54 +1,113 @@
-"""Overview: what the log holds (the full dashboard builds on this page)."""
+"""Overview: activity over time, headline figures and the busiest users and actions of the view."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import dash
 import dash_bootstrap_components as dbc
-from dash import html
+from dash import Input, Output, callback, html
+from dash.exceptions import PreventUpdate
 
-from dashboard.events.taxonomy import CATEGORY_TITLES
-from dashboard.store.queries import stats
+from dashboard.filters import Filters
+from dashboard.web import ids
+from dashboard.web.access import viewer
+from dashboard.web.components import views
+from dashboard.web.components.filterbar import patch
+from dashboard.web.components.parts import graph_card, page_header, stat_card, table_card
 from dashboard.web.state import state
 
-dash.register_page(__name__, path="/", name="Overview", title="Overview · auditdash", order=0)
+dash.register_page(__name__, path="/", name="Overview", title="Overview · Audit Logs · auditdash", order=0)
 
-
-def _figure_card(label: str, value: str, card_id: str) -> dbc.Col:
-    return dbc.Col(
-        dbc.Card(
-            dbc.CardBody([html.Div(label, className="text-muted small"), html.H3(value, id=card_id)]),
-        ),
-        md=3,
-    )
+LEAD = "Track and monitor all account activities with comprehensive audit logs."
 
 
 def layout(**_query: str) -> html.Div:
-    """The page: headline figures of the whole store."""
-    s = stats(state().db)
-    period = (
-        f"{s.first_event:%Y-%m-%d %H:%M} to {s.last_event:%Y-%m-%d %H:%M} UTC"
-        if s.first_event and s.last_event
-        else "no events yet"
-    )
-    rows = [
-        html.Tr([html.Td(CATEGORY_TITLES.get(cat, cat)), html.Td(f"{n:,}", className="text-end")])
-        for cat, n in s.by_category.items()
-    ]
+    """The page skeleton; the charts follow the shell's `filters` store (which the URL sets)."""
     return html.Div(
         [
-            dbc.Breadcrumb(items=[{"label": "Audit Logs"}, {"label": "Overview", "active": True}]),
-            html.H1("Audit Logs", className="h3"),
-            html.P(f"Events from {period}.", id="overview-period"),
+            page_header("Audit Logs", "Overview", LEAD),
             dbc.Row(
                 [
-                    _figure_card("Events", f"{s.events:,}", "fig-events"),
-                    _figure_card("Failed actions", f"{s.failures:,}", "fig-failures"),
-                    _figure_card("Users", f"{s.actors:,}", "fig-actors"),
-                    _figure_card("Quarantined records", f"{s.quarantined:,}", "fig-quarantined"),
+                    stat_card("Events", ids.OV_EVENTS),
+                    stat_card("Failed logins", ids.OV_FAILED_LOGINS),
+                    stat_card("Users", ids.OV_USERS, "distinct people acting"),
+                    stat_card("IP addresses", ids.OV_IPS, "distinct sources"),
+                    stat_card("Open alerts", ids.OV_ALERTS, note_id=f"{ids.OV_ALERTS}-note"),
                 ],
                 className="g-3 mb-3",
             ),
-            html.H2("Events by category", className="h5"),
-            dbc.Table([html.Tbody(rows)], bordered=False, hover=True, size="sm", id="category-table"),
-        ]
+            html.Div(
+                graph_card(ids.OV_TIMELINE, 380, footer="Click a bar to show only its period."),
+                className="mb-3",
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(graph_card(ids.OV_TOP_USERS, 320, footer="Click a bar to show only that user."), lg=6),
+                    dbc.Col(graph_card(ids.OV_TOP_ACTIONS, 320, footer="Click a bar to show only that action."), lg=6),
+                ],
+                className="g-3 mb-3",
+            ),
+            table_card("Events by category", "ov-category-body", "Click a category to show only its events."),
+        ],
+        className="ad-page",
     )
+
+
+def _filters(data: dict[str, Any] | None) -> Filters:
+    if not data:
+        raise PreventUpdate  # the shell has not read the URL yet
+    return Filters.from_store(data)
+
+
+@callback(
+    Output(ids.OV_EVENTS, "children"),
+    Output(ids.OV_FAILED_LOGINS, "children"),
+    Output(ids.OV_USERS, "children"),
+    Output(ids.OV_IPS, "children"),
+    Output(ids.OV_ALERTS, "children"),
+    Output(f"{ids.OV_ALERTS}-note", "children"),
+    Input(ids.FILTERS, "data"),
+)
+def _cards(data: dict[str, Any] | None) -> tuple[str, ...]:
+    c = views.overview_cards(state().db, _filters(data))
+    return c.events, c.failed_logins, c.users, c.ips, c.open_alerts, c.alerts_note
+
+
+@callback(Output(ids.OV_TIMELINE, "figure"), Input(ids.FILTERS, "data"))
+def _timeline(data: dict[str, Any] | None) -> Any:
+    return views.overview_timeline(state().db, _filters(data))
+
+
+@callback(
+    Output(ids.OV_TOP_USERS, "figure"),
+    Output(ids.OV_TOP_ACTIONS, "figure"),
+    Output("ov-category-body", "children"),
+    Input(ids.FILTERS, "data"),
+)
+def _rankings(data: dict[str, Any] | None) -> tuple[Any, Any, Any]:
+    return views.overview_rankings(state().db, _filters(data), viewer().masked)
+
+
+@callback(
+    Output(ids.FILTERS_PATCH, "data", allow_duplicate=True),
+    Input(ids.OV_TIMELINE, "clickData"),
+    Input(ids.OV_TOP_USERS, "clickData"),
+    Input(ids.OV_TOP_ACTIONS, "clickData"),
+    prevent_initial_call=True,
+)
+def _cross_filter(timeline: Any, users: Any, actions: Any) -> dict[str, Any]:
+    source = dash.ctx.triggered_id
+    click = {ids.OV_TIMELINE: timeline, ids.OV_TOP_USERS: users, ids.OV_TOP_ACTIONS: actions}.get(source)
+    if not isinstance(click, dict):
+        raise PreventUpdate
+    try:
+        custom = click["points"][0]["customdata"]
+    except (TypeError, KeyError, IndexError):
+        raise PreventUpdate from None
+    if source == ids.OV_TIMELINE:
+        start, _, end = str(custom).partition("/")  # the bar's period, an ISO 8601 interval
+        return patch(start=start, end=end)
+    if source == ids.OV_TOP_USERS:
+        return patch(users=[str(custom)])
+    return patch(actions=[str(custom)])

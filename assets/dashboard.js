@@ -1,0 +1,60 @@
+/* auditdash shell: clientside callbacks (dashboard/web/layout.py). Served from assets/, so the
+   Content-Security-Policy needs no inline-script hash for them. */
+window.dash_clientside = Object.assign({}, window.dash_clientside, {
+    auditdash: {
+        /* The browser's IANA zone, read once: the default zone of a link that names none. */
+        browserZone: function (_pathname, current) {
+            if (current) {
+                return window.dash_clientside.no_update;
+            }
+            try {
+                return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+            } catch (e) {
+                return "UTC";
+            }
+        },
+
+        /* Apply the URL the shell wants: pushState for a change the user made (Back undoes it),
+           replaceState when only tidying a link (so Back never lands on a self-rewriting page).
+           Returning the query keeps dcc.Location's prop equal to the address bar. */
+        writeUrl: function (target) {
+            if (!target || typeof target.search !== "string") {
+                return window.dash_clientside.no_update;
+            }
+            var loc = window.location;
+            var next = loc.pathname + target.search + loc.hash;
+            if (next !== loc.pathname + loc.search + loc.hash) {
+                if (target.push) {
+                    window.history.pushState({}, "", next);
+                } else {
+                    window.history.replaceState(window.history.state, "", next);
+                }
+            }
+            return target.search;
+        },
+
+        /* Navigation links keep the query string, so the filters follow the user between pages. */
+        navLinks: function (pathname, search, linkIds) {
+            var path = pathname || "/";
+            var hrefs = linkIds.map(function (id) {
+                return id.path + (search || "");
+            });
+            var active = linkIds.map(function (id) {
+                if (id.path === "/") {
+                    return path === "/";
+                }
+                return path === id.path || path.indexOf(id.path + "/") === 0;
+            });
+            return [hrefs, active];
+        },
+
+        /* Pages such as /wall take the whole window: no navigation, no sidebar. */
+        shellClass: function (pathname, bare) {
+            var path = pathname || "/";
+            var isBare = (bare || []).some(function (p) {
+                return path === p || path.indexOf(p + "/") === 0;
+            });
+            return isBare ? "ad-shell ad-shell--bare" : "ad-shell";
+        }
+    }
+});

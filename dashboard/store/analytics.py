@@ -1,0 +1,836 @@
+"""Aggregate queries behind the dashboard's charts (SQLAlchemy Core; no SQL strings).
+
+Every chart is computed here, in the database, from the filtered view: the browser only ever
+receives aggregates (and the explorer's one page of rows). Each function takes an open
+connection (one per callback, so a page's queries share it) and a `View`: the filters resolved
+at one instant, so all the charts of a page describe exactly the same period.
+
+Time zones: events are stored in naive UTC, and people read them in their own zone. Converting
+every row with the database's time-zone functions costs 5 to 15 times a plain bucketing (see
+docs/PERFORMANCE.md), so:
+
+* charts over many rows (the timeline) bucket in UTC at a granularity that divides every UTC
+  offset the zone uses in the period (an hour for most zones, 30 or 15 minutes for India or
+  Nepal), and the buckets are moved to local time and merged into local buckets in Python
+  (at most a few thousand rows);
+* charts over few rows (failed logins) shift each row by the zone's offset in SQL: a `CASE`
+  over the DST transitions in the period (`local_time`), with the offsets as bound parameters.
+
+Both are exact across daylight-saving changes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import math
+import threading
+import time
+import weakref
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from dashboard.events.taxonomy import ACTIVITIES
+from dashboard.filters import Filters
+from dashboard.store.schema import events
+
+E = events.c
+
+
+def _activity_actions(*titles: str) -> tuple[str, ...]:
+    found = [a for t in titles for act in ACTIVITIES if act.title == t for a in act.actions]
+    if not found:  # pragma: no cover - guards a rename in the taxonomy
+        raise LookupError(f"taxonomy has no activity {titles!r}")
+    return tuple(dict.fromkeys(found))
+
+
+#: a failed login: one of the taxonomy's "Failed login attempts" actions that failed.
+FAILED_LOGIN_ACTIONS: tuple[str, ...] = _activity_actions("Failed login attempts")
+#: permission and role changes, shown with their before -> after values.
+CHANGE_ACTIONS: tuple[str, ...] = _activity_actions("Role changes", "Permission updates")
+
+WEEKDAYS: tuple[str, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+# -- the view: filters resolved at one instant ------------------------------------------------------
+@dataclass(frozen=True)
+class View:
+    """The filters of one request resolved at one instant: range, zone, WHERE clause.
+
+    Attributes:
+        filters: what the user asked for.
+        now: the instant presets are relative to (aware, UTC).
+        start: start of the range, naive UTC, inclusive.
+        end: end of the range, naive UTC, exclusive.
+    """
+
+    filters: Filters
+    now: datetime
+    start: datetime
+    end: datetime
+    segments: tuple[tuple[datetime, timedelta], ...] = field(repr=False)
+
+    @classmethod
+    def of(cls, filters: Filters, now: datetime | None = None) -> View:
+        """Resolve `filters` at `now` (aware, or naive UTC; default: the current time)."""
+        if now is None:
+            instant = datetime.now(UTC)
+        elif now.tzinfo is None:
+            instant = now.replace(tzinfo=UTC)
+        else:
+            instant = now.astimezone(UTC)
+        start, end = filters.resolve_range(instant)
+        return cls(filters, instant, start, end, zone_segments(filters.zone, start, end))
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The zone charts are drawn in."""
+        return self.filters.zone
+
+    @property
+    def tz(self) -> str:
+        """The zone's IANA name, for captions."""
+        return self.filters.tz
+
+    def where(self) -> sa.ColumnElement[bool]:
+        """The view's WHERE clause on `events`."""
+        return self.filters.where(events, self.now)
+
+    def local(self, utc: datetime) -> datetime:
+        """A naive UTC instant as naive local time in the view's zone."""
+        return utc.replace(tzinfo=UTC).astimezone(self.zone).replace(tzinfo=None)
+
+    @property
+    def local_start(self) -> datetime:
+        """Start of the range in local time."""
+        return self.local(self.start)
+
+    @property
+    def local_end(self) -> datetime:
+        """End of the range in local time."""
+        return self.local(self.end)
+
+
+# -- time zones -------------------------------------------------------------------------------------------
+def _offset(zone: ZoneInfo, utc: datetime) -> timedelta:
+    off = utc.replace(tzinfo=UTC).astimezone(zone).utcoffset()
+    return off or timedelta(0)
+
+
+def zone_segments(zone: ZoneInfo, start: datetime, end: datetime) -> tuple[tuple[datetime, timedelta], ...]:
+    """The UTC offsets `zone` uses over [start, end): ((utc_from, offset), ...), the first from `start`.
+
+    Offsets change at most a few times a year, so the range is sampled daily and each change
+    is narrowed to its minute by bisection (transitions fall on whole minutes).
+    """
+    segments = [(start, _offset(zone, start))]
+    t = start
+    while t < end:
+        nxt = min(t + timedelta(days=1), end)
+        current = segments[-1][1]
+        if _offset(zone, nxt) != current:
+            base = t.replace(second=0, microsecond=0)
+            lo, hi = 0, math.ceil((nxt - base).total_seconds() / 60)
+            while hi - lo > 1:  # offset(base + lo) == current != offset(base + hi)
+                mid = (lo + hi) // 2
+                if _offset(zone, base + timedelta(minutes=mid)) == current:
+                    lo = mid
+                else:
+                    hi = mid
+            change = base + timedelta(minutes=hi)
+            if start < change < end:
+                segments.append((change, _offset(zone, change)))
+        t = nxt
+    return tuple(segments)
+
+
+def local_time(column: sa.ColumnElement[Any], view: View) -> sa.ColumnElement[Any]:
+    """`column` (naive UTC) as naive local time in the view's zone, exact across DST changes."""
+    segs = view.segments
+    if len(segs) == 1:
+        return column + sa.literal(segs[0][1], sa.Interval)
+    whens = [
+        (column < sa.literal(segs[i + 1][0], sa.DateTime), column + sa.literal(segs[i][1], sa.Interval))
+        for i in range(len(segs) - 1)
+    ]
+    return sa.case(*whens, else_=column + sa.literal(segs[-1][1], sa.Interval))
+
+
+def _offset_unit(view: View) -> int:
+    """The largest granularity (seconds, up to an hour) that divides every offset of the view."""
+    unit = 3600
+    for _, off in view.segments:
+        unit = math.gcd(unit, int(off.total_seconds()) % 86400 or 3600)
+    return unit
+
+
+def _utc_bucket(column: sa.ColumnElement[Any], seconds: int) -> sa.ColumnElement[Any]:
+    """Start of the UTC bucket of `seconds` that holds each value (DuckDB functions live here)."""
+    if seconds == 3600:
+        return sa.func.date_trunc("hour", column)
+    if seconds == 86400:
+        return sa.func.date_trunc("day", column)
+    return sa.func.time_bucket(sa.literal(timedelta(seconds=seconds), sa.Interval), column)
+
+
+def to_local(values: pd.Series, zone: ZoneInfo) -> pd.Series:
+    """Naive UTC timestamps as naive local times in `zone` (vectorised)."""
+    if values.empty:
+        return values
+    return pd.to_datetime(values).dt.tz_localize("UTC").dt.tz_convert(zone).dt.tz_localize(None)
+
+
+# -- buckets -----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Bucket:
+    """A bar width of the timeline."""
+
+    seconds: int
+    label: str
+
+    @property
+    def per(self) -> str:
+        """For titles: 'per hour', 'per 15 minutes'."""
+        return "per " + self.label.removeprefix("1 ")
+
+
+BUCKETS: tuple[Bucket, ...] = (
+    Bucket(60, "1 minute"),
+    Bucket(300, "5 minutes"),
+    Bucket(900, "15 minutes"),
+    Bucket(1800, "30 minutes"),
+    Bucket(3600, "1 hour"),
+    Bucket(3 * 3600, "3 hours"),
+    Bucket(6 * 3600, "6 hours"),
+    Bucket(86400, "1 day"),
+    Bucket(7 * 86400, "1 week"),
+)
+#: the most bars a timeline shows (a 7-day view is 168 hourly bars; 90 days are 90 daily bars).
+MAX_BARS = 180
+
+
+def choose_bucket(start: datetime, end: datetime) -> Bucket:
+    """The narrowest bar width that shows the range in at most `MAX_BARS` bars (minutes to weeks)."""
+    span = (end - start).total_seconds()
+    for bucket in BUCKETS:
+        if span / bucket.seconds <= MAX_BARS:
+            return bucket
+    return BUCKETS[-1]
+
+
+def floor_bucket(local: datetime, bucket: Bucket) -> datetime:
+    """A naive local time floored to the start of its local bucket (days from midnight, weeks from Monday)."""
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    if bucket.seconds < 86400:
+        since = int((local - midnight).total_seconds())
+        return midnight + timedelta(seconds=since - since % bucket.seconds)
+    if bucket.seconds == 86400:
+        return midnight
+    return midnight - timedelta(days=midnight.weekday())
+
+
+def floor_local(values: pd.Series, bucket: Bucket) -> pd.Series:
+    """Naive local times floored to the start of their local bucket (days from midnight, weeks from Monday)."""
+    if values.empty:
+        return values
+    if bucket.seconds < 86400:
+        return values.dt.floor(f"{bucket.seconds}s")
+    days = values.dt.normalize()
+    if bucket.seconds == 86400:
+        return days
+    return days - pd.to_timedelta(days.dt.weekday, unit="D")
+
+
+# -- helpers ----------------------------------------------------------------------------------------------
+def _frame(conn: Connection, stmt: sa.Executable, columns: Sequence[str]) -> pd.DataFrame:
+    """The rows of `stmt` as a DataFrame.
+
+    Text columns stay plain Python objects with None for missing values: pandas' own string
+    type would turn None into NaN (which is truthy) and costs a conversion on every use.
+    """
+    return records_frame(conn.execute(stmt).fetchall(), columns)
+
+
+def records_frame(rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> pd.DataFrame:
+    """Rows as a DataFrame whose text columns hold str or None (see `_frame`)."""
+    data: dict[str, Any] = {}
+    for i, name in enumerate(columns):
+        values = [r[i] for r in rows]
+        sample = next((v for v in values if v is not None), None)
+        data[name] = pd.Series(values, dtype=object) if sample is None or isinstance(sample, str) else values
+    return pd.DataFrame(data, columns=list(columns))
+
+
+def _failed_login() -> sa.ColumnElement[bool]:
+    return sa.and_(E.outcome == "failure", E.action.in_(FAILED_LOGIN_ACTIONS))
+
+
+_COUNT = sa.func.count()
+_FAILURES = sa.func.count().filter(E.outcome == "failure")
+
+
+# -- Overview ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Headline:
+    """The headline figures of a view."""
+
+    events: int
+    failed_logins: int
+    users: int
+    ips: int
+    open_alerts: int | None
+    """None when the alerts table does not exist (detection not installed)."""
+
+
+def headline(conn: Connection, view: View) -> Headline:
+    """Events, failed logins, distinct users, distinct addresses, and open alerts when there are alerts."""
+    row = conn.execute(
+        sa.select(
+            _COUNT,
+            sa.func.count().filter(_failed_login()),
+            sa.func.count(sa.distinct(E.actor_id)).filter(E.actor_type == "user"),
+            sa.func.count(sa.distinct(E.ip)),
+        ).where(view.where())
+    ).one()
+    return Headline(int(row[0]), int(row[1]), int(row[2]), int(row[3]), open_alerts(conn, view))
+
+
+def open_alerts(conn: Connection, view: View) -> int | None:
+    """Alerts not resolved yet (of the filtered accounts and users), or None without an alerts table."""
+    from dashboard.store import schema  # the detection tables are defined there once they exist
+
+    alerts: sa.Table | None = getattr(schema, "alerts", None)
+    if alerts is None or not _has_table(conn, "alerts"):
+        return None
+    conds: list[sa.ColumnElement[bool]] = [alerts.c.status != "resolved"]
+    if view.filters.accounts:
+        conds.append(alerts.c.account_id.in_(view.filters.accounts))
+    if view.filters.users:
+        conds.append(alerts.c.key_user.in_(view.filters.users))
+    return int(conn.execute(sa.select(sa.func.count()).select_from(alerts).where(*conds)).scalar() or 0)
+
+
+_tables_seen: weakref.WeakKeyDictionary[Any, dict[str, float]] = weakref.WeakKeyDictionary()
+
+
+def _has_table(conn: Connection, name: str) -> bool:
+    """Whether the table exists; a table once seen is remembered, a missing one asked again after a minute."""
+    seen = _tables_seen.setdefault(conn.engine, {})
+    when = seen.get(name)
+    now = time.monotonic()
+    if when is not None and (when == math.inf or now - when < 60):
+        return when == math.inf
+    present = sa.inspect(conn).has_table(name)
+    seen[name] = math.inf if present else now
+    return present
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Events per local bucket and category."""
+
+    frame: pd.DataFrame
+    """Columns: bucket (naive local start), category, events; sorted by bucket."""
+    bucket: Bucket
+    start: datetime
+    """Local start of the range (for the axis)."""
+    end: datetime
+    tz: str
+
+
+def timeline(conn: Connection, view: View) -> Timeline:
+    """Events over time stacked by category; the bar width follows the range (minutes to weeks)."""
+    bucket = choose_bucket(view.start, view.end)
+    sql_seconds = math.gcd(bucket.seconds, _offset_unit(view))
+    b = _utc_bucket(E.occurred_at, sql_seconds).label("b")
+    stmt = sa.select(b, E.category, _COUNT).where(view.where()).group_by(b, E.category)
+    # a few thousand rows at most: plain Python is faster here than pandas' machinery
+    counts: dict[tuple[datetime, str], int] = defaultdict(int)
+    starts = [s for s, _ in view.segments]
+    for utc, category, n in conn.execute(stmt).fetchall():
+        local = utc + view.segments[bisect.bisect_right(starts, utc) - 1][1] if utc >= starts[0] else utc
+        counts[(floor_bucket(local, bucket), str(category))] += int(n)
+    keys = sorted(counts)
+    frame = pd.DataFrame(
+        {
+            "bucket": pd.Series([k[0] for k in keys], dtype="datetime64[us]"),
+            "category": pd.Series([k[1] for k in keys], dtype=object),
+            "events": pd.Series([counts[k] for k in keys], dtype="int64"),
+        }
+    )
+    return Timeline(frame, bucket, view.local_start, view.local_end, view.tz)
+
+
+def top_users(conn: Connection, view: View, limit: int = 10) -> pd.DataFrame:
+    """The busiest people (actor type `user`): actor_id, actor_name, actor_role, events, failures."""
+    stmt = (
+        sa.select(
+            E.actor_id,
+            sa.func.max(E.actor_name),
+            sa.func.max(E.actor_role),
+            _COUNT.label("events"),
+            _FAILURES,
+        )
+        .where(view.where(), E.actor_type == "user", E.actor_id.is_not(None))
+        .group_by(E.actor_id)
+        .order_by(sa.desc("events"), E.actor_id)
+        .limit(limit)
+    )
+    return _frame(conn, stmt, ["actor_id", "actor_name", "actor_role", "events", "failures"])
+
+
+def top_actions(conn: Connection, view: View, limit: int = 10) -> pd.DataFrame:
+    """The most frequent actions: action, category, events, failures."""
+    stmt = (
+        sa.select(E.action, sa.func.max(E.category), _COUNT.label("events"), _FAILURES)
+        .where(view.where())
+        .group_by(E.action)
+        .order_by(sa.desc("events"), E.action)
+        .limit(limit)
+    )
+    return _frame(conn, stmt, ["action", "category", "events", "failures"])
+
+
+def action_counts(conn: Connection, view: View) -> pd.DataFrame:
+    """Events per action: action, category, events, failures; largest first.
+
+    One scan serves both the busiest actions and the events per category (see
+    `rank_actions` and `categories_of`), which a page showing both needs.
+    """
+    stmt = (
+        sa.select(E.action, sa.func.max(E.category), _COUNT.label("events"), _FAILURES)
+        .where(view.where())
+        .group_by(E.action)
+        .order_by(sa.desc("events"), E.action)
+    )
+    return _frame(conn, stmt, ["action", "category", "events", "failures"])
+
+
+def categories_of(actions: pd.DataFrame) -> pd.DataFrame:
+    """`by_category` computed from `action_counts`."""
+    totals: dict[str, list[int]] = {}
+    for category, n, f in zip(actions["category"], actions["events"], actions["failures"], strict=True):
+        t = totals.setdefault(str(category), [0, 0])
+        t[0] += int(n)
+        t[1] += int(f)
+    order = sorted(totals, key=lambda c: (-totals[c][0], c))
+    return records_frame([(c, totals[c][0], totals[c][1]) for c in order], ["category", "events", "failures"])
+
+
+def by_category(conn: Connection, view: View) -> pd.DataFrame:
+    """Events per category: category, events, failures; largest first."""
+    stmt = (
+        sa.select(E.category, _COUNT.label("events"), _FAILURES)
+        .where(view.where())
+        .group_by(E.category)
+        .order_by(sa.desc("events"), E.category)
+    )
+    return _frame(conn, stmt, ["category", "events", "failures"])
+
+
+# -- Security ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SecuritySummary:
+    """The headline figures of the security page."""
+
+    failed_logins: int
+    lockouts: int
+    failing_users: int
+    failing_ips: int
+
+
+def security_summary(conn: Connection, view: View) -> SecuritySummary:
+    """Failed logins, account lockouts, and the people and addresses they came from."""
+    failed = _failed_login()
+    row = conn.execute(
+        sa.select(
+            _COUNT,
+            sa.func.count().filter(E.action == "auth.account_locked"),
+            sa.func.count(sa.distinct(E.actor_id)),
+            sa.func.count(sa.distinct(E.ip)),
+        ).where(view.where(), failed)
+    ).one()
+    return SecuritySummary(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+
+
+def failed_logins_by_weekday_hour(conn: Connection, view: View) -> pd.DataFrame:
+    """Failed logins per local weekday (rows Mon..Sun) and hour of day (columns 0..23), zeros included."""
+    local = local_time(E.occurred_at, view)
+    dow = sa.extract("isodow", local).label("dow")
+    hour = sa.extract("hour", local).label("hour")
+    stmt = sa.select(dow, hour, _COUNT).where(view.where(), _failed_login()).group_by(dow, hour)
+    counts = np.zeros((7, 24), dtype=np.int64)
+    for dow_v, hour_v, n in conn.execute(stmt).fetchall():
+        counts[int(dow_v) - 1, int(hour_v)] += int(n)
+    return pd.DataFrame(counts, index=pd.Index(WEEKDAYS, name="weekday"), columns=pd.Index(range(24), name="hour"))
+
+
+def failed_logins_by_user_day(conn: Connection, view: View, limit: int = 20) -> pd.DataFrame:
+    """Failed logins per person and local day, for the `limit` people with the most.
+
+    Columns: actor_id, actor_name, day (naive local midnight), failures. People who failed
+    without a known actor id (unknown user names) are grouped as actor_id ''.
+    """
+    failed = [view.where(), _failed_login()]
+    who = sa.func.coalesce(E.actor_id, "").label("who")
+    top = (
+        sa.select(who, sa.func.max(E.actor_name).label("name"), _COUNT.label("total"))
+        .where(*failed)
+        .group_by(who)
+        .order_by(sa.desc("total"), who)
+        .limit(limit)
+        .cte("top_users")
+    )
+    day = sa.func.date_trunc("day", local_time(E.occurred_at, view)).label("day")
+    stmt = (
+        sa.select(top.c.who, top.c.name, day, _COUNT)
+        .select_from(events.join(top, sa.func.coalesce(E.actor_id, "") == top.c.who))
+        .where(*failed)
+        .group_by(top.c.who, top.c.name, top.c.total, day)
+        .order_by(sa.desc(top.c.total), top.c.who, day)
+    )
+    return _frame(conn, stmt, ["actor_id", "actor_name", "day", "failures"])
+
+
+def failures_by_reason(conn: Connection, view: View) -> pd.DataFrame:
+    """Failed events per reason and action: reason ('unspecified' when none), action, failures."""
+    reason = sa.func.coalesce(E.reason, "unspecified").label("reason")
+    stmt = (
+        sa.select(reason, E.action, _COUNT.label("failures"))
+        .where(view.where(), E.outcome == "failure")
+        .group_by(reason, E.action)
+        .order_by(sa.desc("failures"), reason, E.action)
+    )
+    return _frame(conn, stmt, ["reason", "action", "failures"])
+
+
+def _masked_ip_key() -> sa.ColumnElement[str]:
+    # IPv4 keeps its first three octets, as privacy.mask_ip does; IPv6 is masked after the query.
+    return sa.func.regexp_replace(E.ip, r"\.[0-9]+$", ".x")
+
+
+def top_addresses(conn: Connection, view: View, limit: int = 15, masked: bool = False) -> pd.DataFrame:
+    """Addresses with the most failures (then events): ip, country, city, events, failures, users, failure_ratio.
+
+    With `masked`, IPv4 addresses are grouped by their /24 in the database (the person sees
+    `203.0.113.x`, counted once); the caller masks what remains (IPv6).
+    """
+    # per address and person first (cheap), then per address: counting distinct people in one
+    # pass over all rows costs twice as much
+    key = (_masked_ip_key() if masked else E.ip).label("k")
+    fine = (
+        sa.select(
+            key,
+            E.actor_id.label("actor"),
+            sa.func.max(E.geo_country).label("country"),
+            sa.func.max(E.geo_city).label("city"),
+            _COUNT.label("n"),
+            _FAILURES.label("f"),
+        )
+        .where(view.where(), E.ip.is_not(None))
+        .group_by(key, E.actor_id)
+        .cte("per_ip_person")
+    )
+    a = fine.c
+    stmt = (
+        sa.select(
+            a.k,
+            sa.func.max(a.country),
+            sa.func.max(a.city),
+            sa.func.sum(a.n).label("events"),
+            sa.func.sum(a.f).label("failures"),
+            sa.func.count(a.actor),
+        )
+        .group_by(a.k)
+        .order_by(sa.desc("failures"), sa.desc("events"), a.k)
+        .limit(limit)
+    )
+    frame = _frame(conn, stmt, ["ip", "country", "city", "events", "failures", "users"])
+    frame["events"] = frame["events"].astype("int64")
+    frame["failures"] = frame["failures"].astype("int64")
+    frame["failure_ratio"] = (frame["failures"] / frame["events"]).where(frame["events"] > 0, 0.0)
+    return frame
+
+
+def permission_changes(conn: Connection, view: View, limit: int = 50) -> pd.DataFrame:
+    """Role and permission changes, newest first, one row per changed field.
+
+    Columns: occurred_at (naive local), actor_id, actor_name, action, target_id, target_name,
+    field, before, after (values as readable text).
+    """
+    stmt = (
+        sa.select(E.occurred_at, E.actor_id, E.actor_name, E.action, E.target_id, E.target_name, E.changes)
+        .where(view.where(), E.action.in_(CHANGE_ACTIONS))
+        .order_by(E.occurred_at.desc(), E.seq.desc())
+        .limit(limit)
+    )
+    out: list[tuple[Any, ...]] = []
+    for when, actor_id, actor_name, action, target_id, target_name, changes in conn.execute(stmt).fetchall():
+        local = view.local(when)
+        for name, before, after in changed_fields(changes):
+            out.append((local, actor_id, actor_name, action, target_id, target_name, name, before, after))
+    columns = [
+        "occurred_at",
+        "actor_id",
+        "actor_name",
+        "action",
+        "target_id",
+        "target_name",
+        "field",
+        "before",
+        "after",
+    ]
+    return records_frame(out, columns)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, list):
+        return ", ".join(_text(v) for v in value) if value else "(none)"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def changed_fields(changes: str | None) -> list[tuple[str, str, str]]:
+    """An event's `changes` as readable rows.
+
+    `{"role": ["agent", "supervisor"]}` -> `[("role", "agent", "supervisor")]`.
+    """
+    if not changes:
+        return [("(not recorded)", "", "")]
+    try:
+        data = json.loads(changes)
+    except ValueError:
+        return [("(unreadable)", "", changes[:200])]
+    if not isinstance(data, dict) or not data:
+        return [("(not recorded)", "", "")]
+    rows = []
+    for name, pair in data.items():
+        if isinstance(pair, list) and len(pair) == 2:
+            rows.append((str(name), _text(pair[0]), _text(pair[1])))
+        else:
+            rows.append((str(name), "", _text(pair)))
+    return rows
+
+
+_changed_fields = changed_fields  # the name the compliance packs first used
+
+
+# -- the map ---------------------------------------------------------------------------------------------------
+def map_points(conn: Connection, view: View, masked: bool = False) -> pd.DataFrame:
+    """Places at city level: lat, lon, city, country, events, failures, failure_share, ips, users, top_ip.
+
+    `top_ip` is the address with the most events at that place (ties: the lowest); with
+    `masked` addresses are counted and shown by network, as `top_addresses` does.
+    One scan groups by place, address and person; the roll-ups run on that small result.
+    """
+    key = (_masked_ip_key() if masked else E.ip).label("k")
+    fine = (
+        sa.select(
+            E.geo_lat.label("lat"),
+            E.geo_lon.label("lon"),
+            key,
+            E.actor_id.label("actor"),
+            sa.func.max(E.geo_city).label("city"),
+            sa.func.max(E.geo_country).label("country"),
+            _COUNT.label("n"),
+            _FAILURES.label("f"),
+        )
+        .where(view.where(), E.geo_lat.is_not(None), E.geo_lon.is_not(None))
+        .group_by(E.geo_lat, E.geo_lon, key, E.actor_id)
+        .cte("per_ip_person")
+    )
+    a = fine.c
+    per_ip = (
+        sa.select(
+            a.lat,
+            a.lon,
+            a.k,
+            sa.func.max(a.city).label("city"),
+            sa.func.max(a.country).label("country"),
+            sa.func.sum(a.n).label("n"),
+            sa.func.sum(a.f).label("f"),
+        )
+        .group_by(a.lat, a.lon, a.k)
+        .cte("per_ip")
+    )
+    people = (
+        sa.select(a.lat, a.lon, sa.func.count(sa.distinct(a.actor)).label("u")).group_by(a.lat, a.lon).cte("per_place")
+    )
+    p, u = per_ip.c, people.c
+    stmt = (
+        sa.select(
+            p.lat,
+            p.lon,
+            sa.func.max(p.city),
+            sa.func.max(p.country),
+            sa.func.sum(p.n).label("events"),
+            sa.func.sum(p.f),
+            sa.func.count(),
+            sa.func.max(u.u),
+            sa.func.first(p.k).aggregate_order_by(p.n.desc(), p.k),
+        )
+        .select_from(per_ip.join(people, sa.and_(u.lat == p.lat, u.lon == p.lon)))
+        .group_by(p.lat, p.lon)
+        .order_by(sa.desc("events"), p.lat, p.lon)
+    )
+    frame = _frame(conn, stmt, ["lat", "lon", "city", "country", "events", "failures", "ips", "users", "top_ip"])
+    frame["events"] = frame["events"].astype("int64")
+    frame["failures"] = frame["failures"].astype("int64")
+    frame["failure_share"] = (frame["failures"] / frame["events"]).where(frame["events"] > 0, 0.0)
+    return frame
+
+
+def country_totals(conn: Connection, view: View, unplaced_only: bool = True) -> pd.DataFrame:
+    """Events per country: country, events, failures, failure_share.
+
+    With `unplaced_only` (the map's fallback), only events with a country but no coordinates
+    count: the ones a city-level point cannot show.
+    """
+    conds = [view.where(), E.geo_country.is_not(None)]
+    if unplaced_only:
+        conds.append(E.geo_lat.is_(None))
+    stmt = (
+        sa.select(E.geo_country, _COUNT.label("events"), _FAILURES)
+        .where(*conds)
+        .group_by(E.geo_country)
+        .order_by(sa.desc("events"), E.geo_country)
+    )
+    frame = _frame(conn, stmt, ["country", "events", "failures"])
+    frame["failure_share"] = (frame["failures"] / frame["events"]).where(frame["events"] > 0, 0.0)
+    return frame
+
+
+@dataclass
+class FirstSeen:
+    """When each person was first seen from each country, over the whole log (kept up to date).
+
+    Answering "is this country new to this person?" from the events table means reading a
+    person's whole history on every filter change (about a second on 10 million events). The
+    answer only grows with new events, so it is computed once per process and then extended
+    with the events stored since (their `seq` is higher), and rebuilt every `REBUILD_S`
+    (so purges and restores are reflected).
+    """
+
+    pairs: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    people: dict[str, datetime] = field(default_factory=dict)
+    last_seq: int = 0
+    built_at: float = 0.0
+    extended_at: float = 0.0
+
+    REBUILD_S: ClassVar[float] = 3600.0
+    #: how often new events are folded in. A pair missing from the index counts as first seen
+    #: in the view, so a slightly stale index still flags a brand-new country correctly.
+    EXTEND_S: ClassVar[float] = 10.0
+
+    def extend(self, conn: Connection) -> None:
+        """Fold in the events stored after `last_seq`."""
+        stmt = (
+            sa.select(E.actor_id, E.geo_country, sa.func.min(E.occurred_at), sa.func.max(E.seq))
+            .where(E.seq > self.last_seq, E.actor_id.is_not(None), E.geo_country.is_not(None))
+            .group_by(E.actor_id, E.geo_country)
+        )
+        for actor, country, first, top in conn.execute(stmt).fetchall():
+            key = (str(actor), str(country))
+            if key not in self.pairs or first < self.pairs[key]:
+                self.pairs[key] = first
+            if actor not in self.people or first < self.people[actor]:
+                self.people[actor] = first
+            self.last_seq = max(self.last_seq, int(top))
+        # events without a country still move `last_seq` on
+        top_seq = conn.execute(sa.select(sa.func.max(E.seq))).scalar()
+        self.last_seq = max(self.last_seq, int(top_seq or 0))
+
+
+_first_seen: weakref.WeakKeyDictionary[Any, FirstSeen] = weakref.WeakKeyDictionary()
+_first_seen_lock = threading.Lock()
+
+
+def first_seen(conn: Connection) -> FirstSeen:
+    """The first-seen index of the database behind `conn`, brought up to date."""
+    with _first_seen_lock:
+        index = _first_seen.get(conn.engine)
+        if index is None or time.monotonic() - index.built_at > FirstSeen.REBUILD_S:
+            index = FirstSeen(built_at=time.monotonic())
+            _first_seen[conn.engine] = index
+        if time.monotonic() - index.extended_at >= FirstSeen.EXTEND_S:
+            index.extend(conn)
+            index.extended_at = time.monotonic()
+        return index
+
+
+def new_countries(conn: Connection, view: View, limit: int = 100) -> pd.DataFrame:
+    """Countries new to a person: first seen from that country inside the view, after being seen elsewhere.
+
+    A person's history is every stored event of theirs (whatever the other filters), so a
+    country counts as new only if it never appeared for them before, and only for someone seen
+    before from another country (a newcomer's first country is not "new").
+
+    Columns: actor_id, actor_name, country, first_seen (naive local), ip, city, lat, lon, events
+    (the first sighting's address and place; events from that country in the view).
+    """
+    stmt = (
+        sa.select(
+            E.actor_id,
+            E.geo_country,
+            sa.func.max(E.actor_name),
+            sa.func.min(E.occurred_at),
+            sa.func.arg_min(E.ip, E.occurred_at),
+            sa.func.arg_min(E.geo_city, E.occurred_at),
+            sa.func.arg_min(E.geo_lat, E.occurred_at),
+            sa.func.arg_min(E.geo_lon, E.occurred_at),
+            _COUNT,
+        )
+        .where(view.where(), E.actor_id.is_not(None), E.geo_country.is_not(None))
+        .group_by(E.actor_id, E.geo_country)
+    )
+    candidates = conn.execute(stmt).fetchall()
+    index = first_seen(conn)
+    rows = []
+    for actor, country, name, first, ip, city, lat, lon, n in candidates:
+        since = index.pairs.get((actor, country), first)
+        person = index.people.get(actor, since)
+        if view.start <= since < view.end and since <= first and person < since:
+            rows.append((actor, name, country, since, ip, city, lat, lon, int(n)))
+    rows.sort(key=lambda r: r[0])
+    rows.sort(key=lambda r: r[3], reverse=True)  # newest first, then by person
+    columns = ["actor_id", "actor_name", "country", "first_seen", "ip", "city", "lat", "lon", "events"]
+    frame = records_frame(rows[:limit], columns)
+    frame["first_seen"] = to_local(frame["first_seen"], view.zone)
+    return frame
+
+
+# -- the sidebar's choices ---------------------------------------------------------------------------------------
+def distinct_values(conn: Connection, column: str, limit: int = 500) -> list[str]:
+    """The distinct non-empty values of an allow-listed column (roles, countries, accounts), sorted."""
+    allowed = {"actor_role", "geo_country", "account_id"}
+    if column not in allowed:
+        raise ValueError(f"{column!r} is not one of {sorted(allowed)}")
+    col = events.c[column]
+    stmt = sa.select(col).where(col.is_not(None)).group_by(col).order_by(col).limit(limit)
+    return [str(r[0]) for r in conn.execute(stmt).fetchall() if r[0] != ""]
+
+
+def actor_directory(conn: Connection, limit: int = 50_000) -> pd.DataFrame:
+    """Everyone who acted as a person: actor_id, actor_name, actor_email, events (busiest first)."""
+    stmt = (
+        sa.select(E.actor_id, sa.func.max(E.actor_name), sa.func.max(E.actor_email), _COUNT.label("events"))
+        .where(E.actor_id.is_not(None), E.actor_type == "user")
+        .group_by(E.actor_id)
+        .order_by(sa.desc("events"), E.actor_id)
+        .limit(limit)
+    )
+    return _frame(conn, stmt, ["actor_id", "actor_name", "actor_email", "events"])

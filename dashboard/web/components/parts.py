@@ -1,0 +1,167 @@
+"""Page parts every page can use: the page header with breadcrumb, figure cards, graphs, tables.
+
+They hold no data access and no callbacks, so any page (Explorer, Wall, ...) may import them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import dcc, html
+
+from dashboard.web import ids
+
+#: plotly's toolbar, trimmed to what helps reading a chart.
+GRAPH_CONFIG: dict[str, Any] = {
+    "displaylogo": False,
+    "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d", "toggleSpikelines"],
+    "toImageButtonOptions": {"format": "png", "scale": 2},
+}
+#: maps draw from the topojson shipped in assets/ (the machines have no internet).
+MAP_CONFIG: dict[str, Any] = {**GRAPH_CONFIG, "topojsonURL": "/assets/topojson/", "scrollZoom": False}
+
+PRODUCT_TRAIL: tuple[str, ...] = ("Audit Logs",)
+
+
+def attrs(**values: str) -> Any:
+    """HTML attributes Dash takes only as keywords with dashes: attrs(aria_label="Filters")."""
+    return {key.replace("_", "-"): value for key, value in values.items()}
+
+
+def rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A small frame's rows as dicts (for building tables and hover texts)."""
+    return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def page_header(title: str, crumb: str, lead: str | None = None) -> html.Div:
+    """Breadcrumb ("Audit Logs / Security"), the page title, and one line on what the page is for."""
+    trail = [html.Li(label, className="breadcrumb-item") for label in PRODUCT_TRAIL]
+    trail.append(html.Li(crumb, className="breadcrumb-item active", **attrs(aria_current="page")))
+    return html.Div(
+        [
+            html.Nav(html.Ol(trail, className="breadcrumb ad-breadcrumb mb-1"), **attrs(aria_label="breadcrumb")),
+            html.H1(title, className="h3 mb-1"),
+            html.P(lead, className="text-body-secondary mb-0") if lead else None,
+        ],
+        className="ad-page-header mb-3",
+    )
+
+
+def stat_card(label: str, value_id: str, note: str | None = None, note_id: str | None = None) -> dbc.Col:
+    """A headline figure: label, a large number (filled by a callback), an optional note under it."""
+    return dbc.Col(
+        dbc.Card(
+            dbc.CardBody(
+                [
+                    html.Div(label, className="ad-stat-label"),
+                    html.Div("…", id=value_id, className="ad-stat-value"),
+                    html.Div(note or "", className="ad-stat-note", **(attrs(id=note_id) if note_id else {}))
+                    if (note or note_id)
+                    else None,
+                ]
+            ),
+            className="ad-card h-100",
+        ),
+        xs=6,
+        lg=True,
+    )
+
+
+def graph_card(graph_id: str, height: int = 360, footer: Any = None, config: dict[str, Any] | None = None) -> dbc.Card:
+    """A card holding one chart (its title is part of the figure, so PDF packs show it too)."""
+    return dbc.Card(
+        [
+            dbc.CardBody(
+                dcc.Loading(
+                    dcc.Graph(
+                        id=graph_id,
+                        config=cast(Any, config or GRAPH_CONFIG),
+                        # the figure's own height wins (charts grow with their rows); until
+                        # it arrives the card keeps this height, so the page does not jump
+                        style={"minHeight": f"{height}px"},
+                    ),
+                    type="dot",
+                    delay_show=400,
+                    color="#6b7280",
+                ),
+                className="p-2",
+            ),
+            dbc.CardFooter(footer, className="ad-card-footer") if footer is not None else None,
+        ],
+        className="ad-card h-100",
+    )
+
+
+def table_card(title: str, body_id: str, note: str | None = None, scroll: bool = False) -> dbc.Card:
+    """A card with a title and a table filled by a callback (`scroll`: at most about 12 rows high)."""
+    return dbc.Card(
+        [
+            dbc.CardHeader(html.H2(title, className="h6 mb-0"), className="ad-card-header"),
+            dbc.CardBody(
+                [
+                    html.Div(
+                        html.Div("Loading…", className="ad-empty"),
+                        id=body_id,
+                        className="ad-scroll" if scroll else None,
+                    ),
+                    html.Div(note, className="ad-table-note") if note else None,
+                ],
+                className="p-0",
+            ),
+        ],
+        className="ad-card h-100",
+    )
+
+
+def xf_value(
+    field: str, value: str, label: str | None = None, src: str = "table", title: str | None = None
+) -> html.Button:
+    """A table value that narrows the view to itself when clicked (the shell handles the click).
+
+    Args:
+        field: the `Filters` field it narrows (`users`, `actions`, `categories`, `ip`, `countries`, `roles`).
+        value: the value.
+        label: what to show (default: the value).
+        src: where it sits, so the same value may appear in two tables of one page.
+        title: the tooltip (default: "Show only this").
+    """
+    return html.Button(
+        label if label is not None else value,
+        id={"type": ids.XF_VALUE, "field": field, "value": value, "src": src},
+        className="ad-xf",
+        title=title or "Show only this",
+        n_clicks=0,
+    )
+
+
+def data_table(
+    headers: Sequence[str | tuple[str, str]],
+    rows: Sequence[Sequence[Any]],
+    table_id: str | None = None,
+    empty: str = "Nothing in this view.",
+) -> Any:
+    """A compact table; a header given as (text, "end") is right-aligned (numbers)."""
+    if not rows:
+        return html.Div(empty, className="ad-empty")
+    aligns = [h[1] if isinstance(h, tuple) else "start" for h in headers]
+    head = html.Thead(
+        html.Tr(
+            [
+                html.Th(h[0] if isinstance(h, tuple) else h, className=f"text-{a}")
+                for h, a in zip(headers, aligns, strict=True)
+            ]
+        )
+    )
+    body = html.Tbody(
+        [html.Tr([html.Td(cell, className=f"text-{a}") for cell, a in zip(row, aligns, strict=True)]) for row in rows]
+    )
+    kwargs: dict[str, Any] = {"id": table_id} if table_id else {}
+    return dbc.Table([head, body], hover=True, size="sm", responsive=True, className="ad-table mb-0", **kwargs)
+
+
+def number(value: int | None) -> str:
+    """A count as people read it: 12,345 (an em dash when unknown)."""
+    return "—" if value is None else f"{value:,}"

@@ -1,0 +1,330 @@
+"""What the Overview and Security pages show, as plain functions of (database, filters, viewer).
+
+Each function is the body of one page callback: it opens one connection, runs the aggregate
+queries of `dashboard.store.analytics`, masks personal data for viewers who must not see it
+(before anything leaves the server), and returns Dash-ready values (figures, table components,
+text). `benchmarks/dashboard.py` times exactly these functions.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from dash import html
+
+from dashboard import figures
+from dashboard.countries import country_name
+from dashboard.filters import Filters
+from dashboard.privacy import mask_ip, shorten_name
+from dashboard.store import analytics
+from dashboard.store.analytics import View
+from dashboard.store.db import Database
+from dashboard.web.components.parts import data_table, number, rows, xf_value
+
+#: rows the tables show (the Explorer lists everything): newest changes, new countries.
+CHANGE_ROWS = 30
+NEW_COUNTRY_ROWS = 25
+#: stars on the map at most
+NEW_COUNTRY_LIMIT = 200
+
+
+def view_now() -> datetime:
+    """The instant a request's views are resolved at: now, to the minute, so all charts agree."""
+    return datetime.now(UTC).replace(second=0, microsecond=0)
+
+
+def _view(f: Filters, now: datetime | None) -> View:
+    return View.of(f, now or view_now())
+
+
+def _name(name: str | None, masked: bool) -> str | None:
+    return shorten_name(name) if masked else name
+
+
+def _person(actor_id: str | None, name: str | None, masked: bool) -> str:
+    return figures.person_label(actor_id, _name(name, masked))
+
+
+def _ip_shown(ip: str | None, masked: bool) -> str:
+    if not ip:
+        return ""
+    return (mask_ip(ip) or "masked") if masked else ip
+
+
+def masked_block(shown: str) -> str | None:
+    """The CIDR block a masked address stands for ('203.0.113.x' -> '203.0.113.0/24'), for cross-filtering."""
+    if shown.endswith(".x") and shown.count(".") == 3:
+        try:
+            return str(ipaddress.ip_network(shown[:-1] + "0/24"))
+        except ValueError:
+            return None
+    if shown.endswith("::x"):
+        try:
+            return str(ipaddress.ip_network(shown[:-1] + "/48", strict=False))
+        except ValueError:
+            return None
+    return None
+
+
+def _when(value: datetime, tz: str) -> html.Span:
+    return html.Span(f"{value:%Y-%m-%d %H:%M}", title=f"{value:%Y-%m-%d %H:%M:%S} ({tz})")
+
+
+# -- Overview ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OverviewCards:
+    """The headline figures, as text."""
+
+    events: str
+    failed_logins: str
+    users: str
+    ips: str
+    open_alerts: str
+    alerts_note: str
+
+
+def overview_cards(db: Database, f: Filters, now: datetime | None = None) -> OverviewCards:
+    """Events, failed logins, distinct users and addresses, open alerts."""
+    view = _view(f, now)
+    with db.connect() as conn:
+        h = analytics.headline(conn, view)
+    if h.open_alerts is None:
+        alerts, note = "—", "detection is not set up"
+    else:
+        alerts, note = number(h.open_alerts), "not resolved yet, any period"
+    return OverviewCards(number(h.events), number(h.failed_logins), number(h.users), number(h.ips), alerts, note)
+
+
+def overview_timeline(db: Database, f: Filters, now: datetime | None = None) -> figures.Spec:
+    """Events over time, stacked by category, in the view's zone."""
+    view = _view(f, now)
+    with db.connect() as conn:
+        tl = analytics.timeline(conn, view)
+    return figures.timeline_spec(tl.frame, tl.bucket.seconds, tl.bucket.per, tl.start, tl.end, tl.tz)
+
+
+def overview_rankings(
+    db: Database, f: Filters, masked: bool, now: datetime | None = None
+) -> tuple[figures.Spec, figures.Spec, Any]:
+    """The busiest users, the busiest actions, and the events per category (a table)."""
+    view = _view(f, now)
+    with db.connect() as conn:
+        users = analytics.top_users(conn, view)
+        every_action = analytics.action_counts(conn, view)
+    actions = every_action.head(10)
+    categories = analytics.categories_of(every_action)
+    users_fig = figures.ranking_spec(
+        [_person(a, n, masked) for a, n in zip(users["actor_id"], users["actor_name"], strict=True)],
+        list(users["events"]),
+        "Busiest users",
+        keys=list(users["actor_id"]),
+        colors=figures.CATEGORY_COLORS["conversation"],
+    )
+    actions_fig = figures.ranking_spec(
+        list(actions["action"]),
+        list(actions["events"]),
+        "Busiest actions",
+        keys=list(actions["action"]),
+        colors=[figures.CATEGORY_COLORS.get(c, figures.CATEGORY_COLORS["other"]) for c in actions["category"]],
+    )
+    total = int(categories["events"].sum()) if not categories.empty else 0
+    rows = [
+        [
+            html.Span(
+                [
+                    html.Span(className="ad-swatch", style={"background": figures.CATEGORY_COLORS.get(cat, "#bab0ac")}),
+                    xf_value("categories", cat, figures.category_title(cat), src="category-table"),
+                ]
+            ),
+            number(int(n)),
+            f"{int(n) / total:.1%}" if total else "",
+            number(int(fails)),
+        ]
+        for cat, n, fails in zip(categories["category"], categories["events"], categories["failures"], strict=True)
+    ]
+    table = data_table(
+        ["Category", ("Events", "end"), ("Share", "end"), ("Failed", "end")],
+        rows,
+        table_id="category-table",
+        empty="No events match the filters.",
+    )
+    return users_fig, actions_fig, table
+
+
+# -- Security ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SecurityCharts:
+    """The security page's figures about failed logins."""
+
+    failed: str
+    locked: str
+    failing_users: str
+    failing_ips: str
+    weekday_hour: figures.Spec
+    user_day: figures.Spec
+    reasons: figures.Spec
+
+
+def security_failures(db: Database, f: Filters, masked: bool, now: datetime | None = None) -> SecurityCharts:
+    """Failed logins: headline figures, the two heatmaps, failures by reason."""
+    view = _view(f, now)
+    with db.connect() as conn:
+        s = analytics.security_summary(conn, view)
+        grid = analytics.failed_logins_by_weekday_hour(conn, view)
+        per_day = analytics.failed_logins_by_user_day(conn, view)
+        reasons = analytics.failures_by_reason(conn, view)
+    if masked and not per_day.empty:
+        per_day = per_day.assign(
+            actor_name=pd.Series([_name(n, True) for n in per_day["actor_name"]], index=per_day.index, dtype=object)
+        )
+    first_day = view.local_start.date()
+    last_day = (view.local_end - timedelta(microseconds=1)).date()
+    return SecurityCharts(
+        failed=number(s.failed_logins),
+        locked=number(s.lockouts),
+        failing_users=number(s.failing_users),
+        failing_ips=number(s.failing_ips),
+        weekday_hour=figures.weekday_hour_spec(grid, view.tz),
+        user_day=figures.user_day_spec(per_day, first_day, last_day, view.tz),
+        reasons=figures.reasons_spec(reasons),
+    )
+
+
+def security_map(db: Database, f: Filters, masked: bool, now: datetime | None = None) -> tuple[figures.Spec, Any, str]:
+    """The IP map, the table of countries new to a user, and a note on what the map can place."""
+    view = _view(f, now)
+    with db.connect() as conn:
+        points = analytics.map_points(conn, view, masked=masked)
+        countries = analytics.country_totals(conn, view)
+        new = analytics.new_countries(conn, view, limit=NEW_COUNTRY_LIMIT)
+    if masked:
+        points = points.assign(
+            top_ip=pd.Series([_ip_shown(ip, True) for ip in points["top_ip"]], index=points.index, dtype=object)
+        )
+        new = new.assign(
+            ip=pd.Series([_ip_shown(ip, True) for ip in new["ip"]], index=new.index, dtype=object),
+            actor_name=pd.Series([_name(n, True) for n in new["actor_name"]], index=new.index, dtype=object),
+        )
+    fig = figures.ip_map_spec(points, countries, new)
+    placed = int(points["events"].sum()) if not points.empty else 0
+    country_only = int(countries["events"].sum()) if not countries.empty else 0
+    parts = [f"{placed:,} events placed at city level"]
+    if country_only:
+        parts.append(f"{country_only:,} at country level only (shaded)")
+    note = "; ".join(parts) + ". Internal and unknown addresses are not on the map."
+    table_rows = [
+        [
+            xf_value("users", r["actor_id"], _person(r["actor_id"], r["actor_name"], False), src="new-countries"),
+            html.Span(
+                [
+                    xf_value("countries", r["country"], country_name(r["country"]), src="new-countries"),
+                    html.Div(", ".join(p for p in (r["city"], r["ip"]) if p), className="ad-sub"),
+                ]
+            ),
+            _when(r["first_seen"], view.tz),
+        ]
+        for r in rows(new.head(NEW_COUNTRY_ROWS))
+    ]
+    table: Any = data_table(
+        ["User", "New country", f"First seen ({view.tz})"],
+        table_rows,
+        table_id="new-countries-table",
+        empty="No user appeared from a new country in this view.",
+    )
+    if len(new) > NEW_COUNTRY_ROWS:
+        more = "at least " if len(new) >= NEW_COUNTRY_LIMIT else ""
+        table = html.Div(
+            [
+                table,
+                html.Div(
+                    f"and {more}{len(new) - NEW_COUNTRY_ROWS:,} more (all starred on the map)", className="ad-empty"
+                ),
+            ]
+        )
+    return fig, table, note
+
+
+def security_tables(db: Database, f: Filters, masked: bool, now: datetime | None = None) -> tuple[Any, Any]:
+    """Top addresses (with failure ratio and country), and permission and role changes."""
+    view = _view(f, now)
+    with db.connect() as conn:
+        top = analytics.top_addresses(conn, view, masked=masked)
+        changes = analytics.permission_changes(conn, view, limit=CHANGE_ROWS)
+    if masked and not top.empty:
+        top = _merge_masked(top)
+    ip_rows = []
+    for r in rows(top):
+        shown = str(r["ip"])  # masked in the database or by _merge_masked for masked viewers
+        value = masked_block(shown) if masked else shown
+        ip_cell = xf_value("ip", value, shown, src="top-ips") if value else shown
+        country = r["country"]
+        country_cell = xf_value("countries", country, country_name(country), src="top-ips") if country else "—"
+        ratio = float(r["failure_ratio"])
+        ip_rows.append(
+            [
+                ip_cell,
+                country_cell,
+                r["city"] or "",
+                number(int(r["events"])),
+                number(int(r["failures"])),
+                html.Span(f"{ratio:.1%}", className="ad-ratio ad-ratio--high" if ratio >= 0.5 else "ad-ratio"),
+                number(int(r["users"])),
+            ]
+        )
+    top_table = data_table(
+        [
+            "Address",
+            "Country",
+            "City",
+            ("Events", "end"),
+            ("Failed", "end"),
+            ("Failure ratio", "end"),
+            ("Users", "end"),
+        ],
+        ip_rows,
+        table_id="top-ips-table",
+        empty="No addresses in this view.",
+    )
+    change_rows = [
+        [
+            _when(r["occurred_at"], view.tz),
+            xf_value("users", r["actor_id"], _person(r["actor_id"], r["actor_name"], masked), src="changes")
+            if r["actor_id"]
+            else "system",
+            _name(r["target_name"], masked) or r["target_id"] or "",
+            r["field"],
+            html.Span(
+                [
+                    html.Span(r["before"], className="ad-before"),
+                    html.Span(" → ", className="ad-arrow"),
+                    html.Span(r["after"], className="ad-after"),
+                ]
+            ),
+        ]
+        for r in rows(changes)
+    ]
+    change_table = data_table(
+        [f"When ({view.tz})", "Changed by", "Whose access", "What", "Before → after"],
+        change_rows,
+        table_id="changes-table",
+        empty="No permission or role changes in this view.",
+    )
+    return top_table, change_table
+
+
+def _merge_masked(top: pd.DataFrame) -> pd.DataFrame:
+    """Mask what the database left unmasked (IPv6) and merge rows that became the same."""
+    shown = top.assign(ip=[_ip_shown(ip, True) for ip in top["ip"]])
+    merged = shown.groupby("ip", as_index=False, sort=False).agg(
+        country=("country", "first"),
+        city=("city", "first"),
+        events=("events", "sum"),
+        failures=("failures", "sum"),
+        users=("users", "max"),  # a lower bound once two addresses merge
+    )
+    merged["failure_ratio"] = (merged["failures"] / merged["events"]).where(merged["events"] > 0, 0.0)
+    return merged
