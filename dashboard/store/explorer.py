@@ -1,0 +1,698 @@
+"""The explorer's queries: one page of the filtered events at a time, one event in full, its context.
+
+A listing is a `Snapshot`: the filters resolved at one instant plus the highest sequence number
+stored at that instant, so every page of one listing describes the same set of rows even while
+new events arrive (and the total stays true). Paging never reads more than it returns:
+
+* the order is total (the sort column, then time, then `seq`), so a page is defined by the
+  row just before it;
+* a page next to one already served (the browser keeps the first and last `seq` of the last
+  few pages, see `Anchor`) is read by *keyset*: "the next 50 rows after this row", which
+  DuckDB answers from the top of a sorted scan whatever the depth;
+* the first pages are read from the top, the last pages from the bottom (the order reversed);
+* only a jump to the middle of a long listing with no anchor near it falls back to OFFSET.
+
+docs/PERFORMANCE.md ("Explorer") has the measurements behind this.
+
+Masking is decided by the caller (`masked`, from `viewer().masked`) and applied here, before
+rows leave the server: addresses keep their network part, names are shortened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from dashboard.events.taxonomy import CATEGORY_TITLES
+from dashboard.filters import Filters
+from dashboard.privacy import mask_ip, shorten_name
+from dashboard.store.db import Database
+from dashboard.store.schema import events
+
+E = events.c
+
+#: sortable columns: the grid's column id -> the column. Nothing else reaches ORDER BY.
+SORT_COLUMNS: dict[str, sa.Column[Any]] = {
+    "occurred_at": E.occurred_at,
+    "actor_name": E.actor_name,
+    "actor_role": E.actor_role,
+    "action": E.action,
+    "category": E.category,
+    "outcome": E.outcome,
+    "ip": E.ip,
+    "geo_country": E.geo_country,
+    "target_name": E.target_name,
+    "account_id": E.account_id,
+}
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+#: how many anchors (pages already served) the browser keeps per listing.
+MAX_ANCHORS = 12
+#: target types that name a person (their names are shortened for masked viewers).
+PERSON_TARGETS = frozenset({"agent", "user", "contact", "customer", "member"})
+#: how far from an event its request and session are looked for (keeps the lookup to a few row groups).
+CONTEXT_WINDOW = timedelta(hours=24)
+CONTEXT_LIMIT = 25
+
+#: the columns one grid row needs (the detail panel reads the whole row).
+_LIST_COLUMNS = (
+    E.seq,
+    E.event_id,
+    E.occurred_at,
+    E.account_id,
+    E.action,
+    E.category,
+    E.outcome,
+    E.reason,
+    E.actor_id,
+    E.actor_name,
+    E.actor_role,
+    E.actor_type,
+    E.target_type,
+    E.target_id,
+    E.target_name,
+    E.ip,
+    E.ip_scope,
+    E.geo_city,
+    E.geo_country,
+)
+
+
+# -- sorting ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Sort:
+    """The order of a listing: one allow-listed column and a direction (time breaks ties, newest first)."""
+
+    column: str = "occurred_at"
+    descending: bool = True
+
+    @classmethod
+    def from_grid(cls, sort_model: Any) -> Sort:
+        """The grid's `sortModel` ([{"colId": ..., "sort": "asc"}]); unknown columns give the default order."""
+        if isinstance(sort_model, list) and sort_model and isinstance(sort_model[0], Mapping):
+            col = sort_model[0].get("colId")
+            direction = sort_model[0].get("sort")
+            if col in SORT_COLUMNS and direction in ("asc", "desc"):
+                return cls(str(col), direction == "desc")
+        return cls()
+
+    def key(self) -> str:
+        """`occurred_at:desc`: names the order in anchors."""
+        return f"{self.column}:{'desc' if self.descending else 'asc'}"
+
+
+@dataclass(frozen=True)
+class _Key:
+    column: sa.ColumnElement[Any]
+    descending: bool
+    nullable: bool
+
+
+def _order_keys(sort: Sort) -> list[_Key]:
+    """The total order of a sort: the column (empty values last), then newest first, then `seq`."""
+    if sort.column == "occurred_at":
+        return [_Key(E.occurred_at, sort.descending, False), _Key(E.seq, sort.descending, False)]
+    return [
+        _Key(SORT_COLUMNS[sort.column], sort.descending, True),
+        _Key(E.occurred_at, True, False),
+        _Key(E.seq, True, False),
+    ]
+
+
+def _order_by(keys: Sequence[_Key], reverse: bool) -> list[sa.ColumnElement[Any]]:
+    out: list[sa.ColumnElement[Any]] = []
+    for k in keys:
+        desc = k.descending != reverse
+        expr = k.column.desc() if desc else k.column.asc()
+        if k.nullable:
+            # forward: empty values last in either direction; reversed: first
+            expr = expr.nulls_first() if reverse else expr.nulls_last()
+        out.append(expr)
+    return out
+
+
+def order_clause(sort: Sort, reverse: bool = False) -> list[sa.ColumnElement[Any]]:
+    """The ORDER BY of a sort (reversed: the same rows from the other end)."""
+    return _order_by(_order_keys(sort), reverse)
+
+
+def _beyond(key: _Key, value: Any, reverse: bool) -> sa.ColumnElement[bool] | None:
+    """Rows strictly after `value` on this key, in the (possibly reversed) order; None: no row is."""
+    desc = key.descending != reverse
+    nulls_first = key.nullable and reverse
+    col = key.column
+    if value is None:
+        # after an empty value: nothing when empties come last, every filled value when they come first
+        return col.is_not(None) if nulls_first else None
+    cmp = col < value if desc else col > value
+    if key.nullable and not nulls_first:
+        return sa.or_(cmp, col.is_(None))
+    return cmp
+
+
+def _equal(key: _Key, value: Any) -> sa.ColumnElement[bool]:
+    return key.column.is_(None) if value is None else key.column == value
+
+
+def _after(keys: Sequence[_Key], values: Sequence[Any], reverse: bool) -> sa.ColumnElement[bool]:
+    """Keyset condition: rows after the row with sort values `values` (a lexicographic comparison)."""
+    ors: list[sa.ColumnElement[bool]] = []
+    for i, key in enumerate(keys):
+        beyond = _beyond(key, values[i], reverse)
+        if beyond is None:
+            continue
+        ors.append(sa.and_(*(_equal(k, v) for k, v in zip(keys[:i], values[:i], strict=True)), beyond))
+    cond = sa.or_(*ors) if ors else sa.false()
+    # The same bound on the first key alone lets the scan skip whole row groups by their min/max.
+    first, v0 = keys[0], values[0]
+    if v0 is not None:
+        desc = first.descending != reverse
+        bound = first.column <= v0 if desc else first.column >= v0
+        if first.nullable and not reverse:
+            bound = sa.or_(bound, first.column.is_(None))
+        cond = sa.and_(bound, cond)
+    return cond
+
+
+# -- the listing ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Snapshot:
+    """A listing: the filters resolved at `now`, over the events stored up to `max_seq`.
+
+    Attributes:
+        filters: the view.
+        now: the instant relative ranges resolve at (naive UTC).
+        max_seq: the highest sequence number when the listing was made.
+        total: how many events the listing holds.
+    """
+
+    filters: Filters
+    now: datetime
+    max_seq: int
+    total: int
+
+    def where(self) -> sa.ColumnElement[bool]:
+        """The listing's WHERE clause."""
+        return sa.and_(self.filters.where(events, self.now.replace(tzinfo=UTC)), E.seq <= self.max_seq)
+
+    def token(self) -> str:
+        """A short id of the listing (anchors of another listing are ignored)."""
+        text = f"{self.filters.to_query()}|{self.now.isoformat()}|{self.max_seq}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def range(self) -> tuple[datetime, datetime]:
+        """The listing's time range, naive UTC [start, end)."""
+        return self.filters.resolve_range(self.now.replace(tzinfo=UTC))
+
+    def to_store(self) -> dict[str, Any]:
+        """JSON for a `dcc.Store`."""
+        return {
+            "filters": self.filters.to_store(),
+            "now": self.now.isoformat(),
+            "max_seq": self.max_seq,
+            "total": self.total,
+            "token": self.token(),
+        }
+
+    @classmethod
+    def from_store(cls, data: Any) -> Snapshot | None:
+        """The inverse of `to_store`; None when the data is missing or not well-formed."""
+        if not isinstance(data, Mapping):
+            return None
+        try:
+            now = datetime.fromisoformat(str(data["now"])).replace(tzinfo=None)
+            return cls(Filters.from_store(data.get("filters")), now, int(data["max_seq"]), int(data["total"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+def snapshot(db: Database, filters: Filters, now: datetime | None = None) -> Snapshot:
+    """Resolve `filters` now and count the events of the listing."""
+    instant = now or datetime.now(UTC)
+    if instant.tzinfo is not None:
+        instant = instant.astimezone(UTC)
+    instant = instant.replace(tzinfo=None, microsecond=0)
+    with db.connect() as conn:
+        max_seq = int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(E.seq), 0))).scalar() or 0)
+        snap = Snapshot(filters, instant, max_seq, 0)
+        total = int(conn.execute(sa.select(sa.func.count()).select_from(events).where(snap.where())).scalar() or 0)
+    return Snapshot(filters, instant, max_seq, total)
+
+
+# -- pages --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Anchor:
+    """A page already served: it starts at row `start` and holds `count` rows, `first_seq` to `last_seq`."""
+
+    start: int
+    count: int
+    first_seq: int
+    last_seq: int
+
+    def to_json(self) -> list[int]:
+        """Compact JSON: [start, count, first_seq, last_seq]."""
+        return [self.start, self.count, self.first_seq, self.last_seq]
+
+    @classmethod
+    def from_json(cls, value: Any) -> Anchor | None:
+        """The inverse of `to_json` (None when not well-formed)."""
+        if isinstance(value, list) and len(value) == 4 and all(isinstance(v, int) for v in value):
+            return cls(*value)
+        return None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a page is read: from the top, the bottom, or next to an anchor, skipping `skip` rows."""
+
+    how: str  # "top", "bottom", "after", "before"
+    skip: int
+    limit: int
+    seq: int | None = None  # the anchor row for "after" / "before"
+
+    @property
+    def reverse(self) -> bool:
+        """Whether the rows are read in the reversed order (and turned round afterwards)."""
+        return self.how in ("bottom", "before")
+
+
+def plan(start: int, limit: int, total: int, anchors: Sequence[Anchor] = ()) -> Plan:
+    """The cheapest way to read rows [start, start + limit): the one that skips the fewest rows."""
+    limit = max(0, min(limit, total - start))
+    options = [Plan("top", start, limit), Plan("bottom", max(0, total - start - limit), limit)]
+    for a in anchors:
+        end = a.start + a.count
+        if start >= end:
+            options.append(Plan("after", start - end, limit, a.last_seq))
+        if start + limit <= a.start:
+            options.append(Plan("before", a.start - start - limit, limit, a.first_seq))
+    return min(options, key=lambda p: (p.skip, p.how not in ("after", "before")))
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing, ready for the grid."""
+
+    start: int
+    rows: list[dict[str, Any]]
+    plan: Plan
+    anchor: Anchor | None = None
+
+
+def statement(snap: Snapshot, sort: Sort, p: Plan, anchor_values: Sequence[Any] | None = None) -> sa.Select[Any]:
+    """The SELECT of a page read by plan `p` (`anchor_values`: the sort values of the plan's anchor row)."""
+    keys = _order_keys(sort)
+    conds = [snap.where()]
+    if anchor_values is not None:
+        conds.append(_after(keys, anchor_values, p.reverse))
+    stmt = sa.select(*_LIST_COLUMNS).where(*conds).order_by(*_order_by(keys, p.reverse)).limit(p.limit)
+    return stmt.offset(p.skip) if p.skip else stmt
+
+
+def anchor_values(conn: Connection, sort: Sort, seq: int) -> list[Any] | None:
+    """The sort values of the row `seq` (None when it is gone)."""
+    keys = _order_keys(sort)
+    row = conn.execute(sa.select(*(k.column for k in keys)).where(E.seq == seq)).first()
+    return list(row) if row is not None else None
+
+
+def page(
+    db: Database,
+    snap: Snapshot,
+    start: int,
+    limit: int = PAGE_SIZE,
+    sort: Sort | None = None,
+    anchors: Sequence[Anchor] = (),
+    masked: bool = False,
+) -> Page:
+    """Rows [start, start + limit) of the listing in `sort` order, shaped for the grid (masked if asked)."""
+    sort = sort or Sort()
+    start = max(0, int(start))
+    limit = max(0, min(int(limit), MAX_PAGE_SIZE))
+    p = plan(start, limit, snap.total, anchors)
+    if p.limit == 0:
+        return Page(start, [], p)
+    with db.connect() as conn:
+        values = None
+        if p.seq is not None:
+            values = anchor_values(conn, sort, p.seq)
+            if values is None:  # the anchor row is gone (retention): read without it
+                p = plan(start, limit, snap.total)
+        if sort.column != "occurred_at" and p.skip == 0:
+            rows = _walk_values(conn, snap, sort, p, values)
+        else:
+            rows = [dict(r) for r in conn.execute(statement(snap, sort, p, values)).mappings().fetchall()]
+    if p.reverse:
+        rows.reverse()
+    zone = snap.filters.zone
+    shaped = [grid_row(r, zone, masked) for r in rows]
+    anchor = Anchor(start, len(rows), int(rows[0]["seq"]), int(rows[-1]["seq"])) if rows else None
+    return Page(start, shaped, p, anchor)
+
+
+#: how many values of the sort column a page reads one by one before one sorted scan reads the rest.
+WALK_STEPS = 3
+
+
+def _walk_values(
+    conn: Connection, snap: Snapshot, sort: Sort, p: Plan, anchor: Sequence[Any] | None
+) -> list[dict[str, Any]]:
+    """A page in a non-time order, read value by value of the sort column (skip 0 only).
+
+    Sorting a whole view by a column means a sorted scan of that column (hundreds of ms on 10M
+    rows). But within one value the order is by time, which the table is laid out by, and most
+    pages lie inside one value: so read "the rows of value v after this row, newest first" (a
+    plain filter) and, at the end of a value, find the next value with MIN/MAX (an aggregate,
+    no sort). After `WALK_STEPS` values, one sorted scan reads the rest of the page.
+    """
+    keys = _order_keys(sort)
+    col = keys[0].column
+    ascending = keys[0].descending == p.reverse  # the direction the values are read in
+    nulls_first = p.reverse  # empty values come last, so first when reading backwards
+    in_value = keys[1:]
+    base = snap.where()
+
+    def first_filled(after: Any = None) -> Any:
+        agg = sa.func.min(col) if ascending else sa.func.max(col)
+        conds = [base, col.is_not(None)]
+        if after is not None:
+            conds.append(col > after if ascending else col < after)
+        return conn.execute(sa.select(agg).where(*conds)).scalar()
+
+    def has_empty() -> bool:
+        return conn.execute(sa.select(E.seq).where(base, col.is_(None)).limit(1)).first() is not None
+
+    def after_filled(value: Any) -> tuple[bool, Any]:
+        """The value after a filled one: (True, next) or (True, None) for the empty ones, (False, None) at the end."""
+        nxt = first_filled(value)
+        if nxt is not None:
+            return True, nxt
+        if not nulls_first and has_empty():
+            return True, None
+        return False, None
+
+    rows: list[dict[str, Any]] = []
+    if anchor is not None:
+        value, within = anchor[0], _after(in_value, anchor[1:], p.reverse)
+    else:
+        within = None
+        if nulls_first and has_empty():
+            value = None
+        else:
+            value = first_filled()
+            if value is None and not has_empty():
+                return rows
+    for _ in range(WALK_STEPS):
+        conds = [base, _equal(keys[0], value)]
+        if within is not None:
+            conds.append(within)
+        stmt = sa.select(*_LIST_COLUMNS).where(*conds).order_by(*_order_by(in_value, p.reverse))
+        rows += [dict(r) for r in conn.execute(stmt.limit(p.limit - len(rows))).mappings().fetchall()]
+        if len(rows) >= p.limit:
+            return rows
+        within = None
+        if value is None:  # the empty values are done
+            if not nulls_first:
+                return rows
+            found, value = True, first_filled()
+            if value is None:
+                return rows
+        else:
+            found, value = after_filled(value)
+            if not found:
+                return rows
+    # many small values on this page: one sorted scan for the rest, after the last row read
+    if rows:
+        last = rows[-1]
+        rest = Plan(p.how, 0, p.limit - len(rows))
+        values = [last[str(k.column.key)] for k in keys]
+        rows += [dict(r) for r in conn.execute(statement(snap, sort, rest, values)).mappings().fetchall()]
+    else:  # only possible with WALK_STEPS empty values: read the page the plain way
+        rows = [dict(r) for r in conn.execute(statement(snap, sort, p, anchor)).mappings().fetchall()]
+    return rows
+
+
+def remember(anchors: Sequence[Anchor], new: Anchor | None) -> list[Anchor]:
+    """The anchors to keep after serving `new`: the most recent `MAX_ANCHORS`, one per start row."""
+    kept = [a for a in anchors if new is None or a.start != new.start]
+    if new is not None:
+        kept.append(new)
+    return kept[-MAX_ANCHORS:]
+
+
+# -- shaping rows for people ----------------------------------------------------------------------------
+def local_time(value: datetime, zone: Any) -> datetime:
+    """A stored naive-UTC instant in `zone`."""
+    return value.replace(tzinfo=UTC).astimezone(zone)
+
+
+def utc_text(value: datetime) -> str:
+    """ISO 8601 UTC with milliseconds: 2026-11-09T12:07:05.308Z."""
+    return value.isoformat(timespec="milliseconds") + "Z"
+
+
+def shown_name(name: str | None, masked: bool) -> str | None:
+    """A person's name as the viewer may see it."""
+    return shorten_name(name) if masked else name
+
+
+def shown_ip(ip: str | None, masked: bool) -> str | None:
+    """An address as the viewer may see it."""
+    if ip is None:
+        return None
+    return mask_ip(ip) if masked else ip
+
+
+def place_text(row: Mapping[str, Any]) -> str:
+    """Where an address is: "Hamburg, DE", "internal network", "masked by the sender", or ""."""
+    scope = row.get("ip_scope")
+    if scope == "internal":
+        return "internal network"
+    if scope == "masked":
+        return "masked by the sender"
+    parts = [p for p in (row.get("geo_city"), row.get("geo_country")) if p]
+    return ", ".join(parts)
+
+
+def actor_text(row: Mapping[str, Any], masked: bool) -> str:
+    """Who acted: the (shortened) name, else the id, else the kind of actor."""
+    name = shown_name(row.get("actor_name"), masked)
+    return str(name or row.get("actor_id") or row.get("actor_type") or "unknown")
+
+
+def target_text(row: Mapping[str, Any], masked: bool) -> str:
+    """What was acted on: "agent · Bilal S." / "conversation · #179959"."""
+    kind = row.get("target_type")
+    name = row.get("target_name")
+    if masked and kind in PERSON_TARGETS:
+        name = shorten_name(name)
+    label = name or row.get("target_id")
+    if not kind and not label:
+        return ""
+    return " · ".join(str(p) for p in (kind, label) if p)
+
+
+def grid_row(row: Mapping[str, Any], zone: Any, masked: bool) -> dict[str, Any]:
+    """One event as a grid row (JSON-ready; masked for masked viewers)."""
+    when = local_time(row["occurred_at"], zone)
+    return {
+        "id": str(row["seq"]),  # the grid's row id (AG Grid wants text)
+        "seq": int(row["seq"]),
+        "time": f"{when:%Y-%m-%d %H:%M:%S}",
+        "actor": actor_text(row, masked),
+        "actor_id": row.get("actor_id"),
+        "role": row.get("actor_role") or "",
+        "action": row["action"],
+        "category": CATEGORY_TITLES.get(row["category"], row["category"]),
+        "outcome": row["outcome"],
+        "reason": row.get("reason") or "",
+        "ip": shown_ip(row.get("ip"), masked) or "",
+        "place": place_text(row),
+        "target": target_text(row, masked),
+        "account": row["account_id"],
+    }
+
+
+# -- one event and its context ---------------------------------------------------------------------------
+_SENSITIVE_KEYS = ("name", "email", "e-mail", "mail", "ip", "address", "phone")
+
+
+def _mask_value(key: str, value: Any) -> Any:
+    """A value of `changes` or `metadata` as a masked viewer may see it (by the key's meaning)."""
+    low = key.lower()
+    if isinstance(value, Mapping):
+        return {k: _mask_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_value(key, v) for v in value]
+    if not isinstance(value, str):
+        return value
+    is_address = low == "ip" or low.endswith(("_ip", ".ip")) or ("address" in low and "@" not in value)
+    if is_address:
+        return mask_ip(value)
+    if "@" in value or any(s in low for s in _SENSITIVE_KEYS):
+        return shorten_name(value)
+    return value
+
+
+def _json_object(text: str | None) -> dict[str, Any] | None:
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {"(unreadable)": text[:500]}
+    return value if isinstance(value, dict) else {"(value)": value}
+
+
+@dataclass(frozen=True)
+class Change:
+    """One changed field: before and after, as text."""
+
+    field: str
+    before: str | None
+    after: str | None
+
+    @property
+    def kind(self) -> str:
+        """added (no value before), removed (none after) or changed."""
+        if self.before is None and self.after is not None:
+            return "added"
+        if self.after is None and self.before is not None:
+            return "removed"
+        return "changed"
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+def changes_of(changes: Mapping[str, Any] | None) -> list[Change]:
+    """`{"role": ["agent", "supervisor"]}` -> [Change("role", "agent", "supervisor")], fields in order."""
+    out: list[Change] = []
+    for name, pair in (changes or {}).items():
+        if isinstance(pair, list) and len(pair) == 2:
+            out.append(Change(str(name), _text(pair[0]), _text(pair[1])))
+        else:
+            out.append(Change(str(name), None, _text(pair)))
+    return out
+
+
+@dataclass(frozen=True)
+class Event:
+    """One stored event as a viewer may see it.
+
+    `row` holds the stored columns (masked for masked viewers); `changes` and `metadata` are
+    the parsed JSON objects (masked too); `raw` is the full stored record, only when asked for.
+    """
+
+    row: dict[str, Any]
+    changes: list[Change]
+    metadata: dict[str, Any] | None
+    raw: dict[str, Any] | None = field(default=None)
+
+
+def _raw_record(row: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, datetime):
+            out[key] = utc_text(value)
+        elif key in ("changes", "metadata"):
+            out[key] = _json_object(value)
+        else:
+            out[key] = value
+    return out
+
+
+def event(db: Database, seq: int, masked: bool = False, raw: bool = False) -> Event | None:
+    """The event with sequence number `seq` (None if there is none)."""
+    with db.connect() as conn:
+        found = conn.execute(sa.select(events).where(E.seq == int(seq))).mappings().first()
+    if found is None:
+        return None
+    row = dict(found)
+    changes = _json_object(row.get("changes"))
+    metadata = _json_object(row.get("metadata"))
+    record = _raw_record(row) if raw else None
+    if masked:
+        row["actor_name"] = shorten_name(row.get("actor_name"))
+        row["actor_email"] = shorten_name(row.get("actor_email"))
+        row["ip"] = shown_ip(row.get("ip"), True)
+        if row.get("target_type") in PERSON_TARGETS:
+            row["target_name"] = shorten_name(row.get("target_name"))
+        changes = {k: _mask_value(k, v) for k, v in (changes or {}).items()} if changes else changes
+        metadata = {k: _mask_value(k, v) for k, v in metadata.items()} if metadata else metadata
+        row["changes"] = json.dumps(changes) if changes else None
+        row["metadata"] = json.dumps(metadata) if metadata else None
+        record = None  # masked viewers never get the raw record
+    return Event(row, changes_of(changes), metadata, record)
+
+
+@dataclass(frozen=True)
+class Related:
+    """The other events of one request or session near an event."""
+
+    kind: str  # "request" or "session"
+    value: str
+    rows: list[dict[str, Any]]
+    total: int
+    """How many other events of that request/session lie within `CONTEXT_WINDOW` of the event."""
+
+
+def related(db: Database, seq: int, masked: bool = False, zone: Any = UTC, limit: int = CONTEXT_LIMIT) -> list[Related]:
+    """The other events of the same request and of the same session, nearest in time first, then in time order.
+
+    Only events within `CONTEXT_WINDOW` of the event are looked at: requests last seconds and
+    sessions a working day, and the window lets the database skip all other row groups.
+    """
+    out: list[Related] = []
+    with db.connect() as conn:
+        me = conn.execute(sa.select(E.occurred_at, E.request_id, E.session_id).where(E.seq == int(seq))).first()
+        if me is None:
+            return out
+        when, request_id, session_id = me
+        window = sa.and_(E.occurred_at >= when - CONTEXT_WINDOW, E.occurred_at <= when + CONTEXT_WINDOW)
+        for kind, col, value in (("request", E.request_id, request_id), ("session", E.session_id, session_id)):
+            if not value:
+                continue
+            cond = sa.and_(window, col == value, E.seq != int(seq))
+            total = int(conn.execute(sa.select(sa.func.count()).select_from(events).where(cond)).scalar() or 0)
+            if not total:
+                continue
+            # the nearest `limit` on each side, then the nearest `limit` of those (portable SQL, no date maths)
+            before = (
+                conn.execute(
+                    sa.select(*_LIST_COLUMNS)
+                    .where(cond, E.occurred_at <= when)
+                    .order_by(E.occurred_at.desc(), E.seq.desc())
+                    .limit(limit)
+                )
+                .mappings()
+                .fetchall()
+            )  # DuckDB: read a result to the end before the next statement
+            after = (
+                conn.execute(
+                    sa.select(*_LIST_COLUMNS)
+                    .where(cond, E.occurred_at > when)
+                    .order_by(E.occurred_at.asc(), E.seq.asc())
+                    .limit(limit)
+                )
+                .mappings()
+                .fetchall()
+            )
+            nearest = sorted([*map(dict, before), *map(dict, after)], key=lambda r: abs(r["occurred_at"] - when))
+            rows = sorted(nearest[:limit], key=lambda r: (r["occurred_at"], r["seq"]))
+            out.append(Related(kind, str(value), [grid_row(r, zone, masked) for r in rows], total))
+    return out
