@@ -1,0 +1,107 @@
+"""Charts for the PDF: the dashboard's own figures (dashboard.figures), rendered to images by kaleido.
+
+Kaleido drives a headless Chromium (Debian's /usr/bin/chromium). One browser serves the whole
+process (`kaleido.start_sync_server`): the first image takes a second or two, later ones a few
+tenths. The browser holds about 1 GB while it runs, so it is started for a pack and stopped
+when the pack's charts are done (unless something else in the process had started it), and
+calls are serialised: the sync server has a single queue shared by every thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+
+#: pixels of a full-width chart; drawn at `SCALE` for print sharpness.
+WIDTH = 1000
+SCALE = 1.6
+#: JPEG goes into the PDF as it is (reportlab would decode and re-compress a PNG: twice the time).
+FORMAT = "jpeg"
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A figure to draw and its place on the page."""
+
+    figure: go.Figure
+    height: int = 420
+    width: int = WIDTH
+
+
+class ChartError(RuntimeError):
+    """Charts could not be drawn (no browser); the PDF says so instead of failing."""
+
+
+def _server() -> object | None:
+    import kaleido
+
+    return getattr(kaleido, "_global_server", None)
+
+
+class Session:
+    """One browser for the charts of one pack: started on enter, so it boots while the queries run."""
+
+    def __init__(self) -> None:
+        self._started = False
+        self.error: str | None = None
+
+    def __enter__(self) -> Session:
+        _lock.acquire()
+        try:
+            import kaleido
+
+            server = _server()
+            running = bool(server is not None and getattr(server, "is_running", lambda: False)())
+            if not running:
+                # no MathJax: it would be fetched from a CDN, and these machines have no internet
+                kaleido.start_sync_server(mathjax=False, silence_warnings=True)
+                self._started = True
+        except Exception as exc:  # no browser: the PDF says so and goes on
+            self.error = f"{type(exc).__name__}: {exc}"
+        return self
+
+    def render(self, charts: Sequence[Chart]) -> list[bytes]:
+        """Image bytes (JPEG) of each chart, in order."""
+        if self.error:
+            raise ChartError(f"charts could not be drawn: {self.error}")
+        import kaleido
+
+        try:
+            return [
+                bytes(
+                    kaleido.calc_fig_sync(
+                        chart.figure,
+                        opts={"format": FORMAT, "width": chart.width, "height": chart.height, "scale": SCALE},
+                    )
+                )
+                for chart in charts
+            ]
+        except Exception as exc:
+            raise ChartError(f"charts could not be drawn: {exc}") from exc
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._started:
+                import kaleido
+
+                kaleido.stop_sync_server(silence_warnings=True)
+        except Exception:  # pragma: no cover - stopping must not hide the result
+            log.exception("stopping kaleido failed")
+        finally:
+            _lock.release()
+
+
+def render(charts: Sequence[Chart]) -> list[bytes]:
+    """Image bytes (JPEG) of each chart, in order (one browser for all of them)."""
+    if not charts:
+        return []
+    with Session() as session:
+        return session.render(charts)

@@ -1,0 +1,216 @@
+"""The view a pack is built from: one consistent snapshot of the events that match the filters.
+
+A pack is built inside one read transaction on one DuckDB connection, bounded by the highest
+sequence number stored when it started (`snapshot_seq`). So the count on the cover, the
+header of the NDJSON file, the CSV and the manifest all describe exactly the same events,
+even while new events arrive or a purge runs.
+
+Rows are streamed in sequence order as Arrow record batches, chunk by chunk over sequence
+ranges (each chunk sorted on its own), so memory stays bounded however many events match.
+Statements are SQLAlchemy Core, compiled once to DuckDB SQL with bound parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import duckdb
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Dialect
+
+from dashboard.filters import Filters
+from dashboard.packs.model import Control
+from dashboard.store.db import Database
+from dashboard.store.schema import events
+
+#: sequence numbers per streamed chunk (each chunk is sorted by DuckDB on its own).
+CHUNK_SEQ = 250_000
+#: rows per Arrow record batch.
+BATCH_ROWS = 50_000
+
+
+def compile_sql(dialect: Dialect, stmt: sa.sql.ClauseElement) -> tuple[str, dict[str, Any], list[str]]:
+    """DuckDB SQL text, its parameter values by name, and the names in `$1..$n` order."""
+    compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    names = list(getattr(compiled, "positiontup", None) or [])
+    return compiled.string, dict(compiled.params), names
+
+
+@dataclass(frozen=True)
+class Query:
+    """A compiled statement, run on the raw connection with `$n` parameters."""
+
+    sql: str
+    defaults: dict[str, Any]
+    names: list[str]
+
+    def params(self, **values: Any) -> list[Any]:
+        """The positional parameters, with some bound values replaced."""
+        merged = {**self.defaults, **values}
+        return [merged[n] for n in self.names]
+
+
+@dataclass
+class PackView:
+    """The events of one pack: filters resolved at a fixed moment, against a fixed snapshot.
+
+    Attributes:
+        filters: the view.
+        now: the moment relative ranges were resolved against (aware UTC).
+        start: period start, naive UTC (inclusive).
+        end: period end, naive UTC (exclusive).
+        snapshot_seq: the highest sequence number included.
+        events: how many events match.
+        first_seq: the lowest matching sequence number.
+        last_seq: the highest matching sequence number.
+    """
+
+    filters: Filters
+    now: datetime
+    start: datetime
+    end: datetime
+    snapshot_seq: int
+    events: int
+    first_seq: int | None
+    last_seq: int | None
+    conn: Connection
+    con: duckdb.DuckDBPyConnection
+    dialect: Dialect
+
+    # -- SQL -------------------------------------------------------------------------------
+    def condition(self) -> sa.ColumnElement[bool]:
+        """The pack's WHERE clause: the filters and the snapshot bound."""
+        return sa.and_(self.filters.where(events, self.now), events.c.seq <= self.snapshot_seq)
+
+    def period_condition(self) -> sa.ColumnElement[bool]:
+        """Only the period (every event of it, whatever the other filters) and the snapshot bound."""
+        return sa.and_(
+            events.c.occurred_at >= self.start,
+            events.c.occurred_at < self.end,
+            events.c.seq <= self.snapshot_seq,
+        )
+
+    def compile(self, stmt: sa.sql.ClauseElement) -> Query:
+        """Compile a statement for this view's connection."""
+        sql, params, names = compile_sql(self.dialect, stmt)
+        return Query(sql, params, names)
+
+    def rows(self, stmt: sa.sql.ClauseElement) -> list[tuple[Any, ...]]:
+        """Run a (small) statement and return all its rows."""
+        q = self.compile(stmt)
+        self.con.complete()  # a result the SQLAlchemy side left unread would block the connection
+        return self.con.execute(q.sql, q.params()).fetchall()
+
+    def scalar(self, stmt: sa.sql.ClauseElement) -> Any:
+        """Run a statement that returns one value."""
+        rows = self.rows(stmt)
+        return rows[0][0] if rows else None
+
+    def stream(
+        self,
+        columns: Sequence[sa.ColumnElement[Any]],
+        control: Control | None = None,
+        chunk_seq: int | None = None,
+        batch_rows: int | None = None,
+    ) -> Iterator[pa.RecordBatch]:
+        """The matching events in sequence order, as Arrow batches of the given columns.
+
+        One query per range of `CHUNK_SEQ` sequence numbers, each sorted by DuckDB: storage order
+        is not enough, since DuckDB's parallel scan hands batches over in any order.
+        """
+        if self.first_seq is None or self.last_seq is None:
+            return
+        chunk_seq = chunk_seq or CHUNK_SEQ
+        batch_rows = batch_rows or BATCH_ROWS
+        lo = sa.bindparam("chunk_lo", 0, type_=sa.BigInteger)
+        hi = sa.bindparam("chunk_hi", 0, type_=sa.BigInteger)
+        stmt = sa.select(*columns).where(self.condition(), events.c.seq >= lo, events.c.seq < hi).order_by(events.c.seq)
+        query = self.compile(stmt)
+        for chunk_lo in range(self.first_seq, self.last_seq + 1, chunk_seq):
+            if control is not None:
+                control.check()
+            params = query.params(chunk_lo=chunk_lo, chunk_hi=chunk_lo + chunk_seq)
+            self.con.complete()
+            reader = self.con.sql(query.sql, params=params).to_arrow_reader(batch_rows)
+            try:
+                yield from reader
+            finally:
+                reader.close()
+
+    # -- words -----------------------------------------------------------------------------
+    def local(self, value: datetime) -> datetime:
+        """A naive UTC datetime in the view's zone."""
+        return value.replace(tzinfo=UTC).astimezone(self.filters.zone)
+
+    def period_text(self) -> str:
+        """`2026-08-01 00:00 to 2026-08-31 24:00 (Europe/Berlin)`-style period in the view's zone."""
+        start, end = self.local(self.start), self.local(self.end)
+        return f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} ({self.filters.tz})"
+
+    def period_json(self) -> dict[str, str]:
+        """The period for manifests and headers: UTC and local, ISO 8601."""
+        return {
+            "from": self.local(self.start).isoformat(timespec="seconds"),
+            "to": self.local(self.end).isoformat(timespec="seconds"),
+            "from_utc": self.start.isoformat(timespec="seconds") + "Z",
+            "to_utc": self.end.isoformat(timespec="seconds") + "Z",
+            "tz": self.filters.tz,
+            "end_exclusive": "true",
+        }
+
+
+@contextmanager
+def open_view(db: Database, filters: Filters, now: datetime) -> Iterator[PackView]:
+    """Open one read transaction and resolve the view in it (rolled back on exit).
+
+    The SQLAlchemy connection (`view.conn`, for the shared aggregate queries) and the DuckDB
+    connection under it (`view.con`, for streaming) are the same connection, so everything the
+    pack reads comes from one snapshot.
+    """
+    with db.connect() as conn:
+        tx = conn.begin()
+        try:
+            driver = conn.connection.driver_connection
+            # duckdb-engine wraps the DuckDB connection; reach the real one (as Database.raw does).
+            con = cast(duckdb.DuckDBPyConnection, getattr(driver, "_ConnectionWrapper__c", driver))
+            start, end = filters.resolve_range(now)
+            view = PackView(
+                filters=filters,
+                now=now,
+                start=start,
+                end=end,
+                snapshot_seq=0,
+                events=0,
+                first_seq=None,
+                last_seq=None,
+                conn=conn,
+                con=con,
+                dialect=db.engine.dialect,
+            )
+            view.snapshot_seq = int(view.scalar(sa.select(sa.func.coalesce(sa.func.max(events.c.seq), 0))))
+            count, first, last = view.rows(
+                sa.select(sa.func.count(), sa.func.min(events.c.seq), sa.func.max(events.c.seq)).where(view.condition())
+            )[0]
+            view.events = int(count)
+            view.first_seq = None if first is None else int(first)
+            view.last_seq = None if last is None else int(last)
+            yield view
+        finally:
+            con.complete()
+            tx.rollback()
+
+
+def count_matching(db: Database, filters: Filters, now: datetime | None = None) -> int:
+    """How many stored events match the filters now (what the report page shows)."""
+    with db.connect() as conn:
+        return int(
+            conn.execute(
+                sa.select(sa.func.count()).select_from(events).where(filters.where(events, now or datetime.now(UTC)))
+            ).scalar()
+            or 0
+        )
