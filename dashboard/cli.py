@@ -95,6 +95,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if created and is_default and not args.no_demo:
         print(f"First start: seeding {settings.db_path} with demo data (use --no-demo to skip) ...")
         _seed_demo(db, settings, events=settings.demo_events)
+    from dashboard.store.users import ensure_first_admin
+    from dashboard.web.auth_cli import print_first_admin
+
+    first_password = ensure_first_admin(db)  # only when no user exists; never stored in the clear
+    if first_password:
+        print_first_admin(first_password)
     app = create_app(settings, db)
     url = f"http://{settings.host}:{settings.port}/"
     info = write_server_info(settings.db_path, url)
@@ -184,7 +190,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         for name in args.files:
             progress = Progress(Path(name).name)
             try:
-                result = ingestor.ingest_file(Path(name), progress)
+                result = _ingest_one(ingestor, Path(name), args.format, progress)
             except ReadError as exc:
                 progress.done()
                 print(f"error: {exc}", file=sys.stderr)
@@ -219,6 +225,18 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _ingest_one(ingestor: Any, path: Path, fmt: str, progress: Progress) -> Any:
+    """Ingest one file, converting from an outside format first when asked."""
+    if fmt == "contract":
+        return ingestor.ingest_file(path, progress)
+    from dashboard.ingest.formats import convert_batch
+    from dashboard.ingest.readers import position_label, read_file
+
+    file_format, batches = read_file(path, ingestor.batch_size)
+    converted = (list(convert_batch(batch, fmt)) for batch in batches)
+    return ingestor.ingest_batches(converted, f"{fmt}:{path.name}", position_label(file_format), progress)
+
+
 def _ingest_via_server(args: argparse.Namespace) -> int:
     from dashboard.ingest.readers import read_file
 
@@ -227,9 +245,12 @@ def _ingest_via_server(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     url = args.server.rstrip("/") + "/api/v1/events"
     totals = {"accepted": 0, "duplicates": 0, "rejected": 0}
+    from dashboard.ingest.formats import convert_batch
+
     for name in args.files:
         _fmt, batches = read_file(Path(name), batch_size=5_000)
-        for batch in batches:
+        for raw_batch in batches:
+            batch = list(convert_batch(raw_batch, args.format))
             body = "\n".join(raw.replace("\n", " ") for _, raw in batch).encode()
             request = urllib.request.Request(  # noqa: S310 - the user names the server
                 url,
@@ -291,12 +312,13 @@ def cmd_stats(args: argparse.Namespace) -> int:
 def cmd_tokens(args: argparse.Namespace) -> int:
     """Create, list and revoke API tokens."""
     from dashboard.store.tokens import create_token, list_tokens, revoke_token
+    from dashboard.web.auth_cli import cli_actor
 
     db = _open_db(args)
     try:
         if args.tokens_cmd == "create":
             scopes = tuple(s.strip() for s in args.scope.split(",") if s.strip())
-            token, plain = create_token(db, args.name, scopes)
+            token, plain = create_token(db, args.name, scopes, actor=cli_actor())
             if args.json:
                 _print_json({"name": token.name, "id": token.id, "scopes": token.scopes, "token": plain})
             else:
@@ -331,7 +353,7 @@ def cmd_tokens(args: argparse.Namespace) -> int:
                         f"{'active' if t.active else 'revoked'}"
                     )
         else:
-            token = revoke_token(db, args.name)
+            token = revoke_token(db, args.name, actor=cli_actor())
             if args.json:
                 _print_json({"name": token.name, "revoked_at": token.revoked_at})
             else:
@@ -339,6 +361,18 @@ def cmd_tokens(args: argparse.Namespace) -> int:
     finally:
         db.close()
     return EXIT_OK
+
+
+# -- users ---------------------------------------------------------------------------------
+def cmd_users(args: argparse.Namespace) -> int:
+    """Add, list, disable, enable dashboard users; reset passwords, set roles, second factor."""
+    from dashboard.web.auth_cli import run_users
+
+    db = _open_db(args)
+    try:
+        return run_users(args, db)
+    finally:
+        db.close()
 
 
 # -- quarantine ----------------------------------------------------------------------------
@@ -388,6 +422,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ingest", parents=[common, as_json], help="import event files")
     p.add_argument("files", nargs="+", metavar="FILE", help="NDJSON, JSON array or CSV (.gz accepted)")
+    p.add_argument(
+        "--format",
+        default="contract",
+        choices=("contract", "chatwoot", "okta", "ocsf", "ecs"),
+        help="what the files hold: our event contract (default), Chatwoot audit_logs pages, "
+        "Okta System Log, OCSF, or Elastic Common Schema events",
+    )
     p.add_argument("--server", metavar="URL", help="send to a running server's API instead")
     p.add_argument("--token", help="API token for --server")
     p.set_defaults(func=cmd_ingest)
@@ -419,6 +460,25 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--limit", type=int, default=50)
     q.add_argument("--source", help="only records from this source (file:NAME, api:TOKEN)")
     p.set_defaults(func=cmd_quarantine)
+
+    from dashboard.web.auth_cli import add_parser as add_users_parser
+
+    add_users_parser(sub, common, as_json).set_defaults(func=cmd_users)
+
+    # verify, checkpoint (integrity); purge, archive, hold (retention): docs/integrity.md
+    from dashboard.store import integrity, retention
+
+    integrity.add_parser(sub, common, as_json)
+    retention.add_parser(sub, common, as_json)
+
+    # detect, alerts list (detection rules and alerts): docs/detections.md
+    from dashboard.detect import cli as detect_cli
+
+    detect_cli.add_parsers(sub, common, as_json)
+
+    from dashboard.packs import cli as packs_cli  # `report`: compliance packs (docs/packs.md)
+
+    packs_cli.add_parser(sub, common, as_json)
     return parser
 
 

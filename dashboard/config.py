@@ -7,7 +7,7 @@ that the two agree. Command-line options override the environment for a single r
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +47,112 @@ SETTINGS: tuple[Setting, ...] = (
         16 * 1024 * 1024,
         "Largest request body the ingest API accepts (413 past it).",
     ),
-    Setting("batch_size", "AUDITDASH_BATCH_SIZE", 100_000, "Records per ingest batch (bounds memory)."),
+    Setting("batch_size", "AUDITDASH_BATCH_SIZE", 122_880, "Records per ingest batch (bounds memory)."),
     Setting("demo_events", "AUDITDASH_DEMO_EVENTS", 500_000, "Size of the demo data set seeded on first start."),
+    Setting("wall_refresh_s", "AUDITDASH_WALL_REFRESH_S", 30, "Seconds between refreshes of the /wall screen."),
+    # -- login and sessions (docs/security.md) --
+    Setting(
+        "secret_key",
+        "AUDITDASH_SECRET_KEY",
+        None,
+        "Key that signs session cookies (unset: generated once into <db>.secret, mode 0600).",
+    ),
+    Setting("session_idle_timeout_s", "AUDITDASH_SESSION_IDLE_TIMEOUT_S", 1800, "Idle time that ends a session."),
+    Setting("session_max_age_s", "AUDITDASH_SESSION_MAX_AGE_S", 43_200, "Longest a session lasts (absolute)."),
+    Setting(
+        "wall_session_max_age_s",
+        "AUDITDASH_WALL_SESSION_MAX_AGE_S",
+        30 * 86_400,
+        "Longest a `wall` (kiosk) session lasts; it has no idle timeout.",
+    ),
+    Setting("login_max_failures", "AUDITDASH_LOGIN_MAX_FAILURES", 5, "Failed logins that lock a user name."),
+    Setting(
+        "login_max_failures_per_address",
+        "AUDITDASH_LOGIN_MAX_FAILURES_PER_ADDRESS",
+        20,
+        "Failed logins that lock a client address.",
+    ),
+    Setting("login_lockout_s", "AUDITDASH_LOGIN_LOCKOUT_S", 900, "How long a lockout lasts."),
+    Setting("login_delay_s", "AUDITDASH_LOGIN_DELAY_S", 1, "Base of the progressive delay between failed logins."),
+    Setting("frame_ancestors", "AUDITDASH_FRAME_ANCESTORS", "", "Origins allowed to frame the dashboard (none)."),
+    Setting("proxy_count", "AUDITDASH_PROXY_COUNT", 0, "Reverse proxies in front whose X-Forwarded-* to trust."),
+    # -- retention, archive and integrity (docs/integrity.md) --
+    Setting(
+        "retention_profile",
+        "AUDITDASH_RETENTION_PROFILE",
+        "standard",
+        "`standard` (hot_days, archive_months) or `pci`: 92 days hot, 12 months in total.",
+    ),
+    Setting("hot_days", "AUDITDASH_HOT_DAYS", 90, "Days events stay in the hot store before they are archived."),
+    Setting("archive_months", "AUDITDASH_ARCHIVE_MONTHS", 12, "Months archived events are kept after that."),
+    Setting("archive_dir", "AUDITDASH_ARCHIVE_DIR", None, "Archive folder (unset: archive/ beside the database)."),
+    Setting(
+        "checkpoint_key",
+        "AUDITDASH_CHECKPOINT_KEY",
+        None,
+        "HMAC key that signs checkpoints (unset: read from checkpoint_key_path).",
+    ),
+    Setting(
+        "checkpoint_key_path",
+        "AUDITDASH_CHECKPOINT_KEY_FILE",
+        None,
+        "File holding the checkpoint key (unset: <db>.checkpoint.key, generated once, mode 0600).",
+    ),
+    Setting(
+        "checkpoint_path",
+        "AUDITDASH_CHECKPOINT_FILE",
+        None,
+        "Append-only file of signed checkpoints (unset: <db>.checkpoints.jsonl).",
+    ),
+    Setting("purge_interval_s", "AUDITDASH_PURGE_INTERVAL_S", 21_600, "Seconds between scheduled purges (0: off)."),
+    Setting("checkpoint_interval_s", "AUDITDASH_CHECKPOINT_INTERVAL_S", 3_600, "Seconds between checkpoints (0: off)."),
+    Setting(
+        "verify_interval_s", "AUDITDASH_VERIFY_INTERVAL_S", 86_400, "Seconds between scheduled verifications (0: off)."
+    ),
+    # -- detection and notifications (docs/detections.md) --
+    Setting("rules_path", "AUDITDASH_RULES", None, "Rules file (unset: the shipped dashboard/detect/rules.yaml)."),
+    Setting(
+        "detect_interval_s", "AUDITDASH_DETECT_INTERVAL_S", 30, "Seconds between catch-up detection runs (0: off)."
+    ),
+    Setting("silence_check_s", "AUDITDASH_SILENCE_CHECK_S", 300, "Seconds between checks for silent log sources."),
+    Setting("webhook_url", "AUDITDASH_WEBHOOK_URL", None, "Webhook that receives alerts as signed JSON POSTs."),
+    Setting("webhook_secret", "AUDITDASH_WEBHOOK_SECRET", None, "HMAC-SHA256 key that signs webhook bodies."),
+    Setting("webhook_min_severity", "AUDITDASH_WEBHOOK_MIN_SEVERITY", "medium", "Severity sent by webhook at once."),
+    Setting("smtp_host", "AUDITDASH_SMTP_HOST", None, "SMTP server for alert e-mail (unset: no e-mail)."),
+    Setting("smtp_port", "AUDITDASH_SMTP_PORT", 25, "SMTP port."),
+    Setting("smtp_from", "AUDITDASH_SMTP_FROM", "auditdash@localhost", "Sender address of alert e-mail."),
+    Setting("smtp_to", "AUDITDASH_SMTP_TO", None, "Recipients of alert e-mail, comma-separated."),
+    Setting("smtp_user", "AUDITDASH_SMTP_USER", None, "SMTP user name (unset: no login)."),
+    Setting("smtp_password", "AUDITDASH_SMTP_PASSWORD", None, "SMTP password."),
+    Setting("smtp_starttls", "AUDITDASH_SMTP_STARTTLS", False, "Use STARTTLS with the SMTP server."),
+    Setting("email_min_severity", "AUDITDASH_EMAIL_MIN_SEVERITY", "high", "Severity e-mailed at once."),
+    Setting("digest_min_severity", "AUDITDASH_DIGEST_MIN_SEVERITY", "low", "Lowest severity that goes in digests."),
+    Setting("digest_interval_s", "AUDITDASH_DIGEST_INTERVAL_S", 86_400, "Seconds between digests (0: off)."),
+    Setting("notify_max_age_hours", "AUDITDASH_NOTIFY_MAX_AGE_HOURS", 24, "Older alerts go to the digest only."),
+    Setting("notify_retries", "AUDITDASH_NOTIFY_RETRIES", 5, "Delivery attempts before a notification fails."),
+    Setting("notify_backoff_s", "AUDITDASH_NOTIFY_BACKOFF_S", 30, "First retry delay; doubles each attempt."),
+    Setting("notify_link_base", "AUDITDASH_NOTIFY_LINK_BASE", "", "Dashboard address used in notification links."),
+    # -- compliance packs (docs/packs.md); e-mailed packs use the AUDITDASH_SMTP_* server above --
+    Setting("reports_dir", "AUDITDASH_REPORTS_DIR", Path("reports"), "Folder where compliance packs are written."),
+    Setting("organisation", "AUDITDASH_ORGANISATION", "", "Organisation named on the packs' PDF cover."),
+    Setting(
+        "pack_schedules",
+        "AUDITDASH_PACK_SCHEDULES",
+        "",
+        "Scheduled packs: a YAML/JSON file, or inline `daily@06:00 formats=pdf,csv to=a@x.org; ...`.",
+    ),
+    Setting(
+        "pack_verify_max_events",
+        "AUDITDASH_PACK_VERIFY_MAX_EVENTS",
+        1_000_000,
+        "Largest period a pack re-verifies itself when no recorded check covers it (0: never).",
+    ),
+    Setting(
+        "pack_email_max_bytes",
+        "AUDITDASH_PACK_EMAIL_MAX_BYTES",
+        10 * 1024 * 1024,
+        "Largest attachment total of an e-mailed pack; bigger files stay in the reports folder.",
+    ),
 )
 
 
@@ -63,8 +167,54 @@ class Settings:
     geo_dir: Path = Path("data/geo")
     geoip_mmdb: Path | None = None
     max_body_bytes: int = 16 * 1024 * 1024
-    batch_size: int = 100_000
+    batch_size: int = 122_880
     demo_events: int = 500_000
+    wall_refresh_s: int = 30
+    secret_key: str | None = field(default=None, repr=False)
+    session_idle_timeout_s: int = 1800
+    session_max_age_s: int = 43_200
+    wall_session_max_age_s: int = 30 * 86_400
+    login_max_failures: int = 5
+    login_max_failures_per_address: int = 20
+    login_lockout_s: int = 900
+    login_delay_s: int = 1
+    frame_ancestors: str = ""
+    proxy_count: int = 0
+    retention_profile: str = "standard"
+    hot_days: int = 90
+    archive_months: int = 12
+    archive_dir: Path | None = None
+    checkpoint_key: str | None = field(default=None, repr=False)
+    checkpoint_key_path: Path | None = None
+    checkpoint_path: Path | None = None
+    purge_interval_s: int = 21_600
+    checkpoint_interval_s: int = 3_600
+    verify_interval_s: int = 86_400
+    rules_path: Path | None = None
+    detect_interval_s: int = 30
+    silence_check_s: int = 300
+    webhook_url: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
+    webhook_min_severity: str = "medium"
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "auditdash@localhost"
+    smtp_to: str | None = None
+    smtp_user: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_starttls: bool = False
+    email_min_severity: str = "high"
+    digest_min_severity: str = "low"
+    digest_interval_s: int = 86_400
+    notify_max_age_hours: int = 24
+    notify_retries: int = 5
+    notify_backoff_s: int = 30
+    notify_link_base: str = ""
+    reports_dir: Path = Path("reports")
+    organisation: str = ""
+    pack_schedules: str = ""
+    pack_verify_max_events: int = 1_000_000
+    pack_email_max_bytes: int = 10 * 1024 * 1024
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """A copy with the given values replaced (None means: keep)."""

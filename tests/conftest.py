@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import html
+import http.cookiejar
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -125,6 +128,114 @@ def stop_server(server: Server) -> None:
             proc.wait(timeout=10)
     if server.log_handle is not None:
         server.log_handle.close()
+
+
+def first_admin_password(server: Server) -> str:
+    """The password `auditdash serve` printed for the first administrator (shown once)."""
+    found = re.findall(r"^    password: (\S+)$", server.log.read_text(), re.MULTILINE)
+    assert len(found) == 1, f"expected one first-start password in {server.log}"
+    return str(found[0])
+
+
+def add_user(db_path: Path, name: str, role: str, password: str | None = None) -> str:
+    """Create a dashboard user with the CLI (before the server starts: it then owns the file)."""
+    password = password or f"{name}-{role}-password"
+    run_cli("users", "add", name, "--role", role, "--password-stdin", "--db", str(db_path), input_text=password + "\n")
+    return password
+
+
+@dataclass
+class Reply:
+    """One HTTP answer as a browser would get it (redirects are not followed)."""
+
+    status: int
+    headers: Any
+    text: str
+
+    def json(self) -> Any:
+        """The body as JSON."""
+        return json.loads(self.text)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+class WebClient:
+    """A cookie-keeping HTTP client for a real server: signs in through the login form, sends the
+    CSRF token the way Dash's renderer does, and shows redirects instead of following them."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect())
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        form: dict[str, str] | None = None,
+        json_body: Any = None,
+    ) -> Reply:
+        """Send one request with this client's cookies."""
+        headers = dict(headers or {})
+        if form is not None:
+            body = urllib.parse.urlencode(form).encode()
+            headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            headers.setdefault("Content-Type", "application/json")
+        req = urllib.request.Request(self.server.url + path, data=body, method=method, headers=headers)
+        try:
+            with self.opener.open(req, timeout=60) as resp:
+                return Reply(resp.status, resp.headers, resp.read().decode("utf-8", "replace"))
+        except urllib.error.HTTPError as exc:
+            return Reply(exc.code, exc.headers, exc.read().decode("utf-8", "replace"))
+
+    def cookie(self, name: str) -> str | None:
+        """The value of one cookie, if set."""
+        return next((c.value for c in self.jar if c.name == name), None)
+
+    def form_token(self, page: str = "/login") -> str:
+        """The CSRF token of a form page."""
+        reply = self.request("GET", page)
+        match = re.search(r'name="csrf_token" value="([^"]+)"', reply.text)
+        assert match, f"no form token on {page} ({reply.status})"
+        return html.unescape(match.group(1))
+
+    def login(self, username: str, password: str, next_path: str = "/") -> Reply:
+        """Sign in through the login form."""
+        token = self.form_token()
+        form = {"csrf_token": token, "username": username, "password": password, "next": next_path}
+        return self.request("POST", "/login", form=form)
+
+    def logout(self) -> Reply:
+        """Sign out with the form of the signed-in bar above every page."""
+        return self.request("POST", "/logout", form={"csrf_token": self.form_token("/")})
+
+    def callback(self, payload: dict[str, Any], csrf: bool = True) -> Reply:
+        """POST to Dash's callback endpoint, with the X-CSRFToken header Dash sends."""
+        if self.cookie("_csrf_token") is None:
+            self.request("GET", "/_dash-layout")  # the guard sets the cookie on the first request
+        headers = {"X-CSRFToken": self.cookie("_csrf_token") or ""} if csrf else {}
+        return self.request("POST", "/_dash-update-component", json_body=payload, headers=headers)
+
+
+def page_payload(pathname: str, search: str = "") -> dict[str, Any]:
+    """The request Dash's pages router sends to render the page at `pathname`."""
+    return {
+        "output": ".._pages_content.children..._pages_store.data..",
+        "outputs": [{"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
+        "inputs": [
+            {"id": "_pages_location", "property": "pathname", "value": pathname},
+            {"id": "_pages_location", "property": "search", "value": search},
+        ],
+        "changedPropIds": ["_pages_location.pathname"],
+        "state": [],
+    }
 
 
 @pytest.fixture

@@ -87,6 +87,27 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
             schema.api_tokens,
         ),
     ),
+    (
+        2,
+        "dashboard users, sessions and login throttling",
+        _create(schema.users, schema.sessions, schema.login_throttle),
+    ),
+    (
+        3,
+        "detection: alerts, evidence, alert activity, notifications, review sign-offs",
+        _create(
+            schema.alerts,
+            schema.alert_evidence,
+            schema.alert_activity,
+            schema.notifications,
+            schema.review_signoffs,
+        ),
+    ),
+    (
+        4,
+        "retention and integrity: legal holds, archive months, purge journal, checkpoints",
+        _create(schema.legal_holds, schema.archive_months, schema.purge_runs, schema.checkpoints),
+    ),
 ]
 
 CURRENT_VERSION = max(version for version, _, _ in MIGRATIONS)

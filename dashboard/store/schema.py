@@ -138,3 +138,216 @@ HASHED_COLUMNS: tuple[str, ...] = (
     "source",
     "batch_id",
 )
+
+# -- dashboard users, their sessions, login throttling (schema version 2, docs/security.md) --------
+users = sa.Table(
+    "dashboard_users",
+    metadata,
+    sa.Column("username", sa.String, primary_key=True),
+    sa.Column("role", sa.String, nullable=False),
+    # argon2id hash (PHC string); the password itself is never stored.
+    sa.Column("password_hash", sa.String, nullable=False),
+    # RFC 6238 shared secret (base32) when the second factor is on; the last time step used,
+    # so a code cannot be replayed.
+    sa.Column("totp_secret", sa.String),
+    sa.Column("totp_last_step", sa.BigInteger),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Column("password_changed_at", sa.DateTime, nullable=False),
+    sa.Column("last_login_at", sa.DateTime),
+    sa.Column("disabled_at", sa.DateTime),
+)
+
+sessions = sa.Table(
+    "dashboard_sessions",
+    metadata,
+    # SHA-256 of the random session id the signed cookie carries.
+    sa.Column("session_hash", sa.String(64), primary_key=True),
+    sa.Column("username", sa.String, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("last_seen_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+    sa.Column("ended_at", sa.DateTime),
+    sa.Column("end_reason", sa.String),
+    sa.Column("ip", sa.String),
+    sa.Column("user_agent", sa.String),
+)
+
+login_throttle = sa.Table(
+    "login_throttle",
+    metadata,
+    # `user:NAME` or `addr:IP`
+    sa.Column("key", sa.String, primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("last_failure_at", sa.DateTime, nullable=False),
+    sa.Column("locked_until", sa.DateTime),
+)
+
+# -- detection (dashboard/detect): alerts, their evidence and history, notifications, reviews --
+
+alert_id_seq = sa.Sequence("alert_id_seq")
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.BigInteger, alert_id_seq, primary_key=True, server_default=alert_id_seq.next_value()),
+    sa.Column("rule_id", sa.String, nullable=False),
+    sa.Column("title", sa.String, nullable=False),
+    sa.Column("severity", sa.String, nullable=False),
+    sa.Column("status", sa.String, nullable=False),  # open, acknowledged, resolved
+    sa.Column("alert_key", sa.String, nullable=False),  # canonical "field=value|..." of the group-by
+    sa.Column("key_json", sa.String, nullable=False),
+    sa.Column("account_id", sa.String),
+    sa.Column("key_user", sa.String),
+    sa.Column("key_ip", sa.String),
+    sa.Column("first_seen", sa.DateTime, nullable=False),
+    sa.Column("last_seen", sa.DateTime, nullable=False),
+    sa.Column("event_count", sa.BigInteger, nullable=False),
+    sa.Column("measures", sa.String, nullable=False),  # JSON: the peak measures (count, distinct, km/h ...)
+    sa.Column("detail", sa.String, nullable=False),  # JSON: what the reviewer needs (places, countries ...)
+    sa.Column("summary", sa.String, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Column("assignee", sa.String),
+    sa.Column("acknowledged_by", sa.String),
+    sa.Column("acknowledged_at", sa.DateTime),
+    sa.Column("resolved_by", sa.String),
+    sa.Column("resolved_at", sa.DateTime),
+    sa.Column("resolution", sa.String),  # true_positive, false_positive, expected
+)
+
+alert_evidence = sa.Table(
+    "alert_evidence",
+    metadata,
+    sa.Column("alert_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("event_id", sa.String, nullable=False),
+    sa.Column("occurred_at", sa.DateTime, nullable=False),
+)
+
+alert_activity_id_seq = sa.Sequence("alert_activity_id_seq")
+
+alert_activity = sa.Table(
+    "alert_activity",
+    metadata,
+    sa.Column(
+        "id", sa.BigInteger, alert_activity_id_seq, primary_key=True, server_default=alert_activity_id_seq.next_value()
+    ),
+    sa.Column("alert_id", sa.BigInteger, nullable=False),
+    sa.Column("happened_at", sa.DateTime, nullable=False),
+    sa.Column("actor", sa.String, nullable=False),
+    sa.Column("action", sa.String, nullable=False),  # created, escalated, reopened, acknowledge, assign, ...
+    sa.Column("note", sa.String),
+)
+
+notification_id_seq = sa.Sequence("notification_id_seq")
+
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column(
+        "id", sa.BigInteger, notification_id_seq, primary_key=True, server_default=notification_id_seq.next_value()
+    ),
+    sa.Column("alert_id", sa.BigInteger),
+    sa.Column("channel", sa.String, nullable=False),  # webhook, email
+    sa.Column("kind", sa.String, nullable=False),  # alert, escalation, reopened, digest
+    sa.Column("status", sa.String, nullable=False),  # pending, digest, sent, failed
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", sa.DateTime),
+    sa.Column("last_error", sa.String),
+    sa.Column("sent_at", sa.DateTime),
+    sa.Column("digest_id", sa.BigInteger),  # the digest notification that carried this one
+    sa.Column("payload", sa.String, nullable=False),  # JSON, never a secret
+)
+
+review_signoff_id_seq = sa.Sequence("review_signoff_id_seq")
+
+review_signoffs = sa.Table(
+    "review_signoffs",
+    metadata,
+    sa.Column(
+        "id", sa.BigInteger, review_signoff_id_seq, primary_key=True, server_default=review_signoff_id_seq.next_value()
+    ),
+    sa.Column("period_start", sa.Date, nullable=False),
+    sa.Column("period_end", sa.Date, nullable=False),  # inclusive
+    sa.Column("reviewer", sa.String, nullable=False),
+    sa.Column("role", sa.String),
+    sa.Column("signed_at", sa.DateTime, nullable=False),
+    sa.Column("note", sa.String, nullable=False),
+    sa.Column("summary", sa.String, nullable=False),  # JSON: what the period held when it was signed
+)
+
+# -- retention, archive and integrity (schema version 4, docs/integrity.md) ------------------------
+
+hold_id_seq = sa.Sequence("legal_hold_id_seq")
+
+legal_holds = sa.Table(
+    "legal_holds",
+    metadata,
+    sa.Column("id", sa.BigInteger, hold_id_seq, primary_key=True, server_default=hold_id_seq.next_value()),
+    sa.Column("kind", sa.String, nullable=False),  # `period` or `user`
+    sa.Column("starts_at", sa.DateTime),  # period: occurred_at >= starts_at
+    sa.Column("ends_at", sa.DateTime),  # period: occurred_at < ends_at
+    sa.Column("user_id", sa.String),  # user: the actor, or the target user, of an event
+    sa.Column("reason", sa.String, nullable=False),
+    sa.Column("created_by", sa.String, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("released_by", sa.String),
+    sa.Column("released_at", sa.DateTime),
+)
+
+archive_months = sa.Table(
+    "archive_months",
+    metadata,
+    # a copy of the manifest of each archived month (the manifest file beside the Parquet is the
+    # commit point; this row is refreshed from it)
+    sa.Column("month", sa.String, primary_key=True),  # YYYY-MM of occurred_at
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("file", sa.String, nullable=False),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("expired_rows", sa.BigInteger, nullable=False),
+    sa.Column("first_seq", sa.BigInteger, nullable=False),
+    sa.Column("last_seq", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+    sa.Column("boundary_batch_id", sa.BigInteger, nullable=False),
+    sa.Column("boundary_hash", sa.String(64), nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+purge_runs = sa.Table(
+    "purge_runs",
+    metadata,
+    # the purge journal: one row per run, updated as the run passes its steps
+    sa.Column("run_id", sa.String, primary_key=True),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("finished_at", sa.DateTime),
+    sa.Column("state", sa.String, nullable=False),  # planned, archived, done, failed, resumed
+    sa.Column("actor", sa.String, nullable=False),
+    sa.Column("hot_cutoff", sa.DateTime, nullable=False),
+    sa.Column("archive_cutoff", sa.DateTime, nullable=False),
+    sa.Column("plan", sa.String, nullable=False),  # JSON: months, counts
+    sa.Column("archived", sa.BigInteger, nullable=False),
+    sa.Column("deleted", sa.BigInteger, nullable=False),
+    sa.Column("held", sa.BigInteger, nullable=False),
+    sa.Column("expired", sa.BigInteger, nullable=False),
+    sa.Column("error", sa.String),
+)
+
+checkpoint_id_seq = sa.Sequence("checkpoint_id_seq")
+
+checkpoints = sa.Table(
+    "checkpoints",
+    metadata,
+    sa.Column("id", sa.BigInteger, checkpoint_id_seq, primary_key=True, server_default=checkpoint_id_seq.next_value()),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("reason", sa.String, nullable=False),
+    sa.Column("chain_id", sa.String(64), nullable=False),  # hash of batch 1: which chain this is
+    sa.Column("batch_id", sa.BigInteger, nullable=False),
+    sa.Column("last_seq", sa.BigInteger, nullable=False),
+    sa.Column("head_hash", sa.String(64), nullable=False),
+    sa.Column("algorithm", sa.String, nullable=False),  # hmac-sha256
+    sa.Column("key_id", sa.String, nullable=False),
+    sa.Column("signature", sa.String, nullable=False),
+)

@@ -14,8 +14,10 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from dashboard.store import selflog
 from dashboard.store.db import Database, StoreError, utcnow
 from dashboard.store.schema import api_tokens
+from dashboard.store.users import SYSTEM, Actor
 
 SCOPES: tuple[str, ...] = ("ingest", "read")
 #: last-used time is written at most this often per token (keeps writes off the hot path).
@@ -54,8 +56,10 @@ def _row_to_token(row: sa.Row) -> Token:
     )
 
 
-def create_token(db: Database, name: str, scopes: tuple[str, ...] = ("ingest",)) -> tuple[Token, str]:
-    """Create a token; return it and its plain text (shown once, never stored)."""
+def create_token(
+    db: Database, name: str, scopes: tuple[str, ...] = ("ingest",), actor: Actor = SYSTEM
+) -> tuple[Token, str]:
+    """Create a token; return it and its plain text (shown once, never stored). Self-logged."""
     name = name.strip()
     if not name:
         raise StoreError("a token needs a name")
@@ -78,7 +82,22 @@ def create_token(db: Database, name: str, scopes: tuple[str, ...] = ("ingest",))
             )
         )
     token = Token(token_id, name, tuple(scopes), utcnow(), None, None)
+    _log_change(db, actor, token, "create", {"scopes": [None, ",".join(scopes)], "status": [None, "active"]})
     return token, f"adt_{token_id}_{secret}"
+
+
+def _log_change(db: Database, actor: Actor, token: Token, operation: str, changes: dict[str, list[object]]) -> None:
+    selflog.record(
+        db,
+        "audit.token_change",
+        actor.name,
+        target_type="api_token",
+        target_id=token.id,
+        target_name=token.name,
+        changes=changes,
+        metadata={"operation": operation},
+        **actor.audit(),
+    )
 
 
 def list_tokens(db: Database) -> list[Token]:
@@ -88,8 +107,8 @@ def list_tokens(db: Database) -> list[Token]:
     return [_row_to_token(r) for r in rows]
 
 
-def revoke_token(db: Database, name_or_id: str) -> Token:
-    """Revoke a token by name or id; it stops working at once."""
+def revoke_token(db: Database, name_or_id: str, actor: Actor = SYSTEM) -> Token:
+    """Revoke a token by name or id; it stops working at once. Self-logged."""
     with db.write_lock, db.engine.begin() as conn:
         row = conn.execute(
             sa.select(api_tokens).where(sa.or_(api_tokens.c.name == name_or_id, api_tokens.c.id == name_or_id))
@@ -98,7 +117,10 @@ def revoke_token(db: Database, name_or_id: str) -> Token:
             raise StoreError(f"no token named {name_or_id!r}")
         if row.revoked_at is None:
             conn.execute(api_tokens.update().where(api_tokens.c.id == row.id).values(revoked_at=utcnow()))
-    return get_token(db, row.id)
+    token = get_token(db, row.id)
+    if row.revoked_at is None:
+        _log_change(db, actor, token, "revoke", {"status": ["active", "revoked"]})
+    return token
 
 
 def get_token(db: Database, token_id: str) -> Token:

@@ -11,7 +11,10 @@ from dataclasses import dataclass
 
 import flask
 
-ROLES: tuple[str, ...] = ("admin", "compliance", "manager", "wall")
+from dashboard.store.users import ROLES
+
+__all__ = ["ROLES", "SYSTEM_VIEWER", "VIEWER_KEY", "Viewer", "viewer"]
+
 VIEWER_KEY = "auditdash_viewer"
 
 

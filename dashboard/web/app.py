@@ -12,18 +12,24 @@ from pathlib import Path
 import dash
 
 from dashboard.config import Settings
+from dashboard.detect.service import install_detection
 from dashboard.ingest.geo import default_locator
 from dashboard.ingest.pipeline import Ingestor
 from dashboard.jobs import Scheduler
+from dashboard.packs.web import install_packs
 from dashboard.store.db import Database
+from dashboard.store.retention import install_retention
 from dashboard.web.api import api
-from dashboard.web.layout import shell
+from dashboard.web.auth import install_auth
+from dashboard.web.layout import install_shell, shell
 from dashboard.web.state import EXTENSION_KEY, AppState
 
 Installer = Callable[[dash.Dash, AppState], None]
 
 #: capabilities wired into every app (login first, so every page is born behind it).
-INSTALLERS: list[Installer] = []
+INSTALLERS: list[Installer] = [install_auth, install_detection, install_shell]
+INSTALLERS.append(install_retention)  # scheduled purge, checkpoints, verification
+INSTALLERS.append(install_packs)  # compliance packs: job queue, schedules, downloads
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 ASSETS_DIR = PACKAGE_DIR.parent.parent / "assets"

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Page
 
 from tests.conftest import ROOT
 
@@ -31,6 +32,15 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
             "--no-first-run",
         ],
     }
+
+
+def login(page: Page, base_url: str, username: str, password: str) -> None:
+    """Sign in through the login form, the way a person does, and wait to leave it."""
+    page.goto(base_url + "/login")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("#login-submit")
+    page.wait_for_url(lambda url: "/login" not in url)
 
 
 def screenshot_path(name: str) -> Path:
