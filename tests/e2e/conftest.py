@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, Server, add_user, run_cli, start_server, stop_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = ROOT / "test-results" / "screenshots"
@@ -47,3 +50,38 @@ def screenshot_path(name: str) -> Path:
     """Where a test saves a screenshot of what it saw, for review."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS / f"{name}.png"
+
+
+@pytest.fixture(scope="session")
+def demo_30d(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """30 days of demo data (30,000 events), generated once; each module serves a copy."""
+    path = tmp_path_factory.mktemp("demo-template") / "demo30.duckdb"
+    run_cli("demo", "--days", "30", "--events", "30000", "--db", str(path))
+    return path
+
+
+@dataclass
+class Site:
+    """A running server over a copy of the demo data, with the users a module signs in as."""
+
+    server: Server
+    passwords: dict[str, str]
+    db_path: Path
+
+
+@contextmanager
+def demo_site(
+    template: Path, tmp: Path, users: Mapping[str, str], env: Mapping[str, str] | None = None
+) -> Iterator[Site]:
+    """Copy the demo database, add `users` ({name: role}), serve it, stop the server after."""
+    db_path = tmp / "site.duckdb"
+    shutil.copyfile(template, db_path)
+    wal = template.with_name(template.name + ".wal")
+    if wal.exists():  # a file closed cleanly has none; copy it anyway rather than lose events
+        shutil.copyfile(wal, db_path.with_name(db_path.name + ".wal"))
+    passwords = {name: add_user(db_path, name, role) for name, role in users.items()}
+    server = start_server(db_path, tmp, tmp / "server.log", dict(env or {}))
+    try:
+        yield Site(server, passwords, db_path)
+    finally:
+        stop_server(server)

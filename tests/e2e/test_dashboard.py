@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 from zoneinfo import ZoneInfo
@@ -17,8 +18,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import Page, Route, expect
 
-from tests.conftest import Server, add_user, run_cli, start_server, stop_server
-from tests.e2e.conftest import login, screenshot_path
+from tests.conftest import Server
+from tests.e2e.conftest import demo_site, login, screenshot_path
 
 pytestmark = pytest.mark.browser
 
@@ -28,18 +29,10 @@ ZONE = "Europe/Berlin"
 
 
 @pytest.fixture(scope="module")
-def dash_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def dash_server(demo_30d: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server on 127.0.0.1 over 30 days of demo data, with a compliance officer and a manager."""
-    tmp = tmp_path_factory.mktemp("dashboard")
-    db_path = tmp / "demo.duckdb"
-    run_cli("demo", "--days", "30", "--events", "30000", "--db", str(db_path))
-    for name, role in (OFFICER, MANAGER):
-        add_user(db_path, name, role)
-    srv = start_server(db_path, tmp, tmp / "server.log")
-    try:
-        yield srv
-    finally:
-        stop_server(srv)
+    with demo_site(demo_30d, tmp_path_factory.mktemp("dashboard"), dict((OFFICER, MANAGER))) as site:
+        yield site.server
 
 
 @pytest.fixture(scope="session")

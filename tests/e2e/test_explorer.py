@@ -12,14 +12,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import pytest
 from playwright.sync_api import Page, Response, expect
 
-from tests.conftest import Server, add_user, run_cli, start_server, stop_server
-from tests.e2e.conftest import login, screenshot_path
+from tests.e2e.conftest import Site, demo_site, login, screenshot_path
 
 pytestmark = pytest.mark.browser
 
@@ -27,26 +27,10 @@ ROWS = ".ex-grid .ag-center-cols-container .ag-row"
 PAGE_SIZE = 50
 
 
-@dataclass
-class Site:
-    server: Server
-    passwords: dict[str, str]
-
-
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    tmp = tmp_path_factory.mktemp("explorer")
-    db_path = tmp / "explorer.duckdb"
-    run_cli("demo", "--days", "30", "--events", "30000", "--db", str(db_path))
-    passwords = {
-        "cora": add_user(db_path, "cora", "compliance"),
-        "mia": add_user(db_path, "mia", "manager"),
-    }
-    server = start_server(db_path, tmp, tmp / "explorer.log")
-    try:
-        yield Site(server, passwords)
-    finally:
-        stop_server(server)
+def site(demo_30d: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    with demo_site(demo_30d, tmp_path_factory.mktemp("explorer"), {"cora": "compliance", "mia": "manager"}) as s:
+        yield s
 
 
 @dataclass

@@ -21,8 +21,8 @@ from playwright.sync_api import Browser, Page, expect
 from dashboard.filters import Filters
 from dashboard.store.db import Database
 from dashboard.store.schema import events
-from tests.conftest import Server, add_user, run_cli, start_server, stop_server
-from tests.e2e.conftest import login, screenshot_path
+from tests.conftest import Server
+from tests.e2e.conftest import demo_site, login, screenshot_path
 
 pytestmark = pytest.mark.browser
 
@@ -41,21 +41,15 @@ class Site:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    tmp = tmp_path_factory.mktemp("report")
-    db_path = tmp / "report.duckdb"
-    run_cli("demo", "--days", "30", "--events", "30000", "--db", str(db_path))
-    passwords = {"cora": add_user(db_path, "cora", "compliance"), "mia": add_user(db_path, "mia", "manager")}
-    with Database(db_path) as db, db.connect() as conn:  # counted before the server owns the file
+def site(demo_30d: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    with Database(demo_30d, read_only=True) as db, db.connect() as conn:  # counted before a server owns a copy
         where = Filters.from_query(SETTINGS_QUERY).where(events)
         settings_events = int(conn.execute(sa.select(sa.func.count()).where(where)).scalar_one())
+    tmp = tmp_path_factory.mktemp("report")
     reports = tmp / "reports"
     env = {"AUDITDASH_REPORTS_DIR": str(reports), "AUDITDASH_ORGANISATION": "Acme Support GmbH"}
-    server = start_server(db_path, tmp, tmp / "report.log", env)
-    try:
-        yield Site(server, passwords, reports, settings_events)
-    finally:
-        stop_server(server)
+    with demo_site(demo_30d, tmp, {"cora": "compliance", "mia": "manager"}, env) as running:
+        yield Site(running.server, running.passwords, reports, settings_events)
 
 
 def _console_errors(page: Page) -> list[str]:

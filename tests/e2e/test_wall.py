@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -20,31 +19,19 @@ from urllib.parse import urlparse
 import pytest
 from playwright.sync_api import Page, Response, expect
 
-from tests.conftest import Server, add_user, run_cli, start_server, stop_server
-from tests.e2e.conftest import login, screenshot_path
+from tests.conftest import Server
+from tests.e2e.conftest import Site, demo_site, login, screenshot_path
 
 pytestmark = pytest.mark.browser
 
 FULL_IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
 
 
-@dataclass
-class Site:
-    server: Server
-    passwords: dict[str, str]
-
-
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    tmp = tmp_path_factory.mktemp("wall")
-    db_path = tmp / "wall.duckdb"
-    run_cli("demo", "--days", "30", "--events", "30000", "--db", str(db_path))
-    passwords = {"kiosk": add_user(db_path, "kiosk", "wall"), "ada": add_user(db_path, "ada", "admin")}
-    server = start_server(db_path, tmp, tmp / "wall.log", {"AUDITDASH_WALL_REFRESH_S": "1"})
-    try:
-        yield Site(server, passwords)
-    finally:
-        stop_server(server)
+def site(demo_30d: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    users = {"kiosk": "wall", "ada": "admin"}
+    with demo_site(demo_30d, tmp_path_factory.mktemp("wall"), users, {"AUDITDASH_WALL_REFRESH_S": "1"}) as s:
+        yield s
 
 
 class Refreshes:
