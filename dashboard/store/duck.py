@@ -6,6 +6,8 @@ work on that connection meanwhile; these helpers always consume the whole result
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import duckdb
@@ -22,3 +24,15 @@ def one(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> tuple[A
     if len(rows) != 1:
         raise RuntimeError(f"expected one row, got {len(rows)}")
     return rows[0]
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Run the block in one transaction: committed when it ends, rolled back if it raises."""
+    run(con, "BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        run(con, "ROLLBACK")
+        raise
+    run(con, "COMMIT")

@@ -37,7 +37,7 @@ import sqlalchemy as sa
 
 from dashboard.store import integrity, schema, selflog
 from dashboard.store.db import Database, StoreError, utcnow
-from dashboard.store.duck import run
+from dashboard.store.duck import run, transaction
 from dashboard.store.integrity import EVENT_TEXT_SQL as _TEXT
 from dashboard.store.integrity import (
     IntegrityError,
@@ -769,21 +769,15 @@ def _delete_archived(
     files = _files(where, manifests, months)
     if not files:
         return 0
-    with db.write_lock, db.raw() as con:
-        run(con, "BEGIN TRANSACTION")
-        try:
-            deleted = run(
-                con,
-                f"""DELETE FROM events WHERE occurred_at < $cutoff AND NOT {_held("events")}
-                    AND seq IN (SELECT a.seq FROM read_parquet($files) a JOIN events e USING (seq)
-                                WHERE a.hash = e.hash)""",  # noqa: S608
-                {"cutoff": cutoff, "files": files},
-            )
-            _pause("deleting")
-            run(con, "COMMIT")
-        except BaseException:
-            run(con, "ROLLBACK")
-            raise
+    with db.write_lock, db.raw() as con, transaction(con):
+        deleted = run(
+            con,
+            f"""DELETE FROM events WHERE occurred_at < $cutoff AND NOT {_held("events")}
+                AND seq IN (SELECT a.seq FROM read_parquet($files) a JOIN events e USING (seq)
+                            WHERE a.hash = e.hash)""",  # noqa: S608
+            {"cutoff": cutoff, "files": files},
+        )
+        _pause("deleting")
     return int(deleted[0][0]) if deleted else 0
 
 
@@ -893,20 +887,8 @@ def restore(
             raise IntegrityError(f"archived events do not match their hashes (first at seq {bad[0]}); nothing restored")
         hold_id: int | None = None
         if into is None:
-            with db.write_lock, db.raw() as con:
-                run(con, "BEGIN TRANSACTION")
-                try:
-                    inserted = run(
-                        con,
-                        f"INSERT INTO events SELECT * FROM ({select}) s "  # noqa: S608
-                        "WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.seq = s.seq)",
-                        params,
-                    )
-                    run(con, "COMMIT")
-                except BaseException:
-                    run(con, "ROLLBACK")
-                    raise
-            restored = int(inserted[0][0]) if inserted else 0
+            with db.write_lock, db.raw() as con, transaction(con):
+                restored = _insert_missing(con, select, params)
             hold_id = add_hold(
                 db, actor, f"restored from the archive for investigation ({len(months)} months)", start=start, end=end
             ).id
@@ -927,23 +909,23 @@ def restore(
         return result
 
 
+def _insert_missing(con: Any, select: str, params: dict[str, Any]) -> int:
+    """Insert the archived events of `select` that the store lacks (by seq); return how many."""
+    inserted = run(
+        con,
+        f"INSERT INTO events SELECT * FROM ({select}) s "  # noqa: S608
+        "WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.seq = s.seq)",
+        params,
+    )
+    return int(inserted[0][0]) if inserted else 0
+
+
 def _restore_into_file(db: Database, into: Path, select: str, params: dict[str, Any]) -> int:
     if into.resolve() == db.path.resolve():
         raise RetentionError("to restore into the store, leave out --into")
     with Database(into) as target, target.write_lock, target.raw() as con:
-        run(con, "BEGIN TRANSACTION")
-        try:
-            inserted = run(
-                con,
-                f"INSERT INTO events SELECT * FROM ({select}) s "  # noqa: S608
-                "WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.seq = s.seq)",
-                params,
-            )
-            run(con, "COMMIT")
-        except BaseException:
-            run(con, "ROLLBACK")
-            raise
-        restored = int(inserted[0][0]) if inserted else 0
+        with transaction(con):
+            restored = _insert_missing(con, select, params)
         _, bad = check_rows(con.sql(f"SELECT seq, hash, {_TEXT} AS t FROM events"))  # noqa: S608
         if bad:
             raise IntegrityError(f"{into}: restored events do not match their hashes (first at seq {bad[0]})")

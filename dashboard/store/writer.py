@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from dashboard.events.validate import Rejected
 from dashboard.store.db import Database, utcnow
-from dashboard.store.duck import one, run
+from dashboard.store.duck import one, run, transaction
 from dashboard.store.schema import HASHED_COLUMNS
 
 GENESIS_HASH = "0" * 64
@@ -135,76 +135,73 @@ def store_batch(
     # Repeats inside the batch need no lock; ids stored earlier are looked up under it.
     candidates = _first_of_each_id(accepted)
     with db.write_lock, db.raw() as con:
-        run(con, "BEGIN TRANSACTION")
         try:
-            row = one(con, "SELECT coalesce(max(last_seq), 0), coalesce(max(batch_id), 0) FROM chain_batches")
-            last_seq, last_batch = int(row[0]), int(row[1])
-            batch_id = last_batch + 1
-            # Drop ids already stored. The batch's ids make the hash table, and DuckDB passes their
-            # range down to the scan of stored ids, which skips row groups outside it (cheap when
-            # ids grow with time, as most senders' do); the cost grows with the table otherwise.
-            con.register("_ids", candidates.select(["event_id"]))
-            stored = con.sql("SELECT event_id FROM events WHERE event_id IN (SELECT event_id FROM _ids)")
-            stored_ids = stored.to_arrow_table().column("event_id")
-            con.unregister("_ids")
-            new = candidates
-            if len(stored_ids):
-                new = candidates.filter(pc.invert(pc.is_in(candidates.column("event_id"), value_set=stored_ids)))
-            new_count = new.num_rows
-            result.duplicates = accepted.num_rows - new_count
-            if new_count:
-                first, last = last_seq + 1, last_seq + new_count
-                # Sequence numbers follow positions: `new` is in position order.
-                con.register("_new", new.append_column("seq", pa.array(np.arange(first, last + 1, dtype=np.int64))))
-                run(
-                    con,
-                    f"INSERT INTO events (seq, {_INSERT_COLUMNS}, received_at, source, batch_id, hash) "
-                    f"SELECT seq, {_INSERT_COLUMNS}, received_at, source, batch_id, {EVENT_HASH_SQL} FROM ({_STAMPED})",
-                    {"received": received, "source": source, "batch_id": batch_id},
-                )
-                # The digest is hashed here in Python (OpenSSL: far faster than DuckDB's sha256)
-                # from the hashes as stored, read back by batch id (only this batch's rows are read).
-                stored = con.sql("SELECT seq, hash FROM events WHERE batch_id = $b", params={"b": batch_id})
-                digest = _events_digest(stored.to_arrow_table(), first, last)
-                prev_rows = run(con, "SELECT hash FROM chain_batches WHERE batch_id = $b", {"b": last_batch})
-                prev_hash = prev_rows[0][0] if prev_rows else GENESIS_HASH
-                run(
-                    con,
-                    "INSERT INTO chain_batches VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    [
-                        batch_id,
-                        first,
-                        last,
-                        new_count,
-                        received,
-                        source,
-                        digest,
-                        prev_hash,
-                        batch_hash(prev_hash, batch_id, first, last, new_count, digest),
-                    ],
-                )
-                result.first_seq, result.last_seq = first, last
-            result.accepted = new_count
-            if rejected:
-                quarantined = pa.table(
-                    {
-                        "position": [f"{position_label} {r.pos}" for r in rejected],
-                        "reason": [r.reason for r in rejected],
-                        "raw": [r.raw for r in rejected],
-                    }
-                )
-                con.register("_rejected", quarantined)
-                run(
-                    con,
-                    "INSERT INTO quarantine (received_at, source, position, reason, raw) "
-                    "SELECT $received, $source, position, reason, raw FROM _rejected",
-                    {"received": received, "source": source},
-                )
-                con.unregister("_rejected")
-            run(con, "COMMIT")
-        except BaseException:
-            run(con, "ROLLBACK")
-            raise
+            with transaction(con):
+                row = one(con, "SELECT coalesce(max(last_seq), 0), coalesce(max(batch_id), 0) FROM chain_batches")
+                last_seq, last_batch = int(row[0]), int(row[1])
+                batch_id = last_batch + 1
+                # Drop ids already stored. The batch's ids make the hash table, and DuckDB passes their
+                # range down to the scan of stored ids, which skips row groups outside it (cheap when
+                # ids grow with time, as most senders' do); the cost grows with the table otherwise.
+                con.register("_ids", candidates.select(["event_id"]))
+                stored = con.sql("SELECT event_id FROM events WHERE event_id IN (SELECT event_id FROM _ids)")
+                stored_ids = stored.to_arrow_table().column("event_id")
+                con.unregister("_ids")
+                new = candidates
+                if len(stored_ids):
+                    new = candidates.filter(pc.invert(pc.is_in(candidates.column("event_id"), value_set=stored_ids)))
+                new_count = new.num_rows
+                result.duplicates = accepted.num_rows - new_count
+                if new_count:
+                    first, last = last_seq + 1, last_seq + new_count
+                    # Sequence numbers follow positions: `new` is in position order.
+                    con.register("_new", new.append_column("seq", pa.array(np.arange(first, last + 1, dtype=np.int64))))
+                    run(
+                        con,
+                        f"INSERT INTO events (seq, {_INSERT_COLUMNS}, received_at, source, batch_id, hash) "
+                        f"SELECT seq, {_INSERT_COLUMNS}, received_at, source, batch_id, {EVENT_HASH_SQL} "
+                        f"FROM ({_STAMPED})",
+                        {"received": received, "source": source, "batch_id": batch_id},
+                    )
+                    # The digest is hashed here in Python (OpenSSL: far faster than DuckDB's sha256)
+                    # from the hashes as stored, read back by batch id (only this batch's rows are read).
+                    stored = con.sql("SELECT seq, hash FROM events WHERE batch_id = $b", params={"b": batch_id})
+                    digest = _events_digest(stored.to_arrow_table(), first, last)
+                    prev_rows = run(con, "SELECT hash FROM chain_batches WHERE batch_id = $b", {"b": last_batch})
+                    prev_hash = prev_rows[0][0] if prev_rows else GENESIS_HASH
+                    run(
+                        con,
+                        "INSERT INTO chain_batches VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                        [
+                            batch_id,
+                            first,
+                            last,
+                            new_count,
+                            received,
+                            source,
+                            digest,
+                            prev_hash,
+                            batch_hash(prev_hash, batch_id, first, last, new_count, digest),
+                        ],
+                    )
+                    result.first_seq, result.last_seq = first, last
+                result.accepted = new_count
+                if rejected:
+                    quarantined = pa.table(
+                        {
+                            "position": [f"{position_label} {r.pos}" for r in rejected],
+                            "reason": [r.reason for r in rejected],
+                            "raw": [r.raw for r in rejected],
+                        }
+                    )
+                    con.register("_rejected", quarantined)
+                    run(
+                        con,
+                        "INSERT INTO quarantine (received_at, source, position, reason, raw) "
+                        "SELECT $received, $source, position, reason, raw FROM _rejected",
+                        {"received": received, "source": source},
+                    )
+                    con.unregister("_rejected")
         finally:
             for name in ("_ids", "_new", "_rejected"):
                 with contextlib.suppress(Exception):  # a view never registered needs no cleanup

@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo, available_timezones
 import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import dcc, html
+from dash.exceptions import PreventUpdate
 
 from dashboard.countries import country_name
 from dashboard.events.contract import OUTCOMES
@@ -686,6 +687,16 @@ def sync(
         clear_patch=trigger == ids.FILTERS_PATCH,
         problems=f.problems,
     )
+
+
+def page_filters(data: Mapping[str, Any] | None) -> Filters:
+    """The view a page's callback draws, from the shell's `filters` store.
+
+    Raises PreventUpdate until the shell has read the URL (the store starts empty).
+    """
+    if not data:
+        raise PreventUpdate
+    return Filters.from_store(data)
 
 
 def _from_store(data: Mapping[str, Any]) -> Filters:

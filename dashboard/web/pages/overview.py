@@ -9,11 +9,10 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, html
 from dash.exceptions import PreventUpdate
 
-from dashboard.filters import Filters
 from dashboard.web import ids
 from dashboard.web.access import viewer
 from dashboard.web.components import views
-from dashboard.web.components.filterbar import patch
+from dashboard.web.components.filterbar import page_filters, patch
 from dashboard.web.components.parts import graph_card, page_header, stat_card, table_card
 from dashboard.web.state import state
 
@@ -54,12 +53,6 @@ def layout(**_query: str) -> html.Div:
     )
 
 
-def _filters(data: dict[str, Any] | None) -> Filters:
-    if not data:
-        raise PreventUpdate  # the shell has not read the URL yet
-    return Filters.from_store(data)
-
-
 @callback(
     Output(ids.OV_EVENTS, "children"),
     Output(ids.OV_FAILED_LOGINS, "children"),
@@ -70,13 +63,13 @@ def _filters(data: dict[str, Any] | None) -> Filters:
     Input(ids.FILTERS, "data"),
 )
 def _cards(data: dict[str, Any] | None) -> tuple[str, ...]:
-    c = views.overview_cards(state().db, _filters(data))
+    c = views.overview_cards(state().db, page_filters(data))
     return c.events, c.failed_logins, c.users, c.ips, c.open_alerts, c.alerts_note
 
 
 @callback(Output(ids.OV_TIMELINE, "figure"), Input(ids.FILTERS, "data"))
 def _timeline(data: dict[str, Any] | None) -> Any:
-    return views.overview_timeline(state().db, _filters(data))
+    return views.overview_timeline(state().db, page_filters(data))
 
 
 @callback(
@@ -86,7 +79,7 @@ def _timeline(data: dict[str, Any] | None) -> Any:
     Input(ids.FILTERS, "data"),
 )
 def _rankings(data: dict[str, Any] | None) -> tuple[Any, Any, Any]:
-    return views.overview_rankings(state().db, _filters(data), viewer().masked)
+    return views.overview_rankings(state().db, page_filters(data), viewer().masked)
 
 
 @callback(

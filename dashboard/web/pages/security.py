@@ -11,12 +11,11 @@ from dash import Input, Output, callback, html
 from dash.exceptions import PreventUpdate
 
 from dashboard.figures import actor_from_label
-from dashboard.filters import Filters
 from dashboard.store.analytics import FAILED_LOGIN_ACTIONS
 from dashboard.web import ids
 from dashboard.web.access import viewer
 from dashboard.web.components import views
-from dashboard.web.components.filterbar import patch
+from dashboard.web.components.filterbar import page_filters, patch
 from dashboard.web.components.parts import MAP_CONFIG, graph_card, page_header, stat_card, table_card
 from dashboard.web.state import state
 
@@ -108,12 +107,6 @@ def layout(**_query: str) -> html.Div:
     )
 
 
-def _filters(data: dict[str, Any] | None) -> Filters:
-    if not data:
-        raise PreventUpdate  # the shell has not read the URL yet
-    return Filters.from_store(data)
-
-
 @callback(
     Output(ids.SEC_FAILED, "children"),
     Output(ids.SEC_LOCKED, "children"),
@@ -125,7 +118,7 @@ def _filters(data: dict[str, Any] | None) -> Filters:
     Input(ids.FILTERS, "data"),
 )
 def _failures(data: dict[str, Any] | None) -> tuple[Any, ...]:
-    c = views.security_failures(state().db, _filters(data), viewer().masked)
+    c = views.security_failures(state().db, page_filters(data), viewer().masked)
     return c.failed, c.locked, c.failing_users, c.failing_ips, c.weekday_hour, c.user_day, c.reasons
 
 
@@ -136,7 +129,7 @@ def _failures(data: dict[str, Any] | None) -> tuple[Any, ...]:
     Input(ids.FILTERS, "data"),
 )
 def _map(data: dict[str, Any] | None) -> tuple[Any, Any, str]:
-    return views.security_map(state().db, _filters(data), viewer().masked)
+    return views.security_map(state().db, page_filters(data), viewer().masked)
 
 
 @callback(
@@ -145,7 +138,7 @@ def _map(data: dict[str, Any] | None) -> tuple[Any, Any, str]:
     Input(ids.FILTERS, "data"),
 )
 def _tables(data: dict[str, Any] | None) -> tuple[Any, Any]:
-    return views.security_tables(state().db, _filters(data), viewer().masked)
+    return views.security_tables(state().db, page_filters(data), viewer().masked)
 
 
 @callback(
