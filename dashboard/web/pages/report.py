@@ -51,6 +51,7 @@ HISTORY = "report-history"
 SCHEDULES = "report-schedules"
 OUTBOX = "report-outbox"
 CANCEL_NOTE = "report-cancel-note"
+ANCHOR = "report-anchor"  # the moment the shown period was resolved against (ISO, UTC)
 
 LEAD = "What auditors ask for: the current view as a PDF report, every event as CSV and JSON, with a manifest."
 
@@ -59,9 +60,8 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(second=0, microsecond=0)
 
 
-def _view_text(f: Filters) -> tuple[str, str, str]:
-    """(filters in words, period in words, matching events)."""
-    now = _now()
+def _view_text(f: Filters, now: datetime) -> tuple[str, str, str]:
+    """(filters in words, period in words, matching events), with relative ranges ending at `now`."""
     start, end = f.resolve_range(now)
     zone = f.zone
     local_start = start.replace(tzinfo=UTC).astimezone(zone)
@@ -175,7 +175,8 @@ def layout(**query: str) -> html.Div:
     """The page; the filters come from the shell's store (the URL's query is the first guess)."""
     v = viewer()
     f = Filters.from_query({k: v for k, v in query.items() if isinstance(v, str)})
-    words, period, count = _view_text(f)
+    now = _now()
+    words, period, count = _view_text(f, now)
     schedules, outbox = _schedules()
     default_formats = ["pdf", "csv"]
     return html.Div(
@@ -183,6 +184,7 @@ def layout(**query: str) -> html.Div:
             page_header("Compliance pack", "Report", LEAD),
             dcc.Store(id=QUERY, data=f.to_store()),
             dcc.Store(id=JOB),
+            dcc.Store(id=ANCHOR, data=now.isoformat()),
             dcc.Interval(id=INTERVAL, interval=1000, disabled=True),
             dbc.Card(
                 dbc.CardBody(
@@ -283,12 +285,22 @@ def _filters(shell: dict[str, Any] | None, fallback: dict[str, Any] | None) -> F
     Output(SUMMARY, "children"),
     Output(PERIOD, "children"),
     Output(COUNT, "children"),
+    Output(ANCHOR, "data"),
     Input(ids.FILTERS, "data"),
 )
-def _describe(data: dict[str, Any] | None) -> tuple[str, str, str]:
+def _describe(data: dict[str, Any] | None) -> tuple[str, str, str, str]:
     if not data:
         raise PreventUpdate  # the shell has not read the URL yet; the layout shows the URL's view
-    return _view_text(Filters.from_store(data))
+    now = _now()
+    return (*_view_text(Filters.from_store(data), now), now.isoformat())
+
+
+def _anchor(text: str | None) -> datetime | None:
+    """The moment the page's period was resolved against, so the pack holds what the page said."""
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
 
 
 @callback(
@@ -301,10 +313,15 @@ def _describe(data: dict[str, Any] | None) -> tuple[str, str, str]:
     State(ids.FILTERS, "data"),
     State(QUERY, "data"),
     State(FORMATS_ID, "value"),
+    State(ANCHOR, "data"),
     prevent_initial_call=True,
 )
 def _generate(
-    clicks: int, shell: dict[str, Any] | None, fallback: dict[str, Any] | None, formats: list[str] | None
+    clicks: int,
+    shell: dict[str, Any] | None,
+    fallback: dict[str, Any] | None,
+    formats: list[str] | None,
+    anchor: str | None,
 ) -> tuple[Any, ...]:
     if not clicks:
         raise PreventUpdate
@@ -320,6 +337,7 @@ def _generate(
             actor=request_actor(),
             role=v.role,
             masked=v.masked,
+            now=_anchor(anchor),
         )
     except PackError as exc:
         return no_update, True, str(exc), True, no_update
