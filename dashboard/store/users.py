@@ -278,6 +278,26 @@ def reset_password(db: Database, username: str, password: str, actor: Actor = SY
     return _require(db, user.username)
 
 
+def change_own_password(db: Database, username: str, current: str, new: str, session_id: str, actor: Actor) -> int:
+    """A signed-in person changes their own password.
+
+    The current password must be right and the new one acceptable and different. The person's
+    other sessions end (someone who knew the old password may be signed in elsewhere); the
+    session `session_id` stays. Returns how many other sessions ended. Raises StoreError with
+    words for the person when something is wrong; the audit event never holds a password.
+    """
+    user = _require(db, username)
+    if not authenticate(db, user.username, current).ok:
+        raise StoreError("the current password is wrong")
+    if new == current:
+        raise StoreError("the new password is the same as the current one")
+    check_password(new, user.username)
+    _update(db, user.username, password_hash=_hasher.hash(new), password_changed_at=utcnow())
+    ended = end_user_sessions(db, user.username, "password changed", keep=session_id)
+    _log_change(db, actor, user.username, "change_password", {"other_sessions": [ended, 0]} if ended else None)
+    return ended
+
+
 # -- passwords ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Verdict:
@@ -361,12 +381,22 @@ def totp_uri(username: str, secret_b32: str) -> str:
     return f"otpauth://totp/{label}?{query}"
 
 
-def totp_enable(db: Database, username: str, actor: Actor = SYSTEM) -> str:
-    """Turn the second factor on with a new secret; return the otpauth URI (shown once)."""
+def totp_new_secret() -> str:
+    """A new RFC 6238 shared secret (160 bits, base32 without padding)."""
+    return base64.b32encode(secrets.token_bytes(20)).decode().rstrip("=")
+
+
+def totp_enable(
+    db: Database, username: str, actor: Actor = SYSTEM, secret: str | None = None, keep_session: str | None = None
+) -> str:
+    """Turn the second factor on (with `secret`, else a new one); return the otpauth URI (shown once).
+
+    The user's sessions end, but `keep_session` (the person who just set it up themselves).
+    """
     user = _require(db, username)
-    secret = base64.b32encode(secrets.token_bytes(20)).decode().rstrip("=")
+    secret = secret or totp_new_secret()
     _update(db, user.username, totp_secret=secret, totp_last_step=None)
-    end_user_sessions(db, user.username, "second factor changed")
+    end_user_sessions(db, user.username, "second factor changed", keep=keep_session)
     _log_change(db, actor, user.username, "totp_enable", {"totp": [user.totp_enabled, True]})
     return totp_uri(user.username, secret)
 
@@ -500,14 +530,13 @@ def end_session(db: Database, session_id: str, reason: str) -> None:
         )
 
 
-def end_user_sessions(db: Database, username: str, reason: str) -> int:
-    """End every open session of a user; return how many."""
+def end_user_sessions(db: Database, username: str, reason: str, keep: str | None = None) -> int:
+    """End every open session of a user (but the session id `keep`, if given); return how many."""
+    where = [sessions.c.username == normalize_username(username), sessions.c.ended_at.is_(None)]
+    if keep is not None:
+        where.append(sessions.c.session_hash != session_hash(keep))
     with db.write_lock, db.engine.begin() as conn:
-        result = conn.execute(
-            sessions.update()
-            .where(sessions.c.username == normalize_username(username), sessions.c.ended_at.is_(None))
-            .values(ended_at=utcnow(), end_reason=reason)
-        )
+        result = conn.execute(sessions.update().where(*where).values(ended_at=utcnow(), end_reason=reason))
     return int(result.rowcount or 0)
 
 

@@ -19,6 +19,7 @@ from dashboard.jobs import Scheduler
 from dashboard.packs.web import install_packs
 from dashboard.store.db import Database
 from dashboard.store.retention import install_retention
+from dashboard.web.account import install_account
 from dashboard.web.api import api
 from dashboard.web.auth import install_auth
 from dashboard.web.layout import install_shell, shell
@@ -27,7 +28,7 @@ from dashboard.web.state import EXTENSION_KEY, AppState
 Installer = Callable[[dash.Dash, AppState], None]
 
 #: capabilities wired into every app (login first, so every page is born behind it).
-INSTALLERS: list[Installer] = [install_auth, install_detection, install_shell]
+INSTALLERS: list[Installer] = [install_auth, install_account, install_detection, install_shell]
 INSTALLERS.append(install_retention)  # scheduled purge, checkpoints, verification
 INSTALLERS.append(install_packs)  # compliance packs: job queue, schedules, downloads
 

@@ -89,12 +89,14 @@ def refusal_page(status: int, message: str) -> str:
 
 
 def user_bar(username: str, role: str, csrf_token: str, is_admin: bool) -> str:
-    """The thin bar above every Dash page: who is signed in, and the sign-out form."""
+    """The thin bar above every Dash page: who is signed in, their account, and the sign-out form."""
     admin_link = (
         Markup('<a class="link-secondary" href="/admin" id="admin-link">Users &amp; tokens</a>')
         if is_admin
         else Markup("")
     )
+    if role != "wall":  # a kiosk has no account of its own to manage
+        admin_link = Markup('<a class="link-secondary" href="/account" id="account-link">Your account</a>') + admin_link
     return str(
         Markup(
             '<div id="auditdash-userbar" class="d-flex justify-content-end align-items-center gap-3 '
@@ -106,3 +108,107 @@ def user_bar(username: str, role: str, csrf_token: str, is_admin: bool) -> str:
             "Sign out</button></form></div>"
         ).format(username=username, role=role, admin=admin_link, csrf=csrf_token)
     )
+
+
+def _field(name: str, label: str, kind: str = "password", autocomplete: str = "", hint: str = "") -> Markup:
+    return Markup(
+        '<div class="mb-3"><label class="form-label" for="{name}">{label}</label>'
+        '<input class="form-control" id="{name}" name="{name}" type="{kind}" autocomplete="{auto}" required>'
+        "{hint}</div>"
+    ).format(
+        name=name,
+        label=label,
+        kind=kind,
+        auto=autocomplete or "off",
+        hint=Markup('<div class="form-text">{}</div>').format(hint) if hint else Markup(""),
+    )
+
+
+def _section(title: str, section_id: str, content: Markup) -> Markup:
+    return Markup(
+        '<section class="card shadow-sm mb-3" id="{id}"><div class="card-body">'
+        '<h2 class="h5 card-title mb-3">{title}</h2>{content}</div></section>'
+    ).format(id=section_id, title=title, content=content)
+
+
+def account_page(
+    csrf_token: str,
+    username: str,
+    role: str,
+    password_changed: str,
+    totp_on: bool,
+    min_length: int,
+    message: str | None = None,
+    error: str | None = None,
+    enrolment: tuple[str, str, Markup] | None = None,
+) -> str:
+    """The signed-in person's own account: who they are, their password, their second factor.
+
+    `enrolment` is (secret, otpauth URI, QR code SVG) while a second factor is being set up.
+    """
+    csrf = Markup('<input type="hidden" name="csrf_token" value="{}">').format(csrf_token)
+    about = Markup(
+        '<dl class="row mb-0" id="account-about">'
+        '<dt class="col-5">User name</dt><dd class="col-7" id="account-username">{username}</dd>'
+        '<dt class="col-5">Role</dt><dd class="col-7" id="account-role">{role}</dd>'
+        '<dt class="col-5">Password changed</dt><dd class="col-7">{changed} UTC</dd>'
+        '<dt class="col-5">Second factor</dt><dd class="col-7" id="account-totp-state">{totp}</dd></dl>'
+    ).format(username=username, role=role, changed=password_changed, totp="on" if totp_on else "off")
+    password_form = Markup(
+        '<form method="post" action="/account/password" id="password-form">{csrf}{current}{new}{again}'
+        '<button class="btn btn-primary" type="submit" id="password-submit">Change password</button>'
+        '<p class="form-text mb-0 mt-2">Your other sessions end; this one stays signed in.</p></form>'
+    ).format(
+        csrf=csrf,
+        current=_field("current_password", "Current password", autocomplete="current-password"),
+        new=_field(
+            "new_password", "New password", autocomplete="new-password", hint=f"At least {min_length} characters."
+        ),
+        again=_field("new_password_again", "New password again", autocomplete="new-password"),
+    )
+    if enrolment is not None:
+        secret, uri, svg = enrolment
+        totp = Markup(
+            "<p>Scan the code with your authenticator app, or enter the key by hand, then type the six "
+            "digits it shows.</p>"
+            '<div class="mb-3 text-center" id="totp-qr" role="img" aria-label="QR code of the key">{svg}</div>'
+            '<p class="small">Key: <code id="totp-secret">{secret}</code></p>'
+            '<p class="small text-break d-none" id="totp-uri">{uri}</p>'
+            '<form method="post" action="/account/totp/confirm" id="totp-confirm-form">{csrf}{code}'
+            '<button class="btn btn-primary" type="submit" id="totp-confirm">Turn on</button> '
+            '<a class="btn btn-link" href="/account">Cancel</a></form>'
+        ).format(
+            svg=svg,
+            secret=secret,
+            uri=uri,
+            csrf=csrf,
+            code=_field("code", "One-time code", kind="text", autocomplete="one-time-code"),
+        )
+    elif totp_on:
+        totp = Markup(
+            "<p>Signing in asks for a one-time code from your authenticator app.</p>"
+            '<form method="post" action="/account/totp/off" id="totp-off-form">{csrf}{current}'
+            '<button class="btn btn-outline-danger" type="submit" id="totp-off">Turn off</button></form>'
+        ).format(csrf=csrf, current=_field("current_password", "Current password", autocomplete="current-password"))
+    else:
+        totp = Markup(
+            "<p>Off: signing in needs only your password. With a second factor it also asks for a "
+            "one-time code from an authenticator app on your phone.</p>"
+            '<form method="post" action="/account/totp/start" id="totp-start-form">{csrf}'
+            '<button class="btn btn-outline-primary" type="submit" id="totp-start">Set up</button></form>'
+        ).format(csrf=csrf)
+    body = Markup(
+        '<main class="container py-4" style="max-width: 34rem">'
+        '<nav aria-label="breadcrumb"><ol class="breadcrumb small mb-2">'
+        '<li class="breadcrumb-item"><a href="/">auditdash</a></li>'
+        '<li class="breadcrumb-item active" aria-current="page">Your account</li></ol></nav>'
+        '<h1 class="h4 mb-3">Your account</h1>{ok}{err}{about}{password}{totp}'
+        '<p class="text-muted small">Every change here is recorded in the audit log.</p></main>'
+    ).format(
+        ok=_alert(message, "success"),
+        err=_alert(error, "danger"),
+        about=_section("Who you are", "account-summary", about),
+        password=_section("Password", "account-password", password_form),
+        totp=_section("Second factor", "account-totp", totp),
+    )
+    return _document("Your account", body)

@@ -1,0 +1,155 @@
+"""`/account`: the signed-in person changes their own password and turns their second factor on or off.
+
+Server-rendered forms like the login page (no JavaScript). The login guard has already checked
+the session, the CSRF token and the role (the wall role may not come here) before these views
+run. A wrong current password counts as a failed sign-in (the same progressive delay and
+lockout), so a stolen session cannot be used to guess the password. Every change is written to
+the audit log by `dashboard.store.users`.
+
+Setting up the second factor takes two steps: `/account/totp/start` makes a secret and shows it
+as a QR code, kept only in the signed session cookie; `/account/totp/confirm` stores it once the
+person has typed a code their app made from it, so nobody is locked out by a badly scanned code.
+"""
+
+from __future__ import annotations
+
+import time
+
+import dash
+import flask
+import segno
+from markupsafe import Markup
+from werkzeug.wrappers import Response
+
+from dashboard.store import users
+from dashboard.store.db import StoreError, utcnow
+from dashboard.web import auth, auth_pages
+from dashboard.web.state import AppState, state
+
+#: how long a secret shown for set-up waits for its first code
+ENROL_S = 600
+_PENDING = "totp_pending"
+
+
+def _current() -> auth.CurrentSession:
+    current = auth.load_current_session()
+    assert current is not None  # the guard lets no request without a session reach these views
+    return current
+
+
+def _page(message: str | None = None, error: str | None = None, status: int = 200, enrol: bool = False) -> Response:
+    current = _current()
+    user = users.get_user(state().db, current.username)
+    assert user is not None  # a session of a deleted user would have ended
+    enrolment = None
+    pending = flask.session.get(_PENDING)
+    if enrol and isinstance(pending, dict):
+        secret = str(pending["s"])
+        uri = users.totp_uri(user.username, secret)
+        # segno writes the SVG itself from the URI's bits; nothing in it comes from a request
+        svg = Markup(segno.make(uri, error="m").svg_inline(scale=4, border=4, light="#fff"))  # noqa: S704
+        enrolment = (secret, uri, svg)
+    body = auth_pages.account_page(
+        current.csrf_token,
+        user.username,
+        user.role,
+        f"{user.password_changed_at:%Y-%m-%d %H:%M}",
+        user.totp_enabled,
+        users.PASSWORD_MIN_LENGTH,
+        message=message,
+        error=error,
+        enrolment=enrolment,
+    )
+    return auth._html(body, status)
+
+
+def _password_ok(current: auth.CurrentSession, password: str) -> Response | None:
+    """None when `password` is the person's; else the refusal (a failed sign-in is counted)."""
+    if not password:
+        return _page(error="Enter your current password.", status=400)
+    st = state()
+    policy = auth._policy(st.settings)
+    gate = users.login_gate(st.db, current.username, auth.client_ip(), policy, utcnow())
+    if not gate.allowed:
+        return _page(error=f"Too many wrong passwords. Try again in {gate.retry_after_s} s.", status=429)
+    if users.authenticate(st.db, current.username, password).ok:
+        return None
+    auth._failed(current.username, True, "wrong current password on the account page", current.role)
+    return _page(error="The current password is wrong.", status=400)
+
+
+def account_get() -> Response:
+    """GET /account."""
+    return _page()
+
+
+def password_post() -> Response:
+    """POST /account/password: current password, the new one twice."""
+    current = _current()
+    form = flask.request.form
+    new, again = form.get("new_password", ""), form.get("new_password_again", "")
+    refused = _password_ok(current, form.get("current_password", ""))
+    if refused is not None:
+        return refused
+    if new != again:
+        return _page(error="The two new passwords differ.", status=400)
+    try:
+        ended = users.change_own_password(
+            state().db,
+            current.username,
+            form.get("current_password", ""),
+            new,
+            current.session_id,
+            auth.request_actor(),
+        )
+    except StoreError as exc:
+        return _page(error=f"Not changed: {exc}.", status=400)
+    users.note_login_success(state().db, current.username)
+    others = f" {ended} other session{'s' if ended != 1 else ''} ended." if ended else ""
+    return _page(message="Your password is changed." + others)
+
+
+def totp_start_post() -> Response:
+    """POST /account/totp/start: a new secret to scan (not stored until confirmed)."""
+    current = _current()
+    if users.totp_enabled(state().db, current.username):
+        return _page(error="The second factor is already on.", status=409)
+    flask.session[_PENDING] = {"s": users.totp_new_secret(), "t": time.time()}
+    return _page(enrol=True)
+
+
+def totp_confirm_post() -> Response:
+    """POST /account/totp/confirm: the first code from the app turns the second factor on."""
+    current = _current()
+    pending = flask.session.get(_PENDING)
+    if not isinstance(pending, dict) or time.time() - float(pending.get("t", 0)) > ENROL_S:
+        flask.session.pop(_PENDING, None)
+        return _page(error="The set-up expired. Start again.", status=400)
+    secret = str(pending["s"])
+    if users.totp_match(secret, flask.request.form.get("code", "")) is None:
+        error = "That code does not match. Check the app's clock and try the next code."
+        return _page(error=error, status=400, enrol=True)
+    actor = auth.request_actor()
+    users.totp_enable(state().db, current.username, actor, secret=secret, keep_session=current.session_id)
+    flask.session.pop(_PENDING, None)
+    return _page(message="The second factor is on: signing in now asks for a one-time code.")
+
+
+def totp_off_post() -> Response:
+    """POST /account/totp/off: needs the current password."""
+    current = _current()
+    refused = _password_ok(current, flask.request.form.get("current_password", ""))
+    if refused is not None:
+        return refused
+    users.totp_disable(state().db, current.username, auth.request_actor())
+    return _page(message="The second factor is off.")
+
+
+def install_account(app: dash.Dash, st: AppState) -> None:
+    """The `/account` routes (behind the login guard that `install_auth` put in place)."""
+    server = app.server
+    server.add_url_rule("/account", "account", account_get, methods=["GET"])
+    server.add_url_rule("/account/password", "account_password", password_post, methods=["POST"])
+    server.add_url_rule("/account/totp/start", "account_totp_start", totp_start_post, methods=["POST"])
+    server.add_url_rule("/account/totp/confirm", "account_totp_confirm", totp_confirm_post, methods=["POST"])
+    server.add_url_rule("/account/totp/off", "account_totp_off", totp_off_post, methods=["POST"])
