@@ -479,6 +479,10 @@ def build_parser() -> argparse.ArgumentParser:
     from dashboard.packs import cli as packs_cli  # `report`: compliance packs (docs/packs.md)
 
     packs_cli.add_parser(sub, common, as_json)
+
+    from dashboard.ingest import chatwoot_api  # `chatwoot pull|status`: docs/connectors.md
+
+    chatwoot_api.add_parser(sub, common, as_json)
     return parser
 
 

@@ -153,6 +153,12 @@ SETTINGS: tuple[Setting, ...] = (
         10 * 1024 * 1024,
         "Largest attachment total of an e-mailed pack; bigger files stay in the reports folder.",
     ),
+    # -- the Chatwoot connector (docs/connectors.md) --
+    Setting("chatwoot_url", "AUDITDASH_CHATWOOT_URL", None, "Chatwoot installation to pull audit logs from."),
+    Setting("chatwoot_account_id", "AUDITDASH_CHATWOOT_ACCOUNT_ID", None, "The Chatwoot account whose log is pulled."),
+    Setting("chatwoot_token", "AUDITDASH_CHATWOOT_TOKEN", None, "An administrator's Chatwoot access token."),
+    Setting("chatwoot_token_path", "AUDITDASH_CHATWOOT_TOKEN_FILE", None, "File holding that token instead."),
+    Setting("chatwoot_interval_s", "AUDITDASH_CHATWOOT_INTERVAL_S", 300, "Seconds between pulls (0: off)."),
 )
 
 
@@ -215,6 +221,11 @@ class Settings:
     pack_schedules: str = ""
     pack_verify_max_events: int = 1_000_000
     pack_email_max_bytes: int = 10 * 1024 * 1024
+    chatwoot_url: str | None = None
+    chatwoot_account_id: str | None = None
+    chatwoot_token: str | None = field(default=None, repr=False)
+    chatwoot_token_path: Path | None = None
+    chatwoot_interval_s: int = 300
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """A copy with the given values replaced (None means: keep)."""

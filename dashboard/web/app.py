@@ -13,6 +13,7 @@ import dash
 
 from dashboard.config import Settings
 from dashboard.detect.service import install_detection
+from dashboard.ingest.chatwoot_api import install_chatwoot
 from dashboard.ingest.geo import default_locator
 from dashboard.ingest.pipeline import Ingestor
 from dashboard.jobs import Scheduler
@@ -31,6 +32,7 @@ Installer = Callable[[dash.Dash, AppState], None]
 INSTALLERS: list[Installer] = [install_auth, install_account, install_detection, install_shell]
 INSTALLERS.append(install_retention)  # scheduled purge, checkpoints, verification
 INSTALLERS.append(install_packs)  # compliance packs: job queue, schedules, downloads
+INSTALLERS.append(install_chatwoot)  # the Chatwoot connector's scheduled pulls, when configured
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 ASSETS_DIR = PACKAGE_DIR.parent.parent / "assets"
