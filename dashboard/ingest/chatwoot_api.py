@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from dashboard.config import Settings
+from dashboard.config import ConfigError, Settings
 from dashboard.ingest.formats import from_chatwoot
 from dashboard.ingest.pipeline import Ingestor
 from dashboard.ingest.readers import unreadable
@@ -345,8 +345,11 @@ def _convert(entry: Any, account_id: str) -> tuple[int, str]:
 
 # -- the server's schedule ---------------------------------------------------------------------------------
 def install_chatwoot(app: Any, st: Any) -> None:
-    """Pull on a schedule in the server when the connector is configured."""
-    source = ChatwootSource.from_settings(st.settings)
+    """Pull on a schedule in the server when the connector is configured (a bad setting stops the start)."""
+    try:
+        source = ChatwootSource.from_settings(st.settings)
+    except ChatwootError as exc:
+        raise ConfigError(f"the Chatwoot connector: {exc}") from exc
     if source is None or st.settings.chatwoot_interval_s <= 0:
         return
     log.info("chatwoot: pulling %s every %s s", source.source, st.settings.chatwoot_interval_s)
