@@ -115,6 +115,12 @@ SETTINGS: tuple[Setting, ...] = (
         "detect_interval_s", "AUDITDASH_DETECT_INTERVAL_S", 30, "Seconds between catch-up detection runs (0: off)."
     ),
     Setting("silence_check_s", "AUDITDASH_SILENCE_CHECK_S", 300, "Seconds between checks for silent log sources."),
+    Setting(
+        "deadline_check_s",
+        "AUDITDASH_DEADLINE_CHECK_S",
+        300,
+        "Seconds between checks for escalation deadlines passed while no event came (0: off).",
+    ),
     Setting("webhook_url", "AUDITDASH_WEBHOOK_URL", None, "Webhook that receives alerts as signed JSON POSTs."),
     Setting("webhook_secret", "AUDITDASH_WEBHOOK_SECRET", None, "HMAC-SHA256 key that signs webhook bodies."),
     Setting("webhook_min_severity", "AUDITDASH_WEBHOOK_MIN_SEVERITY", "medium", "Severity sent by webhook at once."),
@@ -199,6 +205,7 @@ class Settings:
     rules_path: Path | None = None
     detect_interval_s: int = 30
     silence_check_s: int = 300
+    deadline_check_s: int = 300
     webhook_url: str | None = None
     webhook_secret: str | None = field(default=None, repr=False)
     webhook_min_severity: str = "medium"

@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dash
@@ -24,7 +25,7 @@ from dashboard.config import Settings
 from dashboard.detect.alerts import AlertStore, ApplyReport
 from dashboard.detect.engine import Scope, evaluate, evaluate_live_silence, iter_chunks
 from dashboard.detect.notify import Notifier, NotifyConfig
-from dashboard.detect.rules import RuleSet, load_rules
+from dashboard.detect.rules import Rule, RuleSet, load_rules
 from dashboard.store.db import Database, utcnow
 from dashboard.store.schema import events as E
 from dashboard.store.writer import WriteResult
@@ -35,6 +36,10 @@ EXTENSION_KEY = "auditdash.detect"
 STATE_KEY = "detect.last_seq"
 #: the longest full re-run piece: bounds memory on large stores.
 CHUNK_DAYS = 100
+#: deadlines are judged this long after they pass on the wall clock (late events may still come)
+DEADLINE_GRACE = timedelta(minutes=10)
+#: how far back a deadline check looks for deadlines it has not yet seen pass
+DEADLINE_WINDOW = timedelta(days=1)
 
 
 @dataclass
@@ -98,8 +103,10 @@ class DetectionService:
         value = conn.execute(sa.select(sa.func.max(E.c.occurred_at))).scalar()
         return value if isinstance(value, datetime) else None
 
-    def run_range(self, lo: datetime, hi: datetime, now: datetime | None = None) -> RunReport:
-        """Run every enabled rule with anchors in [lo, hi) and fold the findings into alerts."""
+    def run_range(
+        self, lo: datetime, hi: datetime, now: datetime | None = None, rules: Sequence[Rule] | None = None
+    ) -> RunReport:
+        """Run every enabled rule (or `rules`) with anchors in [lo, hi) and fold the findings into alerts."""
         started = time.monotonic()
         report = RunReport(scope=(lo, hi))
         with self.db.connect() as conn:
@@ -107,7 +114,7 @@ class DetectionService:
             clock = now or self._data_clock(conn) or hi
             for c_lo, c_hi in iter_chunks(lo, hi, CHUNK_DAYS):
                 scope = Scope(c_lo, c_hi, clock)
-                for rule in self.rules.enabled:
+                for rule in self.rules.enabled if rules is None else rules:
                     took = time.monotonic()
                     findings = evaluate(conn, rule, scope)
                     # end the read snapshot: the next rule may read the alerts this one writes
@@ -169,6 +176,36 @@ class DetectionService:
             if report.alerts.created or report.alerts.escalated:
                 log.info("detection over seq %s..%s: %s", last + 1, top, report.to_json())
             return report
+
+    def check_deadlines(self, now: datetime | None = None) -> RunReport:
+        """Escalate deadlines that passed on the wall clock while no event arrived.
+
+        Incremental runs judge a `not_followed_by` deadline ("MFA not enabled again within 12
+        hours") by the newest stored event, so on a quiet log it would wait for the next event.
+        This runs the rules that have such deadlines over the events whose deadline passed in the
+        last day, with the wall clock as their clock, less `DEADLINE_GRACE` for events that
+        arrive late (a connector pulling every few minutes). Alerts are idempotent: an alert
+        escalated already stays as it is.
+        """
+        clock = now or utcnow()
+        if clock.tzinfo is not None:  # the store's times are naive UTC
+            clock = clock.astimezone(UTC).replace(tzinfo=None)
+        moment = clock - DEADLINE_GRACE
+        report = RunReport()
+        for rule in self.rules.enabled:
+            waits = [e.within_s for d in rule.detectors for e in d.escalate if e.when == "not_followed_by"]
+            if not waits:
+                continue
+            lo = moment - timedelta(seconds=max(waits)) - DEADLINE_WINDOW
+            hi = moment - timedelta(seconds=min(waits)) + timedelta(milliseconds=1)
+            with self._run_lock:
+                one = self.run_range(lo, hi, now=moment, rules=[rule])
+            report.findings += one.findings
+            report.alerts.add(one.alerts)
+            report.by_rule.update(one.by_rule)
+        if report.alerts.escalated:
+            log.info("deadline check escalated %s alert(s)", len(set(report.alerts.escalated)))
+        return report
 
     def check_silence(self, now: datetime | None = None) -> ApplyReport:
         """Raise alerts for log sources that are silent right now."""
@@ -237,6 +274,8 @@ def install_detection(app: dash.Dash, state: Any) -> None:
         scheduler.add("detect", settings.detect_interval_s, service.run_incremental, first_delay_s=2.0)
     if settings.silence_check_s > 0:
         scheduler.add("detect-silence", settings.silence_check_s, service.check_silence, first_delay_s=60.0)
+    if settings.deadline_check_s > 0:
+        scheduler.add("detect-deadlines", settings.deadline_check_s, service.check_deadlines, first_delay_s=90.0)
     notifier = service.notifier
     if notifier is not None and notifier.config.channels():
         scheduler.add("notify", 5, notifier.deliver_due, first_delay_s=3.0)
