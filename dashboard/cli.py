@@ -130,7 +130,8 @@ def _seed_demo(db: Any, settings: config.Settings, events: int, **spec_args: Any
     spec = DemoSpec(events=events, **spec_args)
     batches, truth = generate(spec)
     progress = Progress("demo", total=spec.events)
-    ingestor = Ingestor(db, default_locator(settings.geo_dir, settings.geoip_mmdb), settings.batch_size)
+    locator = default_locator(settings.geo_dir, settings.geoip_mmdb)
+    ingestor = Ingestor(db, locator, settings.batch_size, archive_dir=settings.archive_dir)
     records = (
         [(i, json.dumps(doc, ensure_ascii=False, separators=(",", ":"))) for i, doc in enumerate(batch)]
         for batch in batches
@@ -186,7 +187,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     total = WriteResult()
     files: list[dict[str, Any]] = []
     try:
-        ingestor = Ingestor(db, default_locator(settings.geo_dir, settings.geoip_mmdb), settings.batch_size)
+        locator = default_locator(settings.geo_dir, settings.geoip_mmdb)
+        ingestor = Ingestor(db, locator, settings.batch_size, archive_dir=settings.archive_dir)
         for name in args.files:
             progress = Progress(Path(name).name)
             try:

@@ -402,7 +402,8 @@ def _cmd_pull(args: argparse.Namespace) -> int:
     try:
         settings, source = _source(args)
         with Database(settings.db_path) as db:
-            ingestor = Ingestor(db, default_locator(settings.geo_dir, settings.geoip_mmdb), settings.batch_size)
+            locator = default_locator(settings.geo_dir, settings.geoip_mmdb)
+            ingestor = Ingestor(db, locator, settings.batch_size, archive_dir=settings.archive_dir)
             result = pull(db, ingestor, source)
     except ChatwootError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -43,12 +43,21 @@ class Ingestor:
         db: the store.
         geo: the geolocation source (one per process; lookups are thread-safe).
         batch_size: records per batch (bounds memory: about 1 KB per record).
+        archive_dir: retention's archive (`AUDITDASH_ARCHIVE_DIR`), whose ids also count as stored.
     """
 
-    def __init__(self, db: Database, geo: GeoLocator | None = None, batch_size: int = 100_000) -> None:
+    def __init__(
+        self,
+        db: Database,
+        geo: GeoLocator | None = None,
+        batch_size: int = 100_000,
+        archive_dir: Path | None = None,
+    ) -> None:
         self.db = db
         self.geo = geo
         self.batch_size = batch_size
+        # re-sent events of archived months are duplicates too (default as Locations.resolve: beside the file)
+        self.archive_dir = archive_dir or Path(db.path).parent / "archive"
         self.listeners: list[Listener] = []
 
     def validate(self, records: Records) -> BatchResult:
@@ -58,7 +67,9 @@ class Ingestor:
 
     def store(self, checked: BatchResult, source: str, position_label: str = "record") -> WriteResult:
         """Store a validated batch and tell the listeners what was stored."""
-        result = store_batch(self.db, checked.accepted, checked.rejected, source, position_label)
+        result = store_batch(
+            self.db, checked.accepted, checked.rejected, source, position_label, archive_dir=self.archive_dir
+        )
         if result.accepted:
             for listener in self.listeners:
                 listener(result)

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -25,6 +28,8 @@ from dashboard.events.validate import Rejected
 from dashboard.store.db import Database, utcnow
 from dashboard.store.duck import one, run, transaction
 from dashboard.store.schema import HASHED_COLUMNS
+
+log = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
 _SEP = "chr(31)"
@@ -109,6 +114,46 @@ def _events_digest(stored: pa.Table, first: int, last: int) -> str:
     return hashlib.sha256(memoryview(data)[bounds[0] : bounds[-1]] if data is not None else b"").hexdigest()
 
 
+def _archived_ids(con: duckdb.DuckDBPyConnection, new: pa.Table, archive_dir: Path) -> pa.ChunkedArray | pa.Array:
+    """Ids of `new` already stored in an archived month (the month of their `occurred_at`).
+
+    Costs one query of `archive_months` per batch while nothing is archived, and one more
+    comparison while the batch is newer than every archived month; only a batch with events of
+    archived months reads those months' Parquet files (their `event_id` column, filtered). A
+    month file that is missing is skipped (`auditdash verify` reports it). Expired events keep
+    no id, so they cannot be recognised.
+    """
+    empty = pa.array([], pa.string())
+    months = dict(run(con, "SELECT month, file FROM archive_months"))
+    if not months:
+        return empty
+    con.register("_arch_new", new.select(["event_id", "occurred_at"]))
+    try:
+        sql = "SELECT DISTINCT strftime(occurred_at, '%Y-%m') FROM _arch_new WHERE occurred_at < $end"
+        rows = run(con, sql, {"end": _month_after(max(months))})
+        touched = [str(row[0]) for row in rows]
+        files = [archive_dir / months[m] for m in sorted(touched) if m in months]
+        present = [str(f) for f in files if f.is_file()]
+        for missing in sorted(set(files) - {Path(f) for f in present}):
+            log.warning("archived month file %s is missing: ids there are not checked for duplicates", missing)
+        if not present:
+            return empty
+        found = con.sql(
+            "SELECT DISTINCT a.event_id FROM read_parquet($files) a "
+            "WHERE a.event_id IN (SELECT event_id FROM _arch_new)",
+            params={"files": present},
+        )
+        return found.to_arrow_table().column("event_id")
+    finally:
+        con.unregister("_arch_new")
+
+
+def _month_after(month: str) -> datetime:
+    """The first moment after the month `YYYY-MM`."""
+    year, mon = (int(x) for x in month.split("-"))
+    return datetime(year + mon // 12, mon % 12 + 1, 1)
+
+
 def store_batch(
     db: Database,
     accepted: pa.Table,
@@ -116,6 +161,7 @@ def store_batch(
     source: str,
     position_label: str = "record",
     received_at: datetime | None = None,
+    archive_dir: Path | None = None,
 ) -> WriteResult:
     """Store one validated batch atomically.
 
@@ -126,6 +172,8 @@ def store_batch(
         source: where the batch came from (`api:TOKEN-NAME`, `file:NAME`, `demo`).
         position_label: how positions are named in quarantine (`line`, `record`, `index`).
         received_at: the receive time to stamp (default now).
+        archive_dir: where retention archives months; an event whose id is archived in the month
+            of its `occurred_at` is a duplicate too (None: look in the hot store only).
 
     Returns:
         Counts of accepted, duplicate and rejected records, and the sequence range written.
@@ -150,6 +198,10 @@ def store_batch(
                 new = candidates
                 if len(stored_ids):
                     new = candidates.filter(pc.invert(pc.is_in(candidates.column("event_id"), value_set=stored_ids)))
+                if archive_dir is not None and new.num_rows:
+                    archived_ids = _archived_ids(con, new, archive_dir)
+                    if len(archived_ids):
+                        new = new.filter(pc.invert(pc.is_in(new.column("event_id"), value_set=archived_ids)))
                 new_count = new.num_rows
                 result.duplicates = accepted.num_rows - new_count
                 if new_count:
@@ -203,7 +255,7 @@ def store_batch(
                     )
                     con.unregister("_rejected")
         finally:
-            for name in ("_ids", "_new", "_rejected"):
+            for name in ("_ids", "_new", "_rejected", "_arch_new"):
                 with contextlib.suppress(Exception):  # a view never registered needs no cleanup
                     con.unregister(name)
     return result

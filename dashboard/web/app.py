@@ -58,7 +58,7 @@ def create_app(settings: Settings, db: Database | None = None) -> dash.Dash:
         settings=settings,
         db=database,
         geo=geo,
-        ingestor=Ingestor(database, geo, settings.batch_size),
+        ingestor=Ingestor(database, geo, settings.batch_size, archive_dir=settings.archive_dir),
         scheduler=Scheduler(),
     )
     server.extensions[EXTENSION_KEY] = state
