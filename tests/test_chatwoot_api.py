@@ -24,7 +24,16 @@ from dashboard.ingest.chatwoot_api import ChatwootError, ChatwootSource, PullSta
 from dashboard.ingest.geo import default_locator
 from dashboard.ingest.pipeline import Ingestor
 from dashboard.store.db import Database
-from tests.conftest import GEO_DIR, free_port, run_cli, start_server, stop_server
+from tests.conftest import (
+    GEO_DIR,
+    WebClient,
+    first_admin_password,
+    free_port,
+    page_payload,
+    run_cli,
+    start_server,
+    stop_server,
+)
 
 TOKEN = "cw-admin-token"
 ACCOUNT = "7"
@@ -282,6 +291,14 @@ def test_the_server_pulls_on_its_schedule(chatwoot: FakeChatwoot, tmp_path: Path
         while time.monotonic() < deadline and chatwoot.pages[mark:].count(1) < 2:
             time.sleep(0.2)
         assert chatwoot.pages[mark:].count(1) >= 2, server.log.read_text()
+        # the administrators' page says what the pulls did
+        admin = WebClient(server)
+        assert admin.login("admin", first_admin_password(server)).status == 302
+        page = admin.callback(page_payload("/admin"))
+        assert page.status == 200
+        source = f"chatwoot:{chatwoot.url.removeprefix('http://')}/{ACCOUNT}"
+        table = json.dumps(page.json())
+        assert source in table and "every 1 s" in table and '"42"' in table
     finally:
         stop_server(server)
     with Database(db_path) as db:

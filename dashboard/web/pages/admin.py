@@ -18,6 +18,7 @@ from dashboard.store import tokens, users
 from dashboard.web import auth_admin
 from dashboard.web.access import viewer
 from dashboard.web.auth import request_actor
+from dashboard.web.components.parts import data_table
 from dashboard.web.state import state
 
 dash.register_page(
@@ -141,8 +142,51 @@ def layout(**_query: str) -> html.Div:
                     className="g-2",
                 ),
             ),
+            _section("Connectors", _connectors()),
         ]
     )
+
+
+def _connectors() -> Any:
+    """What the configured pulls from other platforms did last (docs/connectors.md)."""
+    from dashboard.ingest.chatwoot_api import ChatwootError, ChatwootSource, PullState
+
+    st = state()
+    try:
+        source = ChatwootSource.from_settings(st.settings)
+    except ChatwootError as exc:
+        return html.P(f"The Chatwoot connector is misconfigured: {exc}", id="admin-connectors", className="text-danger")
+    if source is None:
+        return html.P(
+            "No connector is configured. Set AUDITDASH_CHATWOOT_URL, AUDITDASH_CHATWOOT_ACCOUNT_ID and a token "
+            "to pull a Chatwoot account's audit log (docs/connectors.md).",
+            id="admin-connectors",
+            className="text-muted mb-0",
+        )
+    pulled = PullState.load(st.db, source)
+    job = st.scheduler.jobs.get("connector.chatwoot")
+    schedule = f"every {st.settings.chatwoot_interval_s} s" if job else "off (auditdash chatwoot pull)"
+    rows = [
+        [
+            source.source,
+            schedule,
+            pulled.last_run_at or "never",
+            pulled.last_ok_at or "never",
+            "" if pulled.cursor is None else str(pulled.cursor),
+            f"{pulled.pulled_total:,}",
+            pulled.last_error or "",
+        ]
+    ]
+    headers: list[str | tuple[str, str]] = [
+        "Source",
+        "Pulls",
+        "Last pull (UTC)",
+        "Last success",
+        "Newest id stored",
+        ("Pulled", "end"),
+        "Error",
+    ]
+    return html.Div(data_table(headers, rows, table_id="admin-connectors-table"), id="admin-connectors")
 
 
 @callback(
