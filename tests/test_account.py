@@ -22,7 +22,14 @@ from dashboard.store.users import create_user, totp_code, totp_step
 from tests.conftest import Server, WebClient, start_server, stop_server
 
 PASSWORD = "account-test-password"
-USERS = {"maya": "compliance", "noor": "manager", "omar": "admin", "pia": "manager", "kiosk": "wall"}
+USERS = {
+    "maya": "compliance",
+    "noor": "manager",
+    "omar": "admin",
+    "pia": "manager",
+    "quinn": "compliance",
+    "kiosk": "wall",
+}
 
 
 @dataclass
@@ -157,6 +164,22 @@ def test_second_factor_set_up_by_the_person_then_asked_at_sign_in(site: Site) ->
     assert WebClient(site.server).login("omar", PASSWORD).status == 302
 
 
+def test_sessions_are_listed_and_the_others_can_be_ended(site: Site) -> None:
+    phone = WebClient(site.server)
+    phone.login("quinn", PASSWORD)  # urllib's user agent stands in for a phone's browser
+    here = _signed_in(site, "quinn")
+    page = html.unescape(here.request("GET", "/account").text)
+    table = page.split('id="account-sessions-table"')[1].split("</table>")[0]
+    assert table.count("<tr") == 3  # the header and two sessions, this one first
+    assert table.index("this one") < table.rindex("<tr")
+    assert "127.0.0.1" in table
+    status, page = _post(here, "/account/sessions/end")
+    assert (status, _message(page)) == (200, "Signed out of 1 other session.")
+    assert "You are signed in here only." in page
+    assert phone.request("GET", "/").headers["Location"].startswith("/login")
+    assert here.request("GET", "/").status == 200
+
+
 def test_zz_every_change_is_in_the_audit_log_without_a_secret(site: Site) -> None:
     """Runs last in this module: it stops the server to read the file the server owns."""
     stop_server(site.server)
@@ -180,6 +203,7 @@ def test_zz_every_change_is_in_the_audit_log_without_a_secret(site: Site) -> Non
 
     assert operations("maya") == ["change_password"]
     assert operations("omar") == ["totp_enable", "totp_disable"]
+    assert operations("quinn") == ["end_other_sessions"]
     changed = next(r for r in rows if r["action"] == "audit.user_change" and r["actor_id"] == "maya")
     assert json.loads(changed["changes"]) == {"other_sessions": [1, 0]}
     assert changed["ip"] == "127.0.0.1" and changed["session_id"]

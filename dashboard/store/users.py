@@ -566,6 +566,41 @@ def active_sessions(db: Database) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in conn.execute(query)]
 
 
+def own_sessions(db: Database, username: str, current: str) -> list[dict[str, Any]]:
+    """A person's open sessions, the one with session id `current` first, then by last activity."""
+    now = utcnow()
+    query = (
+        sa.select(
+            sessions.c.session_hash,
+            sessions.c.created_at,
+            sessions.c.last_seen_at,
+            sessions.c.expires_at,
+            sessions.c.ip,
+            sessions.c.user_agent,
+        )
+        .where(
+            sessions.c.username == normalize_username(username),
+            sessions.c.ended_at.is_(None),
+            sessions.c.expires_at > now,
+        )
+        .order_by(sessions.c.last_seen_at.desc())
+    )
+    mine = session_hash(current)
+    with db.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(query)]
+    for row in rows:
+        row["current"] = row.pop("session_hash") == mine
+    return sorted(rows, key=lambda r: not r["current"])
+
+
+def end_other_sessions(db: Database, username: str, current: str, actor: Actor) -> int:
+    """A person signs out everywhere but here (self-logged); return how many sessions ended."""
+    ended = end_user_sessions(db, username, "signed out elsewhere by the person", keep=current)
+    if ended:
+        _log_change(db, actor, normalize_username(username), "end_other_sessions", {"other_sessions": [ended, 0]})
+    return ended
+
+
 # -- login throttling ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ThrottlePolicy:

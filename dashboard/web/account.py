@@ -1,4 +1,4 @@
-"""`/account`: the signed-in person changes their own password and turns their second factor on or off.
+"""`/account`: the signed-in person's password, second factor and sessions.
 
 Server-rendered forms like the login page (no JavaScript). The login guard has already checked
 the session, the CSRF token and the role (the wall role may not come here) before these views
@@ -59,6 +59,7 @@ def _page(message: str | None = None, error: str | None = None, status: int = 20
         message=message,
         error=error,
         enrolment=enrolment,
+        sessions=users.own_sessions(state().db, current.username, current.session_id),
     )
     return auth._html(body, status)
 
@@ -145,6 +146,13 @@ def totp_off_post() -> Response:
     return _page(message="The second factor is off.")
 
 
+def sessions_end_post() -> Response:
+    """POST /account/sessions/end: sign out everywhere but here."""
+    current = _current()
+    ended = users.end_other_sessions(state().db, current.username, current.session_id, auth.request_actor())
+    return _page(message=f"Signed out of {ended} other session{'s' if ended != 1 else ''}.")
+
+
 def install_account(app: dash.Dash, st: AppState) -> None:
     """The `/account` routes (behind the login guard that `install_auth` put in place)."""
     server = app.server
@@ -153,3 +161,4 @@ def install_account(app: dash.Dash, st: AppState) -> None:
     server.add_url_rule("/account/totp/start", "account_totp_start", totp_start_post, methods=["POST"])
     server.add_url_rule("/account/totp/confirm", "account_totp_confirm", totp_confirm_post, methods=["POST"])
     server.add_url_rule("/account/totp/off", "account_totp_off", totp_off_post, methods=["POST"])
+    server.add_url_rule("/account/sessions/end", "account_sessions_end", sessions_end_post, methods=["POST"])

@@ -7,6 +7,8 @@ escaped.
 
 from __future__ import annotations
 
+from typing import Any
+
 from markupsafe import Markup
 
 BOOTSTRAP = "/assets/vendor/bootstrap/bootstrap.min.css"
@@ -141,6 +143,7 @@ def account_page(
     message: str | None = None,
     error: str | None = None,
     enrolment: tuple[str, str, Markup] | None = None,
+    sessions: list[dict[str, Any]] | None = None,
 ) -> str:
     """The signed-in person's own account: who they are, their password, their second factor.
 
@@ -202,9 +205,10 @@ def account_page(
         '<nav aria-label="breadcrumb"><ol class="breadcrumb small mb-2">'
         '<li class="breadcrumb-item"><a href="/">auditdash</a></li>'
         '<li class="breadcrumb-item active" aria-current="page">Your account</li></ol></nav>'
-        '<h1 class="h4 mb-3">Your account</h1>{ok}{err}{about}{password}{totp}'
+        '<h1 class="h4 mb-3">Your account</h1>{ok}{err}{about}{password}{totp}{sessions}'
         '<p class="text-muted small">Every change here is recorded in the audit log.</p></main>'
     ).format(
+        sessions=_sessions(sessions, csrf) if sessions is not None else Markup(""),
         ok=_alert(message, "success"),
         err=_alert(error, "danger"),
         about=_section("Who you are", "account-summary", about),
@@ -212,3 +216,36 @@ def account_page(
         totp=_section("Second factor", "account-totp", totp),
     )
     return _document("Your account", body)
+
+
+def _sessions(sessions: list[dict[str, Any]], csrf: Markup) -> Markup:
+    """Where the person is signed in, and a button to sign out everywhere else."""
+    rows = Markup("").join(
+        Markup(
+            "<tr{cls}><td>{started:%Y-%m-%d %H:%M}</td><td>{seen:%Y-%m-%d %H:%M}</td><td>{ip}</td>"
+            '<td class="text-break small">{agent}</td><td>{here}</td></tr>'
+        ).format(
+            cls=Markup(' class="table-active"') if s["current"] else Markup(""),
+            started=s["created_at"],
+            seen=s["last_seen_at"],
+            ip=s.get("ip") or "",
+            agent=(s.get("user_agent") or "")[:120],
+            here="this one" if s["current"] else "",
+        )
+        for s in sessions
+    )
+    others = sum(1 for s in sessions if not s["current"])
+    button = (
+        Markup(
+            '<form method="post" action="/account/sessions/end" id="sessions-end-form">{csrf}'
+            '<button class="btn btn-outline-danger btn-sm" type="submit" id="sessions-end">'
+            "Sign out everywhere else ({n})</button></form>"
+        ).format(csrf=csrf, n=others)
+        if others
+        else Markup('<p class="small text-muted mb-0">You are signed in here only.</p>')
+    )
+    table = Markup(
+        '<table class="table table-sm small" id="account-sessions-table"><thead><tr><th>Signed in (UTC)</th>'
+        "<th>Last active</th><th>Address</th><th>Browser</th><th></th></tr></thead><tbody>{rows}</tbody></table>"
+    ).format(rows=rows)
+    return _section("Where you are signed in", "account-sessions", table + button)
