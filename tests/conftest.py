@@ -82,6 +82,10 @@ class Server:
             return status, text
 
 
+#: How often `start_server` tries another port when the one it picked was taken in the meantime.
+PORT_ATTEMPTS = 3
+
+
 def start_server(
     db_path: Path | None,
     cwd: Path,
@@ -90,20 +94,49 @@ def start_server(
     args: tuple[str, ...] = ("--no-demo",),
     timeout: float = 240,
 ) -> Server:
-    """Start `auditdash serve` on a free port and wait until /healthz answers."""
+    """Start `auditdash serve` on a free port and wait until /healthz answers.
+
+    `free_port` only knows the port was free when it asked; on a shared machine another process
+    may bind it before the server does. The server then exits with "Address already in use", and
+    it is started again on another port (its output goes on in the same log, so what a first start
+    printed, such as the first administrator's password, stays there).
+    """
+    log.write_text("")
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        server, port_taken = _try_start(db_path, cwd, log, extra_env, args, timeout)
+        if server is not None:
+            return server
+        if not port_taken or attempt == PORT_ATTEMPTS:
+            break
+    raise AssertionError(f"server exited:\n{log.read_text()}")
+
+
+def _try_start(
+    db_path: Path | None,
+    cwd: Path,
+    log: Path,
+    extra_env: dict[str, str] | None,
+    args: tuple[str, ...],
+    timeout: float,
+) -> tuple[Server | None, bool]:
+    """One start on a fresh port: (the server, False), or (None, whether the port was taken)."""
     port = free_port()
     cmd = [sys.executable, "-m", "dashboard.cli", "serve", "--port", str(port), *args]
     if db_path is not None:
         cmd += ["--db", str(db_path)]
     env = {**os.environ, "AUDITDASH_GEO_DIR": str(GEO_DIR), **(extra_env or {})}
-    fh = log.open("w")
+    offset = log.stat().st_size
+    fh = log.open("a")
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             fh.close()
-            raise AssertionError(f"server exited {proc.returncode}:\n{log.read_text()}")
+            with log.open(encoding="utf-8", errors="replace") as out:
+                out.seek(offset)
+                said = out.read()
+            return None, "Address already in use" in said
         try:
             with urllib.request.urlopen(url + "/healthz", timeout=2) as resp:
                 if resp.status == 200:
@@ -113,7 +146,8 @@ def start_server(
     else:
         stop_server(Server(url, db_path or cwd, proc, log, fh))
         raise AssertionError(f"server did not answer within {timeout} s:\n{log.read_text()}")
-    return Server(url=url, db_path=db_path or cwd / "data" / "auditdash.duckdb", proc=proc, log=log, log_handle=fh)
+    server = Server(url=url, db_path=db_path or cwd / "data" / "auditdash.duckdb", proc=proc, log=log, log_handle=fh)
+    return server, False
 
 
 def stop_server(server: Server) -> None:

@@ -761,7 +761,7 @@ def test_the_listener_runs_detection_off_the_ingest_thread(db: Database) -> None
     import json
 
     ingestor.ingest_batch([(i, json.dumps(e)) for i, e in enumerate(fails(10, 20 * S))], "api:test")
-    assert svc.wait_idle(30)
+    assert svc.wait_idle(300)  # returns as soon as the run is done; a loaded machine may be slow
     assert len(alerts_of(svc, "R1")) == 1
     assert svc.processed_up_to() == 10
 

@@ -49,6 +49,8 @@ from tests.test_detect_helpers import (
 )
 
 SECRET = "whsec-test-0123456789abcdef"
+#: how long the SMTP server's thread may take to start (aiosmtpd's default, 5 s, is short on a loaded machine)
+SMTP_READY_S = 60.0
 NOW = T0.replace(tzinfo=None) + timedelta(hours=1)
 
 
@@ -106,7 +108,7 @@ class _Mailbox:
 def smtp() -> Iterator[tuple[int, _Mailbox]]:
     box = _Mailbox()
     port = free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller = Controller(box, hostname="127.0.0.1", port=port, ready_timeout=SMTP_READY_S)
     controller.start()
     try:
         yield port, box

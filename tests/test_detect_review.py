@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -110,7 +110,7 @@ def test_a_new_burst_after_a_resolution_is_a_new_alert(db: Database) -> None:
     # the attack goes on (events stamped after the resolution)
     from dashboard.store.db import utcnow
 
-    later = utcnow().replace(microsecond=0) + timedelta(minutes=1)
+    later = utcnow().replace(microsecond=0, tzinfo=UTC) + timedelta(minutes=1)
     feed(db, [ev(t, outcome="failure", ip=ATTACKER) for t in every(later, timedelta(seconds=10), 12)])
     svc.run_incremental()
     found = alerts_of(svc, "R1")
@@ -121,7 +121,7 @@ def test_a_new_burst_after_a_resolution_is_a_new_alert(db: Database) -> None:
 def test_reopen_when_the_same_attack_continues_after_resolution(db: Database) -> None:
     from dashboard.store.db import utcnow
 
-    now = utcnow().replace(microsecond=0)
+    now = utcnow().replace(microsecond=0, tzinfo=UTC)  # aware: `ev` would read a naive time as local
     svc = service(db)
     feed(
         db,
@@ -129,11 +129,12 @@ def test_reopen_when_the_same_attack_continues_after_resolution(db: Database) ->
     )
     svc.run_incremental()
     alert = alerts_of(svc, "R1")[0]
-    svc.alerts.act(alert["id"], "resolve", "carol", resolution="expected")
-    feed(
-        db,
-        [ev(t, outcome="failure", ip=ATTACKER) for t in every(now + timedelta(seconds=30), timedelta(seconds=10), 3)],
-    )
+    resolved = svc.alerts.act(alert["id"], "resolve", "carol", resolution="expected")
+    # the attack goes on after the resolution: 30 s after `now`, or later if the steps above took
+    # longer than that on a loaded machine (evidence from before the resolution reopens nothing)
+    resolved_at = resolved["resolved_at"].replace(microsecond=0, tzinfo=UTC)
+    later = max(now + timedelta(seconds=30), resolved_at + timedelta(seconds=1))
+    feed(db, [ev(t, outcome="failure", ip=ATTACKER) for t in every(later, timedelta(seconds=10), 3)])
     svc.run_incremental()
     found = alerts_of(svc, "R1")
     assert len(found) == 1

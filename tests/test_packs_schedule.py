@@ -155,6 +155,10 @@ def test_who_may_download_a_pack() -> None:
 
 
 # -- delivery to a real SMTP server ---------------------------------------------------------------
+#: how long the SMTP server's thread may take to start (aiosmtpd's default, 5 s, is short on a loaded machine)
+SMTP_READY_S = 60.0
+
+
 class Inbox:
     """An aiosmtpd handler that keeps every message."""
 
@@ -207,7 +211,7 @@ def test_a_scheduled_pack_arrives_by_smtp_and_a_failed_delivery_is_retried(small
 
         # 2. the server is up: the retry delivers the pack
         inbox = Inbox()
-        controller = Controller(inbox, hostname="127.0.0.1", port=port)
+        controller = Controller(inbox, hostname="127.0.0.1", port=port, ready_timeout=SMTP_READY_S)
         controller.start()
         try:
             runner.tick(now + timedelta(minutes=2))
@@ -237,7 +241,7 @@ def test_a_scheduled_pack_arrives_by_smtp_and_a_failed_delivery_is_retried(small
 def test_large_files_stay_on_the_server_and_the_message_says_where(small_db: Database, tmp_path: Path) -> None:
     port = free_port()
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, ready_timeout=SMTP_READY_S)
     controller.start()
     reports = tmp_path / "reports"
     service = PackService(small_db, PackSettings(reports_dir=reports))

@@ -10,12 +10,31 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from tests.conftest import ROOT, Server, add_user, run_cli, start_server, stop_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = ROOT / "test-results" / "screenshots"
+
+#: How long `expect(...)` keeps retrying when a test gives no timeout of its own. Playwright's 5 s
+#: default is shorter than a callback that queries the database takes on a CI machine at load 10;
+#: an assertion that holds returns as soon as it holds, so a longer wait never hides a failure.
+EXPECT_TIMEOUT_MS = 30_000
+#: The same for actions (click, fill, wait_for) and for navigations (goto, wait_for_url).
+ACTION_TIMEOUT_MS = 60_000
+NAVIGATION_TIMEOUT_MS = 90_000
+
+expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+
+
+@pytest.fixture
+def page(page: Page) -> Page:
+    """pytest-playwright's page, with timeouts that suit a shared, heavily loaded machine (set on its
+    context, so pages a test opens next to it get them too)."""
+    page.context.set_default_timeout(ACTION_TIMEOUT_MS)
+    page.context.set_default_navigation_timeout(NAVIGATION_TIMEOUT_MS)
+    return page
 
 
 @pytest.fixture(scope="session")
