@@ -79,6 +79,15 @@ def _print_json(data: Any) -> None:
 
 
 # -- serve ---------------------------------------------------------------------------------
+def _stop_serving(signum: int, _frame: Any) -> None:
+    """SIGTERM: leave the server's loop the way Ctrl+C does, so it closes its socket itself.
+
+    Closing the socket inside the handler would pull it from under the loop's `select`
+    (Bad file descriptor) and end the process with a traceback.
+    """
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the dashboard and the API (seeding demo data on the first start)."""
     import atexit
@@ -108,7 +117,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     server = create_server(app.server, host=settings.host, port=settings.port, threads=settings.threads)
     scheduler = app.server.extensions["auditdash"].scheduler
     scheduler.start()
-    signal.signal(signal.SIGTERM, lambda *_: server.close())
+    signal.signal(signal.SIGTERM, _stop_serving)
     print(f"auditdash serving {settings.db_path} on {url} (Ctrl+C to stop)", flush=True)
     try:
         server.run()

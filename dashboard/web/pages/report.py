@@ -51,7 +51,9 @@ HISTORY = "report-history"
 SCHEDULES = "report-schedules"
 OUTBOX = "report-outbox"
 CANCEL_NOTE = "report-cancel-note"
-ANCHOR = "report-anchor"  # the moment the shown period was resolved against (ISO, UTC)
+#: what the page shows: {"filters": the view's store data, "now": the moment (ISO, UTC) relative ranges
+#: were resolved against}; the pack is built from exactly this, whatever changed since
+ANCHOR = "report-anchor"
 
 LEAD = "What auditors ask for: the current view as a PDF report, every event as CSV and JSON, with a manifest."
 
@@ -184,7 +186,7 @@ def layout(**query: str) -> html.Div:
             page_header("Compliance pack", "Report", LEAD),
             dcc.Store(id=QUERY, data=f.to_store()),
             dcc.Store(id=JOB),
-            dcc.Store(id=ANCHOR, data=now.isoformat()),
+            dcc.Store(id=ANCHOR, data=_shown(f.to_store(), now)),
             dcc.Interval(id=INTERVAL, interval=1000, disabled=True),
             dbc.Card(
                 dbc.CardBody(
@@ -288,19 +290,28 @@ def _filters(shell: dict[str, Any] | None, fallback: dict[str, Any] | None) -> F
     Output(ANCHOR, "data"),
     Input(ids.FILTERS, "data"),
 )
-def _describe(data: dict[str, Any] | None) -> tuple[str, str, str, str]:
+def _describe(data: dict[str, Any] | None) -> tuple[str, str, str, dict[str, Any]]:
     if not data:
         raise PreventUpdate  # the shell has not read the URL yet; the layout shows the URL's view
     now = _now()
-    return (*_view_text(Filters.from_store(data), now), now.isoformat())
+    return (*_view_text(Filters.from_store(data), now), _shown(data, now))
 
 
-def _anchor(text: str | None) -> datetime | None:
-    """The moment the page's period was resolved against, so the pack holds what the page said."""
+def _shown(filters: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The ANCHOR store's data: the view the page describes, and the moment it was resolved at."""
+    return {"filters": filters, "now": now.isoformat()}
+
+
+def _anchor(shown: Any) -> tuple[dict[str, Any] | None, datetime | None]:
+    """(filters, moment) of what the page shows, so the pack holds exactly what the page said."""
+    if not isinstance(shown, dict):
+        return None, None
+    filters = shown.get("filters") if isinstance(shown.get("filters"), dict) else None
     try:
-        return datetime.fromisoformat(text) if text else None
+        moment = datetime.fromisoformat(str(shown["now"])) if shown.get("now") else None
     except ValueError:
-        return None
+        moment = None
+    return filters, moment
 
 
 @callback(
@@ -321,7 +332,7 @@ def _generate(
     shell: dict[str, Any] | None,
     fallback: dict[str, Any] | None,
     formats: list[str] | None,
-    anchor: str | None,
+    anchor: Any,
 ) -> tuple[Any, ...]:
     if not clicks:
         raise PreventUpdate
@@ -330,14 +341,15 @@ def _generate(
         return no_update, True, "Your role may not export packs.", True, no_update
     from dashboard.web.auth import request_actor
 
+    shown, moment = _anchor(anchor)
     try:
         request = PackRequest(
-            filters=_filters(shell, fallback),
+            filters=_filters(shown or shell, fallback),
             formats=tuple(f for f in FORMATS if f in (formats or [])),
             actor=request_actor(),
             role=v.role,
             masked=v.masked,
-            now=_anchor(anchor),
+            now=moment,
         )
     except PackError as exc:
         return no_update, True, str(exc), True, no_update
