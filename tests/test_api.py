@@ -46,6 +46,12 @@ def test_api_ingest_end_to_end(api_server) -> None:
     assert (reply["accepted"], reply["duplicates"]) == (1, 1)
 
 
+def test_a_body_with_a_byte_order_mark_is_read(api_server) -> None:
+    server, token = api_server
+    status, reply = post(server, b"\xef\xbb\xbf" + json.dumps([event(id="bom-api")]).encode(), token)
+    assert status == 200 and reply["accepted"] == 1, reply
+
+
 def test_missing_and_wrong_token_get_401(api_server) -> None:
     server, _token = api_server
     body = json.dumps([event()]).encode()

@@ -105,6 +105,18 @@ def test_csv_with_dotted_columns(tmp_path: Path, db_path: Path) -> None:
     assert row[1] == "administrator"
 
 
+def test_files_from_windows_tools_with_a_byte_order_mark(tmp_path: Path, db_path: Path) -> None:
+    bom = b"\xef\xbb\xbf"
+    (tmp_path / "a.ndjson").write_bytes(bom + (json.dumps(event(id="bom1")) + "\n").encode())
+    (tmp_path / "b.json").write_bytes(bom + json.dumps([event(id="bom2")]).encode())
+    (tmp_path / "c.csv").write_bytes(bom + b"id,occurred_at,action,actor.id\nbom3,2026-05-01T09:30:00Z,auth.login,u1\n")
+    (tmp_path / "d.ndjson.gz").write_bytes(gzip.compress(bom + (json.dumps(event(id="bom4")) + "\n").encode()))
+    names = [str(tmp_path / n) for n in ("a.ndjson", "b.json", "c.csv", "d.ndjson.gz")]
+    summary = json.loads(run_cli("ingest", *names, "--db", str(db_path), "--json").stdout)
+    assert (summary["accepted"], summary["rejected"]) == (4, 0), summary
+    assert count(db_path, "SELECT count(*) FROM events WHERE event_id LIKE 'bom%'") == 4
+
+
 def test_missing_file_is_a_clear_error(tmp_path: Path, db_path: Path) -> None:
     proc = run_cli("ingest", str(tmp_path / "nope.ndjson"), "--db", str(db_path), check=False)
     assert proc.returncode == 1

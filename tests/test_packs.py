@@ -118,7 +118,9 @@ def full_pack(demo: Demo) -> PackResult:
 
 # -- CSV -----------------------------------------------------------------------------------------
 def test_csv_holds_exactly_the_filtered_events_in_log_order(demo: Demo, full_pack: PackResult) -> None:
-    with _file(full_pack, ".csv").open(encoding="utf-8", newline="") as fh:
+    # a byte order mark first, or Excel reads the UTF-8 text in the system's legacy code page
+    assert _file(full_pack, ".csv").read_bytes()[:4] == b'\xef\xbb\xbf"'
+    with _file(full_pack, ".csv").open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.DictReader(fh))
     # the count the database gives for the filter, by an independent hand-written query
     start = datetime(2026, 6, 10, tzinfo=ZoneInfo(TZ)).astimezone(UTC).replace(tzinfo=None)
@@ -135,7 +137,7 @@ def test_csv_holds_exactly_the_filtered_events_in_log_order(demo: Demo, full_pac
 
 
 def test_csv_timestamps_are_iso_8601_with_the_zones_offset_and_in_utc(full_pack: PackResult) -> None:
-    with _file(full_pack, ".csv").open(encoding="utf-8", newline="") as fh:
+    with _file(full_pack, ".csv").open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.DictReader(fh))
     for row in rows[:: max(len(rows) // 500, 1)]:
         local = datetime.fromisoformat(row["occurred_at"])
@@ -166,7 +168,7 @@ def test_local_times_are_exact_across_daylight_saving_changes(tmp_path: Path, tz
         Ingestor(db, None).ingest_batch([(i, json.dumps(d)) for i, d in enumerate(docs)], "test")
         month = Filters.from_query({"from": "2026-10-15", "to": "2026-11-15", "tz": tz})
         result = build_pack(db, PackSettings(reports_dir=tmp_path / "r"), _request(month, ("csv",)))
-        with _file(result, ".csv").open(encoding="utf-8", newline="") as fh:
+        with _file(result, ".csv").open(encoding="utf-8-sig", newline="") as fh:
             row = next(r for r in csv.DictReader(fh) if r["event_id"] == "e1")
         assert (row["occurred_at_utc"], row["occurred_at"]) == (utc, local)
     finally:
@@ -174,7 +176,7 @@ def test_local_times_are_exact_across_daylight_saving_changes(tmp_path: Path, tz
 
 
 def test_formula_injection_payloads_come_out_inert(full_pack: PackResult) -> None:
-    raw = _file(full_pack, ".csv").read_bytes().decode("utf-8")
+    raw = _file(full_pack, ".csv").read_bytes().decode("utf-8-sig")
     row = next(r for r in csv.DictReader(io.StringIO(raw, newline="")) if r["event_id"] == "evil-1")
     for column, payload in PAYLOADS.items():
         assert row[column] == "'" + payload, column
@@ -187,7 +189,7 @@ def test_formula_injection_payloads_come_out_inert(full_pack: PackResult) -> Non
 
 def test_masked_pack_masks_addresses_and_names_and_leaves_out_raw_json(demo: Demo) -> None:
     result = build_pack(demo.db, _settings(demo), _request(AUTH, ("csv",), role="manager", masked=True))
-    with _file(result, ".csv").open(encoding="utf-8", newline="") as fh:
+    with _file(result, ".csv").open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == _count(demo.db, AUTH)
     assert "changes" not in rows[0] and "metadata" not in rows[0]
@@ -308,8 +310,8 @@ def test_small_chunks_stream_the_same_rows(demo: Demo, monkeypatch: pytest.Monke
     monkeypatch.setattr(view, "CHUNK_SEQ", 777)
     monkeypatch.setattr(view, "BATCH_ROWS", 100)
     again = build_pack(demo.db, _settings(demo), _request(JUNE, ("csv",)))
-    new_rows = _file(again, ".csv").read_text(encoding="utf-8").splitlines()
-    old_rows = _file(full_pack, ".csv").read_text(encoding="utf-8").splitlines()
+    new_rows = _file(again, ".csv").read_text(encoding="utf-8-sig").splitlines()
+    old_rows = _file(full_pack, ".csv").read_text(encoding="utf-8-sig").splitlines()
     assert new_rows == old_rows
 
 
@@ -378,7 +380,7 @@ def test_an_empty_view_gives_a_valid_empty_pack(demo: Demo) -> None:
     empty = Filters.from_query({"from": "2020-01-01", "to": "2020-01-02", "tz": TZ})
     result = build_pack(demo.db, _settings(demo), _request(empty, ("pdf", "csv", "json")))
     assert result.events == 0
-    assert _file(result, ".csv").read_text(encoding="utf-8").splitlines() == [
+    assert _file(result, ".csv").read_text(encoding="utf-8-sig").splitlines() == [
         ",".join(f'"{c.name}"' for c in csvout.COLUMNS)
     ]
     (header,) = _file(result, ".ndjson").read_text(encoding="utf-8").splitlines()

@@ -41,13 +41,19 @@ class ReadError(Exception):
     """A file that cannot be read as events at all."""
 
 
+#: what Windows tools (Excel's "CSV UTF-8", Windows PowerShell's `Out-File`) put in front of UTF-8
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def _open_binary(path: Path) -> IO[bytes]:
+    """The file's bytes, gunzipped when it is gzip, after a UTF-8 byte order mark if there is one."""
     fh = path.open("rb")
     magic = fh.read(2)
     fh.seek(0)
-    if magic == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=fh)  # type: ignore[return-value]
-    return fh
+    stream: IO[bytes] = gzip.GzipFile(fileobj=fh) if magic == b"\x1f\x8b" else fh  # type: ignore[assignment]
+    if stream.read(3) != UTF8_BOM:
+        stream.seek(0)
+    return stream
 
 
 def detect_format(path: Path) -> Format:

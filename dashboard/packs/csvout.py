@@ -2,8 +2,9 @@
 
 Columns are listed once, in `COLUMNS` (docs/packs.md documents each; a test checks both
 agree). Timestamps are ISO 8601: `occurred_at` in the view's zone with its UTC offset, and
-`occurred_at_utc` / `received_at_utc` in UTC. The text is UTF-8, comma-separated, with a
-header row; strings are quoted, empty cells are missing values.
+`occurred_at_utc` / `received_at_utc` in UTC. The text is UTF-8 with a byte order mark (so
+Excel reads it as UTF-8), comma-separated, with a header row; strings are quoted, empty cells
+are missing values.
 
 Text cells that a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, tab
 or carriage return) get a leading single quote, so `=HYPERLINK(...)` shows as text. The
@@ -30,6 +31,11 @@ from dashboard.packs.view import PackView
 from dashboard.privacy import mask_ip, shorten_name
 from dashboard.store.analytics import zone_segments
 from dashboard.store.schema import events
+
+#: the file starts with the UTF-8 byte order mark: without it Excel reads the text as the
+#: system's legacy code page and shows "MÃ¼ller" for "Müller". Python (`utf-8-sig`), pandas,
+#: DuckDB and LibreOffice skip it.
+UTF8_BOM = b"\xef\xbb\xbf"
 
 #: first characters that make a spreadsheet evaluate a cell (OWASP "CSV injection").
 FORMULA_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
@@ -214,6 +220,7 @@ def write_csv(view: PackView, path: Path, masked: bool, control: Control, weight
     base, span = weight
     with path.open("wb") as handle:
         sink = HashingWriter(handle)
+        sink.write(UTF8_BOM)
         writer: pa_csv.CSVWriter | None = None
         for batch in view.stream(exprs, control):
             if masked and batch.num_rows:

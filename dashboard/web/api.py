@@ -67,7 +67,7 @@ def post_events() -> flask.Response:
     if len(body) > limit:
         return _error(413, f"body larger than {limit} bytes; send smaller batches")
     try:
-        text = body.decode("utf-8")
+        text = body.decode("utf-8-sig")  # a byte order mark in front is not part of the JSON
     except UnicodeDecodeError as exc:
         return _error(400, "body is not UTF-8", position=exc.start)
     stripped = text.lstrip()

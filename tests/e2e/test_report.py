@@ -123,7 +123,7 @@ def test_a_pack_from_the_report_page_downloads_and_opens(site: Site, page: Page,
         links.nth(1).click()
     csv_path = tmp_path / csv_download.value.suggested_filename
     csv_download.value.save_as(csv_path)
-    rows = list(csv.DictReader(io.StringIO(csv_path.read_text(encoding="utf-8"), newline="")))
+    rows = list(csv.DictReader(io.StringIO(csv_path.read_text(encoding="utf-8-sig"), newline="")))
     assert len(rows) == count
     assert {r["category"] for r in rows} == {"authentication"}
 
@@ -143,7 +143,7 @@ def test_a_managers_pack_is_masked_and_private(site: Site, page: Page, browser: 
         link.click()
     path = tmp_path / "mia.csv"
     download.value.save_as(path)
-    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
+    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"), newline="")))
     assert rows and "changes" not in rows[0]
     assert all(r["ip"].endswith((".x", "::x")) for r in rows if r["ip"])
 
