@@ -87,6 +87,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("archive_months", "AUDITDASH_ARCHIVE_MONTHS", 12, "Months archived events are kept after that."),
     Setting("archive_dir", "AUDITDASH_ARCHIVE_DIR", None, "Archive folder (unset: archive/ beside the database)."),
     Setting(
+        "checkpoint_signing",
+        "AUDITDASH_CHECKPOINT_SIGNING",
+        "ed25519",
+        "How checkpoints are signed: ed25519 (verifiable with the public key alone) or hmac-sha256.",
+    ),
+    Setting(
+        "checkpoint_signing_key_path",
+        "AUDITDASH_CHECKPOINT_SIGNING_KEY_FILE",
+        None,
+        "Ed25519 private key that signs checkpoints (unset: <db>.checkpoint.ed25519, generated once, mode 0600).",
+    ),
+    Setting(
+        "checkpoint_public_key_path",
+        "AUDITDASH_CHECKPOINT_PUBLIC_KEY_FILE",
+        None,
+        "Ed25519 public key that verifies checkpoints (unset: <db>.checkpoint.pub, written with the private key).",
+    ),
+    Setting(
         "checkpoint_key",
         "AUDITDASH_CHECKPOINT_KEY",
         None,
@@ -198,6 +216,9 @@ class Settings:
     archive_dir: Path | None = None
     checkpoint_key: str | None = field(default=None, repr=False)
     checkpoint_key_path: Path | None = None
+    checkpoint_signing: str = "ed25519"
+    checkpoint_signing_key_path: Path | None = None
+    checkpoint_public_key_path: Path | None = None
     checkpoint_path: Path | None = None
     purge_interval_s: int = 21_600
     checkpoint_interval_s: int = 3_600

@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from dashboard.config import Settings
+from dashboard.config import ConfigError, Settings
 from dashboard.events.validate import validate_records
 from dashboard.store import integrity
 from dashboard.store.db import Database
@@ -254,10 +254,60 @@ def test_forged_checkpoint_is_named(chain: Path) -> None:
 
 
 def test_checkpoints_need_the_key(chain: Path) -> None:
-    locations(chain).key_path.unlink()
+    where = locations(chain)
+    assert where.signing_key_path is not None and where.public_key_path is not None
+    where.signing_key_path.unlink()
+    where.public_key_path.unlink()
     result = verified(chain)
     assert result.ok and result.checkpoints_checked == 0
     assert any("no checkpoint key" in n for n in result.notes)
+
+
+def test_checkpoints_are_ed25519_and_the_public_key_alone_checks_them(chain: Path, tmp_path: Path) -> None:
+    where = locations(chain)
+    assert where.signing_key_path is not None and where.public_key_path is not None
+    line = json.loads(where.checkpoint_path.read_text().splitlines()[0])
+    assert line["algorithm"] == "ed25519" and len(line["signature"]) == 128
+    assert where.signing_key_path.stat().st_mode & 0o077 == 0  # the private key is the owner's only
+    assert where.public_key_path.read_text().startswith("-----BEGIN PUBLIC KEY-----")
+    # an auditor keeps a copy of the public key; the private key need not be anywhere near
+    auditor = tmp_path / "auditor.pub"
+    shutil.copy(where.public_key_path, auditor)
+    where.signing_key_path.unlink()
+    with Database(chain) as db:
+        result = verify(db, where, public_keys=[auditor])
+    assert result.ok and result.checkpoints_checked >= 1, result.summary()
+    # a forged checkpoint (head changed, signature kept) fails against the public key
+    lines = where.checkpoint_path.read_text().splitlines()
+    forged = json.loads(lines[0]) | {"head_hash": "e" * 64}
+    where.checkpoint_path.write_text("\n".join([*lines, json.dumps(forged)]) + "\n")
+    with Database(chain) as db:
+        first = verify(db, where, public_keys=[auditor]).first
+    assert first is not None and first.kind == "altered" and "wrong signature" in first.detail
+
+
+def test_someone_elses_key_checks_nothing_and_says_so(chain: Path, tmp_path: Path) -> None:
+    other = Locations.resolve(Settings(db_path=tmp_path / "other.duckdb"), tmp_path / "other.duckdb")
+    other.load_signing_key(create=True)
+    assert other.public_key_path is not None
+    with Database(chain) as db:
+        result = verify(db, locations(chain), public_keys=[other.public_key_path])
+    assert result.checkpoints_checked == 0
+    assert any("signed with another key" in n for n in result.notes)
+
+
+def test_hmac_checkpoints_still_work(tmp_path: Path) -> None:
+    path = tmp_path / "hmac.duckdb"
+    settings = Settings(db_path=path, checkpoint_signing="hmac-sha256")
+    where = Locations.resolve(settings, path)
+    with Database(path) as db:
+        store(db, make_events(20, datetime(2026, 9, 1), datetime(2026, 10, 1)))
+        cp = write_checkpoint(db, where, "test")
+        assert cp is not None and cp.algorithm == "hmac-sha256" and len(cp.signature) == 64
+        result = verify(db, where)
+    assert result.ok and result.checkpoints_checked == 1
+    with pytest.raises(ConfigError, match="AUDITDASH_CHECKPOINT_SIGNING='rsa'"):
+        Locations.resolve(Settings(db_path=path, checkpoint_signing="rsa"), path)
 
 
 def test_checkpoint_key_from_the_environment(tmp_path: Path) -> None:

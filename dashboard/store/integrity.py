@@ -45,7 +45,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -59,12 +59,15 @@ import numpy as np
 import pyarrow as pa
 import sqlalchemy as sa
 
+from dashboard.config import ConfigError
 from dashboard.store import schema, selflog
 from dashboard.store.db import Database, StoreError, utcnow
 from dashboard.store.duck import run
 from dashboard.store.writer import EVENT_HASH_SQL, GENESIS_HASH, batch_hash
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
     from dashboard.config import Settings
     from dashboard.store.users import Actor
 
@@ -78,7 +81,11 @@ if not (EVENT_HASH_SQL.startswith("sha256(") and EVENT_HASH_SQL.endswith(")")): 
 #: SQL expression of an event's canonical text (the argument of EVENT_HASH_SQL's sha256).
 EVENT_TEXT_SQL = EVENT_HASH_SQL[len("sha256(") : -1]
 
-CHECKPOINT_ALGORITHM = "hmac-sha256"
+ED25519 = "ed25519"
+HMAC_SHA256 = "hmac-sha256"
+#: how checkpoints can be signed; Ed25519 is the default: anyone with the public key can check a
+#: checkpoint, and only the holder of the private key can make one
+SIGNING_ALGORITHMS = (ED25519, HMAC_SHA256)
 #: `meta` key holding the JSON of the last verification of the whole log (for the Retention
 #: page and compliance packs)
 LAST_VERIFY_META = "integrity.last_verify"
@@ -98,26 +105,110 @@ class Locations:
 
     archive_dir: Path
     checkpoint_path: Path
-    key_path: Path
-    key: bytes | None = field(default=None, repr=False)  # from the environment, when given
+    key_path: Path  # the HMAC key file
+    key: bytes | None = field(default=None, repr=False)  # the HMAC key from the environment, when given
+    signing: str = ED25519
+    signing_key_path: Path | None = None  # the Ed25519 private key (PEM)
+    public_key_path: Path | None = None  # the Ed25519 public key (PEM), for verifiers
 
     @classmethod
     def resolve(cls, settings: Settings, db_path: Path) -> Locations:
         """Apply the documented defaults (beside the database file) to `settings`."""
+        if settings.checkpoint_signing not in SIGNING_ALGORITHMS:
+            raise ConfigError(
+                f"AUDITDASH_CHECKPOINT_SIGNING={settings.checkpoint_signing!r}: use {' or '.join(SIGNING_ALGORITHMS)}"
+            )
+
+        def beside(setting: Path | None, suffix: str) -> Path:
+            return Path(setting) if setting else db_path.with_name(db_path.name + suffix)
+
         return cls(
             archive_dir=Path(settings.archive_dir) if settings.archive_dir else db_path.parent / "archive",
-            checkpoint_path=(
-                Path(settings.checkpoint_path)
-                if settings.checkpoint_path
-                else db_path.with_name(db_path.name + ".checkpoints.jsonl")
-            ),
-            key_path=(
-                Path(settings.checkpoint_key_path)
-                if settings.checkpoint_key_path
-                else db_path.with_name(db_path.name + ".checkpoint.key")
-            ),
+            checkpoint_path=beside(settings.checkpoint_path, ".checkpoints.jsonl"),
+            key_path=beside(settings.checkpoint_key_path, ".checkpoint.key"),
             key=settings.checkpoint_key.encode() if settings.checkpoint_key else None,
+            signing=settings.checkpoint_signing,
+            signing_key_path=beside(settings.checkpoint_signing_key_path, ".checkpoint.ed25519"),
+            public_key_path=beside(settings.checkpoint_public_key_path, ".checkpoint.pub"),
         )
+
+    def _private_key_path(self) -> Path:
+        return self.signing_key_path or self.key_path.with_name(self.key_path.name.removesuffix(".key") + ".ed25519")
+
+    def _public_key_path(self) -> Path:
+        return self.public_key_path or self.key_path.with_name(self.key_path.name.removesuffix(".key") + ".pub")
+
+    def load_signing_key(self, create: bool = False) -> Ed25519PrivateKey | None:
+        """The Ed25519 private key; generated (mode 0600, public key beside it) when missing and `create`."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        path = self._private_key_path()
+        try:
+            loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        except FileNotFoundError:
+            if not create:
+                return None
+            key = Ed25519PrivateKey.generate()
+            pem = key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another thread made it first
+                return self.load_signing_key(create=False)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(pem)
+                fh.flush()
+                os.fsync(fh.fileno())
+            self._write_public_key(key.public_key())
+            log.warning(
+                "generated checkpoint signing key %s: keep a copy of %s with your auditors",
+                path,
+                self._public_key_path(),
+            )
+            return key
+        except (OSError, ValueError) as exc:
+            raise IntegrityError(f"cannot read the checkpoint signing key {path}: {exc}") from exc
+        if not isinstance(loaded, Ed25519PrivateKey):
+            raise IntegrityError(f"{path} is not an Ed25519 private key")
+        if not self._public_key_path().exists():
+            self._write_public_key(loaded.public_key())
+        return loaded
+
+    def _write_public_key(self, key: Ed25519PublicKey) -> None:
+        from cryptography.hazmat.primitives import serialization
+
+        pem = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        path = self._public_key_path()
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(pem)
+        tmp.replace(path)
+
+    def load_public_keys(self, extra: Sequence[Path] = ()) -> list[Ed25519PublicKey]:
+        """The Ed25519 public keys to verify with: the files in `extra` (an auditor's own copy) and
+        only those when given; else the public key file and the one of the private key."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+        keys: list[Ed25519PublicKey] = []
+        for path in extra or [self._public_key_path()]:
+            try:
+                loaded = serialization.load_pem_public_key(Path(path).read_bytes())
+            except FileNotFoundError:
+                if Path(path) in [Path(e) for e in extra]:
+                    raise IntegrityError(f"public key file {path} not found") from None
+                continue
+            except (OSError, ValueError) as exc:
+                raise IntegrityError(f"cannot read the public key {path}: {exc}") from exc
+            if not isinstance(loaded, Ed25519PublicKey):
+                raise IntegrityError(f"{path} is not an Ed25519 public key")
+            keys.append(loaded)
+        private = self.load_signing_key(create=False) if not extra else None
+        if private is not None:
+            keys.append(private.public_key())
+        return keys
 
     def load_key(self, create: bool = False) -> bytes | None:
         """The checkpoint key: from the environment, else the key file (generated when `create`)."""
@@ -147,8 +238,61 @@ class Locations:
 
 
 def key_id(key: bytes) -> str:
-    """A short public name of a key (so a verifier can tell which key signed)."""
+    """A short public name of an HMAC key (so a verifier can tell which key signed)."""
     return hashlib.sha256(b"auditdash checkpoint key\x00" + key).hexdigest()[:16]
+
+
+def public_key_id(key: Ed25519PublicKey) -> str:
+    """A short name of an Ed25519 public key (SHA-256 of its 32 raw bytes, first 16 hex digits)."""
+    from cryptography.hazmat.primitives import serialization
+
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(b"auditdash checkpoint public key\x00" + raw).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class _Signer:
+    algorithm: str
+    key_id: str
+    sign: Callable[[bytes], str]
+
+
+def _signer(where: Locations) -> _Signer:
+    """How this database signs its checkpoints (the key is made on first use)."""
+    if where.signing == ED25519:
+        private = where.load_signing_key(create=True)
+        assert private is not None
+        return _Signer(ED25519, public_key_id(private.public_key()), lambda data: private.sign(data).hex())
+    secret = where.load_key(create=True)
+    assert secret is not None
+    return _Signer(HMAC_SHA256, key_id(secret), lambda data: hmac.new(secret, data, hashlib.sha256).hexdigest())
+
+
+def _verifiers(
+    where: Locations, public_keys: Sequence[Path] = ()
+) -> dict[str, tuple[str, Callable[[bytes, str], bool]]]:
+    """key id -> (algorithm, check(payload, signature)) for every key this verification can use."""
+    out: dict[str, tuple[str, Callable[[bytes, str], bool]]] = {}
+    for public in where.load_public_keys(public_keys):
+
+        def check(data: bytes, signature: str, key: Ed25519PublicKey = public) -> bool:
+            from cryptography.exceptions import InvalidSignature
+
+            try:
+                key.verify(bytes.fromhex(signature), data)
+            except (InvalidSignature, ValueError):
+                return False
+            return True
+
+        out.setdefault(public_key_id(public), (ED25519, check))
+    secret = where.load_key(create=False) if not public_keys else None
+    if secret is not None:
+
+        def check_hmac(data: bytes, signature: str, key: bytes = secret) -> bool:
+            return hmac.compare_digest(hmac.new(key, data, hashlib.sha256).hexdigest(), signature)
+
+        out.setdefault(key_id(secret), (HMAC_SHA256, check_hmac))
+    return out
 
 
 _LOCKS: weakref.WeakKeyDictionary[Database, threading.Lock] = weakref.WeakKeyDictionary()
@@ -512,17 +656,11 @@ class Checkpoint:
         fields = {k: v for k, v in asdict(self).items() if k != "signature"}
         return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
 
-    def valid(self, key: bytes) -> bool:
-        """Whether the signature is right for this key."""
-        expected = hmac.new(key, self.payload(), hashlib.sha256).hexdigest()
-        return hmac.compare_digest(expected, self.signature)
-
     @classmethod
-    def sign(cls, key: bytes, **fields: Any) -> Checkpoint:
+    def sign(cls, signer: _Signer, **fields: Any) -> Checkpoint:
         """Make and sign a checkpoint."""
-        unsigned = cls(algorithm=CHECKPOINT_ALGORITHM, key_id=key_id(key), signature="", **fields)
-        signature = hmac.new(key, unsigned.payload(), hashlib.sha256).hexdigest()
-        return cls(**{**asdict(unsigned), "signature": signature})
+        unsigned = cls(algorithm=signer.algorithm, key_id=signer.key_id, signature="", **fields)
+        return cls(**{**asdict(unsigned), "signature": signer.sign(unsigned.payload())})
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Checkpoint:
@@ -555,8 +693,7 @@ def write_checkpoint(db: Database, where: Locations, reason: str, only_if_moved:
     Returns:
         The checkpoint, or None when the chain is empty or has not moved.
     """
-    key = where.load_key(create=True)
-    assert key is not None
+    signer = _signer(where)
     with db.raw() as con:
         head = _head(con)
         if head is None:
@@ -567,7 +704,7 @@ def write_checkpoint(db: Database, where: Locations, reason: str, only_if_moved:
                 return None
         chain_id = _chain_id(con)
     cp = Checkpoint.sign(
-        key,
+        signer,
         created_at=utcnow().isoformat(timespec="milliseconds") + "Z",
         reason=reason,
         chain_id=chain_id,
@@ -797,6 +934,7 @@ def verify(
     end: datetime | None = None,
     checkpoint_files: Sequence[Path] = (),
     archive_only: bool = False,
+    public_keys: Sequence[Path] = (),
 ) -> Verification:
     """Recompute the chain over the hot store and the archive and name the first broken place.
 
@@ -810,6 +948,8 @@ def verify(
         checkpoint_files: more checkpoint files to check against (copies kept elsewhere); the
             configured checkpoint file is always read when it exists.
         archive_only: verify only the archived months (their files, rows and batches).
+        public_keys: Ed25519 public key files to check checkpoints with (an auditor's own copy);
+            when given, only they are trusted, not the keys beside the database.
 
     Returns:
         The verification: `ok`, the head, and the breaks in sequence order.
@@ -821,7 +961,7 @@ def verify(
     with maintenance_lock(db), db.raw() as con:
         run(con, "BEGIN TRANSACTION")  # one snapshot: ingest may go on meanwhile
         try:
-            result = _verify_in(con, db, where, out, ranged, lo, hi, archive_only, checkpoint_files)
+            result = _verify_in(con, db, where, out, ranged, lo, hi, archive_only, checkpoint_files, public_keys)
         finally:
             run(con, "ROLLBACK")
     hot, archived, expired, checked, batches, checkpoints, head = result
@@ -872,6 +1012,7 @@ def _verify_in(
     hi: datetime,
     archive_only: bool,
     checkpoint_files: Sequence[Path],
+    public_keys: Sequence[Path] = (),
 ) -> tuple[int, int, int, int, int, int, tuple[int, int, str] | None]:
     batches = _batches(con)
     by_id = {b[0]: b for b in batches}
@@ -1060,7 +1201,7 @@ def _verify_in(
                 "batch",
                 bid,
             )
-    checkpoints = _check_checkpoints(con, where, by_id, head, out, checkpoint_files)
+    checkpoints = _check_checkpoints(con, where, by_id, head, out, checkpoint_files, public_keys)
     if not selected and not archive_only and batches:
         out.notes.append("no events in the range")
     return hot, archived, expired, checked, len(selected), checkpoints, head
@@ -1073,6 +1214,7 @@ def _check_checkpoints(
     head: tuple[int, int, str] | None,
     out: _Findings,
     extra_files: Sequence[Path],
+    public_keys: Sequence[Path] = (),
 ) -> int:
     """Check every signed checkpoint (database and files) against the chain as it is now."""
     found: dict[str, tuple[Checkpoint, str]] = {}
@@ -1096,20 +1238,24 @@ def _check_checkpoints(
         out.notes.append(f"{len(found) - in_database} checkpoints of the checkpoint files are not in the database")
     if not found:
         return 0
-    key = where.load_key(create=False)
-    if key is None:
-        out.notes.append(f"{len(found)} checkpoints not checked: no checkpoint key ({where.key_path})")
+    verifiers = _verifiers(where, public_keys)
+    if not verifiers:
+        out.notes.append(
+            f"{len(found)} checkpoints not checked: no checkpoint key (public key {where._public_key_path()}, "
+            f"HMAC key {where.key_path})"
+        )
         return 0
-    kid = key_id(key)
     checked = 0
     good_upto = 0  # the last sequence number a matching checkpoint vouches for
     mismatched: list[tuple[Checkpoint, str]] = []
     for cp, source in sorted(found.values(), key=lambda item: (item[0].batch_id, item[0].created_at)):
-        if cp.key_id != kid:
+        verifier = verifiers.get(cp.key_id)
+        if verifier is None:
             out.notes.append(f"checkpoint of batch {cp.batch_id} ({source}) is signed with another key ({cp.key_id})")
             continue
         checked += 1
-        if not cp.valid(key):
+        algorithm, check = verifier
+        if cp.algorithm != algorithm or not check(cp.payload(), cp.signature):
             out.add(
                 "altered",
                 cp.last_seq,
@@ -1197,7 +1343,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     db = Database(settings.db_path)
     try:
         where = Locations.resolve(settings, db.path)
-        result = verify(db, where, start=args.start, end=args.end, checkpoint_files=args.checkpoint or ())
+        result = verify(
+            db,
+            where,
+            start=args.start,
+            end=args.end,
+            checkpoint_files=args.checkpoint or (),
+            public_keys=args.public_key or (),
+        )
         record_verification(db, result, cli_actor())
     finally:
         db.close()
@@ -1275,6 +1428,13 @@ def add_parser(
     )
     p.add_argument(
         "--checkpoint", action="append", metavar="FILE", help="also check against this copy of the checkpoint file"
+    )
+    p.add_argument(
+        "--public-key",
+        action="append",
+        type=Path,
+        metavar="FILE",
+        help="check checkpoints with this Ed25519 public key only (your own copy, not the one beside the database)",
     )
     p.set_defaults(func=cmd_verify)
     p = sub.add_parser("checkpoint", parents=[common, as_json], help="sign the chain head now")
