@@ -117,6 +117,24 @@ def test_files_from_windows_tools_with_a_byte_order_mark(tmp_path: Path, db_path
     assert count(db_path, "SELECT count(*) FROM events WHERE event_id LIKE 'bom%'") == 4
 
 
+def test_unusable_epoch_times_are_rejected_and_the_rest_stored(tmp_path: Path, db_path: Path) -> None:
+    lines = [
+        '{"id": "t-nan", "occurred_at": NaN, "action": "auth.login", "actor": {"id": "u1"}}',
+        '{"id": "t-1e15", "occurred_at": 1e15, "action": "auth.login", "actor": {"id": "u1"}}',
+        '{"id": "t-1e300", "occurred_at": -1e300, "action": "auth.login", "actor": {"id": "u1"}}',
+        '{"id": "t-ok", "occurred_at": 1777600000, "action": "auth.login", "actor": {"id": "u1"}}',
+    ]
+    src = tmp_path / "epochs.ndjson"
+    src.write_text("\n".join(lines) + "\n")
+    summary = json.loads(run_cli("ingest", str(src), "--db", str(db_path), "--json").stdout)
+    assert (summary["accepted"], summary["rejected"]) == (1, 3)
+    reasons = {r["position"]: r["reason"] for r in summary["rejections"]}
+    assert reasons[1] == "occurred_at NaN is not a usable epoch time (seconds or milliseconds since 1970)"
+    assert reasons[2].endswith("is not a usable epoch time (seconds or milliseconds since 1970)")
+    assert reasons[3].endswith("is not a usable epoch time (seconds or milliseconds since 1970)")
+    assert count(db_path, "SELECT count(*) FROM events WHERE event_id = 't-ok'") == 1
+
+
 def test_missing_file_is_a_clear_error(tmp_path: Path, db_path: Path) -> None:
     proc = run_cli("ingest", str(tmp_path / "nope.ndjson"), "--db", str(db_path), check=False)
     assert proc.returncode == 1
