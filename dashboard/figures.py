@@ -1,4 +1,4 @@
-"""Charts: pure functions from query results (DataFrames) to plotly figures.
+"""Charts: pure functions from query results (`Rows` or DataFrames) to plotly figures.
 
 The web pages and the PDF compliance packs draw the same figures, so nothing here knows about
 Dash, requests or the database. Every chart over time says in its title which time zone its
@@ -19,6 +19,10 @@ import plotly.graph_objects as go
 
 from dashboard.countries import alpha3, country_name
 from dashboard.events.taxonomy import CATEGORIES, CATEGORY_TITLES
+from dashboard.store.analytics import WEEKDAYS, Rows
+
+Table = pd.DataFrame | Rows
+"""A query result: the web pages pass `Rows` (plain Python, cheap), the PDF packs DataFrames."""
 
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
 INK = "#1f2937"
@@ -147,8 +151,22 @@ def empty_spec(title: str, message: str = "No events match the filters.") -> Spe
     )
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
+def _records(frame: Table) -> list[dict[str, Any]]:
+    return Rows.of(frame).records()
+
+
+def _datetime(value: Any) -> datetime:
+    return (
+        value
+        if isinstance(value, datetime) and not isinstance(value, pd.Timestamp)
+        else pd.Timestamp(value).to_pydatetime()
+    )
+
+
+def _day(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    return value if isinstance(value, date) else pd.Timestamp(value).date()
 
 
 def _iso(value: datetime | date) -> str:
@@ -164,7 +182,7 @@ def category_title(category: str) -> str:
 
 # -- Overview --------------------------------------------------------------------------------------------
 def timeline_figure(
-    frame: pd.DataFrame,
+    frame: Table,
     bucket_seconds: int,
     bucket_per: str,
     start: datetime,
@@ -176,7 +194,7 @@ def timeline_figure(
 
 
 def timeline_spec(
-    frame: pd.DataFrame,
+    frame: Table,
     bucket_seconds: int,
     bucket_per: str,
     start: datetime,
@@ -197,15 +215,16 @@ def timeline_spec(
     ("2026-11-20T14:00/2026-11-20T15:00"), for cross-filtering to that period.
     """
     title = f"Events {bucket_per} ({tz})"
-    if frame.empty:
+    rows = Rows.of(frame)
+    if rows.empty:
         return empty_spec(title)
     # every trace shares the same x: one bar position per bucket (a few thousand cells at most,
     # so plain Python: pandas' pivot costs more than the rest of the chart)
     cells: dict[tuple[Any, str], int] = {}
-    for b, c, n in zip(frame["bucket"], frame["category"], frame["events"], strict=True):
+    for b, c, n in zip(rows["bucket"], rows["category"], rows["events"], strict=True):
         cells[(b, str(c))] = cells.get((b, str(c)), 0) + int(n)
     buckets = sorted({b for b, _ in cells})
-    starts = [pd.Timestamp(b).to_pydatetime() for b in buckets]
+    starts = [_datetime(b) for b in buckets]
     x = [s.isoformat() for s in starts]
     width = timedelta(seconds=bucket_seconds)
     periods = [f"{s.isoformat(timespec='minutes')}/{(s + width).isoformat(timespec='minutes')}" for s in starts]
@@ -297,25 +316,35 @@ def ranking_spec(
 
 
 # -- Security ------------------------------------------------------------------------------------------------
-def weekday_hour_heatmap(grid: pd.DataFrame, tz: str, title: str = "Failed logins by weekday and hour") -> go.Figure:
+def weekday_hour_heatmap(
+    grid: pd.DataFrame | Sequence[Sequence[int]], tz: str, title: str = "Failed logins by weekday and hour"
+) -> go.Figure:
     """A weekday x hour-of-day heatmap (see `weekday_hour_spec`)."""
     return figure(weekday_hour_spec(grid, tz, title))
 
 
-def weekday_hour_spec(grid: pd.DataFrame, tz: str, title: str = "Failed logins by weekday and hour") -> Spec:
+def weekday_hour_spec(
+    grid: pd.DataFrame | Sequence[Sequence[int]], tz: str, title: str = "Failed logins by weekday and hour"
+) -> Spec:
     """A weekday x hour-of-day heatmap (grid: rows Mon..Sun, columns 0..23) in the zone `tz`."""
     full = f"{title} ({tz})"
-    if int(grid.to_numpy().sum()) == 0:
+    if isinstance(grid, pd.DataFrame):
+        z = [[int(v) for v in row] for row in grid.to_numpy()]
+        hours = [f"{h:02d}:00" for h in grid.columns]
+        weekdays = [str(d) for d in grid.index]
+    else:
+        z = [[int(v) for v in row] for row in grid]
+        hours = [f"{h:02d}:00" for h in range(24)]
+        weekdays = list(WEEKDAYS)
+    if not any(any(row) for row in z):
         return empty_spec(full, "No failed logins in this view.")
-    z = [[int(v) for v in row] for row in grid.to_numpy()]
-    hours = [f"{h:02d}:00" for h in grid.columns]
     return _spec(
         [
             {
                 "type": "heatmap",
                 "z": z,
                 "x": hours,
-                "y": list(grid.index),
+                "y": weekdays,
                 "colorscale": COUNT_SCALE,
                 "zmin": 0,
                 "zmax": max(max(row) for row in z),
@@ -335,15 +364,13 @@ def weekday_hour_spec(grid: pd.DataFrame, tz: str, title: str = "Failed logins b
 
 
 def user_day_heatmap(
-    frame: pd.DataFrame, start: date, end: date, tz: str, title: str = "Failed logins by user and day"
+    frame: Table, start: date, end: date, tz: str, title: str = "Failed logins by user and day"
 ) -> go.Figure:
     """People x local days, counting failed logins (see `user_day_spec`)."""
     return figure(user_day_spec(frame, start, end, tz, title))
 
 
-def user_day_spec(
-    frame: pd.DataFrame, start: date, end: date, tz: str, title: str = "Failed logins by user and day"
-) -> Spec:
+def user_day_spec(frame: Table, start: date, end: date, tz: str, title: str = "Failed logins by user and day") -> Spec:
     """People (rows, most failures on top) x local days (columns), counting failed logins.
 
     Args:
@@ -356,14 +383,13 @@ def user_day_spec(
     for cross-filtering) and columns by ISO day.
     """
     full = f"{title} ({tz})"
-    if frame.empty:
+    rows = Rows.of(frame)
+    if rows.empty:
         return empty_spec(full, "No failed logins in this view.")
     cells: dict[tuple[str, date], int] = {}
     names: dict[str, Any] = {}
-    for actor, name, day, n in zip(
-        frame["actor_id"], frame["actor_name"], frame["day"], frame["failures"], strict=True
-    ):
-        key = (str(actor), pd.Timestamp(day).date())
+    for actor, name, day, n in zip(rows["actor_id"], rows["actor_name"], rows["day"], rows["failures"], strict=True):
+        key = (str(actor), _day(day))
         cells[key] = cells.get(key, 0) + int(n)
         names.setdefault(str(actor), name)
     order = list(names)
@@ -421,17 +447,18 @@ def actor_from_label(label: str) -> str | None:
     return label
 
 
-def reasons_figure(frame: pd.DataFrame, title: str = "Failures by reason") -> go.Figure:
+def reasons_figure(frame: Table, title: str = "Failures by reason") -> go.Figure:
     """Failed events per reason, split by action (see `reasons_spec`)."""
     return figure(reasons_spec(frame, title))
 
 
-def reasons_spec(frame: pd.DataFrame, title: str = "Failures by reason") -> Spec:
+def reasons_spec(frame: Table, title: str = "Failures by reason") -> Spec:
     """Failed events per reason (bars), split by action (frame: reason, action, failures)."""
-    if frame.empty:
+    rows = Rows.of(frame)
+    if rows.empty:
         return empty_spec(title, "No failures in this view.")
     cells: dict[tuple[str, str], int] = {}
-    for reason, action, n in zip(frame["reason"], frame["action"], frame["failures"], strict=True):
+    for reason, action, n in zip(rows["reason"], rows["action"], rows["failures"], strict=True):
         cells[(str(reason), str(action))] = cells.get((str(reason), str(action)), 0) + int(n)
     by_reason: dict[str, int] = {}
     by_action: dict[str, int] = {}
@@ -470,9 +497,9 @@ def reasons_spec(frame: pd.DataFrame, title: str = "Failures by reason") -> Spec
 
 
 def ip_map(
-    points: pd.DataFrame,
-    countries: pd.DataFrame,
-    new: pd.DataFrame | None = None,
+    points: Table,
+    countries: Table,
+    new: Table | None = None,
     title: str = "Where activity comes from",
 ) -> go.Figure:
     """Places on a world map (see `ip_map_spec`)."""
@@ -480,9 +507,9 @@ def ip_map(
 
 
 def ip_map_spec(
-    points: pd.DataFrame,
-    countries: pd.DataFrame,
-    new: pd.DataFrame | None = None,
+    points: Table,
+    countries: Table,
+    new: Table | None = None,
     title: str = "Where activity comes from",
 ) -> Spec:
     """Places on a world map: a point per city (size: events, colour: failure share).
@@ -499,21 +526,22 @@ def ip_map_spec(
     Points carry [kind, value] in `customdata` for cross-filtering: ["country", "DE"].
     """
     traces: list[dict[str, Any]] = []
-    if not countries.empty:
-        codes = [alpha3(c) for c in countries["country"]]
-        keep = [i for i, c in enumerate(codes) if c]
+    shaded = _records(countries)
+    if shaded:
+        codes = [alpha3(r["country"]) for r in shaded]
+        keep = [(code, r) for code, r in zip(codes, shaded, strict=True) if code]
         traces.append(
             {
                 "type": "choropleth",
                 "name": "Country (no city known)",
                 "locationmode": "ISO-3",
-                "locations": [codes[i] for i in keep],
-                "z": [int(countries["events"].iloc[i]) for i in keep],
-                "customdata": [["country", countries["country"].iloc[i]] for i in keep],
+                "locations": [code for code, _ in keep],
+                "z": [int(r["events"]) for _, r in keep],
+                "customdata": [["country", r["country"]] for _, r in keep],
                 "text": [
-                    f"{country_name(countries['country'].iloc[i])}<br>{int(countries['events'].iloc[i]):,} events, "
-                    f"{int(countries['failures'].iloc[i]):,} failed<br>(country only, no city)"
-                    for i in keep
+                    f"{country_name(r['country'])}<br>{int(r['events']):,} events, "
+                    f"{int(r['failures']):,} failed<br>(country only, no city)"
+                    for _, r in keep
                 ],
                 "hovertemplate": "%{text}<extra></extra>",
                 "colorscale": COUNTRY_SCALE,
@@ -521,27 +549,28 @@ def ip_map_spec(
                 "marker": {"line": {"color": "white", "width": 0.5}},
             }
         )
-    if not points.empty:
-        peak = max(int(points["events"].max()), 1)
+    places = _records(points)
+    if places:
+        peak = max(max(int(r["events"]) for r in places), 1)
         traces.append(
             {
                 "type": "scattergeo",
                 "name": "Cities",
                 "mode": "markers",
-                "lat": [float(v) for v in points["lat"]],
-                "lon": [float(v) for v in points["lon"]],
-                "customdata": [["country", c] for c in points["country"]],
+                "lat": [float(r["lat"]) for r in places],
+                "lon": [float(r["lon"]) for r in places],
+                "customdata": [["country", r["country"]] for r in places],
                 "text": [
                     f"<b>{r['city'] or 'Unknown city'}, {country_name(r['country'])}</b><br>"
                     f"{int(r['events']):,} events, {int(r['failures']):,} failed ({r['failure_share']:.1%})<br>"
                     f"{int(r['users']):,} user{'s' if int(r['users']) != 1 else ''}, "
                     f"{int(r['ips']):,} address{'es' if int(r['ips']) != 1 else ''} (busiest {r['top_ip']})"
-                    for r in _records(points)
+                    for r in places
                 ],
                 "hovertemplate": "%{text}<extra></extra>",
                 "marker": {
-                    "size": [6 + 34 * (int(v) / peak) ** 0.5 for v in points["events"]],
-                    "color": [float(v) for v in points["failure_share"]],
+                    "size": [6 + 34 * (int(r["events"]) / peak) ** 0.5 for r in places],
+                    "color": [float(r["failure_share"]) for r in places],
                     "colorscale": FAILURE_SCALE,
                     "cmin": 0,
                     "cmax": 1,
@@ -551,32 +580,31 @@ def ip_map_spec(
                 },
             }
         )
-    if new is not None and not new.empty:
-        placed = new.dropna(subset=["lat", "lon"])
-        if not placed.empty:
-            traces.append(
-                {
-                    "type": "scattergeo",
-                    "name": "Country new to a user",
-                    "mode": "markers",
-                    "lat": [float(v) for v in placed["lat"]],
-                    "lon": [float(v) for v in placed["lon"]],
-                    "customdata": [["users", a] for a in placed["actor_id"]],
-                    "text": [
-                        f"<b>New country for {person_label(r['actor_id'], r['actor_name'])}</b><br>"
-                        f"{country_name(r['country'])}, first seen {r['first_seen']:%Y-%m-%d %H:%M}<br>"
-                        f"from {r['ip']}{', ' + r['city'] if r['city'] else ''}"
-                        for r in _records(placed)
-                    ],
-                    "hovertemplate": "%{text}<extra></extra>",
-                    "marker": {
-                        "symbol": "star",
-                        "size": 15,
-                        "color": "rgba(0,0,0,0)",
-                        "line": {"color": "#111827", "width": 1.8},
-                    },
-                }
-            )
+    placed = [r for r in _records(new) if _known(r["lat"]) and _known(r["lon"])] if new is not None else []
+    if placed:
+        traces.append(
+            {
+                "type": "scattergeo",
+                "name": "Country new to a user",
+                "mode": "markers",
+                "lat": [float(r["lat"]) for r in placed],
+                "lon": [float(r["lon"]) for r in placed],
+                "customdata": [["users", r["actor_id"]] for r in placed],
+                "text": [
+                    f"<b>New country for {person_label(r['actor_id'], r['actor_name'])}</b><br>"
+                    f"{country_name(r['country'])}, first seen {r['first_seen']:%Y-%m-%d %H:%M}<br>"
+                    f"from {r['ip']}{', ' + r['city'] if r['city'] else ''}"
+                    for r in placed
+                ],
+                "hovertemplate": "%{text}<extra></extra>",
+                "marker": {
+                    "symbol": "star",
+                    "size": 15,
+                    "color": "rgba(0,0,0,0)",
+                    "line": {"color": "#111827", "width": 1.8},
+                },
+            }
+        )
     if not traces:
         return empty_spec(title, "No located addresses in this view.")
     return _spec(
@@ -604,6 +632,11 @@ def ip_map_spec(
             },
         ),
     )
+
+
+def _known(value: Any) -> bool:
+    """A coordinate that is there (not None, not NaN)."""
+    return value is not None and value == value
 
 
 def as_records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -338,6 +338,10 @@ def test_open_alerts_count_what_is_not_resolved(db: Database) -> None:
         with db.connect() as conn:
             assert A.open_alerts(conn, view) == 2
             assert A.open_alerts(conn, A.View.of(Filters(users=("u1",)), NOW)) == 1
+            # the headline asks in the same statement as its other figures
+            assert A.headline(conn, view).open_alerts == 2
+            assert A.headline(conn, A.View.of(Filters(users=("u1",)), NOW)).open_alerts == 1
+            assert A.headline(conn, A.View.of(Filters(users=("u9",)), NOW)).open_alerts == 0
     finally:
         with db.connect() as conn, conn.begin():
             conn.execute(alerts.delete().where(alerts.c.id.in_([9001, 9002, 9003])))

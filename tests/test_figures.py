@@ -218,6 +218,49 @@ def test_specs_are_the_figures_as_plain_data(db: Database) -> None:
     assert valid(F.figure(spec)).to_dict() == valid(F.timeline_figure(*args)).to_dict()
 
 
+@pytest.mark.parametrize("masked", [False, True])
+def test_the_pages_rows_draw_the_same_figures_as_the_packs_dataframes(db: Database, masked: bool) -> None:
+    """The web pages pass `Rows` (plain Python), the PDF packs DataFrames: the charts are the same."""
+    view = A.View.of(Filters(preset="30d", tz="Europe/Berlin"), NOW)
+    first, last = view.local_start.date(), view.local_end.date()
+    with db.connect() as conn:
+        tl = A.timeline(conn, view)
+        pairs = [
+            (F.timeline_spec, (tl.frame,), (tl.rows,), (60, "per hour", tl.start, tl.end, tl.tz)),
+            (
+                F.weekday_hour_spec,
+                (A.failed_logins_by_weekday_hour(conn, view),),
+                (A.weekday_hour_counts(conn, view),),
+                ("UTC",),
+            ),
+            (
+                F.user_day_spec,
+                (A.failed_logins_by_user_day(conn, view),),
+                (A.failed_logins_by_user_day_rows(conn, view),),
+                (first, last, "UTC"),
+            ),
+            (F.reasons_spec, (A.failures_by_reason(conn, view),), (A.failures_by_reason_rows(conn, view),), ()),
+            (
+                F.ip_map_spec,
+                (A.map_points(conn, view, masked), A.country_totals(conn, view), A.new_countries(conn, view)),
+                (
+                    A.map_point_rows(conn, view, masked),
+                    A.country_total_rows(conn, view),
+                    A.new_country_rows(conn, view),
+                ),
+                (),
+            ),
+        ]
+        assert A.top_addresses(conn, view, masked=masked).equals(A.top_address_rows(conn, view, masked=masked).frame())
+        assert A.categories_of(A.action_counts(conn, view)).equals(
+            A.category_rows(A.action_counts_rows(conn, view)).frame()
+        )
+    for spec, frames, rows, rest in pairs:
+        from_rows = spec(*rows, *rest)
+        assert from_rows["data"], spec.__name__  # something is drawn
+        assert from_rows == spec(*frames, *rest), spec.__name__
+
+
 def test_figures_do_not_depend_on_dash() -> None:
     tree = ast.parse(Path(F.__file__).read_text())
     imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}

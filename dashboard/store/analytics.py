@@ -270,6 +270,59 @@ def records_frame(rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> pd.D
     return pd.DataFrame(data, columns=list(columns))
 
 
+@dataclass(frozen=True)
+class Rows:
+    """A small query result as plain Python: column names and row tuples.
+
+    The page callbacks read these: for the few to few thousand rows a chart gets, a pandas
+    DataFrame cost more to build and to read than the query's own Python side (docs/PERFORMANCE.md,
+    "Dashboard"). `frame()` gives the DataFrame the PDF packs and the `DataFrame` functions return.
+    """
+
+    columns: tuple[str, ...]
+    data: list[tuple[Any, ...]]
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    @property
+    def empty(self) -> bool:
+        """Whether there is no row."""
+        return not self.data
+
+    def __getitem__(self, name: str) -> list[Any]:
+        """One column's values."""
+        i = self.columns.index(name)
+        return [r[i] for r in self.data]
+
+    def records(self) -> list[dict[str, Any]]:
+        """The rows as dicts."""
+        return [dict(zip(self.columns, r, strict=True)) for r in self.data]
+
+    def head(self, n: int) -> Rows:
+        """The first `n` rows."""
+        return Rows(self.columns, self.data[:n])
+
+    def frame(self) -> pd.DataFrame:
+        """As a DataFrame (text columns as str or None, see `records_frame`)."""
+        return records_frame(self.data, self.columns)
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame | Rows) -> Rows:
+        """A DataFrame's rows (a `Rows` is returned as it is)."""
+        if isinstance(frame, Rows):
+            return frame
+        return cls(tuple(str(c) for c in frame.columns), list(frame.itertuples(index=False, name=None)))
+
+
+def _rows(conn: Connection, stmt: sa.Executable, columns: Sequence[str]) -> Rows:
+    return Rows(tuple(columns), [tuple(r) for r in conn.execute(stmt).fetchall()])
+
+
+def _ratio(part: Any, whole: Any) -> float:
+    return int(part) / int(whole) if whole else 0.0
+
+
 def _failed_login() -> sa.ColumnElement[bool]:
     return sa.and_(E.outcome == "failure", E.action.in_(FAILED_LOGIN_ACTIONS))
 
@@ -293,19 +346,28 @@ class Headline:
 
 def headline(conn: Connection, view: View) -> Headline:
     """Events, failed logins, distinct users, distinct addresses, and open alerts when there are alerts."""
-    row = conn.execute(
-        sa.select(
-            _COUNT,
-            sa.func.count().filter(_failed_login()),
-            sa.func.count(sa.distinct(E.actor_id)).filter(E.actor_type == "user"),
-            sa.func.count(sa.distinct(E.ip)),
-        ).where(view.where())
-    ).one()
-    return Headline(int(row[0]), int(row[1]), int(row[2]), int(row[3]), open_alerts(conn, view))
+    alerts = _open_alerts_query(conn, view)
+    figures: list[sa.ColumnElement[Any]] = [
+        _COUNT,
+        sa.func.count().filter(_failed_login()),
+        sa.func.count(sa.distinct(E.actor_id)).filter(E.actor_type == "user"),
+        sa.func.count(sa.distinct(E.ip)),
+    ]
+    if alerts is not None:  # in the same statement: one round trip less on every filter change
+        figures.append(alerts.scalar_subquery())
+    row = conn.execute(sa.select(*figures).where(view.where())).one()
+    return Headline(
+        int(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4] or 0) if alerts is not None else None
+    )
 
 
 def open_alerts(conn: Connection, view: View) -> int | None:
     """Alerts not resolved yet (of the filtered accounts and users), or None without an alerts table."""
+    stmt = _open_alerts_query(conn, view)
+    return None if stmt is None else int(conn.execute(stmt).scalar() or 0)
+
+
+def _open_alerts_query(conn: Connection, view: View) -> sa.Select[Any] | None:
     from dashboard.store import schema  # the detection tables are defined there once they exist
 
     alerts: sa.Table | None = getattr(schema, "alerts", None)
@@ -316,7 +378,7 @@ def open_alerts(conn: Connection, view: View) -> int | None:
         conds.append(alerts.c.account_id.in_(view.filters.accounts))
     if view.filters.users:
         conds.append(alerts.c.key_user.in_(view.filters.users))
-    return int(conn.execute(sa.select(sa.func.count()).select_from(alerts).where(*conds)).scalar() or 0)
+    return sa.select(sa.func.count()).select_from(alerts).where(*conds)
 
 
 _tables_seen: weakref.WeakKeyDictionary[Any, dict[str, float]] = weakref.WeakKeyDictionary()
@@ -338,7 +400,7 @@ def _has_table(conn: Connection, name: str) -> bool:
 class Timeline:
     """Events per local bucket and category."""
 
-    frame: pd.DataFrame
+    rows: Rows
     """Columns: bucket (naive local start), category, events; sorted by bucket."""
     bucket: Bucket
     start: datetime
@@ -346,31 +408,39 @@ class Timeline:
     end: datetime
     tz: str
 
+    @property
+    def frame(self) -> pd.DataFrame:
+        """`rows` as a DataFrame (bucket as datetime64, events as int64)."""
+        return pd.DataFrame(
+            {
+                "bucket": pd.Series(self.rows["bucket"], dtype="datetime64[us]"),
+                "category": pd.Series(self.rows["category"], dtype=object),
+                "events": pd.Series(self.rows["events"], dtype="int64"),
+            }
+        )
+
 
 def timeline(conn: Connection, view: View) -> Timeline:
     """Events over time stacked by category; the bar width follows the range (minutes to weeks)."""
     bucket = choose_bucket(view.start, view.end)
     sql_seconds = math.gcd(bucket.seconds, _offset_unit(view))
-    b = _utc_bucket(E.occurred_at, sql_seconds).label("b")
-    stmt = sa.select(b, E.category, _COUNT).where(view.where()).group_by(b, E.category)
+    utc_bucket = _utc_bucket(E.occurred_at, sql_seconds).label("b")
+    stmt = sa.select(utc_bucket, E.category, _COUNT).where(view.where()).group_by(utc_bucket, E.category)
     # a few thousand rows at most: plain Python is faster here than pandas' machinery
     counts: dict[tuple[datetime, str], int] = defaultdict(int)
     starts = [s for s, _ in view.segments]
+    local_bucket: dict[datetime, datetime] = {}  # per UTC bucket (the categories share them)
     for utc, category, n in conn.execute(stmt).fetchall():
-        local = utc + view.segments[bisect.bisect_right(starts, utc) - 1][1] if utc >= starts[0] else utc
-        counts[(floor_bucket(local, bucket), str(category))] += int(n)
-    keys = sorted(counts)
-    frame = pd.DataFrame(
-        {
-            "bucket": pd.Series([k[0] for k in keys], dtype="datetime64[us]"),
-            "category": pd.Series([k[1] for k in keys], dtype=object),
-            "events": pd.Series([counts[k] for k in keys], dtype="int64"),
-        }
-    )
-    return Timeline(frame, bucket, view.local_start, view.local_end, view.tz)
+        local_start = local_bucket.get(utc)
+        if local_start is None:
+            local = utc + view.segments[bisect.bisect_right(starts, utc) - 1][1] if utc >= starts[0] else utc
+            local_start = local_bucket[utc] = floor_bucket(local, bucket)
+        counts[(local_start, str(category))] += int(n)
+    rows = Rows(("bucket", "category", "events"), [(b, c, counts[(b, c)]) for b, c in sorted(counts)])
+    return Timeline(rows, bucket, view.local_start, view.local_end, view.tz)
 
 
-def top_users(conn: Connection, view: View, limit: int = 10) -> pd.DataFrame:
+def top_users_rows(conn: Connection, view: View, limit: int = 10) -> Rows:
     """The busiest people (actor type `user`): actor_id, actor_name, actor_role, events, failures."""
     stmt = (
         sa.select(
@@ -385,7 +455,12 @@ def top_users(conn: Connection, view: View, limit: int = 10) -> pd.DataFrame:
         .order_by(sa.desc("events"), E.actor_id)
         .limit(limit)
     )
-    return _frame(conn, stmt, ["actor_id", "actor_name", "actor_role", "events", "failures"])
+    return _rows(conn, stmt, ["actor_id", "actor_name", "actor_role", "events", "failures"])
+
+
+def top_users(conn: Connection, view: View, limit: int = 10) -> pd.DataFrame:
+    """`top_users_rows` as a DataFrame."""
+    return top_users_rows(conn, view, limit).frame()
 
 
 def top_actions(conn: Connection, view: View, limit: int = 10) -> pd.DataFrame:
@@ -400,7 +475,7 @@ def top_actions(conn: Connection, view: View, limit: int = 10) -> pd.DataFrame:
     return _frame(conn, stmt, ["action", "category", "events", "failures"])
 
 
-def action_counts(conn: Connection, view: View) -> pd.DataFrame:
+def action_counts_rows(conn: Connection, view: View) -> Rows:
     """Events per action: action, category, events, failures; largest first.
 
     One scan serves both the busiest actions and the events per category (see
@@ -412,18 +487,28 @@ def action_counts(conn: Connection, view: View) -> pd.DataFrame:
         .group_by(E.action)
         .order_by(sa.desc("events"), E.action)
     )
-    return _frame(conn, stmt, ["action", "category", "events", "failures"])
+    return _rows(conn, stmt, ["action", "category", "events", "failures"])
 
 
-def categories_of(actions: pd.DataFrame) -> pd.DataFrame:
+def action_counts(conn: Connection, view: View) -> pd.DataFrame:
+    """`action_counts_rows` as a DataFrame."""
+    return action_counts_rows(conn, view).frame()
+
+
+def categories_of(actions: pd.DataFrame | Rows) -> pd.DataFrame:
     """`by_category` computed from `action_counts`."""
+    return category_rows(Rows.of(actions)).frame()
+
+
+def category_rows(actions: Rows) -> Rows:
+    """Events per category (category, events, failures; largest first) from `action_counts_rows`."""
     totals: dict[str, list[int]] = {}
-    for category, n, f in zip(actions["category"], actions["events"], actions["failures"], strict=True):
+    for _, category, n, f in actions.data:
         t = totals.setdefault(str(category), [0, 0])
         t[0] += int(n)
         t[1] += int(f)
     order = sorted(totals, key=lambda c: (-totals[c][0], c))
-    return records_frame([(c, totals[c][0], totals[c][1]) for c in order], ["category", "events", "failures"])
+    return Rows(("category", "events", "failures"), [(c, totals[c][0], totals[c][1]) for c in order])
 
 
 def by_category(conn: Connection, view: View) -> pd.DataFrame:
@@ -464,17 +549,23 @@ def security_summary(conn: Connection, view: View) -> SecuritySummary:
 
 def failed_logins_by_weekday_hour(conn: Connection, view: View) -> pd.DataFrame:
     """Failed logins per local weekday (rows Mon..Sun) and hour of day (columns 0..23), zeros included."""
+    counts = np.array(weekday_hour_counts(conn, view), dtype=np.int64)
+    return pd.DataFrame(counts, index=pd.Index(WEEKDAYS, name="weekday"), columns=pd.Index(range(24), name="hour"))
+
+
+def weekday_hour_counts(conn: Connection, view: View) -> list[list[int]]:
+    """`failed_logins_by_weekday_hour` as 7 lists (Mon..Sun) of 24 counts."""
     local = local_time(E.occurred_at, view)
     dow = sa.extract("isodow", local).label("dow")
     hour = sa.extract("hour", local).label("hour")
     stmt = sa.select(dow, hour, _COUNT).where(view.where(), _failed_login()).group_by(dow, hour)
-    counts = np.zeros((7, 24), dtype=np.int64)
+    counts = [[0] * 24 for _ in WEEKDAYS]
     for dow_v, hour_v, n in conn.execute(stmt).fetchall():
-        counts[int(dow_v) - 1, int(hour_v)] += int(n)
-    return pd.DataFrame(counts, index=pd.Index(WEEKDAYS, name="weekday"), columns=pd.Index(range(24), name="hour"))
+        counts[int(dow_v) - 1][int(hour_v)] += int(n)
+    return counts
 
 
-def failed_logins_by_user_day(conn: Connection, view: View, limit: int = 20) -> pd.DataFrame:
+def failed_logins_by_user_day_rows(conn: Connection, view: View, limit: int = 20) -> Rows:
     """Failed logins per person and local day, for the `limit` people with the most.
 
     Columns: actor_id, actor_name, day (naive local midnight), failures. People who failed
@@ -498,10 +589,15 @@ def failed_logins_by_user_day(conn: Connection, view: View, limit: int = 20) -> 
         .group_by(top.c.who, top.c.name, top.c.total, day)
         .order_by(sa.desc(top.c.total), top.c.who, day)
     )
-    return _frame(conn, stmt, ["actor_id", "actor_name", "day", "failures"])
+    return _rows(conn, stmt, ["actor_id", "actor_name", "day", "failures"])
 
 
-def failures_by_reason(conn: Connection, view: View) -> pd.DataFrame:
+def failed_logins_by_user_day(conn: Connection, view: View, limit: int = 20) -> pd.DataFrame:
+    """`failed_logins_by_user_day_rows` as a DataFrame."""
+    return failed_logins_by_user_day_rows(conn, view, limit).frame()
+
+
+def failures_by_reason_rows(conn: Connection, view: View) -> Rows:
     """Failed events per reason and action: reason ('unspecified' when none), action, failures."""
     reason = sa.func.coalesce(E.reason, "unspecified").label("reason")
     stmt = (
@@ -510,7 +606,12 @@ def failures_by_reason(conn: Connection, view: View) -> pd.DataFrame:
         .group_by(reason, E.action)
         .order_by(sa.desc("failures"), reason, E.action)
     )
-    return _frame(conn, stmt, ["reason", "action", "failures"])
+    return _rows(conn, stmt, ["reason", "action", "failures"])
+
+
+def failures_by_reason(conn: Connection, view: View) -> pd.DataFrame:
+    """`failures_by_reason_rows` as a DataFrame."""
+    return failures_by_reason_rows(conn, view).frame()
 
 
 def _masked_ip_key() -> sa.ColumnElement[str]:
@@ -519,6 +620,15 @@ def _masked_ip_key() -> sa.ColumnElement[str]:
 
 
 def top_addresses(conn: Connection, view: View, limit: int = 15, masked: bool = False) -> pd.DataFrame:
+    """`top_address_rows` as a DataFrame."""
+    frame = top_address_rows(conn, view, limit, masked).frame()
+    frame["events"] = frame["events"].astype("int64")
+    frame["failures"] = frame["failures"].astype("int64")
+    frame["failure_ratio"] = frame["failure_ratio"].astype("float64")
+    return frame
+
+
+def top_address_rows(conn: Connection, view: View, limit: int = 15, masked: bool = False) -> Rows:
     """Addresses with the most failures (then events): ip, country, city, events, failures, users, failure_ratio.
 
     With `masked`, IPv4 addresses are grouped by their /24 in the database (the person sees
@@ -554,14 +664,19 @@ def top_addresses(conn: Connection, view: View, limit: int = 15, masked: bool = 
         .order_by(sa.desc("failures"), sa.desc("events"), a.k)
         .limit(limit)
     )
-    frame = _frame(conn, stmt, ["ip", "country", "city", "events", "failures", "users"])
-    frame["events"] = frame["events"].astype("int64")
-    frame["failures"] = frame["failures"].astype("int64")
-    frame["failure_ratio"] = (frame["failures"] / frame["events"]).where(frame["events"] > 0, 0.0)
-    return frame
+    out = [
+        (ip, country, city, int(n), int(f), int(users), _ratio(f, n))
+        for ip, country, city, n, f, users in conn.execute(stmt).fetchall()
+    ]
+    return Rows(("ip", "country", "city", "events", "failures", "users", "failure_ratio"), out)
 
 
 def permission_changes(conn: Connection, view: View, limit: int = 50) -> pd.DataFrame:
+    """`permission_change_rows` as a DataFrame."""
+    return permission_change_rows(conn, view, limit).frame()
+
+
+def permission_change_rows(conn: Connection, view: View, limit: int = 50) -> Rows:
     """Role and permission changes, newest first, one row per changed field.
 
     Columns: occurred_at (naive local), actor_id, actor_name, action, target_id, target_name,
@@ -578,7 +693,7 @@ def permission_changes(conn: Connection, view: View, limit: int = 50) -> pd.Data
         local = view.local(when)
         for name, before, after in changed_fields(changes):
             out.append((local, actor_id, actor_name, action, target_id, target_name, name, before, after))
-    columns = [
+    columns = (
         "occurred_at",
         "actor_id",
         "actor_name",
@@ -588,8 +703,8 @@ def permission_changes(conn: Connection, view: View, limit: int = 50) -> pd.Data
         "field",
         "before",
         "after",
-    ]
-    return records_frame(out, columns)
+    )
+    return Rows(columns, out)
 
 
 def _text(value: Any) -> str:
@@ -631,6 +746,15 @@ _changed_fields = changed_fields  # the name the compliance packs first used
 
 # -- the map ---------------------------------------------------------------------------------------------------
 def map_points(conn: Connection, view: View, masked: bool = False) -> pd.DataFrame:
+    """`map_point_rows` as a DataFrame."""
+    frame = map_point_rows(conn, view, masked).frame()
+    frame["events"] = frame["events"].astype("int64")
+    frame["failures"] = frame["failures"].astype("int64")
+    frame["failure_share"] = frame["failure_share"].astype("float64")
+    return frame
+
+
+def map_point_rows(conn: Connection, view: View, masked: bool = False) -> Rows:
     """Places at city level: lat, lon, city, country, events, failures, failure_share, ips, users, top_ip.
 
     `top_ip` is the address with the most events at that place (ties: the lowest); with
@@ -687,14 +811,22 @@ def map_points(conn: Connection, view: View, masked: bool = False) -> pd.DataFra
         .group_by(p.lat, p.lon)
         .order_by(sa.desc("events"), p.lat, p.lon)
     )
-    frame = _frame(conn, stmt, ["lat", "lon", "city", "country", "events", "failures", "ips", "users", "top_ip"])
-    frame["events"] = frame["events"].astype("int64")
-    frame["failures"] = frame["failures"].astype("int64")
-    frame["failure_share"] = (frame["failures"] / frame["events"]).where(frame["events"] > 0, 0.0)
-    return frame
+    columns = ("lat", "lon", "city", "country", "events", "failures", "ips", "users", "top_ip", "failure_share")
+    out = [
+        (lat, lon, city, country, int(n), int(f), int(ips), int(users), top, _ratio(f, n))
+        for lat, lon, city, country, n, f, ips, users, top in conn.execute(stmt).fetchall()
+    ]
+    return Rows(columns, out)
 
 
 def country_totals(conn: Connection, view: View, unplaced_only: bool = True) -> pd.DataFrame:
+    """`country_total_rows` as a DataFrame."""
+    frame = country_total_rows(conn, view, unplaced_only).frame()
+    frame["failure_share"] = frame["failure_share"].astype("float64")
+    return frame
+
+
+def country_total_rows(conn: Connection, view: View, unplaced_only: bool = True) -> Rows:
     """Events per country: country, events, failures, failure_share.
 
     With `unplaced_only` (the map's fallback), only events with a country but no coordinates
@@ -709,9 +841,8 @@ def country_totals(conn: Connection, view: View, unplaced_only: bool = True) -> 
         .group_by(E.geo_country)
         .order_by(sa.desc("events"), E.geo_country)
     )
-    frame = _frame(conn, stmt, ["country", "events", "failures"])
-    frame["failure_share"] = (frame["failures"] / frame["events"]).where(frame["events"] > 0, 0.0)
-    return frame
+    out = [(c, int(n), int(f), _ratio(f, n)) for c, n, f in conn.execute(stmt).fetchall()]
+    return Rows(("country", "events", "failures", "failure_share"), out)
 
 
 @dataclass
@@ -773,6 +904,13 @@ def first_seen(conn: Connection) -> FirstSeen:
 
 
 def new_countries(conn: Connection, view: View, limit: int = 100) -> pd.DataFrame:
+    """`new_country_rows` as a DataFrame."""
+    frame = new_country_rows(conn, view, limit).frame()
+    frame["first_seen"] = pd.Series(frame["first_seen"], dtype="datetime64[us]")
+    return frame
+
+
+def new_country_rows(conn: Connection, view: View, limit: int = 100) -> Rows:
     """Countries new to a person: first seen from that country inside the view, after being seen elsewhere.
 
     A person's history is every stored event of theirs (whatever the other filters), so a
@@ -807,10 +945,8 @@ def new_countries(conn: Connection, view: View, limit: int = 100) -> pd.DataFram
             rows.append((actor, name, country, since, ip, city, lat, lon, int(n)))
     rows.sort(key=lambda r: r[0])
     rows.sort(key=lambda r: r[3], reverse=True)  # newest first, then by person
-    columns = ["actor_id", "actor_name", "country", "first_seen", "ip", "city", "lat", "lon", "events"]
-    frame = records_frame(rows[:limit], columns)
-    frame["first_seen"] = to_local(frame["first_seen"], view.zone)
-    return frame
+    columns = ("actor_id", "actor_name", "country", "first_seen", "ip", "city", "lat", "lon", "events")
+    return Rows(columns, [(*r[:3], view.local(r[3]), *r[4:]) for r in rows[:limit]])
 
 
 # -- the sidebar's choices ---------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import duckdb
+import duckdb_engine
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -113,6 +114,21 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
 CURRENT_VERSION = max(version for version, _, _ in MIGRATIONS)
 
 
+class CachingDuckDBDialect(duckdb_engine.Dialect):
+    """duckdb-engine's dialect with SQLAlchemy's compiled-statement cache turned on.
+
+    duckdb-engine 0.17 declares `supports_statement_cache = False`, so every execution compiled
+    its statement again (about 1 ms per dashboard query; docs/PERFORMANCE.md, "Dashboard").
+    Its compiler adds only type names (no SQL constructs of its own), so the cache keys
+    SQLAlchemy derives from our statements are complete; values stay bound parameters.
+    """
+
+    supports_statement_cache = True
+
+
+sa.dialects.registry.register("duckdb.auditdash", __name__, "CachingDuckDBDialect")
+
+
 def utcnow() -> datetime:
     """Now, as the naive UTC datetime the tables store (millisecond precision)."""
     now = datetime.now(UTC).replace(tzinfo=None)
@@ -136,7 +152,7 @@ class Database:
         self.write_lock = threading.RLock()
         connect_args: dict[str, Any] = {"read_only": read_only} if read_only else {}
         self.engine: Engine = sa.create_engine(
-            f"duckdb:///{self.path}",
+            f"duckdb+auditdash:///{self.path}",
             connect_args=connect_args,
             pool_size=8,
             max_overflow=24,

@@ -10,7 +10,11 @@ new events arrive (and the total stays true). Paging never reads more than it re
   few pages, see `Anchor`) is read by *keyset*: "the next 50 rows after this row", which
   DuckDB answers from the top of a sorted scan whatever the depth;
 * the first pages are read from the top, the last pages from the bottom (the order reversed);
-* only a jump to the middle of a long listing with no anchor near it falls back to OFFSET.
+* in other orders than time, the sort column's histogram over the listing (rows per value,
+  computed once per listing and order) says which values hold the page, so only their rows are
+  read and sorted, in a time window DuckDB can skip row groups outside of (`_read_by_values`);
+* only a jump to the middle of a long listing with no anchor near it falls back to OFFSET
+  (in time order, or in a column with more values than a histogram may hold).
 
 docs/PERFORMANCE.md ("Explorer") has the measurements behind this.
 
@@ -20,12 +24,18 @@ rows leave the server: addresses keep their network part, names are shortened.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import itertools
 import json
+import math
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -340,15 +350,18 @@ def page(
     if p.limit == 0:
         return Page(start, [], p)
     with db.connect() as conn:
-        values = None
-        if p.seq is not None:
-            values = anchor_values(conn, sort, p.seq)
-            if values is None:  # the anchor row is gone (retention): read without it
-                p = plan(start, limit, snap.total)
-        if sort.column != "occurred_at" and p.skip == 0:
-            rows = _walk_values(conn, snap, sort, p, values)
+        by_values = None
+        if sort.column != "occurred_at":
+            by_values = _read_by_values(conn, snap, sort, start, p.limit, anchors)
+        if by_values is not None:
+            p, rows = by_values
         else:
-            rows = [dict(r) for r in conn.execute(statement(snap, sort, p, values)).mappings().fetchall()]
+            values = None
+            if p.seq is not None:
+                values = anchor_values(conn, sort, p.seq)
+                if values is None:  # the anchor row is gone (retention): read without it
+                    p = plan(start, limit, snap.total)
+            rows = _fetch(conn, statement(snap, sort, p, values))
     if p.reverse:
         rows.reverse()
     zone = snap.filters.zone
@@ -357,86 +370,199 @@ def page(
     return Page(start, shaped, p, anchor)
 
 
-#: how many values of the sort column a page reads one by one before one sorted scan reads the rest.
-WALK_STEPS = 3
+def _fetch(conn: Connection, stmt: sa.Select[Any]) -> list[dict[str, Any]]:
+    return [dict(r) for r in conn.execute(stmt).mappings().fetchall()]
 
 
-def _walk_values(
-    conn: Connection, snap: Snapshot, sort: Sort, p: Plan, anchor: Sequence[Any] | None
-) -> list[dict[str, Any]]:
-    """A page in a non-time order, read value by value of the sort column (skip 0 only).
+# -- other orders, by the counts of each value ----------------------------------------------------------------
+#: a sort column with more distinct values than this in a listing is read with one sorted scan
+#: per page (`statement`): its histogram would cost more to build and hold than it saves.
+HISTOGRAM_MAX_VALUES = 50_000
+#: histograms kept per database (one per listing and sort column, least recently used dropped).
+HISTOGRAMS_KEPT = 32
 
-    Sorting a whole view by a column means a sorted scan of that column (hundreds of ms on 10M
-    rows). But within one value the order is by time, which the table is laid out by, and most
-    pages lie inside one value: so read "the rows of value v after this row, newest first" (a
-    plain filter) and, at the end of a value, find the next value with MIN/MAX (an aggregate,
-    no sort). After `WALK_STEPS` values, one sorted scan reads the rest of the page.
+
+class Group(NamedTuple):
+    """The rows of a listing that hold one value of the sort column (None: no value)."""
+
+    value: Any
+    rows: int
+    first: datetime
+    """When the oldest of them happened."""
+    last: datetime
+    """When the newest of them happened."""
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """How many rows of a listing hold each value of a sort column, and over which time.
+
+    Attributes:
+        filled: one group per value, in ascending order of the values (the database's own
+            order: it sorted them).
+        empty: the rows with no value (they come last in either direction), if any.
     """
+
+    filled: tuple[Group, ...]
+    empty: Group | None
+    _layouts: dict[bool, tuple[list[Group], list[int]]] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def total(self) -> int:
+        """How many rows the listing holds."""
+        return sum(g.rows for g in self.filled) + (self.empty.rows if self.empty else 0)
+
+    def groups(self, descending: bool) -> list[Group]:
+        """The groups in the listing's order."""
+        out = list(reversed(self.filled)) if descending else list(self.filled)
+        if self.empty is not None:
+            out.append(self.empty)
+        return out
+
+    def layout(self, descending: bool) -> tuple[list[Group], list[int]]:
+        """The groups in the listing's order and where each starts: group i holds rows [bounds[i], bounds[i + 1])."""
+        found = self._layouts.get(descending)
+        if found is None:
+            groups = self.groups(descending)
+            found = self._layouts[descending] = (groups, [0, *itertools.accumulate(g.rows for g in groups)])
+        return found
+
+
+_histograms: weakref.WeakKeyDictionary[Any, OrderedDict[tuple[str, str], Histogram | None]] = (
+    weakref.WeakKeyDictionary()
+)
+_histograms_lock = threading.Lock()
+#: per database and column: the smallest listing in which the column had too many values
+_too_many: weakref.WeakKeyDictionary[Any, dict[str, int]] = weakref.WeakKeyDictionary()
+
+
+def histogram(conn: Connection, snap: Snapshot, column: str) -> Histogram | None:
+    """The histogram of a sort column over a listing (None: more than `HISTOGRAM_MAX_VALUES` values).
+
+    A listing never changes (`Snapshot`), so its histogram is computed once (one aggregate, no
+    sort of the rows) and kept for the listing's later pages.
+    """
+    key = (snap.token(), column)
+    with _histograms_lock:
+        kept = _histograms.setdefault(conn.engine, OrderedDict())
+        if key in kept:
+            kept.move_to_end(key)
+            return kept[key]
+        # a listing at least as large as one where this column had too many values: do not try
+        overflowed = _too_many.setdefault(conn.engine, {}).get(column)
+        if overflowed is not None and snap.total >= overflowed:
+            return None
+    col = SORT_COLUMNS[column]
+    stmt = (
+        sa.select(col, sa.func.count(), sa.func.min(E.occurred_at), sa.func.max(E.occurred_at))
+        .where(snap.where())
+        .group_by(col)
+        .order_by(col.asc().nulls_last())
+        .limit(HISTOGRAM_MAX_VALUES + 2)  # the values, the empty ones, and one more: too many
+    )
+    groups = [Group(*row) for row in conn.execute(stmt).fetchall()]
+    filled = tuple(g for g in groups if g.value is not None)
+    found = None
+    if len(filled) <= HISTOGRAM_MAX_VALUES:
+        found = Histogram(filled, next((g for g in groups if g.value is None), None))
+    with _histograms_lock:
+        if found is None:
+            sizes = _too_many.setdefault(conn.engine, {})
+            sizes[column] = min(snap.total, sizes.get(column, snap.total))
+        kept[key] = found
+        while len(kept) > HISTOGRAMS_KEPT:
+            kept.popitem(last=False)
+    return found
+
+
+def _member(key: _Key, values: Sequence[Any]) -> sa.ColumnElement[bool]:
+    """Rows whose sort value is one of `values` (None: the empty ones)."""
+    filled = [v for v in values if v is not None]
+    conds: list[sa.ColumnElement[bool]] = []
+    if filled:
+        conds.append(key.column == filled[0] if len(filled) == 1 else key.column.in_(filled))
+    if len(filled) < len(values):
+        conds.append(key.column.is_(None))
+    return sa.or_(*conds)
+
+
+#: how many times the rows a page needs the first guess of a time window should hold.
+WINDOW_MARGIN = 4
+
+
+def _read_by_values(
+    conn: Connection, snap: Snapshot, sort: Sort, start: int, limit: int, anchors: Sequence[Anchor]
+) -> tuple[Plan, list[dict[str, Any]]] | None:
+    """Rows [start, start + limit) in a non-time order, found with the column's histogram.
+
+    The histogram says which values hold the page's rows and where each value starts, so the
+    page is read from the rows of those values only: `col IN (values)` in the full order, with a
+    small OFFSET inside them (from the first value's start, from the last value's end, or after
+    an anchor row of the browser inside the first or last value, whichever skips the fewest).
+    These rows are contiguous in the total order, so this is the same page as the plain
+    `ORDER BY ... LIMIT/OFFSET` over the whole listing (tests/test_explorer.py compares them),
+    but it costs a filtered scan of the column and a sort of a few values' rows instead of a
+    sort of the whole listing. The scan is bounded by the values' oldest and newest times, and a
+    page inside one value first tries a time window at the end it is read from (`WINDOW_MARGIN`),
+    so DuckDB skips the row groups outside by their min/max. Returns None when the column has too
+    many values for a histogram (the caller then reads the page with one sorted `SELECT`).
+    """
+    hist = histogram(conn, snap, sort.column)
+    if hist is None:
+        return None
+    groups, bounds = hist.layout(sort.descending)
+    end = min(start + limit, bounds[-1])
+    if end <= start:
+        return Plan("top", 0, 0), []
+    first = bisect.bisect_right(bounds, start) - 1
+    last = bisect.bisect_right(bounds, end - 1) - 1
+    chosen = groups[first : last + 1]
+    values = [g.value for g in chosen]
+    # (skip, plan): from the first value's start, from the last value's end, next to an anchor
+    options: list[Plan] = [
+        Plan("top", start - bounds[first], end - start),
+        Plan("bottom", bounds[last + 1] - end, end - start),
+    ]
+    for a in anchors:
+        a_end = a.start + a.count
+        if bounds[first] <= a_end - 1 and a_end <= start:  # its last row is in the first value
+            options.append(Plan("after", start - a_end, end - start, a.last_seq))
+        if a.start <= bounds[last + 1] - 1 and end <= a.start:  # its first row is in the last value
+            options.append(Plan("before", a.start - end, end - start, a.first_seq))
     keys = _order_keys(sort)
-    col = keys[0].column
-    ascending = keys[0].descending == p.reverse  # the direction the values are read in
-    nulls_first = p.reverse  # empty values come last, so first when reading backwards
-    in_value = keys[1:]
-    base = snap.where()
-
-    def first_filled(after: Any = None) -> Any:
-        agg = sa.func.min(col) if ascending else sa.func.max(col)
-        conds = [base, col.is_not(None)]
-        if after is not None:
-            conds.append(col > after if ascending else col < after)
-        return conn.execute(sa.select(agg).where(*conds)).scalar()
-
-    def has_empty() -> bool:
-        return conn.execute(sa.select(E.seq).where(base, col.is_(None)).limit(1)).first() is not None
-
-    def after_filled(value: Any) -> tuple[bool, Any]:
-        """The value after a filled one: (True, next) or (True, None) for the empty ones, (False, None) at the end."""
-        nxt = first_filled(value)
-        if nxt is not None:
-            return True, nxt
-        if not nulls_first and has_empty():
-            return True, None
-        return False, None
-
-    rows: list[dict[str, Any]] = []
-    if anchor is not None:
-        value, within = anchor[0], _after(in_value, anchor[1:], p.reverse)
-    else:
-        within = None
-        if nulls_first and has_empty():
-            value = None
-        else:
-            value = first_filled()
-            if value is None and not has_empty():
-                return rows
-    for _ in range(WALK_STEPS):
-        conds = [base, _equal(keys[0], value)]
-        if within is not None:
-            conds.append(within)
-        stmt = sa.select(*_LIST_COLUMNS).where(*conds).order_by(*_order_by(in_value, p.reverse))
-        rows += [dict(r) for r in conn.execute(stmt.limit(p.limit - len(rows))).mappings().fetchall()]
-        if len(rows) >= p.limit:
-            return rows
-        within = None
-        if value is None:  # the empty values are done
-            if not nulls_first:
-                return rows
-            found, value = True, first_filled()
-            if value is None:
-                return rows
-        else:
-            found, value = after_filled(value)
-            if not found:
-                return rows
-    # many small values on this page: one sorted scan for the rest, after the last row read
-    if rows:
-        last = rows[-1]
-        rest = Plan(p.how, 0, p.limit - len(rows))
-        values = [last[str(k.column.key)] for k in keys]
-        rows += [dict(r) for r in conn.execute(statement(snap, sort, rest, values)).mappings().fetchall()]
-    else:  # only possible with WALK_STEPS empty values: read the page the plain way
-        rows = [dict(r) for r in conn.execute(statement(snap, sort, p, anchor)).mappings().fetchall()]
-    return rows
+    for p in sorted(options, key=lambda o: (o.skip, o.how not in ("after", "before"))):
+        member = _member(keys[0], values)
+        since = min(g.first for g in chosen)  # every row of these values lies in [since, until]
+        until = max(g.last for g in chosen)
+        if p.seq is not None:
+            anchor = anchor_values(conn, sort, p.seq)
+            edge, rest = (values[0], values[1:]) if p.how == "after" else (values[-1], values[:-1])
+            if anchor is None or anchor[0] != edge:  # gone, or not where the browser saw it
+                continue
+            # the rows of the anchor's value beyond the anchor row, and the other values whole
+            within = sa.and_(_equal(keys[0], edge), _after(keys[1:], anchor[1:], p.reverse))
+            member = sa.or_(within, _member(keys[0], rest)) if rest else within
+            if len(chosen) == 1:  # the rows beyond the anchor: on the far side of its time
+                since, until = (anchor[1], until) if p.reverse else (since, anchor[1])
+        stmt = (
+            sa.select(*_LIST_COLUMNS).where(snap.where(), member).order_by(*_order_by(keys, p.reverse)).limit(p.limit)
+        )
+        if p.skip:
+            stmt = stmt.offset(p.skip)
+        # one value: its rows in time order from one end, so first try a window at that end
+        # that should hold the rows needed (the value's rate over its time), widened if short
+        rate = chosen[0].rows / max((chosen[0].last - chosen[0].first).total_seconds(), 1.0)
+        need = WINDOW_MARGIN * (p.skip + p.limit) / rate if len(chosen) == 1 else math.inf
+        while True:
+            lo, hi = since, until
+            if need < (until - since).total_seconds():
+                step = timedelta(seconds=need)
+                lo, hi = (since, since + step) if p.reverse else (until - step, until)
+            rows = _fetch(conn, stmt.where(E.occurred_at >= lo, E.occurred_at <= hi))
+            if len(rows) >= p.limit or (lo, hi) == (since, until):
+                return p, rows
+            need *= 8
+    return None  # pragma: no cover - "top" and "bottom" need no anchor
 
 
 def remember(anchors: Sequence[Anchor], new: Anchor | None) -> list[Anchor]:

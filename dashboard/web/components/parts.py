@@ -116,6 +116,30 @@ def table_card(title: str, body_id: str, note: str | None = None, scroll: bool =
     )
 
 
+def element(tag: str, children: Any = None, **props: Any) -> dict[str, Any]:
+    """`html.<tag>(children, **props)` as the JSON Dash sends for it, without building the component.
+
+    The Overview and Security tables are rebuilt on every filter change, a few hundred cells
+    each; building every cell as a Dash component (which checks each keyword) and serialising it
+    again cost about a tenth of the Security page's time (docs/PERFORMANCE.md, "Dashboard").
+    The browser gets exactly the same JSON. For callback outputs only; props are not checked,
+    so pass only real props of the element (`className`, `title`, `id`, ...).
+    """
+    if children is not None:
+        props["children"] = children
+    return {"props": props, "type": tag, "namespace": "dash_html_components"}
+
+
+def _xf_props(field: str, value: str, label: str | None, src: str, title: str | None) -> dict[str, Any]:
+    return {
+        "children": label if label is not None else value,
+        "id": {"type": ids.XF_VALUE, "field": field, "value": value, "src": src},
+        "className": "ad-xf",
+        "title": title or "Show only this",
+        "n_clicks": 0,
+    }
+
+
 def xf_value(
     field: str, value: str, label: str | None = None, src: str = "table", title: str | None = None
 ) -> html.Button:
@@ -128,13 +152,14 @@ def xf_value(
         src: where it sits, so the same value may appear in two tables of one page.
         title: the tooltip (default: "Show only this").
     """
-    return html.Button(
-        label if label is not None else value,
-        id={"type": ids.XF_VALUE, "field": field, "value": value, "src": src},
-        className="ad-xf",
-        title=title or "Show only this",
-        n_clicks=0,
-    )
+    return html.Button(**_xf_props(field, value, label, src, title))
+
+
+def xf_cell(
+    field: str, value: str, label: str | None = None, src: str = "table", title: str | None = None
+) -> dict[str, Any]:
+    """`xf_value` as an `element` (for tables rebuilt on every filter change)."""
+    return element("Button", **_xf_props(field, value, label, src, title))
 
 
 def data_table(
@@ -143,20 +168,29 @@ def data_table(
     table_id: str | None = None,
     empty: str = "Nothing in this view.",
 ) -> Any:
-    """A compact table; a header given as (text, "end") is right-aligned (numbers)."""
+    """A compact table; a header given as (text, "end") is right-aligned (numbers).
+
+    The rows and cells are `element`s (plain JSON): a table is rebuilt on every filter change.
+    """
     if not rows:
         return html.Div(empty, className="ad-empty")
-    aligns = [h[1] if isinstance(h, tuple) else "start" for h in headers]
-    head = html.Thead(
-        html.Tr(
+    aligns = [f"text-{h[1]}" if isinstance(h, tuple) else "text-start" for h in headers]
+    head = element(
+        "Thead",
+        element(
+            "Tr",
             [
-                html.Th(h[0] if isinstance(h, tuple) else h, className=f"text-{a}")
+                element("Th", h[0] if isinstance(h, tuple) else h, className=a)
                 for h, a in zip(headers, aligns, strict=True)
-            ]
-        )
+            ],
+        ),
     )
-    body = html.Tbody(
-        [html.Tr([html.Td(cell, className=f"text-{a}") for cell, a in zip(row, aligns, strict=True)]) for row in rows]
+    body = element(
+        "Tbody",
+        [
+            element("Tr", [element("Td", cell, className=a) for cell, a in zip(row, aligns, strict=True)])
+            for row in rows
+        ],
     )
     kwargs: dict[str, Any] = {"id": table_id} if table_id else {}
     return dbc.Table([head, body], hover=True, size="sm", responsive=True, className="ad-table mb-0", **kwargs)

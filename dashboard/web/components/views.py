@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pandas as pd
 from dash import html
 
 from dashboard import figures
@@ -21,9 +20,9 @@ from dashboard.countries import country_name
 from dashboard.filters import Filters
 from dashboard.privacy import mask_ip, shorten_name
 from dashboard.store import analytics
-from dashboard.store.analytics import View
+from dashboard.store.analytics import Rows, View
 from dashboard.store.db import Database
-from dashboard.web.components.parts import data_table, number, rows, xf_value
+from dashboard.web.components.parts import data_table, element, number, xf_cell
 
 #: rows the tables show (the Explorer lists everything): newest changes, new countries.
 CHANGE_ROWS = 30
@@ -70,8 +69,8 @@ def masked_block(shown: str) -> str | None:
     return None
 
 
-def _when(value: datetime, tz: str) -> html.Span:
-    return html.Span(f"{value:%Y-%m-%d %H:%M}", title=f"{value:%Y-%m-%d %H:%M:%S} ({tz})")
+def _when(value: datetime, tz: str) -> dict[str, Any]:
+    return element("Span", f"{value:%Y-%m-%d %H:%M}", title=f"{value:%Y-%m-%d %H:%M:%S} ({tz})")
 
 
 # -- Overview ------------------------------------------------------------------------------------------------
@@ -104,7 +103,7 @@ def overview_timeline(db: Database, f: Filters, now: datetime | None = None) -> 
     view = _view(f, now)
     with db.connect() as conn:
         tl = analytics.timeline(conn, view)
-    return figures.timeline_spec(tl.frame, tl.bucket.seconds, tl.bucket.per, tl.start, tl.end, tl.tz)
+    return figures.timeline_spec(tl.rows, tl.bucket.seconds, tl.bucket.per, tl.start, tl.end, tl.tz)
 
 
 def overview_rankings(
@@ -113,38 +112,41 @@ def overview_rankings(
     """The busiest users, the busiest actions, and the events per category (a table)."""
     view = _view(f, now)
     with db.connect() as conn:
-        users = analytics.top_users(conn, view)
-        every_action = analytics.action_counts(conn, view)
+        users = analytics.top_users_rows(conn, view)
+        every_action = analytics.action_counts_rows(conn, view)
     actions = every_action.head(10)
-    categories = analytics.categories_of(every_action)
+    categories = analytics.category_rows(every_action)
     users_fig = figures.ranking_spec(
-        [_person(a, n, masked) for a, n in zip(users["actor_id"], users["actor_name"], strict=True)],
-        list(users["events"]),
+        [_person(a, n, masked) for a, n, *_ in users.data],
+        users["events"],
         "Busiest users",
-        keys=list(users["actor_id"]),
+        keys=users["actor_id"],
         colors=figures.CATEGORY_COLORS["conversation"],
     )
     actions_fig = figures.ranking_spec(
-        list(actions["action"]),
-        list(actions["events"]),
+        actions["action"],
+        actions["events"],
         "Busiest actions",
-        keys=list(actions["action"]),
+        keys=actions["action"],
         colors=[figures.CATEGORY_COLORS.get(c, figures.CATEGORY_COLORS["other"]) for c in actions["category"]],
     )
-    total = int(categories["events"].sum()) if not categories.empty else 0
+    total = sum(int(n) for n in categories["events"])
     rows = [
         [
-            html.Span(
+            element(
+                "Span",
                 [
-                    html.Span(className="ad-swatch", style={"background": figures.CATEGORY_COLORS.get(cat, "#bab0ac")}),
-                    xf_value("categories", cat, figures.category_title(cat), src="category-table"),
-                ]
+                    element(
+                        "Span", className="ad-swatch", style={"background": figures.CATEGORY_COLORS.get(cat, "#bab0ac")}
+                    ),
+                    xf_cell("categories", cat, figures.category_title(cat), src="category-table"),
+                ],
             ),
             number(int(n)),
             f"{int(n) / total:.1%}" if total else "",
             number(int(fails)),
         ]
-        for cat, n, fails in zip(categories["category"], categories["events"], categories["failures"], strict=True)
+        for cat, n, fails in categories.data
     ]
     table = data_table(
         ["Category", ("Events", "end"), ("Share", "end"), ("Failed", "end")],
@@ -174,13 +176,11 @@ def security_failures(db: Database, f: Filters, masked: bool, now: datetime | No
     view = _view(f, now)
     with db.connect() as conn:
         s = analytics.security_summary(conn, view)
-        grid = analytics.failed_logins_by_weekday_hour(conn, view)
-        per_day = analytics.failed_logins_by_user_day(conn, view)
-        reasons = analytics.failures_by_reason(conn, view)
-    if masked and not per_day.empty:
-        per_day = per_day.assign(
-            actor_name=pd.Series([_name(n, True) for n in per_day["actor_name"]], index=per_day.index, dtype=object)
-        )
+        grid = analytics.weekday_hour_counts(conn, view)
+        per_day = analytics.failed_logins_by_user_day_rows(conn, view)
+        reasons = analytics.failures_by_reason_rows(conn, view)
+    if masked:
+        per_day = Rows(per_day.columns, [(a, _name(n, True), *rest) for a, n, *rest in per_day.data])
     first_day = view.local_start.date()
     last_day = (view.local_end - timedelta(microseconds=1)).date()
     return SecurityCharts(
@@ -198,36 +198,38 @@ def security_map(db: Database, f: Filters, masked: bool, now: datetime | None = 
     """The IP map, the table of countries new to a user, and a note on what the map can place."""
     view = _view(f, now)
     with db.connect() as conn:
-        points = analytics.map_points(conn, view, masked=masked)
-        countries = analytics.country_totals(conn, view)
-        new = analytics.new_countries(conn, view, limit=NEW_COUNTRY_LIMIT)
+        points = analytics.map_point_rows(conn, view, masked=masked)
+        countries = analytics.country_total_rows(conn, view)
+        new = analytics.new_country_rows(conn, view, limit=NEW_COUNTRY_LIMIT)
     if masked:
-        points = points.assign(
-            top_ip=pd.Series([_ip_shown(ip, True) for ip in points["top_ip"]], index=points.index, dtype=object)
+        top_ip = points.columns.index("top_ip")
+        points = Rows(
+            points.columns, [(*r[:top_ip], _ip_shown(r[top_ip], True), *r[top_ip + 1 :]) for r in points.data]
         )
-        new = new.assign(
-            ip=pd.Series([_ip_shown(ip, True) for ip in new["ip"]], index=new.index, dtype=object),
-            actor_name=pd.Series([_name(n, True) for n in new["actor_name"]], index=new.index, dtype=object),
+        new = Rows(
+            new.columns,
+            [(a, _name(n, True), c, when, _ip_shown(ip, True), *rest) for a, n, c, when, ip, *rest in new.data],
         )
     fig = figures.ip_map_spec(points, countries, new)
-    placed = int(points["events"].sum()) if not points.empty else 0
-    country_only = int(countries["events"].sum()) if not countries.empty else 0
+    placed = sum(int(n) for n in points["events"])
+    country_only = sum(int(n) for n in countries["events"])
     parts = [f"{placed:,} events placed at city level"]
     if country_only:
         parts.append(f"{country_only:,} at country level only (shaded)")
     note = "; ".join(parts) + ". Internal and unknown addresses are not on the map."
     table_rows = [
         [
-            xf_value("users", r["actor_id"], _person(r["actor_id"], r["actor_name"], False), src="new-countries"),
-            html.Span(
+            xf_cell("users", r["actor_id"], _person(r["actor_id"], r["actor_name"], False), src="new-countries"),
+            element(
+                "Span",
                 [
-                    xf_value("countries", r["country"], country_name(r["country"]), src="new-countries"),
-                    html.Div(", ".join(p for p in (r["city"], r["ip"]) if p), className="ad-sub"),
-                ]
+                    xf_cell("countries", r["country"], country_name(r["country"]), src="new-countries"),
+                    element("Div", ", ".join(p for p in (r["city"], r["ip"]) if p), className="ad-sub"),
+                ],
             ),
             _when(r["first_seen"], view.tz),
         ]
-        for r in rows(new.head(NEW_COUNTRY_ROWS))
+        for r in new.head(NEW_COUNTRY_ROWS).records()
     ]
     table: Any = data_table(
         ["User", "New country", f"First seen ({view.tz})"],
@@ -252,17 +254,17 @@ def security_tables(db: Database, f: Filters, masked: bool, now: datetime | None
     """Top addresses (with failure ratio and country), and permission and role changes."""
     view = _view(f, now)
     with db.connect() as conn:
-        top = analytics.top_addresses(conn, view, masked=masked)
-        changes = analytics.permission_changes(conn, view, limit=CHANGE_ROWS)
-    if masked and not top.empty:
+        top = analytics.top_address_rows(conn, view, masked=masked)
+        changes = analytics.permission_change_rows(conn, view, limit=CHANGE_ROWS)
+    if masked:
         top = _merge_masked(top)
     ip_rows = []
-    for r in rows(top):
+    for r in top.records():
         shown = str(r["ip"])  # masked in the database or by _merge_masked for masked viewers
         value = masked_block(shown) if masked else shown
-        ip_cell = xf_value("ip", value, shown, src="top-ips") if value else shown
+        ip_cell = xf_cell("ip", value, shown, src="top-ips") if value else shown
         country = r["country"]
-        country_cell = xf_value("countries", country, country_name(country), src="top-ips") if country else "—"
+        country_cell = xf_cell("countries", country, country_name(country), src="top-ips") if country else "—"
         ratio = float(r["failure_ratio"])
         ip_rows.append(
             [
@@ -271,7 +273,7 @@ def security_tables(db: Database, f: Filters, masked: bool, now: datetime | None
                 r["city"] or "",
                 number(int(r["events"])),
                 number(int(r["failures"])),
-                html.Span(f"{ratio:.1%}", className="ad-ratio ad-ratio--high" if ratio >= 0.5 else "ad-ratio"),
+                element("Span", f"{ratio:.1%}", className="ad-ratio ad-ratio--high" if ratio >= 0.5 else "ad-ratio"),
                 number(int(r["users"])),
             ]
         )
@@ -292,20 +294,21 @@ def security_tables(db: Database, f: Filters, masked: bool, now: datetime | None
     change_rows = [
         [
             _when(r["occurred_at"], view.tz),
-            xf_value("users", r["actor_id"], _person(r["actor_id"], r["actor_name"], masked), src="changes")
+            xf_cell("users", r["actor_id"], _person(r["actor_id"], r["actor_name"], masked), src="changes")
             if r["actor_id"]
             else "system",
             _name(r["target_name"], masked) or r["target_id"] or "",
             r["field"],
-            html.Span(
+            element(
+                "Span",
                 [
-                    html.Span(r["before"], className="ad-before"),
-                    html.Span(" → ", className="ad-arrow"),
-                    html.Span(r["after"], className="ad-after"),
-                ]
+                    element("Span", r["before"], className="ad-before"),
+                    element("Span", " → ", className="ad-arrow"),
+                    element("Span", r["after"], className="ad-after"),
+                ],
             ),
         ]
-        for r in rows(changes)
+        for r in changes.records()
     ]
     change_table = data_table(
         [f"When ({view.tz})", "Changed by", "Whose access", "What", "Before → after"],
@@ -316,15 +319,18 @@ def security_tables(db: Database, f: Filters, masked: bool, now: datetime | None
     return top_table, change_table
 
 
-def _merge_masked(top: pd.DataFrame) -> pd.DataFrame:
+def _merge_masked(top: Rows) -> Rows:
     """Mask what the database left unmasked (IPv6) and merge rows that became the same."""
-    shown = top.assign(ip=[_ip_shown(ip, True) for ip in top["ip"]])
-    merged = shown.groupby("ip", as_index=False, sort=False).agg(
-        country=("country", "first"),
-        city=("city", "first"),
-        events=("events", "sum"),
-        failures=("failures", "sum"),
-        users=("users", "max"),  # a lower bound once two addresses merge
-    )
-    merged["failure_ratio"] = (merged["failures"] / merged["events"]).where(merged["events"] > 0, 0.0)
-    return merged
+    merged: dict[str, list[Any]] = {}
+    for ip, country, city, events, failures, users, _ in top.data:
+        shown = _ip_shown(ip, True)
+        m = merged.get(shown)
+        if m is None:
+            merged[shown] = [shown, country, city, int(events), int(failures), int(users)]
+        else:
+            m[3] += int(events)
+            m[4] += int(failures)
+            m[5] = max(m[5], int(users))  # a lower bound once two addresses merge
+            m[1] = m[1] if m[1] is not None else country  # the first known place, as pandas' "first"
+            m[2] = m[2] if m[2] is not None else city
+    return Rows(top.columns, [(*m, m[4] / m[3] if m[3] else 0.0) for m in merged.values()])
