@@ -161,9 +161,18 @@ def test_sorting_by_user_happens_on_the_server(site: Site, page: Page) -> None:
     page.set_viewport_size({"width": 1600, "height": 1000})
     sign_in(page, site, "cora")
     open_explorer(page, site, "?range=30d&tz=UTC&categories=authentication")
-    page.locator('.ag-header-cell[col-id="actor_name"] .ag-header-cell-label').click()
+    sorted_rows = page.expect_response(
+        lambda r: (
+            "_dash-update-component" in r.url
+            and "getRowsResponse" in (r.request.post_data or "")
+            and '"sortModel":[{' in (r.request.post_data or "").replace(" ", "")
+            and r.status == 200
+        ),
+        timeout=120_000,
+    )
+    with sorted_rows:  # the server's answer for the sorted order, not the rows shown before it
+        page.locator('.ag-header-cell[col-id="actor_name"] .ag-header-cell-label').click()
     expect(page.locator('.ag-header-cell[col-id="actor_name"]')).to_have_attribute("aria-sort", "ascending")
-    page.wait_for_timeout(300)
     page.locator(f"{ROWS} .ex-outcome-cell").first.wait_for()
     names = column(page, "actor")
     assert names == sorted(names, key=str.casefold) or names == sorted(names)
