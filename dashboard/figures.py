@@ -363,6 +363,21 @@ def weekday_hour_spec(
     )
 
 
+def weekday_hour_of(x: Any, y: Any) -> tuple[int, int] | None:
+    """The cell of `weekday_hour_spec` a click names: (ISO weekday 1..7, hour 0..23), or None.
+
+    Plotly reports a heatmap cell by its axis labels: x the hour ("14:00"), y the weekday ("Tue").
+    """
+    try:
+        hour = int(str(x).split(":", 1)[0])
+    except ValueError:
+        return None
+    day = str(y)
+    if day not in WEEKDAYS or not 0 <= hour <= 23:
+        return None
+    return WEEKDAYS.index(day) + 1, hour
+
+
 def user_day_heatmap(
     frame: Table, start: date, end: date, tz: str, title: str = "Failed logins by user and day"
 ) -> go.Figure:

@@ -7,11 +7,17 @@ cover: "2026-08-01 to 2026-10-31, Europe/Berlin, authentication events, all user
 
 Values from the URL are untrusted: unknown keys are ignored, bad values are dropped with a
 note in `Filters.problems`, and nothing reaches SQL except as a bound parameter.
+
+Times of day (`weekdays`, `hours`) are local to the view's zone. Events are stored in naive UTC,
+so each row is shifted to local time in SQL by a `CASE` over the zone's UTC offsets in the
+range (`zone_segments`, `local_clock`): exact across daylight-saving changes, and far cheaper
+than the database's own time-zone conversion. The dashboard's charts use the same shift.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -49,7 +55,19 @@ TEXT_COLUMNS: tuple[str, ...] = (
 )
 
 _LIST_KEYS = ("users", "roles", "categories", "actions", "countries", "accounts")
+#: list filters of whole numbers: key -> (lowest, highest, what one value is).
+_NUMBER_KEYS: dict[str, tuple[int, int, str]] = {
+    "weekdays": (1, 7, "a weekday from 1 (Monday) to 7 (Sunday)"),
+    "hours": (0, 23, "an hour of the day from 0 to 23"),
+}
 _MAX_CIDR_BLOCKS = 256
+WEEKDAY_NAMES: tuple[str, ...] = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+#: stored events lie between these bounds (the event contract): 2000-01-01, and 24 hours after
+#: they arrive. A range wider than that (the read API's "whole log") needs the zone's offsets only there.
+_EARLIEST_EVENT = datetime(2000, 1, 1)
+_LATEST_EVENT_AHEAD = timedelta(days=2)
+
+Segments = tuple[tuple[datetime, timedelta], ...]
 
 
 def _zone(name: str) -> ZoneInfo | None:
@@ -77,6 +95,100 @@ def _format_when(value: datetime, end: bool) -> str:
     return value.isoformat(timespec="minutes")
 
 
+def _numbers(key: str, items: tuple[str, ...], problems: list[str]) -> tuple[int, ...]:
+    """Whole numbers within the key's bounds; anything else is dropped with a note."""
+    low, high, what = _NUMBER_KEYS[key]
+    out: list[int] = []
+    for item in items:
+        number = int(item) if item.isascii() and item.isdigit() and len(item) <= 2 else None
+        if number is None or not low <= number <= high:
+            problems.append(f"{key}={item!r} is not {what}")
+        elif number not in out:
+            out.append(number)
+    return tuple(out)
+
+
+def _runs(values: tuple[int, ...]) -> list[tuple[int, int]]:
+    """Sorted values as runs of consecutive numbers: (1, 2, 3, 5) -> [(1, 3), (5, 5)]."""
+    runs: list[tuple[int, int]] = []
+    for v in sorted(set(values)):
+        if runs and v == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], v)
+        else:
+            runs.append((v, v))
+    return runs
+
+
+def describe_weekdays(weekdays: tuple[int, ...]) -> str:
+    """Weekdays in words: "Tuesdays", "Mon, Tue", "Mon-Fri", "Mon-Wed, Sat"."""
+    if len(weekdays) == 1:
+        return WEEKDAY_NAMES[weekdays[0] - 1] + "s"
+    parts = []
+    for first, last in _runs(weekdays):
+        a, b = WEEKDAY_NAMES[first - 1][:3], WEEKDAY_NAMES[last - 1][:3]
+        if first == last:
+            parts.append(a)
+        elif last == first + 1:
+            parts.extend((a, b))
+        else:
+            parts.append(f"{a}-{b}")
+    return ", ".join(parts)
+
+
+def describe_hours(hours: tuple[int, ...]) -> str:
+    """Hours of the day as clock spans: (14,) -> "14:00-15:00"; 9..17 -> "09:00-18:00"."""
+    return ", ".join(f"{first:02d}:00-{last + 1:02d}:00" for first, last in _runs(hours))
+
+
+# -- local time in SQL -----------------------------------------------------------------------------------
+def _offset(zone: ZoneInfo, utc: datetime) -> timedelta:
+    off = utc.replace(tzinfo=UTC).astimezone(zone).utcoffset()
+    return off or timedelta(0)
+
+
+def zone_segments(zone: ZoneInfo, start: datetime, end: datetime) -> Segments:
+    """The UTC offsets `zone` uses over [start, end): ((utc_from, offset), ...), the first from `start`.
+
+    Offsets change at most a few times a year, so the range is sampled daily and each change
+    is narrowed to its minute by bisection (transitions fall on whole minutes).
+    """
+    segments = [(start, _offset(zone, start))]
+    t = start
+    while t < end:
+        nxt = min(t + timedelta(days=1), end)
+        current = segments[-1][1]
+        if _offset(zone, nxt) != current:
+            base = t.replace(second=0, microsecond=0)
+            lo, hi = 0, math.ceil((nxt - base).total_seconds() / 60)
+            while hi - lo > 1:  # offset(base + lo) == current != offset(base + hi)
+                mid = (lo + hi) // 2
+                if _offset(zone, base + timedelta(minutes=mid)) == current:
+                    lo = mid
+                else:
+                    hi = mid
+            change = base + timedelta(minutes=hi)
+            if start < change < end:
+                segments.append((change, _offset(zone, change)))
+        t = nxt
+    return tuple(segments)
+
+
+def local_clock(column: sa.ColumnElement[Any], segments: Segments) -> sa.ColumnElement[Any]:
+    """`column` (naive UTC) as naive local time, given the zone's offsets over the rows' range.
+
+    A `CASE` with the change instants and offsets as bound parameters, newest first (most rows
+    of a log are recent, so most rows stop at the first test). Rows before the first segment
+    get its offset, so `segments` must cover every row the query keeps.
+    """
+    if len(segments) == 1:
+        return column + sa.literal(segments[0][1], sa.Interval)
+    whens = [
+        (column >= sa.literal(at, sa.DateTime), column + sa.literal(off, sa.Interval))
+        for at, off in reversed(segments[1:])
+    ]
+    return sa.case(*whens, else_=column + sa.literal(segments[0][1], sa.Interval))
+
+
 @dataclass(frozen=True)
 class Filters:
     """What the user is looking at.
@@ -93,6 +205,8 @@ class Filters:
         ip: an address or a CIDR block.
         countries: ISO country codes of the source address.
         accounts: tenants.
+        weekdays: local weekdays in `tz`, ISO numbers (1 Monday .. 7 Sunday).
+        hours: local hours of the day in `tz` (0..23; 14 means 14:00 to 15:00).
         text: free text over actor, target and changed values.
         tz: the IANA time zone dates are entered and shown in.
         problems: what was dropped from an untrusted source (not part of the view).
@@ -109,6 +223,8 @@ class Filters:
     ip: str | None = None
     countries: tuple[str, ...] = ()
     accounts: tuple[str, ...] = ()
+    weekdays: tuple[int, ...] = ()
+    hours: tuple[int, ...] = ()
     text: str | None = None
     tz: str = "UTC"
     problems: tuple[str, ...] = field(default=(), compare=False)
@@ -175,6 +291,10 @@ class Filters:
                 items = tuple(c.upper() for c in items if len(c) == 2 and c.isalpha())
             if items:
                 values[key] = items
+        for key in _NUMBER_KEYS:
+            numbers = _numbers(key, many(key), problems)
+            if numbers:
+                values[key] = numbers
         outcome = first("outcome")
         if outcome:
             if outcome in OUTCOMES:
@@ -208,6 +328,10 @@ class Filters:
             items = getattr(self, key)
             if items:
                 pairs.append((key, ",".join(items)))
+        for key in _NUMBER_KEYS:
+            numbers = getattr(self, key)
+            if numbers:
+                pairs.append((key, ",".join(str(n) for n in numbers)))
         if self.outcome:
             pairs.append(("outcome", self.outcome))
         if self.ip:
@@ -238,6 +362,8 @@ class Filters:
                 continue
             if key in ("start", "end"):
                 values[key] = datetime.fromisoformat(value) if value else None
+            elif key in _NUMBER_KEYS:
+                values[key] = tuple(int(v) for v in value or ())
             elif isinstance(value, list):
                 values[key] = tuple(value)
             else:
@@ -288,7 +414,21 @@ class Filters:
             conds.append(ip_condition(c.ip, self.ip))
         if self.text:
             conds.append(sa.or_(*(getattr(c, col).icontains(self.text, autoescape=True) for col in TEXT_COLUMNS)))
+        if self.weekdays or self.hours:
+            local = local_clock(c.occurred_at, self._local_segments(start, end, now))
+            if self.weekdays:
+                conds.append(sa.extract("isodow", local).in_(self.weekdays))
+            if self.hours:
+                conds.append(sa.extract("hour", local).in_(self.hours))
         return conds
+
+    def _local_segments(self, start: datetime, end: datetime, now: datetime | None) -> Segments:
+        """The zone's UTC offsets over the part of [start, end) where stored events can lie."""
+        now_utc = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
+        wall = datetime.now(UTC).replace(tzinfo=None)
+        first = max(start, _EARLIEST_EVENT)
+        last = min(end, max(now_utc, wall) + _LATEST_EVENT_AHEAD)
+        return zone_segments(self.zone, first, max(first, last))
 
     def where(self, table: sa.Table, now: datetime | None = None) -> sa.ColumnElement[bool]:
         """All conditions joined with AND."""
@@ -309,6 +449,10 @@ class Filters:
             last = _format_when(self.end, end=True) if self.end else "now"
             parts.append(f"{first} to {last}")
         parts.append(self.tz)
+        if self.weekdays:
+            parts.append(describe_weekdays(self.weekdays))
+        if self.hours:
+            parts.append(("" if self.weekdays else "hours ") + describe_hours(self.hours))
         if self.categories:
             parts.append(", ".join(CATEGORY_TITLES.get(c, c).lower() for c in self.categories))
         if self.actions:

@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from dashboard import figures
 from dashboard.events.taxonomy import ACTION_CATEGORY
 from dashboard.filters import Filters
 from dashboard.privacy import mask_ip
@@ -413,6 +414,32 @@ def test_failed_logins_by_weekday_and_hour_in_the_chosen_zone(conn: sa.Connectio
     assert grid.to_numpy().tolist() == expected
     assert list(grid.index) == list(A.WEEKDAYS)
     assert int(grid.to_numpy().sum()) > 20
+
+
+@pytest.mark.parametrize("tz", [NY, "Europe/Berlin"])
+def test_a_heatmap_cell_is_the_view_narrowed_to_its_weekday_and_hour(
+    conn: sa.Connection, evs: list[Ev], tz: str
+) -> None:
+    """What a click on a cell asks for (failed logins on that local weekday and hour) counts that cell."""
+    base = Filters(preset="30d", tz=tz)
+    grid = A.failed_logins_by_weekday_hour(conn, A.View.of(base, NOW)).to_numpy()
+    spec = figures.weekday_hour_spec(grid.tolist(), tz)
+    trace = spec["data"][0]
+    for i, day in enumerate(trace["y"]):
+        for j, hour in enumerate(trace["x"]):
+            cell = figures.weekday_hour_of(hour, day)  # what the page reads from Plotly's click
+            assert cell == (i + 1, j)
+            narrowed = base.with_(
+                outcome="failure", actions=A.FAILED_LOGIN_ACTIONS, weekdays=[cell[0]], hours=[cell[1]]
+            )
+            view = A.View.of(narrowed, NOW)
+            assert A.security_summary(conn, view).failed_logins == grid[i][j]
+            if grid[i][j]:
+                after = A.failed_logins_by_weekday_hour(conn, view).to_numpy()
+                assert after[i][j] == grid[i][j] and int(after.sum()) == grid[i][j]
+    assert figures.weekday_hour_of("24:00", "Tue") is None
+    assert figures.weekday_hour_of("14:00", "Tuesday") is None
+    assert figures.weekday_hour_of(None, None) is None
 
 
 def test_failed_logins_by_user_and_day(conn: sa.Connection, evs: list[Ev]) -> None:

@@ -182,6 +182,40 @@ def test_a_clicked_table_value_narrows_to_it() -> None:
     )
 
 
+def test_a_heatmap_cell_narrows_to_its_weekday_and_hour_and_clear_all_lifts_it() -> None:
+    current = Filters(preset="30d", tz=BERLIN)
+    patch = fb.patch(outcome="failure", actions=["auth.login"], weekdays=[2], hours=[14])
+    s = fb.sync(
+        ids.FILTERS_PATCH,
+        search="?" + fb.link_query(current),
+        browser_tz=BERLIN,
+        controls=fb.controls_for(current, BERLIN, NOW),
+        current=current.to_store(),
+        patch_data=patch,
+        now=NOW,
+    )
+    narrowed = Filters(preset="30d", outcome="failure", actions=("auth.login",), weekdays=(2,), hours=(14,), tz=BERLIN)
+    assert s.filters == narrowed and s.problems == ()
+    assert s.search == "?range=30d&actions=auth.login&weekdays=2&hours=14&outcome=failure&tz=Europe%2FBerlin"
+    words = str(fb.summary(narrowed, NOW)[1].children)
+    assert "Europe/Berlin, Tuesdays, 14:00-15:00, " in words
+    # the sidebar has no control of its own for them: changing another control keeps them
+    later = change(narrowed, ids.F_OUTCOME, outcome="")
+    assert later.filters is not None and (later.filters.weekdays, later.filters.hours) == ((2,), (14,))
+    # the store's form goes back and forth unchanged
+    assert fb.page_filters(narrowed.to_store()) == narrowed
+    cleared = change(narrowed, ids.F_CLEAR)
+    assert cleared.filters == Filters(tz=BERLIN)
+    assert cleared.search == "?tz=Europe%2FBerlin"
+
+
+def test_a_bad_weekday_in_a_patch_is_refused_with_a_note() -> None:
+    merged = fb.merge_patch(Filters(tz=BERLIN), {"weekdays": ["9"], "hours": ["14"]})
+    assert merged == Filters(hours=(14,), tz=BERLIN)
+    assert merged.problems and "weekdays='9'" in merged.problems[0]
+    assert fb.merge_patch(Filters(tz=BERLIN), {"weekdays": ["Tue"]}).problems
+
+
 def test_clear_all_keeps_the_zone() -> None:
     s = change(Filters(preset="90d", users=("u1",), outcome="failure", tz="Asia/Tokyo"), ids.F_CLEAR)
     assert s.filters == Filters(tz="Asia/Tokyo")

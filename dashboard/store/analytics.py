@@ -40,7 +40,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from dashboard.events.taxonomy import ACTIVITIES
-from dashboard.filters import Filters
+from dashboard.filters import Filters, local_clock, zone_segments
 from dashboard.store.schema import events
 
 E = events.c
@@ -121,48 +121,11 @@ class View:
 
 
 # -- time zones -------------------------------------------------------------------------------------------
-def _offset(zone: ZoneInfo, utc: datetime) -> timedelta:
-    off = utc.replace(tzinfo=UTC).astimezone(zone).utcoffset()
-    return off or timedelta(0)
-
-
-def zone_segments(zone: ZoneInfo, start: datetime, end: datetime) -> tuple[tuple[datetime, timedelta], ...]:
-    """The UTC offsets `zone` uses over [start, end): ((utc_from, offset), ...), the first from `start`.
-
-    Offsets change at most a few times a year, so the range is sampled daily and each change
-    is narrowed to its minute by bisection (transitions fall on whole minutes).
-    """
-    segments = [(start, _offset(zone, start))]
-    t = start
-    while t < end:
-        nxt = min(t + timedelta(days=1), end)
-        current = segments[-1][1]
-        if _offset(zone, nxt) != current:
-            base = t.replace(second=0, microsecond=0)
-            lo, hi = 0, math.ceil((nxt - base).total_seconds() / 60)
-            while hi - lo > 1:  # offset(base + lo) == current != offset(base + hi)
-                mid = (lo + hi) // 2
-                if _offset(zone, base + timedelta(minutes=mid)) == current:
-                    lo = mid
-                else:
-                    hi = mid
-            change = base + timedelta(minutes=hi)
-            if start < change < end:
-                segments.append((change, _offset(zone, change)))
-        t = nxt
-    return tuple(segments)
-
-
+# The offsets and the CASE that applies them live with the filter model, whose weekday and hour
+# filters shift rows the same way (dashboard.filters imports nothing from here).
 def local_time(column: sa.ColumnElement[Any], view: View) -> sa.ColumnElement[Any]:
     """`column` (naive UTC) as naive local time in the view's zone, exact across DST changes."""
-    segs = view.segments
-    if len(segs) == 1:
-        return column + sa.literal(segs[0][1], sa.Interval)
-    whens = [
-        (column < sa.literal(segs[i + 1][0], sa.DateTime), column + sa.literal(segs[i][1], sa.Interval))
-        for i in range(len(segs) - 1)
-    ]
-    return sa.case(*whens, else_=column + sa.literal(segs[-1][1], sa.Interval))
+    return local_clock(column, view.segments)
 
 
 def _offset_unit(view: View) -> int:

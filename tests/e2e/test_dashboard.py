@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import Page, Route, expect
 
+from dashboard.filters import WEEKDAY_NAMES
+from dashboard.store.analytics import WEEKDAYS
 from tests.conftest import Server
 from tests.e2e.conftest import demo_site, login, screenshot_path
 
@@ -216,6 +218,54 @@ def test_cross_filter_from_the_heatmap(dash_server: Server, page: Page) -> None:
     expect(page.locator("#f-preset input[value='custom']")).to_be_checked()
     settle(page)
     page.screenshot(path=screenshot_path("dashboard-security-cross-filtered"), full_page=True)
+    assert errors == []
+
+
+def test_cross_filter_from_the_weekday_hour_heatmap(dash_server: Server, page: Page) -> None:
+    errors = sign_in(page, dash_server)
+    first, last = past_days()  # whole local days that have ended: the counts do not move
+    page.goto(f"{dash_server.url}/security?from={first}&to={last}")
+    wait_security(page)
+    cell = page.evaluate(
+        """() => {
+            const gd = document.querySelector('#sec-heatmap-week .js-plotly-plot');
+            const t = gd.data[0];
+            let best = [0, 0, -1];
+            t.z.forEach((row, i) => row.forEach((v, j) => { if (v > best[2]) best = [i, j, v]; }));
+            const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+            return {day: t.y[best[0]], hour: t.x[best[1]], row: best[0], col: best[1], failed: best[2],
+                    x: box.left + xa._offset + xa.d2p(t.x[best[1]]), y: box.top + ya._offset + ya.d2p(t.y[best[0]])};
+        }"""
+    )
+    assert cell["failed"] > 0 and cell["day"] in WEEKDAYS
+    weekday, hour = WEEKDAYS.index(cell["day"]) + 1, int(cell["hour"].split(":")[0])
+    assert (cell["row"], cell["col"]) == (weekday - 1, hour)
+    page.mouse.click(cell["x"], cell["y"])
+    expect(page).to_have_url(re.compile(r"weekdays="))
+    assert query(page)["weekdays"] == [str(weekday)] and query(page)["hours"] == [str(hour)]
+    assert query(page)["outcome"] == ["failure"] and query(page)["from"] == [first] and query(page)["to"] == [last]
+    words = f"{WEEKDAY_NAMES[weekday - 1]}s, {hour:02d}:00-{hour + 1:02d}:00"
+    expect(page.locator("#filter-summary")).to_contain_text(f"{ZONE}, {words}")
+    expect(page.locator("#filter-summary")).to_contain_text("failure only")
+    expect(page.locator("#sec-failed")).to_have_text(f"{cell['failed']:,}")
+    # the heatmap answers in the same callback: only the clicked cell is left, with that count
+    page.wait_for_function(
+        """([row, col]) => {
+            const gd = document.querySelector('#sec-heatmap-week .js-plotly-plot');
+            const z = gd && gd.data && gd.data[0] && gd.data[0].z;
+            return !!z && z.flat().filter((v) => v > 0).length === 1 && z[row][col] > 0;
+        }""",
+        arg=[cell["row"], cell["col"]],
+    )
+    after = page.evaluate("() => document.querySelector('#sec-heatmap-week .js-plotly-plot').data[0].z")
+    assert after[cell["row"]][cell["col"]] == int(page.locator("#sec-failed").inner_text().replace(",", ""))
+    assert sum(map(sum, after)) == cell["failed"]
+    settle(page)
+    page.screenshot(path=screenshot_path("dashboard-security-weekday-hour"), full_page=True)
+    # "Clear all" lifts the time of day with the rest
+    page.locator("#f-clear").click()
+    expect(page).not_to_have_url(re.compile(r"weekdays=|hours="))
+    expect(page.locator("#filter-summary")).not_to_contain_text(words)
     assert errors == []
 
 

@@ -8,7 +8,9 @@ One callback of the shell (dashboard/web/layout.py) owns the `Filters` of the vi
   the browser's zone;
 * when a control changes, only the fields that control owns change (a cross-filtered time of
   day survives a change of the outcome, say);
-* a cross-filter patch, a clicked table value and "clear all" replace fields likewise;
+* a cross-filter patch, a clicked table value and "clear all" replace fields likewise (the
+  local weekday and hour of day have no control of their own: a heatmap cell sets them, the
+  summary line names them, and "clear all" lifts them with the rest);
 * the result always goes through the URL form and back, so whatever reaches the store has been
   validated like a pasted link, and the URL always names the zone (`tz=UTC` included), so a
   copied link shows the same times to everyone.
@@ -615,7 +617,7 @@ def _xf_patch(trigger: Mapping[str, Any]) -> dict[str, Any] | None:
     value = trigger.get("value")
     if name not in PATCHABLE or value in (None, ""):
         return None
-    if name in ("users", "roles", "categories", "actions", "countries", "accounts"):
+    if name in ("users", "roles", "categories", "actions", "countries", "accounts", "weekdays", "hours"):
         return {name: [str(value)]}
     if name in ("ip", "outcome", "text"):
         return {name: str(value)}

@@ -10,7 +10,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, html
 from dash.exceptions import PreventUpdate
 
-from dashboard.figures import actor_from_label
+from dashboard.figures import actor_from_label, weekday_hour_of
 from dashboard.store.analytics import FAILED_LOGIN_ACTIONS
 from dashboard.web import ids
 from dashboard.web.access import viewer
@@ -53,7 +53,11 @@ def layout(**_query: str) -> html.Div:
             dbc.Row(
                 [
                     dbc.Col(
-                        graph_card(ids.SEC_HEATMAP_WEEK, 300, footer="Click a cell to show only failed logins."),
+                        graph_card(
+                            ids.SEC_HEATMAP_WEEK,
+                            300,
+                            footer="Click a cell to show only the failed logins of that weekday and hour.",
+                        ),
                         lg=7,
                     ),
                     dbc.Col(graph_card(ids.SEC_REASONS, 300, footer="Click a bar to show only those failures."), lg=5),
@@ -162,7 +166,11 @@ def _cross_filter(week: Any, users: Any, reasons: Any, geo: Any) -> dict[str, An
         raise PreventUpdate from None
     failed = {"outcome": "failure"}
     if source == ids.SEC_HEATMAP_WEEK:
-        return patch(**failed, actions=list(FAILED_LOGIN_ACTIONS))
+        cell = weekday_hour_of(point.get("x"), point.get("y"))
+        if cell is None:
+            raise PreventUpdate
+        weekday, hour = cell
+        return patch(**failed, actions=list(FAILED_LOGIN_ACTIONS), weekdays=[weekday], hours=[hour])
     custom = point.get("customdata")
     if source == ids.SEC_HEATMAP_USERS:
         try:
