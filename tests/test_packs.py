@@ -374,6 +374,17 @@ def test_cli_report_builds_a_pack_with_the_url_vocabulary(demo: Demo, tmp_path: 
     assert bad.returncode == 2 and "outcome='maybe' is not one of" in bad.stderr
     bad = run_cli("report", "--db", str(copy), "--format", "docx", check=False)
     assert bad.returncode == 2 and "unknown format docx" in bad.stderr
+    # a time of day, local to the pack's zone: Tuesdays between 14:00 and 15:00 in Berlin
+    proc = run_cli(*args, "--weekdays", "2", "--hours", "14", "--format", "csv", "--out", str(out), "--json")
+    summary = json.loads(proc.stdout)
+    assert "Tuesdays, 14:00-15:00" in summary["filters"]
+    csv_file = next(Path(f) for f in summary["files"] if f.endswith(".csv"))
+    with csv_file.open(encoding="utf-8-sig", newline="") as fh:
+        stamps = [datetime.fromisoformat(r["occurred_at"]) for r in csv.DictReader(fh)]
+    assert len(stamps) == summary["events"] > 0
+    assert {(t.isoweekday(), t.hour) for t in stamps} == {(2, 14)}
+    bad = run_cli("report", "--db", str(copy), "--weekdays", "9", check=False)
+    assert bad.returncode == 2 and "weekdays='9' is not a weekday" in bad.stderr
 
 
 def test_an_empty_view_gives_a_valid_empty_pack(demo: Demo) -> None:

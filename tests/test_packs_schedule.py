@@ -57,6 +57,18 @@ END = datetime(2026, 6, 30, tzinfo=UTC)
             "daily; daily formats=csv",
             [("daily", "06:00", "", ("pdf", "csv"), ()), ("daily-2", "06:00", "", ("csv",), ())],
         ),
+        (
+            "weekly name=after-hours weekdays=1,2,3,4,5 hours=0,1,2,3,4,5 outcome=failure",
+            [
+                (
+                    "after-hours",
+                    "06:00",
+                    "weekdays=1%2C2%2C3%2C4%2C5&hours=0%2C1%2C2%2C3%2C4%2C5&outcome=failure",
+                    ("pdf", "csv"),
+                    (),
+                )
+            ],
+        ),
     ],
 )
 def test_inline_schedules(text: str, expected: list[tuple[Any, ...]]) -> None:

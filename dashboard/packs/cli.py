@@ -4,8 +4,8 @@
         --format pdf,csv,json --out reports/ [--json]
 
 The options are the URL's query keys (`--from --to --range --users --roles --categories
---actions --outcome --ip --countries --accounts --q --tz`), read by the same `Filters.from_query`,
-so a view copied from the browser's address bar gives the same pack here.
+--actions --outcome --ip --countries --accounts --weekdays --hours --q --tz`), read by the same
+`Filters.from_query`, so a view copied from the browser's address bar gives the same pack here.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ FILTER_OPTIONS: tuple[tuple[str, str], ...] = (
     ("ip", "an address or a CIDR block"),
     ("countries", "ISO country codes of the source address, comma-separated"),
     ("accounts", "tenants, comma-separated"),
+    ("weekdays", "local weekdays in --tz, 1 (Monday) to 7 (Sunday), comma-separated"),
+    ("hours", "local hours of the day in --tz, 0 to 23 (14 means 14:00-15:00), comma-separated"),
     ("q", "free text over actor, target and changed values"),
     ("tz", "IANA time zone of dates and of the pack (default UTC)"),
 )

@@ -57,6 +57,8 @@ FILTER_KEYS: tuple[str, ...] = (
     "ip",
     "countries",
     "accounts",
+    "weekdays",
+    "hours",
     "q",
     "tz",
 )

@@ -160,7 +160,8 @@ def get_events() -> flask.Response:
     """Stored events, oldest sequence number first, for SIEMs and scripts (scope `read`).
 
     Filters use the dashboard's URL vocabulary (`range`, `from`, `to`, `tz`, `users`, `roles`,
-    `categories`, `actions`, `outcome`, `ip`, `countries`, `accounts`, `q`); without a time
+    `categories`, `actions`, `outcome`, `ip`, `countries`, `accounts`, `weekdays`, `hours`, `q`);
+    without a time
     filter every stored event matches. `after` is the last sequence number already read and
     `limit` the page size; the answer's `next_after` continues.
     """
