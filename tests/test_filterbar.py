@@ -237,3 +237,17 @@ def test_user_options_mask_names_for_masked_viewers() -> None:
     ]
     assert fb.user_options(directory, "ben@", [], masked=False) == [{"label": "Ben Tremblay (u2)", "value": "u2"}]
     assert fb.user_options(directory, "ben@", [], masked=True) == []  # not findable by what it cannot see
+
+
+def test_the_store_says_when_it_was_written_so_a_pages_charts_agree() -> None:
+    f = Filters.from_query("range=24h&outcome=failure&tz=Europe/Berlin")
+    written = datetime(2026, 11, 26, 9, 41, 59, 800_000, tzinfo=UTC)
+    data = fb.store_data(f, written)
+    assert data["asof"] == "2026-11-26T09:41:00+00:00"  # to the minute: callbacks a second apart agree
+    assert Filters.from_store(data) == f  # the stamp is not part of the view
+    moment = fb.page_moment(data)
+    assert moment == datetime(2026, 11, 26, 9, 41, tzinfo=UTC)
+    # every chart of the page resolves "last 24 hours" at that instant, however late it runs
+    assert f.resolve_range(moment) == (datetime(2026, 11, 25, 9, 41), datetime(2026, 11, 26, 9, 41))
+    assert fb.page_moment(f.to_store()) is None  # an older store: each view uses its own now
+    assert fb.page_moment({"asof": "not a time"}) is None

@@ -201,7 +201,7 @@ def _sync(*args: Any) -> tuple[Any, ...]:
             else None
         )
     return (
-        f.to_store() if f is not None else no_update,
+        filterbar.store_data(f) if f is not None else no_update,
         url,
         None if result.clear_patch else no_update,
         filterbar.summary(f) if f is not None else no_update,

@@ -701,6 +701,28 @@ def page_filters(data: Mapping[str, Any] | None) -> Filters:
     return Filters.from_store(data)
 
 
+#: key of the `filters` store with the instant (UTC, to the minute) the shell wrote it: every
+#: chart a change redraws resolves relative ranges ("last 24 hours") at that one instant, so
+#: the charts of a page agree even when their callbacks run a minute apart.
+ASOF_KEY = "asof"
+
+
+def store_data(f: Filters, now: datetime | None = None) -> dict[str, Any]:
+    """The `filters` store's data for `f`, stamped with the instant it was written."""
+    moment = (now or datetime.now(UTC)).astimezone(UTC).replace(second=0, microsecond=0)
+    return {**f.to_store(), ASOF_KEY: moment.isoformat()}
+
+
+def page_moment(data: Mapping[str, Any] | None) -> datetime | None:
+    """The instant the store's view was written at (aware UTC), or None when it does not say."""
+    text = data.get(ASOF_KEY) if data else None
+    try:
+        moment = datetime.fromisoformat(str(text)) if text else None
+    except ValueError:
+        return None
+    return moment.astimezone(UTC) if moment is not None and moment.tzinfo is not None else None
+
+
 def _from_store(data: Mapping[str, Any]) -> Filters:
     try:
         return Filters.from_store(data)

@@ -32,7 +32,8 @@ NEW_COUNTRY_LIMIT = 200
 
 
 def view_now() -> datetime:
-    """The instant a request's views are resolved at: now, to the minute, so all charts agree."""
+    """Now, to the minute: the instant views resolve at when the `filters` store does not say when
+    it was written (`filterbar.page_moment`, which the pages pass so that all their charts agree)."""
     return datetime.now(UTC).replace(second=0, microsecond=0)
 
 

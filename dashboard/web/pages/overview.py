@@ -12,7 +12,7 @@ from dash.exceptions import PreventUpdate
 from dashboard.web import ids
 from dashboard.web.access import viewer
 from dashboard.web.components import views
-from dashboard.web.components.filterbar import page_filters, patch
+from dashboard.web.components.filterbar import page_filters, page_moment, patch
 from dashboard.web.components.parts import graph_card, page_header, stat_card, table_card
 from dashboard.web.state import state
 
@@ -63,13 +63,13 @@ def layout(**_query: str) -> html.Div:
     Input(ids.FILTERS, "data"),
 )
 def _cards(data: dict[str, Any] | None) -> tuple[str, ...]:
-    c = views.overview_cards(state().db, page_filters(data))
+    c = views.overview_cards(state().db, page_filters(data), page_moment(data))
     return c.events, c.failed_logins, c.users, c.ips, c.open_alerts, c.alerts_note
 
 
 @callback(Output(ids.OV_TIMELINE, "figure"), Input(ids.FILTERS, "data"))
 def _timeline(data: dict[str, Any] | None) -> Any:
-    return views.overview_timeline(state().db, page_filters(data))
+    return views.overview_timeline(state().db, page_filters(data), page_moment(data))
 
 
 @callback(
@@ -79,7 +79,7 @@ def _timeline(data: dict[str, Any] | None) -> Any:
     Input(ids.FILTERS, "data"),
 )
 def _rankings(data: dict[str, Any] | None) -> tuple[Any, Any, Any]:
-    return views.overview_rankings(state().db, page_filters(data), viewer().masked)
+    return views.overview_rankings(state().db, page_filters(data), viewer().masked, page_moment(data))
 
 
 @callback(

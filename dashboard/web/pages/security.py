@@ -15,7 +15,7 @@ from dashboard.store.analytics import FAILED_LOGIN_ACTIONS
 from dashboard.web import ids
 from dashboard.web.access import viewer
 from dashboard.web.components import views
-from dashboard.web.components.filterbar import page_filters, patch
+from dashboard.web.components.filterbar import page_filters, page_moment, patch
 from dashboard.web.components.parts import MAP_CONFIG, graph_card, page_header, stat_card, table_card
 from dashboard.web.state import state
 
@@ -122,7 +122,7 @@ def layout(**_query: str) -> html.Div:
     Input(ids.FILTERS, "data"),
 )
 def _failures(data: dict[str, Any] | None) -> tuple[Any, ...]:
-    c = views.security_failures(state().db, page_filters(data), viewer().masked)
+    c = views.security_failures(state().db, page_filters(data), viewer().masked, page_moment(data))
     return c.failed, c.locked, c.failing_users, c.failing_ips, c.weekday_hour, c.user_day, c.reasons
 
 
@@ -133,7 +133,7 @@ def _failures(data: dict[str, Any] | None) -> tuple[Any, ...]:
     Input(ids.FILTERS, "data"),
 )
 def _map(data: dict[str, Any] | None) -> tuple[Any, Any, str]:
-    return views.security_map(state().db, page_filters(data), viewer().masked)
+    return views.security_map(state().db, page_filters(data), viewer().masked, page_moment(data))
 
 
 @callback(
@@ -142,7 +142,7 @@ def _map(data: dict[str, Any] | None) -> tuple[Any, Any, str]:
     Input(ids.FILTERS, "data"),
 )
 def _tables(data: dict[str, Any] | None) -> tuple[Any, Any]:
-    return views.security_tables(state().db, page_filters(data), viewer().masked)
+    return views.security_tables(state().db, page_filters(data), viewer().masked, page_moment(data))
 
 
 @callback(
