@@ -18,6 +18,12 @@ new events arrive (and the total stays true). Paging never reads more than it re
 
 docs/PERFORMANCE.md ("Explorer") has the measurements behind this.
 
+A listing made with the archive included (`snapshot(..., archive=...)`) names the Parquet files
+of the archived months its range overlaps; every statement of that listing (the count, the
+pages, the histograms, anchor lookups, the detail panel) is the same statement rewritten to read
+"hot UNION ALL those files" instead of `events` (`over`). A hot-only listing runs its statements
+unchanged.
+
 Masking is decided by the caller (`masked`, from `viewer().masked`) and applied here, before
 rows leave the server: addresses keep their network part, names are shortened.
 """
@@ -35,15 +41,19 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from pathlib import PurePath
+from typing import Any, NamedTuple, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.util import ClauseAdapter
 
 from dashboard.events.taxonomy import CATEGORY_TITLES
 from dashboard.filters import Filters
 from dashboard.privacy import mask_ip, shorten_name
+from dashboard.store import retention
 from dashboard.store.db import Database
+from dashboard.store.integrity import Locations
 from dashboard.store.schema import events
 
 E = events.c
@@ -207,6 +217,8 @@ class Snapshot:
     now: datetime
     max_seq: int
     total: int
+    archive: tuple[str, ...] = ()
+    """The archive's Parquet files the listing reads besides the hot store (empty: hot only)."""
 
     def where(self) -> sa.ColumnElement[bool]:
         """The listing's WHERE clause."""
@@ -215,6 +227,8 @@ class Snapshot:
     def token(self) -> str:
         """A short id of the listing (anchors of another listing are ignored)."""
         text = f"{self.filters.to_query()}|{self.now.isoformat()}|{self.max_seq}"
+        if self.archive:
+            text += "|" + "|".join(self.archive)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def range(self) -> tuple[datetime, datetime]:
@@ -228,32 +242,94 @@ class Snapshot:
             "now": self.now.isoformat(),
             "max_seq": self.max_seq,
             "total": self.total,
+            "archive": list(self.archive),
             "token": self.token(),
         }
 
     @classmethod
     def from_store(cls, data: Any) -> Snapshot | None:
-        """The inverse of `to_store`; None when the data is missing or not well-formed."""
+        """The inverse of `to_store`; None when the data is missing or not well-formed.
+
+        The archive files are taken as given: a caller that got the data from a browser checks
+        them against the archive (`archive_is_current`) before reading them.
+        """
         if not isinstance(data, Mapping):
+            return None
+        archive = data.get("archive") or []
+        if not isinstance(archive, list) or not all(isinstance(f, str) for f in archive):
             return None
         try:
             now = datetime.fromisoformat(str(data["now"])).replace(tzinfo=None)
-            return cls(Filters.from_store(data.get("filters")), now, int(data["max_seq"]), int(data["total"]))
+            filters = Filters.from_store(data.get("filters"))
+            return cls(filters, now, int(data["max_seq"]), int(data["total"]), tuple(archive))
         except (KeyError, TypeError, ValueError):
             return None
 
+    def archive_months(self) -> list[str]:
+        """The archived months the listing reads (YYYY-MM, from the file names)."""
+        return [_month_of(f) for f in self.archive]
 
-def snapshot(db: Database, filters: Filters, now: datetime | None = None) -> Snapshot:
-    """Resolve `filters` now and count the events of the listing."""
+
+def _month_of(path: str) -> str:
+    return PurePath(path).name[:7]  # the archive names its files YYYY-MM.rN.parquet
+
+
+_Stmt = TypeVar("_Stmt", bound=sa.sql.ClauseElement)
+
+
+def read_from(source: sa.FromClause, stmt: _Stmt) -> _Stmt:
+    """`stmt` rewritten to read `source` (a relation with the columns of `events`) where it reads `events`."""
+    return cast(_Stmt, ClauseAdapter(source).traverse(stmt))
+
+
+def over(snap: Snapshot, stmt: _Stmt) -> _Stmt:
+    """`stmt` over the listing's events: unchanged for a hot-only listing, else reading hot UNION ALL its archive.
+
+    The union is bounded by the listing's range in both branches, so DuckDB skips the row
+    groups outside it in the table and in the Parquet files alike.
+    """
+    if not snap.archive:
+        return stmt
+    start, end = snap.range()
+    return read_from(retention.union_relation(snap.archive, start, end), stmt)
+
+
+def archive_is_current(snap: Snapshot, where: Locations) -> bool:
+    """Whether every archive file the listing names is a file of a committed archived month now.
+
+    A listing kept in the browser names the files it reads: only files of the archive are read,
+    and a month rewritten since the listing was made (a purge or expiry) makes it stale.
+    """
+    return not snap.archive or set(snap.archive) <= set(retention.archive_files(where))
+
+
+def snapshot(db: Database, filters: Filters, now: datetime | None = None, archive: Locations | None = None) -> Snapshot:
+    """Resolve `filters` now and count the events of the listing.
+
+    Args:
+        db: the store.
+        filters: the view.
+        now: the instant relative ranges resolve at (default: now).
+        archive: where the archive is, to include the archived months the range overlaps
+            (read from their Parquet files); None: the hot store only.
+    """
     instant = now or datetime.now(UTC)
     if instant.tzinfo is not None:
         instant = instant.astimezone(UTC)
     instant = instant.replace(tzinfo=None, microsecond=0)
+    files: tuple[str, ...] = ()
+    last_archived = 0
+    if archive is not None:
+        months = retention.archived_months(archive, *Snapshot(filters, instant, 0, 0).range())
+        files = tuple(str(archive.archive_dir / m.file) for m in months)
+        last_archived = max((m.last_seq for m in months), default=0)
     with db.connect() as conn:
         max_seq = int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(E.seq), 0))).scalar() or 0)
-        snap = Snapshot(filters, instant, max_seq, 0)
-        total = int(conn.execute(sa.select(sa.func.count()).select_from(events).where(snap.where())).scalar() or 0)
-    return Snapshot(filters, instant, max_seq, total)
+        # an archived event is older than every hot one, except when the hot store is empty
+        snap = Snapshot(filters, instant, max(max_seq, last_archived), 0, files)
+        count = sa.select(sa.func.count()).select_from(events).where(snap.where())
+        total = int(conn.execute(over(snap, count)).scalar() or 0)
+    return Snapshot(filters, instant, snap.max_seq, total, files)
 
 
 # -- pages --------------------------------------------------------------------------------------------------
@@ -323,13 +399,14 @@ def statement(snap: Snapshot, sort: Sort, p: Plan, anchor_values: Sequence[Any] 
     if anchor_values is not None:
         conds.append(_after(keys, anchor_values, p.reverse))
     stmt = sa.select(*_LIST_COLUMNS).where(*conds).order_by(*_order_by(keys, p.reverse)).limit(p.limit)
-    return stmt.offset(p.skip) if p.skip else stmt
+    return over(snap, stmt.offset(p.skip) if p.skip else stmt)
 
 
-def anchor_values(conn: Connection, sort: Sort, seq: int) -> list[Any] | None:
-    """The sort values of the row `seq` (None when it is gone)."""
+def anchor_values(conn: Connection, sort: Sort, seq: int, snap: Snapshot | None = None) -> list[Any] | None:
+    """The sort values of the row `seq` (None when it is gone); looked up in the listing `snap` when given."""
     keys = _order_keys(sort)
-    row = conn.execute(sa.select(*(k.column for k in keys)).where(E.seq == seq)).first()
+    stmt = sa.select(*(k.column for k in keys)).where(E.seq == seq)
+    row = conn.execute(over(snap, stmt) if snap is not None else stmt).first()
     return list(row) if row is not None else None
 
 
@@ -358,7 +435,7 @@ def page(
         else:
             values = None
             if p.seq is not None:
-                values = anchor_values(conn, sort, p.seq)
+                values = anchor_values(conn, sort, p.seq, snap)
                 if values is None:  # the anchor row is gone (retention): read without it
                     p = plan(start, limit, snap.total)
             rows = _fetch(conn, statement(snap, sort, p, values))
@@ -460,7 +537,7 @@ def histogram(conn: Connection, snap: Snapshot, column: str) -> Histogram | None
         .order_by(col.asc().nulls_last())
         .limit(HISTOGRAM_MAX_VALUES + 2)  # the values, the empty ones, and one more: too many
     )
-    groups = [Group(*row) for row in conn.execute(stmt).fetchall()]
+    groups = [Group(*row) for row in conn.execute(over(snap, stmt)).fetchall()]
     filled = tuple(g for g in groups if g.value is not None)
     found = None
     if len(filled) <= HISTOGRAM_MAX_VALUES:
@@ -535,7 +612,7 @@ def _read_by_values(
         since = min(g.first for g in chosen)  # every row of these values lies in [since, until]
         until = max(g.last for g in chosen)
         if p.seq is not None:
-            anchor = anchor_values(conn, sort, p.seq)
+            anchor = anchor_values(conn, sort, p.seq, snap)
             edge, rest = (values[0], values[1:]) if p.how == "after" else (values[-1], values[:-1])
             if anchor is None or anchor[0] != edge:  # gone, or not where the browser saw it
                 continue
@@ -558,7 +635,7 @@ def _read_by_values(
             if need < (until - since).total_seconds():
                 step = timedelta(seconds=need)
                 lo, hi = (since, since + step) if p.reverse else (until - step, until)
-            rows = _fetch(conn, stmt.where(E.occurred_at >= lo, E.occurred_at <= hi))
+            rows = _fetch(conn, over(snap, stmt.where(E.occurred_at >= lo, E.occurred_at <= hi)))
             if len(rows) >= p.limit or (lo, hi) == (since, until):
                 return p, rows
             need *= 8
@@ -728,6 +805,8 @@ class Event:
     changes: list[Change]
     metadata: dict[str, Any] | None
     raw: dict[str, Any] | None = field(default=None)
+    archived: bool = False
+    """Whether it was read from the archive's Parquet files (it is not in the hot store)."""
 
 
 def _raw_record(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -742,10 +821,22 @@ def _raw_record(row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def event(db: Database, seq: int, masked: bool = False, raw: bool = False) -> Event | None:
-    """The event with sequence number `seq` (None if there is none)."""
+def _one(conn: Connection, stmt: sa.Select[Any], archive: Sequence[str]) -> tuple[Any, bool]:
+    """The first row of `stmt` from the hot store, else (with `archive`) from those files; and whether archived."""
+    found = conn.execute(stmt).mappings().first()
+    if found is None and archive:
+        return conn.execute(read_from(retention.union_relation(archive), stmt)).mappings().first(), True
+    return found, False
+
+
+def event(db: Database, seq: int, masked: bool = False, raw: bool = False, archive: Sequence[str] = ()) -> Event | None:
+    """The event with sequence number `seq` (None if there is none).
+
+    `archive`: the archive files of the listing it was opened from (`Snapshot.archive`); the
+    event is looked for there when the hot store does not hold it.
+    """
     with db.connect() as conn:
-        found = conn.execute(sa.select(events).where(E.seq == int(seq))).mappings().first()
+        found, archived = _one(conn, sa.select(events).where(E.seq == int(seq)), archive)
     if found is None:
         return None
     row = dict(found)
@@ -763,7 +854,7 @@ def event(db: Database, seq: int, masked: bool = False, raw: bool = False) -> Ev
         row["changes"] = json.dumps(changes) if changes else None
         row["metadata"] = json.dumps(metadata) if metadata else None
         record = None  # masked viewers never get the raw record
-    return Event(row, changes_of(changes), metadata, record)
+    return Event(row, changes_of(changes), metadata, record, archived)
 
 
 @dataclass(frozen=True)
@@ -777,43 +868,61 @@ class Related:
     """How many other events of that request/session lie within `CONTEXT_WINDOW` of the event."""
 
 
-def related(db: Database, seq: int, masked: bool = False, zone: Any = UTC, limit: int = CONTEXT_LIMIT) -> list[Related]:
+def related(
+    db: Database,
+    seq: int,
+    masked: bool = False,
+    zone: Any = UTC,
+    limit: int = CONTEXT_LIMIT,
+    archive: Sequence[str] = (),
+) -> list[Related]:
     """The other events of the same request and of the same session, nearest in time first, then in time order.
 
     Only events within `CONTEXT_WINDOW` of the event are looked at: requests last seconds and
     sessions a working day, and the window lets the database skip all other row groups.
+    `archive`: the archive files of the listing (`Snapshot.archive`), read besides the hot store.
     """
     out: list[Related] = []
     with db.connect() as conn:
-        me = conn.execute(sa.select(E.occurred_at, E.request_id, E.session_id).where(E.seq == int(seq))).first()
+        me, _ = _one(conn, sa.select(E.occurred_at, E.request_id, E.session_id).where(E.seq == int(seq)), archive)
         if me is None:
             return out
-        when, request_id, session_id = me
-        window = sa.and_(E.occurred_at >= when - CONTEXT_WINDOW, E.occurred_at <= when + CONTEXT_WINDOW)
+        when, request_id, session_id = me["occurred_at"], me["request_id"], me["session_id"]
+        lo, hi = when - CONTEXT_WINDOW, when + CONTEXT_WINDOW
+        source = retention.union_relation(archive, lo, hi + timedelta(microseconds=1)) if archive else None
+
+        def read(stmt: _Stmt) -> _Stmt:
+            return read_from(source, stmt) if source is not None else stmt
+
+        window = sa.and_(E.occurred_at >= lo, E.occurred_at <= hi)
         for kind, col, value in (("request", E.request_id, request_id), ("session", E.session_id, session_id)):
             if not value:
                 continue
             cond = sa.and_(window, col == value, E.seq != int(seq))
-            total = int(conn.execute(sa.select(sa.func.count()).select_from(events).where(cond)).scalar() or 0)
+            total = int(conn.execute(read(sa.select(sa.func.count()).select_from(events).where(cond))).scalar() or 0)
             if not total:
                 continue
             # the nearest `limit` on each side, then the nearest `limit` of those (portable SQL, no date maths)
             before = (
                 conn.execute(
-                    sa.select(*_LIST_COLUMNS)
-                    .where(cond, E.occurred_at <= when)
-                    .order_by(E.occurred_at.desc(), E.seq.desc())
-                    .limit(limit)
+                    read(
+                        sa.select(*_LIST_COLUMNS)
+                        .where(cond, E.occurred_at <= when)
+                        .order_by(E.occurred_at.desc(), E.seq.desc())
+                        .limit(limit)
+                    )
                 )
                 .mappings()
                 .fetchall()
             )  # DuckDB: read a result to the end before the next statement
             after = (
                 conn.execute(
-                    sa.select(*_LIST_COLUMNS)
-                    .where(cond, E.occurred_at > when)
-                    .order_by(E.occurred_at.asc(), E.seq.asc())
-                    .limit(limit)
+                    read(
+                        sa.select(*_LIST_COLUMNS)
+                        .where(cond, E.occurred_at > when)
+                        .order_by(E.occurred_at.asc(), E.seq.asc())
+                        .limit(limit)
+                    )
                 )
                 .mappings()
                 .fetchall()

@@ -25,7 +25,7 @@ import re
 import secrets
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -933,6 +933,56 @@ def _restore_into_file(db: Database, into: Path, select: str, params: dict[str, 
     return restored
 
 
+def archived_months(where: Locations, start: datetime | None = None, end: datetime | None = None) -> list[Manifest]:
+    """The committed archived months overlapping [start, end) that still hold readable events, oldest first.
+
+    Months whose every event has expired (contents dropped) are left out: nothing there can be shown.
+    """
+    manifests, _ = read_manifests(where.archive_dir)
+    lo, hi = start or datetime(1, 1, 1), end or datetime(9999, 12, 31)
+    return [manifests[m] for m in _months_between(manifests, lo, hi) if manifests[m].rows > manifests[m].expired_rows]
+
+
+def archive_files(where: Locations, start: datetime | None = None, end: datetime | None = None) -> list[str]:
+    """The Parquet files of `archived_months(where, start, end)`."""
+    return [str(where.archive_dir / m.file) for m in archived_months(where, start, end)]
+
+
+def union_relation(
+    files: Sequence[str], start: datetime | None = None, end: datetime | None = None, name: str = "events_all"
+) -> sa.Subquery:
+    """Hot events UNION ALL the archived events of `files`, within [start, end) when given.
+
+    A subquery with the columns of `events`, in the same order and of the same types (the hot
+    branch comes first). Events both hot and archived (a restore) appear once, from the hot
+    store; expired archived events (contents dropped, no `event_id`) are left out. With no
+    files it is the hot store alone.
+    """
+    ev = schema.events
+    conds: list[sa.ColumnElement[bool]] = []
+    if start is not None:
+        conds.append(ev.c.occurred_at >= start)
+    if end is not None:
+        conds.append(ev.c.occurred_at < end)
+    hot = sa.select(*ev.c).where(*conds)
+    if not files:
+        return hot.subquery(name)
+    arch = (
+        sa.func.read_parquet(sa.bindparam("archive_files", list(files), type_=sa.ARRAY(sa.String)))
+        .table_valued(*_COLUMNS)
+        .alias("archived")
+    )
+    # A restored event keeps its time: the hot copy is looked for in the same range only.
+    again = sa.select(ev.c.seq).where(ev.c.seq == arch.c.seq, *conds)
+    arch_conds = [arch.c.event_id.is_not(None), ~again.exists()]
+    if start is not None:
+        arch_conds.append(arch.c.occurred_at >= start)
+    if end is not None:
+        arch_conds.append(arch.c.occurred_at < end)
+    archived = sa.select(*(arch.c[col] for col in _COLUMNS)).where(*arch_conds)
+    return sa.union_all(hot, archived).subquery(name)
+
+
 def events_relation(
     db: Database,
     where: Locations,
@@ -946,33 +996,8 @@ def events_relation(
     the range are read from their Parquet files; events that are both hot and archived (a
     restore) appear once; expired events (contents dropped) are left out.
     """
-    ev = schema.events
-    conds: list[sa.ColumnElement[bool]] = []
-    if start is not None:
-        conds.append(ev.c.occurred_at >= start)
-    if end is not None:
-        conds.append(ev.c.occurred_at < end)
-    hot = sa.select(*ev.c).where(*conds)
-    if not include_archive:
-        return hot.subquery("events_all")
-    manifests, _ = read_manifests(where.archive_dir)
-    lo, hi = start or datetime(1, 1, 1), end or datetime(9999, 12, 31)
-    files = _files(where, manifests, _months_between(manifests, lo, hi))
-    if not files:
-        return hot.subquery("events_all")
-    arch = (
-        sa.func.read_parquet(sa.bindparam("archive_files", files, type_=sa.ARRAY(sa.String)))
-        .table_valued(*_COLUMNS)
-        .alias("archived")
-    )
-    again = sa.select(ev.c.seq).where(ev.c.seq == arch.c.seq)
-    archived = sa.select(*(arch.c[name] for name in _COLUMNS)).where(
-        arch.c.event_id.is_not(None),
-        arch.c.occurred_at >= lo,
-        arch.c.occurred_at < hi,
-        ~again.exists(),
-    )
-    return sa.union_all(hot, archived).subquery("events_all")
+    files = archive_files(where, start, end) if include_archive else []
+    return union_relation(files, start, end)
 
 
 # ----------------------------------------------------------------------------- overview and jobs

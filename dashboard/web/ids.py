@@ -124,6 +124,8 @@ EX_RELOAD = "explorer-reload"
 EX_PANEL = "explorer-detail"  # the detail panel (an offcanvas)
 EX_PANEL_BODY = "explorer-detail-body"
 EX_OPEN = "explorer-open"  # pattern-matching: {"type": EX_OPEN, "seq": 123}: opens that event in the panel
+EX_ARCHIVE = "explorer-archive"  # dbc.Switch: include archived months (read from their Parquet files)
+EX_ARCHIVE_NOTE = "explorer-archive-note"  # which months are archived, or why the switch is off
 
 # -- Wall screen (dashboard/web/pages/wall.py): every id starts with "wall-" (the wall role's rule) ------
 WALL_ROOT = "wall-root"

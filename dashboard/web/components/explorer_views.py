@@ -3,7 +3,12 @@
 Each function is the body of one callback of `dashboard/web/pages/explorer.py`: it reads the
 viewer of the request (`viewer()`), masks before anything leaves the server, and records views
 of the log in the log itself (`audit.view`): one event per listing the viewer opens (with the
-filters used) and one per event opened in the detail panel (with the event as target).
+filters used, and whether archived months were included) and one per event opened in the detail
+panel (with the event as target).
+
+The archive is passed in as `Locations` (where it is) by the page; a listing kept in the browser
+names the archive files it reads, so those are checked against the archive before anything is
+read from them (`_listing`).
 """
 
 from __future__ import annotations
@@ -14,9 +19,10 @@ from datetime import datetime
 from typing import Any
 
 from dashboard.filters import Filters
-from dashboard.store import explorer, selflog
+from dashboard.store import explorer, retention, selflog
 from dashboard.store.db import Database
 from dashboard.store.explorer import Anchor, Snapshot, Sort
+from dashboard.store.integrity import Locations
 from dashboard.store.users import Actor
 from dashboard.web.access import viewer
 from dashboard.web.components import detail
@@ -81,26 +87,64 @@ def _record_view(db: Database, filters: Filters, **fields: Any) -> None:
     selflog.record(db, "audit.view", actor.name, **actor.audit(), metadata=metadata, **fields)
 
 
+def archive_switch(where: Locations) -> tuple[str, bool]:
+    """The note beside the "Include archived months" switch, and whether the switch is disabled."""
+    months = retention.archived_months(where)
+    if not months:
+        return "Nothing is archived yet: every event is in the hot store.", True
+    names = [m.month for m in months]
+    span = names[0] if len(names) == 1 else f"{names[0]} to {names[-1]}"
+    count = sum(m.rows - m.expired_rows for m in months)
+    plural = "s" if len(names) != 1 else ""
+    return f"Archived: {span} ({len(names)} month{plural}, {count:,} events), read from Parquet files.", False
+
+
 def open_listing(
     db: Database,
     filters_data: Mapping[str, Any] | None,
     current_data: Any,
     reload: bool = False,
     now: datetime | None = None,
+    archive: Locations | None = None,
 ) -> Snapshot | None:
     """The listing of the view in the `filters` store; None when it is the one already shown.
 
-    A new listing is made (and its view recorded) when the filters change, or on `reload` (the
-    same filters, counted again now, with the events that arrived since).
+    A new listing is made (and its view recorded) when the filters change, when the archive is
+    switched off, or on `reload` (the same filters, counted again now, with the events that
+    arrived since; the page also reloads when the archive is switched on). With `archive` (the
+    switch on), the listing includes the archived months its range overlaps.
     """
     if filters_data is None:
         return None
     filters = Filters.from_store(filters_data)
     current = Snapshot.from_store(current_data)
-    if current is not None and current.filters == filters and not reload:
+    switched_off = archive is None and current is not None and bool(current.archive)
+    if current is not None and current.filters == filters and not reload and not switched_off:
         return None
-    snap = explorer.snapshot(db, filters, now)
-    _record_view(db, filters, metadata={"events": snap.total, "as_of": snap.now.isoformat() + "Z"})
+    snap = explorer.snapshot(db, filters, now, archive=archive)
+    metadata: dict[str, Any] = {
+        "events": snap.total,
+        "as_of": snap.now.isoformat() + "Z",
+        "include_archive": archive is not None,
+    }
+    if archive is not None:
+        metadata["archive_months"] = snap.archive_months()
+    _record_view(db, filters, metadata=metadata)
+    return snap
+
+
+def _listing(listing_data: Any, archive: Locations | None) -> Snapshot | None:
+    """The listing kept in the browser; None when there is none or it names files that are not the archive's now.
+
+    The browser could name any file: only the files of the committed archived months are read,
+    and a listing made before a month was rewritten (a purge, an expiry) is stale.
+    """
+    snap = Snapshot.from_store(listing_data)
+    if snap is None or not snap.archive:
+        return snap
+    if archive is None or not explorer.archive_is_current(snap, archive):
+        log.info("explorer: a listing names archive files that are not the archive's now; it needs a reload")
+        return None
     return snap
 
 
@@ -110,16 +154,25 @@ def listing_texts(snap: Snapshot) -> tuple[str, str]:
     count = f"{n:,} event{'s' if n != 1 else ''}"
     local = explorer.local_time(snap.now, snap.filters.zone)
     tz = snap.filters.tz
-    return count, f"as of {local:%Y-%m-%d %H:%M:%S} {tz}"
+    asof = f"as of {local:%Y-%m-%d %H:%M:%S} {tz}"
+    months = snap.archive_months()
+    if months:
+        asof += f", with archived {months[0] if len(months) == 1 else f'{months[0]} to {months[-1]}'}"
+    return count, asof
 
 
-def rows(db: Database, request: Any, listing_data: Any, anchors_data: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+def rows(
+    db: Database, request: Any, listing_data: Any, anchors_data: Any, archive: Locations | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """One page for the grid's infinite row model, and the anchors to keep for the next turn.
 
+    `archive`: where the archive is (needed for a listing that includes archived months).
+
     Raises:
-        LookupError: when there is no listing yet (the grid asked before the page had one).
+        LookupError: when there is no listing yet (the grid asked before the page had one), or
+            the listing's archive files are not the archive's any more.
     """
-    snap = Snapshot.from_store(listing_data)
+    snap = _listing(listing_data, archive)
     if snap is None or not isinstance(request, Mapping):
         raise LookupError("no listing yet")
     start = int(request.get("startRow") or 0)
@@ -135,16 +188,20 @@ def rows(db: Database, request: Any, listing_data: Any, anchors_data: Any) -> tu
     return {"rowData": page.rows, "rowCount": snap.total}, {"key": key, "anchors": [a.to_json() for a in kept]}
 
 
-def open_event(db: Database, seq: Any, listing_data: Any) -> tuple[str, list[Any]]:
-    """The detail panel's title and content for event `seq` (masked for the viewer), recorded as a view."""
-    snap = Snapshot.from_store(listing_data)
+def open_event(db: Database, seq: Any, listing_data: Any, archive: Locations | None = None) -> tuple[str, list[Any]]:
+    """The detail panel's title and content for event `seq` (masked for the viewer), recorded as a view.
+
+    An event of a listing that includes archived months is also looked for in its archive files.
+    """
+    snap = _listing(listing_data, archive)
     filters = snap.filters if snap else Filters()
+    files = snap.archive if snap else ()
     try:
         number = int(seq)
     except (TypeError, ValueError):
         return "Event details", [detail.not_found(seq)]
     who = viewer()
-    ev = explorer.event(db, number, masked=who.masked, raw=who.raw_json_allowed)
+    ev = explorer.event(db, number, masked=who.masked, raw=who.raw_json_allowed, archive=files)
     if ev is None:
         return "Event details", [detail.not_found(number)]
     _record_view(
@@ -152,8 +209,8 @@ def open_event(db: Database, seq: Any, listing_data: Any) -> tuple[str, list[Any
         filters,
         target_type="event",
         target_id=str(ev.row["event_id"]),
-        metadata={"panel": "detail", "seq": number},
+        metadata={"panel": "detail", "seq": number, **({"archived": True} if ev.archived else {})},
     )
-    groups = explorer.related(db, number, masked=who.masked, zone=filters.zone)
+    groups = explorer.related(db, number, masked=who.masked, zone=filters.zone, archive=files)
     title = f"Event #{number}"
     return title, detail.body(ev, groups, filters.zone, filters.tz, who.masked)

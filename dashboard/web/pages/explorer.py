@@ -3,7 +3,9 @@
 The grid uses AG Grid's infinite row model: the browser asks for rows [start, end) with the
 sort it wants, and gets exactly one page back (`explorer_views.rows`). The listing (the view
 resolved at one instant, with its total) lives in a store; a new listing purges the grid's
-cache (assets/explorer.js). Clicking a row opens the detail panel.
+cache (assets/explorer.js). Clicking a row opens the detail panel. The "Include archived months"
+switch is part of the listing: on, the listing also reads the archived months its range overlaps,
+straight from their Parquet files.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dash.exceptions import PreventUpdate
 
 from dashboard.store import explorer
 from dashboard.store.explorer import Snapshot
+from dashboard.store.integrity import Locations
 from dashboard.web import ids
 from dashboard.web.components import detail, explorer_views
 from dashboard.web.components.parts import page_header
@@ -60,6 +63,30 @@ def grid(tz: str) -> dag.AgGrid:
     )
 
 
+def _archive() -> Locations:
+    """Where the archive of the store is."""
+    st = state()
+    return Locations.resolve(st.settings, st.db.path)
+
+
+def archive_toggle(note: str, disabled: bool) -> html.Div:
+    """The "Include archived months" switch (off) and its note: which months are archived, or why it is disabled."""
+    return html.Div(
+        [
+            dbc.Switch(
+                id=ids.EX_ARCHIVE,
+                label="Include archived months",
+                value=False,
+                disabled=disabled,
+                className="mb-0",
+            ),
+            html.Span(note, id=ids.EX_ARCHIVE_NOTE, className="ex-asof"),
+        ],
+        className="d-flex align-items-baseline gap-2",
+        title="Also list the events of archived months in the range, read from their Parquet files (slower)",
+    )
+
+
 def layout(**_query: str) -> html.Div:
     """The page (the view comes from the shell's `filters` store, which the shell reads from the URL)."""
     return html.Div(
@@ -80,6 +107,7 @@ def layout(**_query: str) -> html.Div:
                         className="ex-counts",
                         **cast(dict[str, Any], {"aria-live": "polite"}),
                     ),
+                    archive_toggle(*explorer_views.archive_switch(_archive())),
                     dbc.Button(
                         "Reload",
                         id=ids.EX_RELOAD,
@@ -114,14 +142,17 @@ def layout(**_query: str) -> html.Div:
     Output(ids.EX_PANEL, "is_open", allow_duplicate=True),
     Input(ids.FILTERS, "data"),
     Input(ids.EX_RELOAD, "n_clicks"),
+    Input(ids.EX_ARCHIVE, "value"),
     State(ids.EX_LISTING, "data"),
     prevent_initial_call="initial_duplicate",
 )
-def _listing(filters_data: Any, _reload: Any, current: Any) -> tuple[Any, ...]:
+def _listing(filters_data: Any, _reload: Any, include_archive: Any, current: Any) -> tuple[Any, ...]:
     if filters_data is None:
         raise PreventUpdate  # the shell has not read the URL yet
-    reload = dash.ctx.triggered_id == ids.EX_RELOAD
-    snap = explorer_views.open_listing(state().db, filters_data, current, reload=reload)
+    # switching the archive on or off makes a new listing, as "Reload" does
+    reload = dash.ctx.triggered_id in (ids.EX_RELOAD, ids.EX_ARCHIVE)
+    archive = _archive() if include_archive else None
+    snap = explorer_views.open_listing(state().db, filters_data, current, reload=reload, archive=archive)
     if snap is None:
         raise PreventUpdate
     count, asof = explorer_views.listing_texts(snap)
@@ -154,7 +185,7 @@ def _rows(request: Any, listing: Any, anchors: Any) -> tuple[Any, Any]:
     if not request:
         raise PreventUpdate
     try:
-        return explorer_views.rows(state().db, request, listing, anchors)
+        return explorer_views.rows(state().db, request, listing, anchors, archive=_archive())
     except LookupError:
         raise PreventUpdate from None  # the listing arrives next and purges the grid
 
@@ -178,5 +209,5 @@ def _detail(cell: Any, _clicks: Any, listing: Any) -> tuple[Any, ...]:
         seq = cell["rowId"]
     else:
         return no_update, no_update, no_update
-    title, body = explorer_views.open_event(state().db, seq, listing)
+    title, body = explorer_views.open_event(state().db, seq, listing, archive=_archive())
     return True, title, body
