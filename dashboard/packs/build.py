@@ -27,6 +27,8 @@ from dashboard.packs.model import EXTENSIONS, Control, PackCancelled, PackError,
 from dashboard.packs.view import PackView, open_view
 from dashboard.store import selflog
 from dashboard.store.db import Database
+from dashboard.store.integrity import Locations
+from dashboard.store.retention import ArchivedInView, archived_in_view
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +120,7 @@ def _write_pdf(
     control: Control,
     weight: tuple[float, float],
     session: charts.Session,
+    not_included: str | None = None,
 ) -> PackFile:
     base, span = weight
     control.report("PDF: reading the charts' data and drawing them", base)
@@ -161,14 +164,35 @@ def _write_pdf(
         masked=request.masked,
         csv_in_pack="csv" in request.file_formats,
         schedule=request.schedule,
+        not_included=not_included,
     )
     pdf.write_pdf(path, cover, data, images, note)
     control.report("PDF: done", base + span)
     return manifest.describe_file(path, "pdf")
 
 
-def _header(view: PackView, request: PackRequest, ps: PackSettings, pack_id: str) -> dict[str, Any]:
+def _archived(db: Database, view: PackView, ps: PackSettings) -> ArchivedInView | None:
+    """The view's events that only the archive holds (None: nothing archived, or no settings to find it)."""
+    if ps.settings is None:
+        return None
+    found = archived_in_view(view.conn, Locations.resolve(ps.settings, db.path), view.filters, view.now)
+    return found if found.events else None
+
+
+def not_included_text(found: ArchivedInView) -> str:
+    """The words packs and the report page use for events of the period left in the archive."""
+    months = found.months[0] if len(found.months) == 1 else f"{found.months[0]} to {found.months[-1]}"
+    return (
+        f"{found.events:,} events of this view are in the archive ({months}) and not in this pack: "
+        f"restore them with `{found.restore_hint()}` and build the pack again"
+    )
+
+
+def _header(
+    view: PackView, request: PackRequest, ps: PackSettings, pack_id: str, archived: ArchivedInView | None = None
+) -> dict[str, Any]:
     """What the pack is: shared by the NDJSON header line and the manifest."""
+    extra = {"archived_not_included": archived.to_json()} if archived is not None else {}
     return {
         "pack_id": pack_id,
         "title": request.title,
@@ -190,6 +214,7 @@ def _header(view: PackView, request: PackRequest, ps: PackSettings, pack_id: str
         "counts": {"events": view.events},
         "snapshot_seq": view.snapshot_seq,
         "masked": request.masked,
+        **extra,
     }
 
 
@@ -218,7 +243,8 @@ def build_pack(db: Database, ps: PackSettings, request: PackRequest, control: Co
             control.report("checking the integrity of the period", 0.01)
             integrity = sections.integrity_state(db, view, ps.settings, ps.verify_max_events, verify="pdf" in formats)
             control.check()
-            header = _header(view, request, ps, pack_id)
+            archived = _archived(db, view, ps)
+            header = _header(view, request, ps, pack_id, archived)
             # progress shares: the PDF is a fixed step, CSV and JSON grow with the rows, the ZIP with the bytes
             shares = {"pdf": 1.0, "csv": 2.0, "json": 2.0}
             total = sum(shares[f] for f in formats) + (2.0 if request.zipped else 0.0)
@@ -229,7 +255,18 @@ def build_pack(db: Database, ps: PackSettings, request: PackRequest, control: Co
                 path = folder / f"{stem}.{EXTENSIONS[fmt]}"
                 if fmt == "pdf":
                     files.append(
-                        _write_pdf(view, request, ps, path, pack_id, integrity, control, (position, span), session)
+                        _write_pdf(
+                            view,
+                            request,
+                            ps,
+                            path,
+                            pack_id,
+                            integrity,
+                            control,
+                            (position, span),
+                            session,
+                            not_included_text(archived) if archived is not None else None,
+                        )
                     )
                 elif fmt == "csv":
                     files.append(csvout.write_csv(view, path, request.masked, control, (position, span)))

@@ -114,6 +114,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     summary["filters"] = filters.describe(request.resolved_now())
     summary["sizes"] = {p.name: p.stat().st_size for p in result.paths()}
     summary["integrity"] = result.manifest.get("integrity", {}).get("state")
+    archived = result.manifest.get("archived_not_included")
+    if archived:
+        summary["archived_not_included"] = archived
     if args.json:
         cli._print_json(summary)
     else:
@@ -121,4 +124,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         for path in result.paths():
             print(f"  {path}  {path.stat().st_size:,} bytes")
         print(f"integrity of the period: {summary['integrity']}")
+        if archived:
+            print(
+                f"warning: {archived['events']:,} events of this view are in the archive and not in the pack; "
+                f"restore them with `{archived['restore']}` first"
+            )
     return cli.EXIT_OK

@@ -983,6 +983,55 @@ def union_relation(
     return sa.union_all(hot, archived).subquery(name)
 
 
+@dataclass(frozen=True)
+class ArchivedInView:
+    """Events of a view that only the archive holds (not in the hot store)."""
+
+    events: int
+    months: tuple[str, ...]  # YYYY-MM, oldest first
+
+    def restore_hint(self) -> str:
+        """The command that brings them back for a pack or a report."""
+        if not self.months:
+            return ""
+        first = month_range(self.months[0])[0]
+        last = month_range(self.months[-1])[1] - timedelta(days=1)
+        return f"auditdash archive restore --from {first:%Y-%m-%d} --to {last:%Y-%m-%d}"
+
+    def to_json(self) -> dict[str, Any]:
+        """For pack headers and manifests."""
+        return {"events": self.events, "months": list(self.months), "restore": self.restore_hint()}
+
+
+def archived_in_view(conn: Any, where: Locations, filters: Any, now: datetime) -> ArchivedInView:
+    """How many events matching `filters` are in archived months and not (or no longer) hot.
+
+    Read straight from the months' Parquet files (only those overlapping the view's range), with
+    the same conditions as the view. Packs and the report page say this number, so a pack of an
+    old period never looks complete when part of it is in the archive.
+    """
+    start, end = filters.resolve_range(now)
+    months = archived_months(where, start, end)
+    if not months:
+        return ArchivedInView(0, ())
+    files = [str(where.archive_dir / m.file) for m in months]
+    arch = (
+        sa.func.read_parquet(sa.bindparam("archive_files", files, type_=sa.ARRAY(sa.String)))
+        .table_valued(*_COLUMNS)
+        .alias("archived")
+    )
+    ev = schema.events
+    hot = sa.select(ev.c.seq).where(ev.c.seq == arch.c.seq, ev.c.occurred_at >= start, ev.c.occurred_at < end)
+    stmt = (
+        sa.select(sa.func.count(), sa.func.strftime(arch.c.occurred_at, "%Y-%m").label("month"))
+        .where(arch.c.event_id.is_not(None), filters.where(arch, now), ~hot.exists())
+        .group_by(sa.text("month"))
+        .order_by(sa.text("month"))
+    )
+    rows = conn.execute(stmt).fetchall()
+    return ArchivedInView(sum(int(n) for n, _ in rows), tuple(str(m) for n, m in rows if n))
+
+
 def events_relation(
     db: Database,
     where: Locations,

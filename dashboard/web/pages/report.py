@@ -18,8 +18,11 @@ from dash.exceptions import PreventUpdate
 
 from dashboard.filters import Filters
 from dashboard.packs import web as packs_web
+from dashboard.packs.build import not_included_text
 from dashboard.packs.model import FORMAT_LABELS, FORMATS, PackError, PackRequest
 from dashboard.packs.view import count_matching
+from dashboard.store.integrity import Locations
+from dashboard.store.retention import archived_in_view
 from dashboard.web import ids
 from dashboard.web.access import viewer
 from dashboard.web.components.parts import data_table, page_header
@@ -54,12 +57,21 @@ CANCEL_NOTE = "report-cancel-note"
 #: what the page shows: {"filters": the view's store data, "now": the moment (ISO, UTC) relative ranges
 #: were resolved against}; the pack is built from exactly this, whatever changed since
 ANCHOR = "report-anchor"
+ARCHIVED = "report-archived"  # events of the view that only the archive holds
 
 LEAD = "What auditors ask for: the current view as a PDF report, every event as CSV and JSON, with a manifest."
 
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(second=0, microsecond=0)
+
+
+def _archived_text(f: Filters, now: datetime) -> str:
+    """Words for the view's events that only the archive holds ("" when there are none)."""
+    st = state()
+    with st.db.connect() as conn:
+        found = archived_in_view(conn, Locations.resolve(st.settings, st.db.path), f, now)
+    return not_included_text(found) + "." if found.events else ""
 
 
 def _view_text(f: Filters, now: datetime) -> tuple[str, str, str]:
@@ -204,6 +216,11 @@ def layout(**query: str) -> html.Div:
                             className="row mb-2",
                         ),
                         html.P(
+                            _archived_text(f, now),
+                            id=ARCHIVED,
+                            className="text-warning-emphasis small mb-2",
+                        ),
+                        html.P(
                             "Change the view with the filters on the left; the pack always holds exactly the events "
                             "that match, however many there are.",
                             className="text-body-secondary small mb-3",
@@ -288,13 +305,15 @@ def _filters(shell: dict[str, Any] | None, fallback: dict[str, Any] | None) -> F
     Output(PERIOD, "children"),
     Output(COUNT, "children"),
     Output(ANCHOR, "data"),
+    Output(ARCHIVED, "children"),
     Input(ids.FILTERS, "data"),
 )
-def _describe(data: dict[str, Any] | None) -> tuple[str, str, str, dict[str, Any]]:
+def _describe(data: dict[str, Any] | None) -> tuple[str, str, str, dict[str, Any], str]:
     if not data:
         raise PreventUpdate  # the shell has not read the URL yet; the layout shows the URL's view
     now = _now()
-    return (*_view_text(Filters.from_store(data), now), _shown(data, now))
+    f = Filters.from_store(data)
+    return (*_view_text(f, now), _shown(data, now), _archived_text(f, now))
 
 
 def _shown(filters: dict[str, Any], now: datetime) -> dict[str, Any]:
