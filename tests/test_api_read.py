@@ -123,6 +123,21 @@ def test_filters_are_the_dashboards(site: Site) -> None:
     assert status == 200 and {e["occurred_at"][:10] for e in reply["events"]} == {"2026-05-01"}
 
 
+def test_events_in_ocsf_for_a_siem(site: Site) -> None:
+    status, reply = _get(site, "/api/v1/events?categories=authentication&limit=5&format=ocsf", site.read)
+    assert status == 200 and reply["count"] == 5
+    first = reply["events"][0]
+    assert (first["class_uid"], first["activity_id"], first["type_uid"]) == (3002, 1, 300201)
+    assert (first["status_id"], first["status_detail"]) == (2, "bad_password")
+    assert first["metadata"]["uid"] == "r000" and first["metadata"]["log_name"] == "api:sender"
+    assert first["time"] == 1777594500000  # 2026-05-01T00:15:00Z
+    assert "format=ocsf" in reply["next"]
+    assert _get(site, "/api/v1/events?format=cef", site.read) == (
+        400,
+        {"error": "format='cef' is not one of contract, ocsf"},
+    )
+
+
 def test_bad_requests_and_tokens(site: Site) -> None:
     status, reply = _get(site, "/api/v1/events?outcome=maybe&ip=999.1.1.1", site.read)
     assert status == 400

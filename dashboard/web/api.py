@@ -110,7 +110,9 @@ def post_events() -> flask.Response:
 READ_LIMIT_DEFAULT = 1_000
 READ_LIMIT_MAX = 10_000
 #: the query keys of the read routes that are not filters
-_PAGING_KEYS = ("after", "limit")
+_PAGING_KEYS = ("after", "limit", "format")
+#: shapes GET /api/v1/events can answer in
+READ_FORMATS = ("contract", "ocsf")
 _TIME_KEYS = ("range", "from", "to")
 
 
@@ -161,9 +163,9 @@ def get_events() -> flask.Response:
 
     Filters use the dashboard's URL vocabulary (`range`, `from`, `to`, `tz`, `users`, `roles`,
     `categories`, `actions`, `outcome`, `ip`, `countries`, `accounts`, `weekdays`, `hours`, `q`);
-    without a time
-    filter every stored event matches. `after` is the last sequence number already read and
-    `limit` the page size; the answer's `next_after` continues.
+    without a time filter every stored event matches. `after` is the last sequence number
+    already read and `limit` the page size; the answer's `next_after` continues. `format=ocsf` answers OCSF 1.1
+    events (dashboard.events.ocsf) instead of the contract's shape.
     """
     import sqlalchemy as sa
 
@@ -180,6 +182,9 @@ def get_events() -> flask.Response:
     except ValueError as exc:
         return _error(400, str(exc))
     args = flask.request.args
+    shape = args.get("format") or "contract"
+    if shape not in READ_FORMATS:
+        return _error(400, f"format={shape!r} is not one of {', '.join(READ_FORMATS)}")
     filters = Filters.from_query({k: args.getlist(k) for k in args if k not in _PAGING_KEYS})
     if filters.problems:
         return _error(400, "bad filters: " + "; ".join(filters.problems), problems=list(filters.problems))
@@ -214,14 +219,20 @@ def get_events() -> flask.Response:
         stored = {k: _iso(v) for k, v in row._mapping.items() if k != "line" and v is not None}
         doc["stored"] = stored
         out.append(doc)
+    if shape == "ocsf":
+        from dashboard.events.ocsf import to_ocsf
+
+        out = [to_ocsf(doc) for doc in out]
     next_after = rows[-1].seq if rows else after
     _log_read(
         token,
         "events",
-        {"filters": filters.to_query(), "after": after, "limit": limit, "returned": len(out)},
+        {"filters": filters.to_query(), "after": after, "limit": limit, "returned": len(out), "format": shape},
     )
     query = {k: args.getlist(k) for k in args if k not in _PAGING_KEYS}
     query.update(after=[str(next_after)], limit=[str(limit)])
+    if shape != "contract":
+        query["format"] = [shape]
     return flask.jsonify(
         {
             "events": out,
