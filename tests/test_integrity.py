@@ -286,14 +286,52 @@ def test_checkpoints_are_ed25519_and_the_public_key_alone_checks_them(chain: Pat
     assert first is not None and first.kind == "altered" and "wrong signature" in first.detail
 
 
-def test_someone_elses_key_checks_nothing_and_says_so(chain: Path, tmp_path: Path) -> None:
-    other = Locations.resolve(Settings(db_path=tmp_path / "other.duckdb"), tmp_path / "other.duckdb")
-    other.load_signing_key(create=True)
-    assert other.public_key_path is not None
+def test_checkpoints_replaced_by_someone_elses_key_fail_the_auditors_check(chain: Path, tmp_path: Path) -> None:
+    where = locations(chain)
+    assert where.public_key_path is not None and where.signing_key_path is not None
+    auditor = tmp_path / "auditor.pub"
+    shutil.copy(where.public_key_path, auditor)
+    # someone with the database rewrites the chain, throws the checkpoints away and signs new ones
+    # with a key of their own, replacing the key files beside the database too
+    _rewrite_everything(chain)
+    where.checkpoint_path.unlink()
+    where.signing_key_path.unlink()
+    where.public_key_path.unlink()
     with Database(chain) as db:
-        result = verify(db, locations(chain), public_keys=[other.public_key_path])
-    assert result.checkpoints_checked == 0
+        write_checkpoint(db, where, "forged")
+        assert verify(db, where).ok  # by the database's own (new) keys, all is consistent
+        result = verify(db, where, public_keys=[auditor])
+    first = result.first
+    assert not result.ok and first is not None and first.kind == "missing", result.summary()
+    assert "nothing vouches for the chain" in first.detail
     assert any("signed with another key" in n for n in result.notes)
+
+
+def test_no_checkpoint_at_all_fails_the_auditors_check(chain: Path, tmp_path: Path) -> None:
+    where = locations(chain)
+    assert where.public_key_path is not None
+    auditor = tmp_path / "auditor.pub"
+    shutil.copy(where.public_key_path, auditor)
+    where.checkpoint_path.unlink()
+    tamper(chain, "DELETE FROM checkpoints")
+    with Database(chain) as db:
+        assert verify(db, where).ok  # nothing to check against: consistent, with a note
+        result = verify(db, where, public_keys=[auditor])
+    assert not result.ok and result.first is not None and result.first.kind == "missing"
+
+
+def test_a_tampered_hmac_signature_is_a_break_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "hmac2.duckdb"
+    where = Locations.resolve(Settings(db_path=path, checkpoint_signing="hmac-sha256"), path)
+    with Database(path) as db:
+        store(db, make_events(10, datetime(2026, 9, 1), datetime(2026, 10, 1)))
+        write_checkpoint(db, where, "test")
+    line = json.loads(where.checkpoint_path.read_text().splitlines()[0])
+    where.checkpoint_path.write_text(json.dumps(line | {"signature": "é" * 64}) + "\n")
+    tamper(path, "DELETE FROM checkpoints")
+    with Database(path) as db:
+        first = verify(db, where).first
+    assert first is not None and first.kind == "altered" and "wrong signature" in first.detail
 
 
 def test_hmac_checkpoints_still_work(tmp_path: Path) -> None:

@@ -154,14 +154,19 @@ class Locations:
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
             path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:  # another thread made it first
-                return self.load_signing_key(create=False)
+            # written whole to a temporary file first: a crash never leaves an empty key behind
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(pem)
                 fh.flush()
                 os.fsync(fh.fileno())
+            try:
+                os.link(tmp, path)  # fails if another thread made one first: theirs is kept
+            except FileExistsError:
+                return self.load_signing_key(create=False)
+            finally:
+                tmp.unlink(missing_ok=True)
             self._write_public_key(key.public_key())
             log.warning(
                 "generated checkpoint signing key %s: keep a copy of %s with your auditors",
@@ -173,6 +178,8 @@ class Locations:
             raise IntegrityError(f"cannot read the checkpoint signing key {path}: {exc}") from exc
         if not isinstance(loaded, Ed25519PrivateKey):
             raise IntegrityError(f"{path} is not an Ed25519 private key")
+        if os.name == "posix" and path.stat().st_mode & 0o077:
+            log.warning("checkpoint signing key %s is readable by others: chmod 600 it", path)
         if not self._public_key_path().exists():
             self._write_public_key(loaded.public_key())
         return loaded
@@ -193,6 +200,10 @@ class Locations:
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
         keys: list[Ed25519PublicKey] = []
+        if not extra:
+            private = self.load_signing_key(create=False)
+            if private is not None:  # the server's own key: a .pub file beside it is not trusted over it
+                return [private.public_key()]
         for path in extra or [self._public_key_path()]:
             try:
                 loaded = serialization.load_pem_public_key(Path(path).read_bytes())
@@ -205,9 +216,6 @@ class Locations:
             if not isinstance(loaded, Ed25519PublicKey):
                 raise IntegrityError(f"{path} is not an Ed25519 public key")
             keys.append(loaded)
-        private = self.load_signing_key(create=False) if not extra else None
-        if private is not None:
-            keys.append(private.public_key())
         return keys
 
     def load_key(self, create: bool = False) -> bytes | None:
@@ -289,7 +297,8 @@ def _verifiers(
     if secret is not None:
 
         def check_hmac(data: bytes, signature: str, key: bytes = secret) -> bool:
-            return hmac.compare_digest(hmac.new(key, data, hashlib.sha256).hexdigest(), signature)
+            expected = hmac.new(key, data, hashlib.sha256).hexdigest().encode()
+            return hmac.compare_digest(expected, signature.encode("utf-8", "replace"))
 
         out.setdefault(key_id(secret), (HMAC_SHA256, check_hmac))
     return out
@@ -1237,6 +1246,8 @@ def _check_checkpoints(
         # Not a break by itself (a file may be shared), but deleted checkpoints are worth a look.
         out.notes.append(f"{len(found) - in_database} checkpoints of the checkpoint files are not in the database")
     if not found:
+        if public_keys:
+            _unvouched(out, 0, public_keys)
         return 0
     verifiers = _verifiers(where, public_keys)
     if not verifiers:
@@ -1280,6 +1291,14 @@ def _check_checkpoints(
             mismatched.append((cp, source))
         else:
             good_upto = max(good_upto, cp.last_seq)
+    if public_keys:
+        if good_upto == 0 and not mismatched:
+            _unvouched(out, len(found), public_keys)
+        elif head is not None and good_upto < head[1]:
+            out.notes.append(
+                f"the given public key vouches for the chain up to seq {good_upto:,}; "
+                f"seq {good_upto + 1:,} to {head[1]:,} is checked only against itself"
+            )
     for cp, source in mismatched:
         seq = good_upto + 1 if good_upto < cp.last_seq else 1
         out.add(
@@ -1292,6 +1311,20 @@ def _check_checkpoints(
             cp.batch_id,
         )
     return checked
+
+
+def _unvouched(out: _Findings, found: int, public_keys: Sequence[Path]) -> None:
+    """An auditor's key vouches for nothing: the checkpoints it signed are gone or were replaced."""
+    names = ", ".join(str(p) for p in public_keys)
+    out.add(
+        "missing",
+        None,
+        "checkpoints",
+        f"no checkpoint signed with the given public key ({names}) matches the chain ({found} checkpoints "
+        "found, none of them by that key): the checkpoints were removed or replaced, so nothing vouches for "
+        "the chain; verify against your own copy of the checkpoint file (--checkpoint)",
+        "checkpoint",
+    )
 
 
 # ----------------------------------------------------------------------------- command line
