@@ -62,7 +62,9 @@ def _signed_in(site: Site, name: str, password: str = PASSWORD) -> WebClient:
 
 
 def _post(client: WebClient, path: str, **form: str) -> tuple[int, str]:
-    reply = client.request("POST", path, form={"csrf_token": client.form_token("/account"), **form})
+    # the session's form token, from the bar above the dashboard (opening /account would drop a
+    # second-factor set-up that is under way, as a person leaving the set-up does)
+    reply = client.request("POST", path, form={"csrf_token": client.form_token("/"), **form})
     return reply.status, html.unescape(reply.text)
 
 
@@ -136,7 +138,10 @@ def test_wrong_current_passwords_count_as_failed_sign_ins(site: Site) -> None:
 
 def test_second_factor_set_up_by_the_person_then_asked_at_sign_in(site: Site) -> None:
     client = _signed_in(site, "omar")
-    status, page = _post(client, "/account/totp/start")
+    # whoever finds the session open cannot tie the account to their own phone without the password
+    status, page = _post(client, "/account/totp/start", totp_current_password="guess")
+    assert (status, _message(page)) == (400, "The current password is wrong.")
+    status, page = _post(client, "/account/totp/start", totp_current_password=PASSWORD)
     assert status == 200
     assert "<svg" in page and 'id="totp-qr"' in page
     secret = re.search(r'<code id="totp-secret">([A-Z2-7]+)</code>', page)
@@ -148,7 +153,8 @@ def test_second_factor_set_up_by_the_person_then_asked_at_sign_in(site: Site) ->
     assert status == 400 and "does not match" in _message(page)
     assert secret.group(1) in page  # still setting up, the same key
 
-    status, page = _post(client, "/account/totp/confirm", code=totp_code(secret.group(1), totp_step()))
+    code = totp_code(secret.group(1), totp_step())
+    status, page = _post(client, "/account/totp/confirm", code=code)
     assert (status, _message(page)) == (200, "The second factor is on: signing in now asks for a one-time code.")
     assert 'id="account-totp-state">on<' in page
     assert client.request("GET", "/").status == 200  # this session stays
@@ -156,10 +162,13 @@ def test_second_factor_set_up_by_the_person_then_asked_at_sign_in(site: Site) ->
     other = WebClient(site.server)
     assert other.login("omar", PASSWORD).status == 200  # the password was right: now the code
     assert other.request("GET", "/").status == 302
+    # the code that confirmed the set-up is spent: it does not sign anyone in
+    spent = other.request("POST", "/login/totp", form={"csrf_token": other.form_token("/login"), "code": code})
+    assert spent.status == 401
 
-    status, page = _post(client, "/account/totp/off", current_password="wrong")
+    status, page = _post(client, "/account/totp/off", totp_current_password="wrong")
     assert (status, _message(page)) == (400, "The current password is wrong.")
-    status, page = _post(client, "/account/totp/off", current_password=PASSWORD)
+    status, page = _post(client, "/account/totp/off", totp_current_password=PASSWORD)
     assert (status, _message(page)) == (200, "The second factor is off.")
     assert WebClient(site.server).login("omar", PASSWORD).status == 302
 

@@ -387,15 +387,21 @@ def totp_new_secret() -> str:
 
 
 def totp_enable(
-    db: Database, username: str, actor: Actor = SYSTEM, secret: str | None = None, keep_session: str | None = None
+    db: Database,
+    username: str,
+    actor: Actor = SYSTEM,
+    secret: str | None = None,
+    keep_session: str | None = None,
+    used_step: int | None = None,
 ) -> str:
     """Turn the second factor on (with `secret`, else a new one); return the otpauth URI (shown once).
 
     The user's sessions end, but `keep_session` (the person who just set it up themselves).
+    `used_step` is the time step of the code that confirmed the set-up: that code is spent.
     """
     user = _require(db, username)
     secret = secret or totp_new_secret()
-    _update(db, user.username, totp_secret=secret, totp_last_step=None)
+    _update(db, user.username, totp_secret=secret, totp_last_step=used_step)
     end_user_sessions(db, user.username, "second factor changed", keep=keep_session)
     _log_change(db, actor, user.username, "totp_enable", {"totp": [user.totp_enabled, True]})
     return totp_uri(user.username, secret)

@@ -80,7 +80,8 @@ def _password_ok(current: auth.CurrentSession, password: str) -> Response | None
 
 
 def account_get() -> Response:
-    """GET /account."""
+    """GET /account (a set-up left half-way is dropped: its key leaves the session cookie)."""
+    flask.session.pop(_PENDING, None)
     return _page()
 
 
@@ -111,10 +112,18 @@ def password_post() -> Response:
 
 
 def totp_start_post() -> Response:
-    """POST /account/totp/start: a new secret to scan (not stored until confirmed)."""
+    """POST /account/totp/start: with the current password, a new secret to scan (stored once confirmed).
+
+    The password is asked here: whoever finds a session left open must not be able to tie the
+    account to their own phone (which would also sign the owner out everywhere else).
+    """
     current = _current()
     if users.totp_enabled(state().db, current.username):
         return _page(error="The second factor is already on.", status=409)
+    refused = _password_ok(current, flask.request.form.get("totp_current_password", ""))
+    if refused is not None:
+        return refused
+    users.note_login_success(state().db, current.username)
     flask.session[_PENDING] = {"s": users.totp_new_secret(), "t": time.time()}
     return _page(enrol=True)
 
@@ -126,12 +135,18 @@ def totp_confirm_post() -> Response:
     if not isinstance(pending, dict) or time.time() - float(pending.get("t", 0)) > ENROL_S:
         flask.session.pop(_PENDING, None)
         return _page(error="The set-up expired. Start again.", status=400)
+    if users.totp_enabled(state().db, current.username):  # turned on meanwhile (another tab, an admin)
+        flask.session.pop(_PENDING, None)
+        return _page(error="The second factor is already on.", status=409)
     secret = str(pending["s"])
-    if users.totp_match(secret, flask.request.form.get("code", "")) is None:
+    step = users.totp_match(secret, flask.request.form.get("code", ""))
+    if step is None:
         error = "That code does not match. Check the app's clock and try the next code."
         return _page(error=error, status=400, enrol=True)
     actor = auth.request_actor()
-    users.totp_enable(state().db, current.username, actor, secret=secret, keep_session=current.session_id)
+    users.totp_enable(
+        state().db, current.username, actor, secret=secret, keep_session=current.session_id, used_step=step
+    )
     flask.session.pop(_PENDING, None)
     return _page(message="The second factor is on: signing in now asks for a one-time code.")
 
@@ -139,9 +154,10 @@ def totp_confirm_post() -> Response:
 def totp_off_post() -> Response:
     """POST /account/totp/off: needs the current password."""
     current = _current()
-    refused = _password_ok(current, flask.request.form.get("current_password", ""))
+    refused = _password_ok(current, flask.request.form.get("totp_current_password", ""))
     if refused is not None:
         return refused
+    users.note_login_success(state().db, current.username)
     users.totp_disable(state().db, current.username, auth.request_actor())
     return _page(message="The second factor is off.")
 

@@ -192,14 +192,20 @@ def account_page(
             "<p>Signing in asks for a one-time code from your authenticator app.</p>"
             '<form method="post" action="/account/totp/off" id="totp-off-form">{csrf}{current}'
             '<button class="btn btn-outline-danger" type="submit" id="totp-off">Turn off</button></form>'
-        ).format(csrf=csrf, current=_field("current_password", "Current password", autocomplete="current-password"))
+        ).format(
+            csrf=csrf,
+            current=_field("totp_current_password", "Current password", autocomplete="current-password"),
+        )
     else:
         totp = Markup(
             "<p>Off: signing in needs only your password. With a second factor it also asks for a "
             "one-time code from an authenticator app on your phone.</p>"
-            '<form method="post" action="/account/totp/start" id="totp-start-form">{csrf}'
+            '<form method="post" action="/account/totp/start" id="totp-start-form">{csrf}{current}'
             '<button class="btn btn-outline-primary" type="submit" id="totp-start">Set up</button></form>'
-        ).format(csrf=csrf)
+        ).format(
+            csrf=csrf,
+            current=_field("totp_current_password", "Current password", autocomplete="current-password"),
+        )
     body = Markup(
         '<main class="container py-4" style="max-width: 34rem">'
         '<nav aria-label="breadcrumb"><ol class="breadcrumb small mb-2">'

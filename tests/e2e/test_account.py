@@ -40,6 +40,7 @@ def test_account_page_from_the_dashboard(server: Server, page: Page) -> None:
     expect(page.locator("#account-username")).to_have_text("rhea")
     expect(page.locator("#account-totp-state")).to_have_text("off")
 
+    page.fill("#totp_current_password", PASSWORD)
     page.click("#totp-start")
     qr = page.locator("#totp-qr svg")
     expect(qr).to_be_visible()
