@@ -139,6 +139,12 @@ SETTINGS: tuple[Setting, ...] = (
         300,
         "Seconds between checks for escalation deadlines passed while no event came (0: off).",
     ),
+    Setting(
+        "deadline_grace_s",
+        "AUDITDASH_DEADLINE_GRACE_S",
+        3600,
+        "How long after a deadline passes the clock check waits for late events.",
+    ),
     Setting("webhook_url", "AUDITDASH_WEBHOOK_URL", None, "Webhook that receives alerts as signed JSON POSTs."),
     Setting("webhook_secret", "AUDITDASH_WEBHOOK_SECRET", None, "HMAC-SHA256 key that signs webhook bodies."),
     Setting("webhook_min_severity", "AUDITDASH_WEBHOOK_MIN_SEVERITY", "medium", "Severity sent by webhook at once."),
@@ -227,6 +233,7 @@ class Settings:
     detect_interval_s: int = 30
     silence_check_s: int = 300
     deadline_check_s: int = 300
+    deadline_grace_s: int = 3600
     webhook_url: str | None = None
     webhook_secret: str | None = field(default=None, repr=False)
     webhook_min_severity: str = "medium"

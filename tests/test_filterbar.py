@@ -245,8 +245,10 @@ def test_the_store_says_when_it_was_written_so_a_pages_charts_agree() -> None:
     data = fb.store_data(f, written)
     assert data["asof"] == "2026-11-26T09:41:00+00:00"  # to the minute: callbacks a second apart agree
     assert Filters.from_store(data) == f  # the stamp is not part of the view
-    moment = fb.page_moment(data)
+    moment = fb.page_moment(data, now=written)
     assert moment == datetime(2026, 11, 26, 9, 41, tzinfo=UTC)
+    # a page opened later from the same store shows the range up to its own now
+    assert fb.page_moment(data, now=datetime(2026, 11, 26, 15, 0, tzinfo=UTC)) is None
     # every chart of the page resolves "last 24 hours" at that instant, however late it runs
     assert f.resolve_range(moment) == (datetime(2026, 11, 25, 9, 41), datetime(2026, 11, 26, 9, 41))
     assert fb.page_moment(f.to_store()) is None  # an older store: each view uses its own now

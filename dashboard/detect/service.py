@@ -36,8 +36,9 @@ EXTENSION_KEY = "auditdash.detect"
 STATE_KEY = "detect.last_seq"
 #: the longest full re-run piece: bounds memory on large stores.
 CHUNK_DAYS = 100
-#: deadlines are judged this long after they pass on the wall clock (late events may still come)
-DEADLINE_GRACE = timedelta(minutes=10)
+#: deadlines are judged this long after they pass on the wall clock (late events may still come);
+#: the server uses AUDITDASH_DEADLINE_GRACE_S
+DEADLINE_GRACE = timedelta(hours=1)
 #: how far back a deadline check looks for deadlines it has not yet seen pass
 DEADLINE_WINDOW = timedelta(days=1)
 
@@ -177,20 +178,20 @@ class DetectionService:
                 log.info("detection over seq %s..%s: %s", last + 1, top, report.to_json())
             return report
 
-    def check_deadlines(self, now: datetime | None = None) -> RunReport:
+    def check_deadlines(self, now: datetime | None = None, grace: timedelta = DEADLINE_GRACE) -> RunReport:
         """Escalate deadlines that passed on the wall clock while no event arrived.
 
         Incremental runs judge a `not_followed_by` deadline ("MFA not enabled again within 12
         hours") by the newest stored event, so on a quiet log it would wait for the next event.
         This runs the rules that have such deadlines over the events whose deadline passed in the
-        last day, with the wall clock as their clock, less `DEADLINE_GRACE` for events that
-        arrive late (a connector pulling every few minutes). Alerts are idempotent: an alert
-        escalated already stays as it is.
+        last day, with the wall clock as their clock, less `grace` for events that arrive late
+        (a buffered forwarder, a connector that could not pull for a while). Alerts are
+        idempotent: an alert escalated already stays as it is.
         """
         clock = now or utcnow()
         if clock.tzinfo is not None:  # the store's times are naive UTC
             clock = clock.astimezone(UTC).replace(tzinfo=None)
-        moment = clock - DEADLINE_GRACE
+        moment = clock - grace
         report = RunReport()
         for rule in self.rules.enabled:
             waits = [e.within_s for d in rule.detectors for e in d.escalate if e.when == "not_followed_by"]
@@ -275,7 +276,13 @@ def install_detection(app: dash.Dash, state: Any) -> None:
     if settings.silence_check_s > 0:
         scheduler.add("detect-silence", settings.silence_check_s, service.check_silence, first_delay_s=60.0)
     if settings.deadline_check_s > 0:
-        scheduler.add("detect-deadlines", settings.deadline_check_s, service.check_deadlines, first_delay_s=90.0)
+        grace = timedelta(seconds=max(0, settings.deadline_grace_s))
+        scheduler.add(
+            "detect-deadlines",
+            settings.deadline_check_s,
+            lambda: service.check_deadlines(grace=grace),
+            first_delay_s=90.0,
+        )
     notifier = service.notifier
     if notifier is not None and notifier.config.channels():
         scheduler.add("notify", 5, notifier.deliver_due, first_delay_s=3.0)

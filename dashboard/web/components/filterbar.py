@@ -713,14 +713,23 @@ def store_data(f: Filters, now: datetime | None = None) -> dict[str, Any]:
     return {**f.to_store(), ASOF_KEY: moment.isoformat()}
 
 
-def page_moment(data: Mapping[str, Any] | None) -> datetime | None:
-    """The instant the store's view was written at (aware UTC), or None when it does not say."""
+#: the store's instant is used only this long after it was written: a redraw's callbacks run
+#: within seconds of each other, while a page opened later (the store is not rewritten when
+#: the filters stay the same) must show "the last 24 hours" up to now, not up to then.
+ASOF_FRESH = timedelta(seconds=90)
+
+
+def page_moment(data: Mapping[str, Any] | None, now: datetime | None = None) -> datetime | None:
+    """The instant the store's view was written at (aware UTC), while it is fresh; else None (use now)."""
     text = data.get(ASOF_KEY) if data else None
     try:
         moment = datetime.fromisoformat(str(text)) if text else None
     except ValueError:
         return None
-    return moment.astimezone(UTC) if moment is not None and moment.tzinfo is not None else None
+    if moment is None or moment.tzinfo is None:
+        return None
+    current = now or datetime.now(UTC)
+    return moment.astimezone(UTC) if current - moment <= ASOF_FRESH else None
 
 
 def _from_store(data: Mapping[str, Any]) -> Filters:
