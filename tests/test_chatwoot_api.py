@@ -93,6 +93,7 @@ class FakeChatwoot:
         self.entries = [entry(n) for n in range(1, count + 1)]
         self.pages: list[int] = []
         self.fail_next: list[tuple[int, dict[str, str]]] = []  # (status, headers) answered before the next pages
+        self.hidden: set[int] = set()  # ids not yet visible (a transaction that has not committed)
         self.lock = threading.Lock()
         fake = self
 
@@ -112,7 +113,7 @@ class FakeChatwoot:
                         return self._send(status, {"error": "slow down"}, headers)
                     page = int(urllib.parse.parse_qs(url.query).get("page", ["1"])[0])
                     fake.pages.append(page)
-                    newest = list(reversed(fake.entries))
+                    newest = [e for e in reversed(fake.entries) if e["id"] not in fake.hidden]
                     rows = newest[(page - 1) * PER_PAGE : page * PER_PAGE]
                     body = {
                         "audit_logs": rows,
@@ -205,11 +206,35 @@ def test_first_pull_stores_every_entry_and_the_next_reads_only_the_first_page(
     chatwoot.pages.clear()
     chatwoot.add(5)
     second = pull(db, _ingestor(db), source)
-    assert (second.new, second.accepted, second.duplicates, second.cursor) == (5, 5, 0, 45)
-    assert chatwoot.pages == [1]  # page 1 reached stored entries: no need to read on
+    # the 5 new ones, and the last OVERLAP ids below the cursor read again (stored once)
+    assert (second.new, second.accepted, second.duplicates, second.cursor) == (25, 5, 20, 45)
+    assert chatwoot.pages == [1, 2]  # page 2 reached below the overlap: no need to read on
     assert pull(db, _ingestor(db), source).accepted == 0
     state = PullState.load(db, source)
     assert (state.cursor, state.pulled_total, state.last_error) == (45, 45, None)
+
+
+def test_an_entry_that_becomes_visible_late_is_not_skipped(chatwoot: FakeChatwoot, db: Database) -> None:
+    source = ChatwootSource(chatwoot.url, ACCOUNT, TOKEN)
+    pull(db, _ingestor(db), source)
+    chatwoot.add(5)
+    chatwoot.hidden = {43}  # 44 and 45 committed before 43
+    first = pull(db, _ingestor(db), source)
+    assert (first.accepted, first.cursor) == (4, 45)
+    chatwoot.hidden = set()
+    late = pull(db, _ingestor(db), source)
+    assert late.accepted == 1
+    assert len(_stored(db, source.source)) == 45
+
+
+def test_redirects_and_odd_retry_answers(chatwoot: FakeChatwoot, db: Database) -> None:
+    waits: list[float] = []
+    chatwoot.fail_next = [(429, {"Retry-After": "-3"}), (503, {"Retry-After": "soon"}), (503, {"Retry-After": "nan"})]
+    result = pull(db, _ingestor(db), ChatwootSource(chatwoot.url, ACCOUNT, TOKEN), sleep=waits.append)
+    assert result.accepted == 40 and waits == [0.0, 2.0, 4.0]  # never negative; unreadable: the backoff
+    chatwoot.fail_next = [(302, {"Location": "http://198.51.100.7/steal"})]
+    with pytest.raises(ChatwootError, match=r"with a redirect \(HTTP 302\) to http://198.51.100.7/steal"):
+        pull(db, _ingestor(db), ChatwootSource(chatwoot.url, ACCOUNT, TOKEN), sleep=waits.append)
 
 
 def test_a_long_log_is_read_over_several_bounded_pulls_without_gaps(chatwoot: FakeChatwoot, db: Database) -> None:

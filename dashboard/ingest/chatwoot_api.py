@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import argparse
 import email.utils
+import http.client
 import json
 import logging
+import math
 import sys
 import time
 import urllib.error
@@ -46,6 +48,8 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 RETRIES = 4
 MAX_RETRY_WAIT_S = 60.0
 POSITION_LABEL = "Chatwoot audit id"
+#: ids below the cursor that every pull reads again (entries that became visible out of order)
+OVERLAP = 20
 
 
 class ChatwootError(Exception):
@@ -168,20 +172,41 @@ class PullResult:
 Opener = Callable[[urllib.request.Request, float], Any]
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Refuse redirects: the access token must never follow one to another host or to plain http."""
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> None:
+        raise ChatwootError(
+            f"Chatwoot answered {req.full_url} with a redirect (HTTP {code}) to {newurl}: the token is not sent on; "
+            "set AUDITDASH_CHATWOOT_URL to the installation's final address"
+        )
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect())
+
+
 def _default_open(request: urllib.request.Request, timeout: float) -> Any:
-    return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (the scheme is checked: http or https)
+    return _OPENER.open(request, timeout=timeout)
 
 
 def _retry_after(value: str | None, attempt: int) -> float:
-    """Seconds to wait: the server's Retry-After (seconds or a date), else 1, 2, 4 ... s."""
-    if value:
+    """Seconds to wait: the server's Retry-After (seconds or a date) within [0, 60], else 1, 2, 4 ... s."""
+    backoff = float(min(2**attempt, MAX_RETRY_WAIT_S))
+    if not value:
+        return backoff
+    try:
+        seconds = float(value)
+    except ValueError:
         try:
-            return min(float(value), MAX_RETRY_WAIT_S)
-        except ValueError:
-            when = email.utils.parsedate_to_datetime(value) if value else None
-            if when is not None:
-                return min(max((when - datetime.now(UTC)).total_seconds(), 0.0), MAX_RETRY_WAIT_S)
-    return float(min(2**attempt, MAX_RETRY_WAIT_S))
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return backoff
+        if when.tzinfo is None:  # "-0000": UTC, with no offset said
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if not math.isfinite(seconds):
+        return backoff
+    return min(max(seconds, 0.0), MAX_RETRY_WAIT_S)
 
 
 def fetch_page(
@@ -196,6 +221,8 @@ def fetch_page(
             with opener(request, source.timeout_s) as resp:
                 body = resp.read()
             break
+        except ChatwootError:
+            raise
         except urllib.error.HTTPError as exc:
             if exc.code in (401, 403):
                 raise ChatwootError(
@@ -210,7 +237,7 @@ def fetch_page(
             if exc.code not in RETRY_STATUSES or attempt == RETRIES:
                 raise ChatwootError(f"Chatwoot answered HTTP {exc.code} at {url}") from exc
             wait = _retry_after(exc.headers.get("Retry-After") if exc.headers else None, attempt)
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        except (urllib.error.URLError, TimeoutError, OSError, http.client.HTTPException) as exc:
             if attempt == RETRIES:
                 reason = getattr(exc, "reason", exc)
                 raise ChatwootError(f"cannot reach Chatwoot at {url}: {reason}") from exc
@@ -253,6 +280,10 @@ def _read_new(
     result = PullResult(source.source)
     fresh: dict[int | str, Any] = {}
     highest = cursor
+    # Chatwoot numbers an entry when its transaction writes it, and concurrent transactions can
+    # commit out of order: re-read the last OVERLAP ids below the cursor (stored ones are dropped
+    # as duplicates by their ids), so an entry that became visible late is not skipped for good.
+    floor = None if cursor is None else cursor - OVERLAP
     for page in range(first_page, first_page + source.max_pages):
         doc = fetch_page(source, page, opener, sleep)
         logs = doc["audit_logs"]
@@ -265,13 +296,13 @@ def _read_new(
         for entry, entry_id in zip(logs, ids, strict=True):
             if entry_id is None:
                 fresh[f"page {page} #{len(fresh)}"] = entry  # quarantined by the validator, with its reason
-            elif cursor is None or entry_id > cursor:
+            elif floor is None or entry_id > floor:
                 fresh[entry_id] = entry
                 highest = entry_id if highest is None else max(highest, entry_id)
         numbered = [i for i in ids if i is not None]
         newest_first = numbered == sorted(numbered, reverse=True)
-        if cursor is not None and newest_first and numbered and numbered[-1] <= cursor:
-            break  # the rest is older than what is stored
+        if floor is not None and newest_first and numbered and numbered[-1] <= floor:
+            break  # the rest is older than what is stored (and than the overlap)
         per_page = doc["per_page"] if isinstance(doc.get("per_page"), int) and doc["per_page"] > 0 else len(logs)
         total = doc.get("total_entries")
         if isinstance(total, int) and page * per_page >= total:
