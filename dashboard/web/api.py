@@ -188,7 +188,7 @@ def get_events() -> flask.Response:
     filters = Filters.from_query({k: args.getlist(k) for k in args if k not in _PAGING_KEYS})
     if filters.problems:
         return _error(400, "bad filters: " + "; ".join(filters.problems), problems=list(filters.problems))
-    if not any(args.get(k) for k in _TIME_KEYS):  # no time filter: the whole log
+    if not any(v.strip() for k in _TIME_KEYS for v in args.getlist(k)):  # no time filter: the whole log
         filters = filters.with_(start=datetime(2000, 1, 1), end=datetime(3000, 1, 1))
     stmt = (
         sa.select(
