@@ -176,18 +176,24 @@ dash.clientside_callback(
 @dash.callback(
     Output(ids.EX_GRID, "getRowsResponse"),
     Output(ids.EX_ANCHORS, "data"),
+    Output(ids.EX_ASOF, "children", allow_duplicate=True),
     Input(ids.EX_GRID, "getRowsRequest"),
     State(ids.EX_LISTING, "data"),
     State(ids.EX_ANCHORS, "data"),
     prevent_initial_call=True,
 )
-def _rows(request: Any, listing: Any, anchors: Any) -> tuple[Any, Any]:
+def _rows(request: Any, listing: Any, anchors: Any) -> tuple[Any, Any, Any]:
     if not request:
         raise PreventUpdate
     try:
-        return explorer_views.rows(state().db, request, listing, anchors, archive=_archive())
+        response, kept = explorer_views.rows(state().db, request, listing, anchors, archive=_archive())
     except LookupError:
-        raise PreventUpdate from None  # the listing arrives next and purges the grid
+        if Snapshot.from_store(listing) is None:
+            raise PreventUpdate from None  # the listing arrives next and purges the grid
+        # a listing with archived months that a purge has rewritten since: say so, show nothing stale
+        stale = "The archive changed since this list was made (a purge or an expiry): press Reload."
+        return {"rowData": [], "rowCount": 0}, no_update, stale
+    return response, kept, no_update
 
 
 @dash.callback(
