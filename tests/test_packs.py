@@ -286,6 +286,26 @@ def test_every_manifest_hash_matches_its_file(full_pack: PackResult) -> None:
     assert check_pack(full_pack.folder) == []
 
 
+def test_ocsf_file_holds_every_event_of_the_view_for_a_siem(demo: Demo, full_pack: PackResult) -> None:
+    result = build_pack(demo.db, _settings(demo), _request(JUNE, ("ocsf",)))
+    path = _file(result, ".ocsf.ndjson")
+    docs = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert len(docs) == result.events == full_pack.events > 5_000
+    with _file(full_pack, ".csv").open(encoding="utf-8-sig", newline="") as fh:
+        ids = [r["event_id"] for r in csv.DictReader(fh)]
+    assert [d["metadata"]["uid"] for d in docs] == ids  # the same events, in the same order
+    assert {d["class_uid"] for d in docs} <= {3001, 3002, 3005, 3006, 6003}
+    logins = [d for d in docs if d["unmapped"]["action"] == "auth.login"]
+    assert logins and all(d["class_uid"] == 3002 and d["activity_id"] == 1 for d in logins)
+    assert all(d["type_uid"] == d["class_uid"] * 100 + d["activity_id"] for d in docs)
+    manifest_entry = next(f for f in result.manifest["files"] if f["kind"] == "ocsf")
+    assert manifest_entry["rows"] == len(docs)
+    assert manifest_entry["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert check_pack(result.folder) == []
+    with pytest.raises(PackError, match="OCSF format holds the raw events"):
+        _request(AUTH, ("ocsf",), role="manager", masked=True)
+
+
 def test_zip_holds_the_files_and_the_manifest_and_its_hashes_match(demo: Demo) -> None:
     result = build_pack(demo.db, _settings(demo), _request(AUTH, ("zip",)))
     assert [p.name for p in result.paths()][-1] == "manifest.json" and result.paths()[0].suffix == ".zip"

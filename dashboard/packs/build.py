@@ -246,7 +246,7 @@ def build_pack(db: Database, ps: PackSettings, request: PackRequest, control: Co
             archived = _archived(db, view, ps)
             header = _header(view, request, ps, pack_id, archived)
             # progress shares: the PDF is a fixed step, CSV and JSON grow with the rows, the ZIP with the bytes
-            shares = {"pdf": 1.0, "csv": 2.0, "json": 2.0}
+            shares = {"pdf": 1.0, "csv": 2.0, "json": 2.0, "ocsf": 6.0}
             total = sum(shares[f] for f in formats) + (2.0 if request.zipped else 0.0)
             position = 0.02
             files: list[PackFile] = []
@@ -270,6 +270,8 @@ def build_pack(db: Database, ps: PackSettings, request: PackRequest, control: Co
                     )
                 elif fmt == "csv":
                     files.append(csvout.write_csv(view, path, request.masked, control, (position, span)))
+                elif fmt == "ocsf":
+                    files.append(ndjson.write_ocsf(view, path, control, (position, span)))
                 else:
                     files.append(ndjson.write_ndjson(view, path, header, control, (position, span)))
                 position += span

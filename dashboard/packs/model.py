@@ -13,20 +13,33 @@ from dashboard.filters import Filters
 from dashboard.store.users import Actor
 
 #: what a user can ask for; `zip` means every format the viewer may have, in one archive.
-FORMATS: tuple[str, ...] = ("pdf", "csv", "json", "zip")
+FORMATS: tuple[str, ...] = ("pdf", "csv", "json", "ocsf", "zip")
 FORMAT_LABELS: dict[str, str] = {
     "pdf": "PDF report",
     "csv": "CSV (every event)",
     "json": "JSON (NDJSON in the event contract)",
-    "zip": "ZIP with all of them and the manifest",
+    "ocsf": "OCSF 1.1 (NDJSON for a SIEM)",
+    "zip": "ZIP with PDF, CSV, JSON and the manifest",
 }
 #: the files a format produces (`zip` is assembled from the others).
-FILE_FORMATS: tuple[str, ...] = ("pdf", "csv", "json")
-EXTENSIONS: dict[str, str] = {"pdf": "pdf", "csv": "csv", "json": "ndjson", "zip": "zip", "manifest": "json"}
+FILE_FORMATS: tuple[str, ...] = ("pdf", "csv", "json", "ocsf")
+#: what `zip` alone puts in the archive (OCSF only when chosen too)
+ZIP_FORMATS: tuple[str, ...] = ("pdf", "csv", "json")
+#: formats that hold raw events (names and addresses in the clear): not for masked roles
+RAW_FORMATS: tuple[str, ...] = ("json", "ocsf")
+EXTENSIONS: dict[str, str] = {
+    "pdf": "pdf",
+    "csv": "csv",
+    "json": "ndjson",
+    "ocsf": "ocsf.ndjson",
+    "zip": "zip",
+    "manifest": "json",
+}
 MEDIA_TYPES: dict[str, str] = {
     "pdf": "application/pdf",
     "csv": "text/csv; charset=utf-8",
     "json": "application/x-ndjson",
+    "ocsf": "application/x-ndjson",
     "zip": "application/zip",
     "manifest": "application/json",
 }
@@ -82,13 +95,15 @@ class PackRequest:
 
     def __post_init__(self) -> None:
         if not self.formats:
-            raise PackError("choose at least one format: pdf, csv, json or zip")
+            raise PackError("choose at least one format: pdf, csv, json, ocsf or zip")
         bad = [f for f in self.formats if f not in FORMATS]
         if bad:
             raise PackError(f"unknown format {', '.join(bad)}: choose from {', '.join(FORMATS)}")
-        if self.masked and "json" in self.formats:
+        raw = [f for f in self.formats if f in RAW_FORMATS]
+        if self.masked and raw:
             raise PackError(
-                "the JSON format holds the raw events, which your role does not see; choose PDF, CSV or ZIP"
+                f"the {raw[0].upper()} format holds the raw events, which your role does not see; "
+                "choose PDF, CSV or ZIP"
             )
 
     @property
@@ -100,7 +115,11 @@ class PackRequest:
     def file_formats(self) -> tuple[str, ...]:
         """The files to generate: the chosen ones, or every allowed one for `zip`."""
         if "zip" in self.formats:
-            return tuple(f for f in FILE_FORMATS if not (f == "json" and self.masked))
+            return tuple(
+                f
+                for f in FILE_FORMATS
+                if (f in ZIP_FORMATS or f in self.formats) and not (self.masked and f in RAW_FORMATS)
+            )
         return tuple(f for f in FILE_FORMATS if f in self.formats)
 
     @property

@@ -19,7 +19,7 @@ from dash.exceptions import PreventUpdate
 from dashboard.filters import Filters
 from dashboard.packs import web as packs_web
 from dashboard.packs.build import not_included_text
-from dashboard.packs.model import FORMAT_LABELS, FORMATS, PackError, PackRequest
+from dashboard.packs.model import FORMAT_LABELS, FORMATS, RAW_FORMATS, PackError, PackRequest
 from dashboard.packs.view import count_matching
 from dashboard.store.integrity import Locations
 from dashboard.store.retention import archived_in_view
@@ -88,7 +88,7 @@ def _format_options(masked: bool) -> list[dict[str, Any]]:
     options = []
     for fmt in FORMATS:
         label = FORMAT_LABELS[fmt]
-        disabled = masked and fmt == "json"
+        disabled = masked and fmt in RAW_FORMATS
         if disabled:
             label += " (not for your role: it holds the raw events)"
         options.append({"label": label, "value": fmt, "disabled": disabled})
