@@ -6,9 +6,11 @@ matter. The audit events are read after the server has stopped (it owns the file
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ import sqlalchemy as sa
 
 from dashboard.store.db import Database
 from dashboard.store.users import create_user, totp_code, totp_step
+from dashboard.web.auth import SESSION_COOKIE
 from tests.conftest import Server, WebClient, start_server, stop_server
 
 PASSWORD = "account-test-password"
@@ -66,6 +69,15 @@ def _post(client: WebClient, path: str, **form: str) -> tuple[int, str]:
     # second-factor set-up that is under way, as a person leaving the set-up does)
     reply = client.request("POST", path, form={"csrf_token": client.form_token("/"), **form})
     return reply.status, html.unescape(reply.text)
+
+
+def _cookie_text(client: WebClient) -> str:
+    """What the signed (not encrypted) session cookie says, decoded as anyone could."""
+    value = client.cookie(SESSION_COOKIE) or ""
+    compressed = value.startswith(".")
+    payload = value.lstrip(".").split(".")[0]
+    raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    return (zlib.decompress(raw) if compressed else raw).decode("utf-8", "replace")
 
 
 def _message(page: str) -> str:
@@ -147,6 +159,9 @@ def test_second_factor_set_up_by_the_person_then_asked_at_sign_in(site: Site) ->
     secret = re.search(r'<code id="totp-secret">([A-Z2-7]+)</code>', page)
     assert secret, page
     assert f"secret={secret.group(1)}" in page  # the otpauth URI the QR code holds
+    cookie = _cookie_text(client)
+    assert '"totp_pending"' in cookie and '"csrf"' in cookie  # the cookie is readable ...
+    assert secret.group(1) not in cookie  # ... and holds the pending key encrypted only
     valid = {totp_code(secret.group(1), totp_step() + d) for d in (-1, 0, 1)}
     wrong = next(c for c in ("000000", "111111", "222222", "333333") if c not in valid)
     status, page = _post(client, "/account/totp/confirm", code=wrong)

@@ -7,17 +7,20 @@ lockout), so a stolen session cannot be used to guess the password. Every change
 the audit log by `dashboard.store.users`.
 
 Setting up the second factor takes two steps: `/account/totp/start` makes a secret and shows it
-as a QR code, kept only in the signed session cookie; `/account/totp/confirm` stores it once the
-person has typed a code their app made from it, so nobody is locked out by a badly scanned code.
+as a QR code, kept only in the session cookie, encrypted (Fernet, a key derived from the app's
+secret key: the cookie itself is only signed); `/account/totp/confirm` stores it once the person
+has typed a code their app made from it, so nobody is locked out by a badly scanned code.
 """
 
 from __future__ import annotations
 
-import time
+import base64
+import hashlib
 
 import dash
 import flask
 import segno
+from cryptography.fernet import Fernet, InvalidToken
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
@@ -31,6 +34,27 @@ ENROL_S = 600
 _PENDING = "totp_pending"
 
 
+def _fernet() -> Fernet:
+    """The cipher of the pending key: derived from the app's secret key (the cookie is only signed)."""
+    secret = str(flask.current_app.secret_key or "")
+    digest = hashlib.sha256(b"auditdash totp enrolment\x00" + secret.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def _seal(secret: str) -> str:
+    return _fernet().encrypt(secret.encode()).decode()
+
+
+def _unseal(pending: object) -> str | None:
+    """The pending key, while it is fresh (ENROL_S) and was sealed by this server."""
+    if not isinstance(pending, dict):
+        return None
+    try:
+        return _fernet().decrypt(str(pending.get("s", "")).encode(), ttl=ENROL_S).decode()
+    except (InvalidToken, ValueError):
+        return None
+
+
 def _current() -> auth.CurrentSession:
     current = auth.load_current_session()
     assert current is not None  # the guard lets no request without a session reach these views
@@ -42,9 +66,8 @@ def _page(message: str | None = None, error: str | None = None, status: int = 20
     user = users.get_user(state().db, current.username)
     assert user is not None  # a session of a deleted user would have ended
     enrolment = None
-    pending = flask.session.get(_PENDING)
-    if enrol and isinstance(pending, dict):
-        secret = str(pending["s"])
+    secret = _unseal(flask.session.get(_PENDING)) if enrol else None
+    if secret is not None:
         uri = users.totp_uri(user.username, secret)
         # segno writes the SVG itself from the URI's bits; nothing in it comes from a request
         svg = Markup(segno.make(uri, error="m").svg_inline(scale=4, border=4, light="#fff"))  # noqa: S704
@@ -124,21 +147,20 @@ def totp_start_post() -> Response:
     if refused is not None:
         return refused
     users.note_login_success(state().db, current.username)
-    flask.session[_PENDING] = {"s": users.totp_new_secret(), "t": time.time()}
+    flask.session[_PENDING] = {"s": _seal(users.totp_new_secret())}
     return _page(enrol=True)
 
 
 def totp_confirm_post() -> Response:
     """POST /account/totp/confirm: the first code from the app turns the second factor on."""
     current = _current()
-    pending = flask.session.get(_PENDING)
-    if not isinstance(pending, dict) or time.time() - float(pending.get("t", 0)) > ENROL_S:
+    secret = _unseal(flask.session.get(_PENDING))
+    if secret is None:
         flask.session.pop(_PENDING, None)
         return _page(error="The set-up expired. Start again.", status=400)
     if users.totp_enabled(state().db, current.username):  # turned on meanwhile (another tab, an admin)
         flask.session.pop(_PENDING, None)
         return _page(error="The second factor is already on.", status=409)
-    secret = str(pending["s"])
     step = users.totp_match(secret, flask.request.form.get("code", ""))
     if step is None:
         error = "That code does not match. Check the app's clock and try the next code."
