@@ -267,6 +267,11 @@ class Settings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
 
+def archive_folder(archive_dir: Path | None, db_path: Path) -> Path:
+    """Where retention archives months: `AUDITDASH_ARCHIVE_DIR`, else `archive/` beside the database."""
+    return Path(archive_dir) if archive_dir else Path(db_path).parent / "archive"
+
+
 class ConfigError(ValueError):
     """A setting has a value that cannot be used."""
 

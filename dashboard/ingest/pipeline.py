@@ -19,6 +19,7 @@ from typing import TypeAlias
 
 import pyarrow as pa
 
+from dashboard.config import archive_folder
 from dashboard.events.validate import BatchResult, validate_batch
 from dashboard.ingest.geo import GeoLocator
 from dashboard.ingest.readers import Batch, read_file_tables
@@ -56,8 +57,8 @@ class Ingestor:
         self.db = db
         self.geo = geo
         self.batch_size = batch_size
-        # re-sent events of archived months are duplicates too (default as Locations.resolve: beside the file)
-        self.archive_dir = archive_dir or Path(db.path).parent / "archive"
+        # re-sent events of archived months are duplicates too
+        self.archive_dir = archive_folder(archive_dir, db.path)
         self.listeners: list[Listener] = []
 
     def validate(self, records: Records) -> BatchResult:

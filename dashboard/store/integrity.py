@@ -59,7 +59,7 @@ import numpy as np
 import pyarrow as pa
 import sqlalchemy as sa
 
-from dashboard.config import ConfigError
+from dashboard.config import ConfigError, archive_folder
 from dashboard.store import schema, selflog
 from dashboard.store.db import Database, StoreError, utcnow
 from dashboard.store.duck import run
@@ -123,7 +123,7 @@ class Locations:
             return Path(setting) if setting else db_path.with_name(db_path.name + suffix)
 
         return cls(
-            archive_dir=Path(settings.archive_dir) if settings.archive_dir else db_path.parent / "archive",
+            archive_dir=archive_folder(settings.archive_dir, db_path),
             checkpoint_path=beside(settings.checkpoint_path, ".checkpoints.jsonl"),
             key_path=beside(settings.checkpoint_key_path, ".checkpoint.key"),
             key=settings.checkpoint_key.encode() if settings.checkpoint_key else None,

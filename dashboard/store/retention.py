@@ -948,6 +948,15 @@ def archive_files(where: Locations, start: datetime | None = None, end: datetime
     return [str(where.archive_dir / m.file) for m in archived_months(where, start, end)]
 
 
+def archive_table(files: Sequence[str]) -> sa.TableValuedAlias:
+    """The archived rows of `files` as a table with the columns of `events` (read in place)."""
+    return (
+        sa.func.read_parquet(sa.bindparam("archive_files", list(files), type_=sa.ARRAY(sa.String)))
+        .table_valued(*_COLUMNS)
+        .alias("archived")
+    )
+
+
 def union_relation(
     files: Sequence[str], start: datetime | None = None, end: datetime | None = None, name: str = "events_all"
 ) -> sa.Subquery:
@@ -967,11 +976,7 @@ def union_relation(
     hot = sa.select(*ev.c).where(*conds)
     if not files:
         return hot.subquery(name)
-    arch = (
-        sa.func.read_parquet(sa.bindparam("archive_files", list(files), type_=sa.ARRAY(sa.String)))
-        .table_valued(*_COLUMNS)
-        .alias("archived")
-    )
+    arch = archive_table(files)
     # A restored event keeps its time: the hot copy is looked for in the same range only.
     again = sa.select(ev.c.seq).where(ev.c.seq == arch.c.seq, *conds)
     arch_conds = [arch.c.event_id.is_not(None), ~again.exists()]
@@ -1014,12 +1019,7 @@ def archived_in_view(conn: Any, where: Locations, filters: Any, now: datetime) -
     months = archived_months(where, start, end)
     if not months:
         return ArchivedInView(0, ())
-    files = [str(where.archive_dir / m.file) for m in months]
-    arch = (
-        sa.func.read_parquet(sa.bindparam("archive_files", files, type_=sa.ARRAY(sa.String)))
-        .table_valued(*_COLUMNS)
-        .alias("archived")
-    )
+    arch = archive_table([str(where.archive_dir / m.file) for m in months])
     ev = schema.events
     hot = sa.select(ev.c.seq).where(ev.c.seq == arch.c.seq, ev.c.occurred_at >= start, ev.c.occurred_at < end)
     stmt = (

@@ -130,7 +130,9 @@ def _archived_ids(con: duckdb.DuckDBPyConnection, new: pa.Table, archive_dir: Pa
     con.register("_arch_new", new.select(["event_id", "occurred_at"]))
     try:
         sql = "SELECT DISTINCT strftime(occurred_at, '%Y-%m') FROM _arch_new WHERE occurred_at < $end"
-        rows = run(con, sql, {"end": _month_after(max(months))})
+        from dashboard.store.retention import month_range  # retention imports this module
+
+        rows = run(con, sql, {"end": month_range(max(months))[1]})
         touched = [str(row[0]) for row in rows]
         files = [archive_dir / months[m] for m in sorted(touched) if m in months]
         present = [str(f) for f in files if f.is_file()]
@@ -146,12 +148,6 @@ def _archived_ids(con: duckdb.DuckDBPyConnection, new: pa.Table, archive_dir: Pa
         return found.to_arrow_table().column("event_id")
     finally:
         con.unregister("_arch_new")
-
-
-def _month_after(month: str) -> datetime:
-    """The first moment after the month `YYYY-MM`."""
-    year, mon = (int(x) for x in month.split("-"))
-    return datetime(year + mon // 12, mon % 12 + 1, 1)
 
 
 def store_batch(

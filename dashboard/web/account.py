@@ -84,7 +84,7 @@ def _page(message: str | None = None, error: str | None = None, status: int = 20
         enrolment=enrolment,
         sessions=users.own_sessions(state().db, current.username, current.session_id),
     )
-    return auth._html(body, status)
+    return auth.html_response(body, status)
 
 
 def _password_ok(current: auth.CurrentSession, password: str) -> Response | None:
@@ -92,13 +92,13 @@ def _password_ok(current: auth.CurrentSession, password: str) -> Response | None
     if not password:
         return _page(error="Enter your current password.", status=400)
     st = state()
-    policy = auth._policy(st.settings)
+    policy = auth.throttle_policy(st.settings)
     gate = users.login_gate(st.db, current.username, auth.client_ip(), policy, utcnow())
     if not gate.allowed:
         return _page(error=f"Too many wrong passwords. Try again in {gate.retry_after_s} s.", status=429)
     if users.authenticate(st.db, current.username, password).ok:
         return None
-    auth._failed(current.username, True, "wrong current password on the account page", current.role)
+    auth.note_failed_sign_in(current.username, True, "wrong current password on the account page", current.role)
     return _page(error="The current password is wrong.", status=400)
 
 

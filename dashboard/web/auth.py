@@ -127,7 +127,8 @@ def _record(action: str, actor: str, **fields: Any) -> None:
     selflog.record(state().db, action, actor[:256] or "-", ip=client_ip(), user_agent=_user_agent(), **fields)
 
 
-def _policy(settings: Settings) -> users.ThrottlePolicy:
+def throttle_policy(settings: Settings) -> users.ThrottlePolicy:
+    """The progressive delay and lockout of sign-ins (also of wrong passwords on the account page)."""
     return users.ThrottlePolicy(
         max_failures=settings.login_max_failures,
         max_failures_per_address=settings.login_max_failures_per_address,
@@ -153,7 +154,8 @@ def _json_error(status: int, message: str) -> Response:
     return response
 
 
-def _html(body: str, status: int = 200) -> Response:
+def html_response(body: str, status: int = 200) -> Response:
+    """A server-rendered page (login, account, refusals)."""
     return flask.Response(body, status=status, mimetype="text/html")
 
 
@@ -164,7 +166,7 @@ def _refuse(decision: auth_rules.Decision) -> Response:
     status = decision.status or 403
     if auth_rules.wants_json(req.path, req.method, req.headers.get("Accept", "")):
         return _json_error(status, decision.message)
-    return _html(auth_pages.refusal_page(status, decision.message), status)
+    return html_response(auth_pages.refusal_page(status, decision.message), status)
 
 
 def _login_required() -> Response:
@@ -301,8 +303,8 @@ def _anonymous_csrf() -> str:
 def _form_expired(page: str) -> Response:
     message = "The form expired or did not come from this site. Reload the page and sign in again."
     if page == "totp":
-        return _html(auth_pages.totp_page(_anonymous_csrf(), message), 403)
-    return _html(auth_pages.login_page(_anonymous_csrf(), "/", error=message), 403)
+        return html_response(auth_pages.totp_page(_anonymous_csrf(), message), 403)
+    return html_response(auth_pages.login_page(_anonymous_csrf(), "/", error=message), 403)
 
 
 def login_get() -> Response:
@@ -315,7 +317,7 @@ def login_get() -> Response:
     notice = "You have signed out." if flask.request.args.get("signed_out") else None
     if flask.request.args.get("expired"):
         notice = "Your session ended. Sign in again."
-    return _html(auth_pages.login_page(_anonymous_csrf(), next_path, notice=notice))
+    return html_response(auth_pages.login_page(_anonymous_csrf(), next_path, notice=notice))
 
 
 def _throttled(username: str, gate: users.Gate, next_path: str) -> Response:
@@ -327,15 +329,15 @@ def _throttled(username: str, gate: users.Gate, next_path: str) -> Response:
         message = f"Too many failed sign-ins. Wait {gate.retry_after_s} s and try again."
         reason = "throttled: too soon after failed attempts"
     _record("audit.login", username, outcome="failure", reason=reason, metadata={"retry_after_s": gate.retry_after_s})
-    response = _html(auth_pages.login_page(_anonymous_csrf(), next_path, username, error=message), 429)
+    response = html_response(auth_pages.login_page(_anonymous_csrf(), next_path, username, error=message), 429)
     response.headers["Retry-After"] = str(gate.retry_after_s)
     return response
 
 
-def _failed(username: str, known: bool, reason: str, role: str | None) -> None:
+def note_failed_sign_in(username: str, known: bool, reason: str, role: str | None) -> None:
     """Count a failure against the name and address; log it, and any lockout it causes."""
     st = state()
-    policy = _policy(st.settings)
+    policy = throttle_policy(st.settings)
     locked = users.note_login_failure(st.db, username, client_ip(), policy, utcnow())
     _record(
         "audit.login",
@@ -373,26 +375,27 @@ def login_post() -> Response:
     username = users.normalize_username(form.get("username", ""))[:128]
     password = form.get("password", "")
     if not username or not password:
-        return _html(
+        return html_response(
             auth_pages.login_page(_anonymous_csrf(), next_path, username, error="Enter your user name and password."),
             400,
         )
     st = state()
-    gate = users.login_gate(st.db, username, client_ip(), _policy(st.settings), utcnow())
+    gate = users.login_gate(st.db, username, client_ip(), throttle_policy(st.settings), utcnow())
     if not gate.allowed:
         return _throttled(username, gate, next_path)
     verdict = users.authenticate(st.db, username, password)
     if not verdict.ok:
         assert verdict.reason is not None
-        _failed(username, verdict.user is not None, verdict.reason, verdict.user.role if verdict.user else None)
+        role = verdict.user.role if verdict.user else None
+        note_failed_sign_in(username, verdict.user is not None, verdict.reason, role)
         error = "Wrong user name or password."  # the same words whatever was wrong
-        return _html(auth_pages.login_page(_anonymous_csrf(), next_path, username, error=error), 401)
+        return html_response(auth_pages.login_page(_anonymous_csrf(), next_path, username, error=error), 401)
     assert verdict.user is not None
     if verdict.user.totp_enabled:
         flask.session.clear()
         flask.session["csrf"] = secrets.token_urlsafe(32)
         flask.session["mfa"] = {"u": verdict.user.username, "t": time.time(), "next": next_path}
-        return _html(auth_pages.totp_page(flask.session["csrf"]))
+        return html_response(auth_pages.totp_page(flask.session["csrf"]))
     return _start_session(verdict.user.username, verdict.user.role, next_path)
 
 
@@ -406,7 +409,7 @@ def totp_post() -> Response:
         return flask.redirect("/login?expired=1", 302)
     st = state()
     username = str(pending["u"])
-    gate = users.login_gate(st.db, username, client_ip(), _policy(st.settings), utcnow())
+    gate = users.login_gate(st.db, username, client_ip(), throttle_policy(st.settings), utcnow())
     if not gate.allowed:
         flask.session.pop("mfa", None)
         return _throttled(username, gate, str(pending.get("next", "/")))
@@ -415,8 +418,8 @@ def totp_post() -> Response:
         flask.session.pop("mfa", None)
         return flask.redirect("/login", 302)
     if not users.totp_check(st.db, username, flask.request.form.get("code", "")):
-        _failed(username, True, "wrong one-time code", user.role)
-        return _html(auth_pages.totp_page(_anonymous_csrf(), "Wrong or already used code."), 401)
+        note_failed_sign_in(username, True, "wrong one-time code", user.role)
+        return html_response(auth_pages.totp_page(_anonymous_csrf(), "Wrong or already used code."), 401)
     return _start_session(user.username, user.role, str(pending.get("next", "/")))
 
 
