@@ -169,3 +169,25 @@ def test_cli_refuses_a_database_held_by_another_process(tmp_path: Path, db_path:
 def test_summaries_have_json(db_path: Path, cmd: list[str]) -> None:
     out = run_cli(*cmd, "--db", str(db_path), "--json")
     json.loads(out.stdout)
+
+
+def test_batches_validated_from_several_threads_at_once(db_path: Path) -> None:
+    """API requests validate side by side: each call has its own cursor on the validation engine."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dashboard.ingest.pipeline import Ingestor
+
+    with Database(db_path) as db:
+        ingestor = Ingestor(db)
+
+        def check(n: int) -> tuple[list[str], list[str]]:
+            docs = [event(id=f"t{n}-{i}", actor={"id": f"u{n}"}) for i in range(300)]
+            docs.append(event(id=f"t{n}-bad", outcome="maybe"))
+            result = ingestor.validate([(i, json.dumps(d)) for i, d in enumerate(docs)])
+            return result.accepted.column("actor_id").to_pylist(), [r.reason for r in result.rejected]
+
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            results = list(pool.map(check, range(12)))
+    for n, (actors, reasons) in enumerate(results):
+        assert actors == [f"u{n}"] * 300
+        assert reasons == ["outcome 'maybe' is not one of success, failure, unknown"]
