@@ -511,6 +511,14 @@ def reasons_spec(frame: Table, title: str = "Failures by reason") -> Spec:
     )
 
 
+def map_note(placed: int, country_only: int) -> str:
+    """What the IP map shows, in words (the Security page and the PDF say the same)."""
+    parts = [f"{placed:,} events placed at city level"]
+    if country_only:
+        parts.append(f"{country_only:,} at country level only (shaded)")
+    return "; ".join(parts) + ". Internal and unknown addresses are not on the map."
+
+
 def ip_map(
     points: Table,
     countries: Table,

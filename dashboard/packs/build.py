@@ -68,6 +68,11 @@ def _figure(name: str, values: dict[str, Any], tz: str) -> charts.Chart | None:
         return charts.Chart(figures.timeline_figure(t.frame, t.bucket.seconds, t.bucket.per, t.start, t.end, tz))
     if name == "heatmap":
         return charts.Chart(figures.weekday_hour_heatmap(value, tz), height=340)
+    if name == "map":
+        if not (value.placed or value.country_only) or not charts.maps_drawable():
+            return None
+        title = "Events by place (size: events; colour: share failed)"
+        return charts.Chart(figures.ip_map(value.points, value.countries, title=title), height=480)
     if value.empty:
         return None
     if name == "top_users":

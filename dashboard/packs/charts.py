@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import plotly.graph_objects as go
 
@@ -25,6 +26,15 @@ WIDTH = 1000
 SCALE = 1.6
 #: JPEG goes into the PDF as it is (reportlab would decode and re-compress a PNG: twice the time).
 FORMAT = "jpeg"
+
+#: the world outlines the dashboard's maps use (shipped in assets/, as the machines have no
+#: internet); the browser reads them from the file, as plotly.js would read them from its CDN.
+TOPOJSON_DIR = Path(__file__).resolve().parents[2] / "assets" / "topojson"
+
+
+def maps_drawable() -> bool:
+    """Whether the map outlines are where the charts' browser reads them."""
+    return (TOPOJSON_DIR / "world_110m.json").is_file()
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,7 @@ class Session:
                     kaleido.calc_fig_sync(
                         chart.figure,
                         opts={"format": FORMAT, "width": chart.width, "height": chart.height, "scale": SCALE},
+                        topojson=TOPOJSON_DIR.as_uri() + "/",
                     )
                 )
                 for chart in charts

@@ -43,6 +43,7 @@ from reportlab.platypus import (
 )
 
 from dashboard.events.taxonomy import CATEGORY_TITLES
+from dashboard.figures import map_note
 from dashboard.packs.sections import Capped, Integrity, ReportData, local_text
 
 #: section titles, in order (tests look for them in the extracted text).
@@ -462,7 +463,18 @@ class _Report:
                     numeric=[3, 4],
                 )
             )
+        self.build_map()
         self.add(PageBreak())
+
+    def build_map(self) -> None:
+        """Where the view's activity comes from: the Security page's map, and what it places."""
+        m, st = self.data.charts.map, self.st
+        self.add(CondPageBreak(110 * mm), _p("Where activity comes from", st.h2))
+        if not (m.placed or m.country_only):
+            self.para("No event of this view has an address that can be placed on a map.", st.small)
+            return
+        self.chart("map")
+        self.para(map_note(m.placed, m.country_only), st.note)
 
     def build_failed_logins(self) -> None:
         d, st = self.data, self.st

@@ -212,12 +212,7 @@ def security_map(db: Database, f: Filters, masked: bool, now: datetime | None = 
             [(a, _name(n, True), c, when, _ip_shown(ip, True), *rest) for a, n, c, when, ip, *rest in new.data],
         )
     fig = figures.ip_map_spec(points, countries, new)
-    placed = sum(int(n) for n in points["events"])
-    country_only = sum(int(n) for n in countries["events"])
-    parts = [f"{placed:,} events placed at city level"]
-    if country_only:
-        parts.append(f"{country_only:,} at country level only (shaded)")
-    note = "; ".join(parts) + ". Internal and unknown addresses are not on the map."
+    note = figures.map_note(sum(int(n) for n in points["events"]), sum(int(n) for n in countries["events"]))
     table_rows = [
         [
             xf_cell("users", r["actor_id"], _person(r["actor_id"], r["actor_name"], False), src="new-countries"),
