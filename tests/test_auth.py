@@ -325,3 +325,57 @@ def test_users_command_line(db_path: Path) -> None:
     assert len(rows) == 6
     assert all(r["actor_id"].startswith("cli:") for r in rows)
     assert "pw-from-stdin" not in json.dumps(rows, default=str)
+
+
+def _secret_of(uri: str) -> str:
+    return uri.split("secret=")[1].split("&")[0]
+
+
+def test_second_factor_secrets_are_stored_sealed_with_a_key_beside_the_database(db_path: Path) -> None:
+    with Database(db_path) as db:
+        users.create_user(db, "ana", "compliance", "a long enough password", ADMIN)
+        secret = _secret_of(users.totp_enable(db, "ana", ADMIN))
+        with db.connect() as conn:
+            stored = str(conn.execute(sa.text("SELECT totp_secret FROM dashboard_users")).scalar())
+        assert stored.startswith(users.SEALED_PREFIX) and secret not in stored
+        key = users.totp_key_path(db_path)
+        assert key == db_path.with_name(db_path.name + ".totp-key")
+        assert key.stat().st_mode & 0o777 == 0o600
+        # the code from the authenticator app is checked against the unsealed secret
+        assert users.totp_check(db, "ana", users.totp_code(secret, users.totp_step()))
+        with db.raw() as con:
+            con.execute("CHECKPOINT")
+    # a copy of the database file alone does not hold the secret
+    assert secret.encode() not in db_path.read_bytes()
+
+
+def test_secrets_stored_before_sealing_are_sealed_at_the_next_start(db_path: Path) -> None:
+    with Database(db_path) as db:
+        users.create_user(db, "ana", "compliance", "a long enough password", ADMIN)
+        # what an earlier release stored: the secret itself
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE dashboard_users SET totp_secret = :s"), {"s": RFC_SECRET})
+        assert users.totp_check(db, "ana", users.totp_code(RFC_SECRET, users.totp_step()))  # still works
+    run_cli("users", "list", "--db", str(db_path))  # any start seals them (the server's too)
+    with Database(db_path) as db:
+        with db.connect() as conn:
+            stored = str(conn.execute(sa.text("SELECT totp_secret FROM dashboard_users")).scalar())
+        assert stored.startswith(users.SEALED_PREFIX) and RFC_SECRET not in stored
+        assert users.seal_totp_secrets(db) == 0
+        later = users.totp_step() + 1  # the code of the next step (the current one was spent)
+        assert users.totp_check(db, "ana", users.totp_code(RFC_SECRET, later), now=later * users.TOTP_STEP_S)
+
+
+def test_a_missing_second_factor_key_refuses_codes_and_says_what_to_do(
+    db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with Database(db_path) as db:
+        users.create_user(db, "ana", "compliance", "a long enough password", ADMIN)
+        secret = _secret_of(users.totp_enable(db, "ana", ADMIN))
+        users.totp_key_path(db_path).unlink()
+        assert not users.totp_check(db, "ana", users.totp_code(secret, users.totp_step()))
+        assert "auditdash users totp-disable" in caplog.text and ".totp-key is missing" in caplog.text
+    # the way out: an administrator turns the second factor off, and the user sets it up again
+    run_cli("users", "totp-disable", "ana", "--db", str(db_path))
+    with Database(db_path) as db:
+        assert not users.totp_enabled(db, "ana")

@@ -60,6 +60,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from dashboard.config import ConfigError, archive_folder
+from dashboard.keyfile import create_key_file, warn_if_readable
 from dashboard.store import schema, selflog
 from dashboard.store.db import Database, StoreError, utcnow
 from dashboard.store.duck import run
@@ -153,20 +154,8 @@ class Locations:
             pem = key.private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # written whole to a temporary file first: a crash never leaves an empty key behind
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(pem)
-                fh.flush()
-                os.fsync(fh.fileno())
-            try:
-                os.link(tmp, path)  # fails if another thread made one first: theirs is kept
-            except FileExistsError:
+            if not create_key_file(path, pem):  # another thread made one first: theirs is kept
                 return self.load_signing_key(create=False)
-            finally:
-                tmp.unlink(missing_ok=True)
             self._write_public_key(key.public_key())
             log.warning(
                 "generated checkpoint signing key %s: keep a copy of %s with your auditors",
@@ -178,8 +167,7 @@ class Locations:
             raise IntegrityError(f"cannot read the checkpoint signing key {path}: {exc}") from exc
         if not isinstance(loaded, Ed25519PrivateKey):
             raise IntegrityError(f"{path} is not an Ed25519 private key")
-        if os.name == "posix" and path.stat().st_mode & 0o077:
-            log.warning("checkpoint signing key %s is readable by others: chmod 600 it", path)
+        warn_if_readable(path, "checkpoint signing key")
         if not self._public_key_path().exists():
             self._write_public_key(loaded.public_key())
         return loaded

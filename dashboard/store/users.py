@@ -1,6 +1,9 @@
 """Dashboard users: accounts, passwords, second factor, sessions and login throttling.
 
-Passwords are hashed with argon2id (memory-hard); only the hash is stored. Every change to a
+Passwords are hashed with argon2id (memory-hard); only the hash is stored. Second-factor
+secrets, which must be read back to check a code, are stored sealed (Fernet) with a key kept in
+a file beside the database (`<db>.totp-key`), so a copy of the database alone does not hold
+them. Every change to a
 user is written to the audit log itself (`audit.user_change`) by the function that makes it,
 so the command line and the admin page cannot forget to. Sessions live in
 `dashboard_sessions` (the signed cookie carries only a random id whose SHA-256 is stored), so
@@ -14,18 +17,22 @@ import base64
 import functools
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import time
 import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.fernet import Fernet, InvalidToken
 
+from dashboard.keyfile import create_key_file, warn_if_readable
 from dashboard.store.db import Database, StoreError, utcnow
 from dashboard.store.schema import login_throttle, sessions, users
 
@@ -38,6 +45,7 @@ FIRST_ADMIN = "admin"
 TARGET_TYPE = "dashboard_user"
 
 _hasher = PasswordHasher()
+log = logging.getLogger(__name__)
 
 
 @functools.cache
@@ -381,6 +389,75 @@ def totp_uri(username: str, secret_b32: str) -> str:
     return f"otpauth://totp/{label}?{query}"
 
 
+#: how a sealed secret starts in `users.totp_secret` (a value without it was stored before sealing)
+SEALED_PREFIX = "sealed:"
+
+
+def totp_key_path(db_path: Path) -> Path:
+    """The file of the key that seals second-factor secrets: `<db>.totp-key`, beside the database."""
+    return db_path.with_name(db_path.name + ".totp-key")
+
+
+def _totp_box(db: Database, create: bool) -> Fernet | None:
+    """The sealing key (made, mode 0600, when missing and `create`), or None."""
+    path = totp_key_path(db.path)
+    try:
+        key = path.read_bytes().strip()
+    except FileNotFoundError:
+        if not create:
+            return None
+        create_key_file(path, Fernet.generate_key() + b"\n")  # or another thread's, made first
+        key = path.read_bytes().strip()
+    warn_if_readable(path, "second-factor key")
+    try:
+        return Fernet(key)
+    except ValueError as exc:
+        raise StoreError(f"{path} does not hold a second-factor key: {exc}") from None
+
+
+def _seal(db: Database, secret: str) -> str:
+    box = _totp_box(db, create=True)
+    assert box is not None  # made when missing
+    return SEALED_PREFIX + box.encrypt(secret.encode()).decode()
+
+
+def _unseal(db: Database, stored: str) -> str | None:
+    """The secret as set up, or None (with the reason logged) when its key is missing or wrong."""
+    if not stored.startswith(SEALED_PREFIX):
+        return stored  # stored before sealing; `seal_totp_secrets` seals it
+    box = _totp_box(db, create=False)
+    if box is None:
+        log.error(
+            "second-factor key %s is missing: codes cannot be checked (restore it from the backup, "
+            "or turn the second factor off with: auditdash users totp-disable NAME)",
+            totp_key_path(db.path),
+        )
+        return None
+    try:
+        return box.decrypt(stored.removeprefix(SEALED_PREFIX).encode()).decode()
+    except InvalidToken:
+        log.error("second-factor key %s does not open a stored secret: is it the right key?", totp_key_path(db.path))
+        return None
+
+
+def seal_totp_secrets(db: Database) -> int:
+    """Seal the second-factor secrets stored before sealing (run at every start); returns how many."""
+    with db.connect() as conn:
+        rows = conn.execute(
+            sa.select(users.c.username, users.c.totp_secret).where(
+                users.c.totp_secret.is_not(None), ~users.c.totp_secret.startswith(SEALED_PREFIX)
+            )
+        ).fetchall()
+    for name, secret in rows:
+        with db.write_lock, db.engine.begin() as conn:  # not `_update`: the user did not change
+            conn.execute(
+                users.update()
+                .where(users.c.username == name, users.c.totp_secret == secret)
+                .values(totp_secret=_seal(db, secret))
+            )
+    return len(rows)
+
+
 def totp_new_secret() -> str:
     """A new RFC 6238 shared secret (160 bits, base32 without padding)."""
     return base64.b32encode(secrets.token_bytes(20)).decode().rstrip("=")
@@ -401,7 +478,7 @@ def totp_enable(
     """
     user = _require(db, username)
     secret = secret or totp_new_secret()
-    _update(db, user.username, totp_secret=secret, totp_last_step=used_step)
+    _update(db, user.username, totp_secret=_seal(db, secret), totp_last_step=used_step)
     end_user_sessions(db, user.username, "second factor changed", keep=keep_session)
     _log_change(db, actor, user.username, "totp_enable", {"totp": [user.totp_enabled, True]})
     return totp_uri(user.username, secret)
@@ -427,7 +504,10 @@ def totp_check(db: Database, username: str, code: str, now: float | None = None)
             ).first()
         if row is None or row.totp_secret is None:
             return False
-        step = totp_match(row.totp_secret, code, now, row.totp_last_step)
+        secret = _unseal(db, row.totp_secret)
+        if secret is None:
+            return False
+        step = totp_match(secret, code, now, row.totp_last_step)
         if step is None:
             return False
         _update(db, name, totp_last_step=step)

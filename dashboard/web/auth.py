@@ -580,6 +580,9 @@ def install_auth(app: dash.Dash, st: AppState) -> None:
         n = settings.proxy_count
         server.wsgi_app = ProxyFix(server.wsgi_app, x_for=n, x_proto=n, x_host=n)
     server.secret_key = load_secret_key(settings)
+    sealed = users.seal_totp_secrets(st.db)  # stored before secrets were sealed
+    if sealed:
+        log.warning("sealed %d second-factor secrets with %s", sealed, users.totp_key_path(st.db.path))
     server.session_interface = _SessionInterface()
     server.config.update(
         SESSION_COOKIE_NAME=SESSION_COOKIE,

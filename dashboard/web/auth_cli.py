@@ -61,6 +61,7 @@ def _show_generated(username: str, password: str) -> None:
 
 def run_users(args: argparse.Namespace, db: Database) -> int:
     """Run one `users` subcommand against an open database; return the exit code."""
+    users.seal_totp_secrets(db)  # secrets stored before sealing, when the server has not run since
     actor = cli_actor()
     command = args.users_cmd
     if command == "list":
