@@ -9,6 +9,7 @@ send its files to the running server with `--server URL --token TOKEN`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -140,12 +141,12 @@ def _seed_demo(db: Any, settings: config.Settings, events: int, **spec_args: Any
     batches, truth = generate(spec)
     progress = Progress("demo", total=spec.events)
     locator = default_locator(settings.geo_dir, settings.geoip_mmdb)
-    ingestor = Ingestor(db, locator, settings.batch_size, archive_dir=settings.archive_dir)
     records = (
         [(i, json.dumps(doc, ensure_ascii=False, separators=(",", ":"))) for i, doc in enumerate(batch)]
         for batch in batches
     )
-    result = ingestor.ingest_batches(records, "demo", "record", progress)
+    with Ingestor(db, locator, settings.batch_size, archive_dir=settings.archive_dir) as ingestor:
+        result = ingestor.ingest_batches(records, "demo", "record", progress)
     progress.done()
     db.set_meta("demo", "true")
     truth_path = db.path.with_name(db.path.stem + ".truth.json")
@@ -195,9 +196,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     db = _open_db(args)
     total = WriteResult()
     files: list[dict[str, Any]] = []
+    stack = contextlib.ExitStack()
     try:
         locator = default_locator(settings.geo_dir, settings.geoip_mmdb)
         ingestor = Ingestor(db, locator, settings.batch_size, archive_dir=settings.archive_dir)
+        stack.callback(ingestor.close)
         for name in args.files:
             progress = Progress(Path(name).name)
             try:
@@ -217,6 +220,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 }
             )
     finally:
+        stack.close()
         db.close()
     summary = {
         "accepted": total.accepted,

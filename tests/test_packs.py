@@ -28,7 +28,7 @@ from dashboard.demo import DemoSpec, generate
 from dashboard.filters import Filters
 from dashboard.ingest.geo import default_locator
 from dashboard.ingest.pipeline import Ingestor
-from dashboard.packs import csvout, pdf, sections, view
+from dashboard.packs import charts, csvout, pdf, sections, view
 from dashboard.packs.build import PackSettings, build_pack
 from dashboard.packs.manifest import check_pack
 from dashboard.packs.model import Control, PackCancelled, PackError, PackRequest, PackResult
@@ -281,6 +281,36 @@ def test_pdf_maps_where_activity_comes_from(demo: Demo) -> None:
     # the map itself: an image of the chart's size (1000 x 480 at 1.6 times), drawn offline
     assert (1600, 768) in _images(path)
     assert "could not be drawn" not in flat
+
+
+def test_a_map_that_cannot_be_drawn_leaves_the_other_charts(
+    demo: Demo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = tmp_path / "topojson"
+    broken.mkdir()
+    (broken / "world_110m.json").write_text("not topojson")
+    monkeypatch.setattr(charts, "TOPOJSON_DIR", broken)
+    result = build_pack(demo.db, _settings(demo), _request(JUNE, ("pdf",)))
+    path = _file(result, ".pdf")
+    flat = " ".join(_pdf_text(path).split())
+    assert "Some charts could not be drawn on this server (the map)" in flat
+    assert "The map could not be drawn on this server; what it shows is counted here." in flat
+    assert "events placed at city level" in flat
+    sizes = _images(path)
+    assert (1600, 768) not in sizes and (1600, 672) in sizes  # no map; the timeline is there
+
+
+def test_masked_packs_map_data_holds_no_full_address(demo: Demo) -> None:
+    from dashboard.store import analytics
+
+    with demo.db.connect() as conn:
+        av = analytics.View.of(JUNE, END)
+        full = sections.map_data(conn, av, masked=False)
+        masked = sections.map_data(conn, av, masked=True)
+    assert masked.placed == full.placed > 0
+    shown = [ip for ip in masked.points["top_ip"] if ip]
+    assert shown and all(ip.endswith(".x") or ip.endswith("::x") for ip in shown)
+    assert not set(shown) & set(full.points["top_ip"])
 
 
 def test_pdf_says_when_nothing_can_be_mapped(tmp_path: Path) -> None:

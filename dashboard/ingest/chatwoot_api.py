@@ -434,8 +434,8 @@ def _cmd_pull(args: argparse.Namespace) -> int:
         settings, source = _source(args)
         with Database(settings.db_path) as db:
             locator = default_locator(settings.geo_dir, settings.geoip_mmdb)
-            ingestor = Ingestor(db, locator, settings.batch_size, archive_dir=settings.archive_dir)
-            result = pull(db, ingestor, source)
+            with Ingestor(db, locator, settings.batch_size, archive_dir=settings.archive_dir) as ingestor:
+                result = pull(db, ingestor, source)
     except ChatwootError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -12,15 +12,18 @@ Validation needs nothing stored, so it runs on a private in-memory DuckDB (a cur
 not on the store's, and the pipeline sets how many threads it gets: one while batches bring
 mostly new events (storing them is the heavier stage, and a second validation thread would only
 take turns with the store's on two cores), all of them otherwise (a file imported again is all
-duplicates, quick to store). `benchmarks/ingest.py`, 1 million events: 11.2 to 12.3 CPU-seconds
-and 145,000 to 156,000 events/s, where validation on the store's two threads took 13.2 and
-130,000; the same file again 3.4 to 3.6 s, as before (docs/PERFORMANCE.md, "Ingest").
+duplicates, quick to store). `benchmarks/ingest.py`, 1 million events, batches of 122,880, three
+runs: 11.6 to 12.3 CPU-seconds and 144,859 to 151,892 events/s, where validating on the store's
+connection took 13.2 CPU-seconds and gave 129,734 events/s just before; the same file again
+3.5 to 3.6 s, as before (docs/PERFORMANCE.md, "Ingest").
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
+import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -71,7 +74,10 @@ class Ingestor:
         # re-sent events of archived months are duplicates too
         self.archive_dir = archive_folder(archive_dir, db.path)
         self.listeners: list[Listener] = []
-        self._engine = duckdb.connect(":memory:")
+        # Spilled to a folder of its own under the system's temporary folder, were a batch ever
+        # to need it (DuckDB would use `.tmp` in the current folder), made only then.
+        spill = Path(tempfile.gettempdir()) / f"auditdash-validate-{os.getpid()}-{id(self):x}"
+        self._engine = duckdb.connect(":memory:", config={"temp_directory": str(spill)})
         self._engine_lock = threading.Lock()
         self._all_threads = self._engine_threads = int(run(self._engine, "SELECT current_setting('threads')")[0][0])
 
@@ -81,6 +87,17 @@ class Ingestor:
             cursor = self._engine.cursor()
         with contextlib.closing(cursor):
             return validate_batch(cursor, records, geo=self.geo)
+
+    def close(self) -> None:
+        """Close the validation engine (the store stays open: it is the caller's)."""
+        with self._engine_lock:
+            self._engine.close()
+
+    def __enter__(self) -> Ingestor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _set_engine_threads(self, threads: int) -> None:
         """Threads of the validation engine from its next statement on (calls in different

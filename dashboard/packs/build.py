@@ -58,6 +58,18 @@ def new_pack_id(now: datetime) -> str:
     return f"{now.astimezone(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
+#: how the PDF's note names a chart that could not be drawn
+CHART_TITLES = {
+    "timeline": "activity over time",
+    "heatmap": "failed logins by weekday and hour",
+    "top_users": "busiest users",
+    "reasons": "failures by reason",
+    "top_actions": "most frequent actions",
+    "user_days": "failed logins by user and day",
+    "map": "the map",
+}
+
+
 def _figure(name: str, values: dict[str, Any], tz: str) -> charts.Chart | None:
     """The dashboard's figure (dashboard.figures) for one chart of the PDF, or None when it has no data."""
     from dashboard import figures
@@ -69,7 +81,10 @@ def _figure(name: str, values: dict[str, Any], tz: str) -> charts.Chart | None:
     if name == "heatmap":
         return charts.Chart(figures.weekday_hour_heatmap(value, tz), height=340)
     if name == "map":
-        if not (value.placed or value.country_only) or not charts.maps_drawable():
+        if not (value.placed or value.country_only):
+            return None
+        if not charts.maps_drawable():
+            log.warning("map outlines not found in %s: the PDF has no map", charts.TOPOJSON_DIR)
             return None
         title = "Events by place (size: events; colour: share failed)"
         return charts.Chart(figures.ip_map(value.points, value.countries, title=title), height=480)
@@ -102,17 +117,26 @@ class _Drawer(threading.Thread):
         self.session = session
         self.todo: queue.Queue[tuple[str, charts.Chart] | None] = queue.Queue()
         self.images: dict[str, bytes] = {}
-        self.error: Exception | None = None
+        self.failed: dict[str, Exception] = {}
 
     def run(self) -> None:
+        # A chart that fails does not stop the others (without a browser they all fail at once).
         while (item := self.todo.get()) is not None:
-            if self.error is not None:
-                continue
             name, chart = item
             try:
                 (self.images[name],) = self.session.render([chart])
             except (charts.ChartError, ImportError) as exc:
-                self.error = exc
+                self.failed[name] = exc
+
+    def note(self) -> str | None:
+        """What the PDF says about charts that could not be drawn (None: all were)."""
+        if not self.failed:
+            return None
+        if not self.images:
+            reason = next(iter(self.failed.values()))
+            return f"The charts could not be drawn on this server ({reason}); every figure is in the tables."
+        names = ", ".join(CHART_TITLES.get(n, n) for n in self.failed)
+        return f"Some charts could not be drawn on this server ({names}); their figures are in the tables and notes."
 
 
 def _write_pdf(
@@ -145,10 +169,9 @@ def _write_pdf(
         drawer.todo.put(None)
         drawer.join()
     images = drawer.images
-    note: str | None = None
-    if drawer.error is not None:
-        log.warning("pack %s: %s", pack_id, drawer.error)
-        note = f"The charts could not be drawn on this server ({drawer.error}); every figure is in the tables."
+    for name, exc in drawer.failed.items():
+        log.warning("pack %s: chart %s: %s", pack_id, name, exc)
+    note = drawer.note()
     control.check()
     control.report("PDF: laying out the pages", base + span * 0.8)
     generated = view.now

@@ -473,7 +473,10 @@ class _Report:
         if not (m.placed or m.country_only):
             self.para("No event of this view has an address that can be placed on a map.", st.small)
             return
-        self.chart("map")
+        if "map" in self.images:
+            self.chart("map")
+        else:
+            self.para("The map could not be drawn on this server; what it shows is counted here.", st.small)
         self.para(map_note(m.placed, m.country_only), st.note)
 
     def build_failed_logins(self) -> None:

@@ -416,9 +416,17 @@ def chart_steps(view: PackView, masked: bool) -> list[tuple[str, Callable[[], An
         ("reasons", lambda: analytics.failures_by_reason(conn, av)),
         ("top_actions", lambda: analytics.top_actions(conn, av, limit=10)),
         ("user_days", lambda: people(analytics.failed_logins_by_user_day(conn, av, limit=15))),
-        # the Security page's map; an image shows no addresses, and masked roles get none in the data
-        ("map", lambda: MapData(analytics.map_points(conn, av, masked=masked), analytics.country_totals(conn, av))),
+        ("map", lambda: map_data(conn, av, masked)),
     ]
+
+
+def map_data(conn: Any, av: analytics.View, masked: bool) -> MapData:
+    """The Security page's map data; for masked roles with addresses masked, as the page has them
+    (an image shows no addresses, but the figure built from this data carries them)."""
+    points = analytics.map_points(conn, av, masked=masked)
+    if masked and not points.empty:
+        points = points.assign(top_ip=[(mask_ip(ip) or "") if ip else "" for ip in points["top_ip"]])
+    return MapData(points, analytics.country_totals(conn, av))
 
 
 def gather_charts(view: PackView, masked: bool) -> ChartData:
