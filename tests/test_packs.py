@@ -257,9 +257,8 @@ def _images(path: Path) -> list[tuple[int, int]]:
     return [(int(line.split()[3]), int(line.split()[4])) for line in listing.splitlines()[2:]]
 
 
-def test_pdf_maps_where_activity_comes_from(demo: Demo) -> None:
-    result = build_pack(demo.db, _settings(demo), _request(JUNE, ("pdf",)))
-    path = _file(result, ".pdf")
+def test_pdf_maps_where_activity_comes_from(demo: Demo, full_pack: PackResult) -> None:
+    path = _file(full_pack, ".pdf")
     flat = " ".join(_pdf_text(path).split())
     # what the map places, counted by a query of our own: events with a city's coordinates, and
     # events with only a country
