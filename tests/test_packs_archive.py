@@ -1,11 +1,13 @@
-"""A pack of a period that retention has archived says what it leaves out, and how to bring it back.
+"""A pack of a period that retention has archived holds it all: archived months are read in place.
 
 A real store of 240 events from May to October 2026; a purge moves May to July to Parquet; packs
-of June (all archived), of mid-July to mid-August (half archived) and of September (all hot).
+of June (all archived), of mid-July to mid-August (half archived) and of September (all hot); then
+June restored, and its pack compared with the one read from the archive.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 from datetime import UTC, datetime
@@ -47,46 +49,63 @@ def _count(docs: list[dict], start: str, end: str) -> int:
     return sum(1 for d in docs if start <= d["occurred_at"] < end)
 
 
-def test_packs_of_archived_periods_name_what_they_leave_out(tmp_path: Path) -> None:
+def _csv_rows(doc: dict) -> list[str]:
+    path = next(p for p in doc["_paths"] if p.endswith(".csv"))
+    return Path(path).read_text(encoding="utf-8-sig").splitlines()
+
+
+def _hot_count(db: Database) -> int:
+    with db.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(events)).scalar() or 0)
+
+
+def test_packs_of_archived_periods_read_the_archive_in_place(tmp_path: Path) -> None:
     db_path = tmp_path / "packs.duckdb"
     docs = make_events(240, datetime(2026, 5, 1), datetime(2026, 11, 1))
     where = locations(db_path)
     with Database(db_path) as db:
         store(db, docs, batch=40, now=NOW)
         run_purge(db, where, RetentionPolicy(), ADMIN, now=NOW)
+        hot = _hot_count(db)  # August on, and the purge's own audit event
 
         june = _pack(db, tmp_path, {"from": "2026-06-01", "to": "2026-06-30"}, ("pdf", "csv"))
-        left = june["archived_not_included"]
-        assert june["_events"] == 0
-        assert left == {
-            "events": _count(docs, "2026-06", "2026-07"),
-            "months": ["2026-06"],
-            "restore": "auditdash archive restore --from 2026-06-01 --to 2026-06-30",
-        }
+        in_june = _count(docs, "2026-06", "2026-07")
+        assert june["_events"] == in_june > 0
+        assert june["from_archive"] == {"events": in_june, "months": ["2026-06"]}
+        rows = _csv_rows(june)
+        assert len(rows) == 1 + in_june
+        ids = {d["id"] for d in docs if "2026-06" <= d["occurred_at"] < "2026-07"}
+        assert all(any(i in row for row in rows[1:]) for i in ids)
         pdf = next(p for p in june["_paths"] if p.endswith(".pdf"))
         text = " ".join(
             subprocess.run(["pdftotext", pdf, "-"], capture_output=True, text=True, check=True).stdout.split()
         )
-        assert f"Not in this pack {left['events']:,} events of this view are in the archive (2026-06)" in text
-
-        half = _pack(db, tmp_path, {"from": "2026-07-15", "to": "2026-08-14"})
-        assert half["_events"] == _count(docs, "2026-08-01", "2026-08-15")
-        assert half["archived_not_included"]["events"] == _count(docs, "2026-07-15", "2026-08-01")
-        assert half["archived_not_included"]["months"] == ["2026-07"]
-
-        september = _pack(db, tmp_path, {"from": "2026-09-01", "to": "2026-09-30"})
-        assert september["_events"] == _count(docs, "2026-09", "2026-10") and "archived_not_included" not in september
-
-        # restored, the period is whole again and nothing is said to be missing
-        restore(db, where, ADMIN, datetime(2026, 6, 1), datetime(2026, 7, 1))
+        assert f"From the archive {in_june:,} events of this view are read from the archive (2026-06)" in text
+        assert f"Events in this pack {in_june:,}" in text
+        # the pack's connection went back to the pool as it was: `events` is the hot store again
+        assert _hot_count(db) == hot + 1  # the pack's own audit event
         with db.connect() as conn:
-            hot_june = conn.execute(
+            june_hot = conn.execute(
                 sa.select(sa.func.count()).where(
                     events.c.occurred_at >= datetime(2026, 6, 1), events.c.occurred_at < datetime(2026, 7, 1)
                 )
             ).scalar()
-        again = _pack(db, tmp_path, {"from": "2026-06-01", "to": "2026-06-30"}, ("json",))
-        assert again["_events"] == hot_june == left["events"]
-        assert "archived_not_included" not in again
+        assert june_hot == 0
+
+        half = _pack(db, tmp_path, {"from": "2026-07-15", "to": "2026-08-14"})
+        assert half["_events"] == _count(docs, "2026-07-15", "2026-08-15")
+        assert half["from_archive"] == {"events": _count(docs, "2026-07-15", "2026-08-01"), "months": ["2026-07"]}
+        table = list(csv.DictReader(_csv_rows(half)))
+        seqs = [int(r["seq"]) for r in table]
+        assert len(seqs) == half["_events"] and seqs == sorted(seqs)  # archived and hot, in the log's order
+
+        september = _pack(db, tmp_path, {"from": "2026-09-01", "to": "2026-09-30"})
+        assert september["_events"] == _count(docs, "2026-09", "2026-10") and "from_archive" not in september
+
+        # restored, June is hot again: the same pack, with nothing read from the archive
+        restore(db, where, ADMIN, datetime(2026, 6, 1), datetime(2026, 7, 1))
+        again = _pack(db, tmp_path, {"from": "2026-06-01", "to": "2026-06-30"}, ("csv", "json"))
+        assert again["_events"] == in_june and "from_archive" not in again
+        assert _csv_rows(again) == rows  # event for event, hash for hash
         header = json.loads(Path(next(p for p in again["_paths"] if p.endswith(".ndjson"))).read_text().splitlines()[0])
-        assert "archived_not_included" not in header["auditdash_pack"]
+        assert "from_archive" not in header["auditdash_pack"]

@@ -28,7 +28,7 @@ from dashboard.packs.view import PackView, open_view
 from dashboard.store import selflog
 from dashboard.store.db import Database
 from dashboard.store.integrity import Locations
-from dashboard.store.retention import ArchivedInView, archived_in_view
+from dashboard.store.retention import ArchivedInView
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ def _write_pdf(
     control: Control,
     weight: tuple[float, float],
     session: charts.Session,
-    not_included: str | None = None,
+    from_archive: str | None = None,
 ) -> PackFile:
     base, span = weight
     control.report("PDF: reading the charts' data and drawing them", base)
@@ -192,35 +192,24 @@ def _write_pdf(
         masked=request.masked,
         csv_in_pack="csv" in request.file_formats,
         schedule=request.schedule,
-        not_included=not_included,
+        from_archive=from_archive,
     )
     pdf.write_pdf(path, cover, data, images, note)
     control.report("PDF: done", base + span)
     return manifest.describe_file(path, "pdf")
 
 
-def _archived(db: Database, view: PackView, ps: PackSettings) -> ArchivedInView | None:
-    """The view's events that only the archive holds (None: nothing archived, or no settings to find it)."""
-    if ps.settings is None:
-        return None
-    found = archived_in_view(view.conn, Locations.resolve(ps.settings, db.path), view.filters, view.now)
-    return found if found.events else None
-
-
-def not_included_text(found: ArchivedInView) -> str:
-    """The words packs and the report page use for events of the period left in the archive."""
+def from_archive_text(found: ArchivedInView) -> str:
+    """The words packs and the report page use for events of the view read from archived months."""
     months = found.months[0] if len(found.months) == 1 else f"{found.months[0]} to {found.months[-1]}"
-    return (
-        f"{found.events:,} events of this view are in the archive ({months}) and not in this pack: "
-        f"restore them with `{found.restore_hint()}` and build the pack again"
-    )
+    return f"{found.events:,} events of this view are read from the archive ({months})"
 
 
 def _header(
     view: PackView, request: PackRequest, ps: PackSettings, pack_id: str, archived: ArchivedInView | None = None
 ) -> dict[str, Any]:
     """What the pack is: shared by the NDJSON header line and the manifest."""
-    extra = {"archived_not_included": archived.to_json()} if archived is not None else {}
+    extra = {"from_archive": {"events": archived.events, "months": list(archived.months)}} if archived else {}
     return {
         "pack_id": pack_id,
         "title": request.title,
@@ -262,16 +251,18 @@ def build_pack(db: Database, ps: PackSettings, request: PackRequest, control: Co
     stem = f"auditdash-{pack_id}"
     formats = request.file_formats
     action = "audit.report" if "pdf" in formats else "audit.export"
+    # archived months of the period are read in place (without settings: the hot store only)
+    archive = Locations.resolve(ps.settings, db.path) if ps.settings is not None else None
     try:
         # the chart browser boots while the queries run
         with (
             charts.Session() if "pdf" in formats else nullcontext(charts.Session()) as session,
-            open_view(db, request.filters, now) as view,
+            open_view(db, request.filters, now, archive) as view,
         ):
             control.report("checking the integrity of the period", 0.01)
             integrity = sections.integrity_state(db, view, ps.settings, ps.verify_max_events, verify="pdf" in formats)
             control.check()
-            archived = _archived(db, view, ps)
+            archived = view.from_archive if view.from_archive.events else None
             header = _header(view, request, ps, pack_id, archived)
             # progress shares: the PDF is a fixed step, CSV and JSON grow with the rows, the ZIP with the bytes
             shares = {"pdf": 1.0, "csv": 2.0, "json": 2.0, "ocsf": 6.0}
@@ -293,7 +284,7 @@ def build_pack(db: Database, ps: PackSettings, request: PackRequest, control: Co
                             control,
                             (position, span),
                             session,
-                            not_included_text(archived) if archived is not None else None,
+                            from_archive_text(archived) if archived is not None else None,
                         )
                     )
                 elif fmt == "csv":

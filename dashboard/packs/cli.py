@@ -114,9 +114,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     summary["filters"] = filters.describe(request.resolved_now())
     summary["sizes"] = {p.name: p.stat().st_size for p in result.paths()}
     summary["integrity"] = result.manifest.get("integrity", {}).get("state")
-    archived = result.manifest.get("archived_not_included")
+    archived = result.manifest.get("from_archive")
     if archived:
-        summary["archived_not_included"] = archived
+        summary["from_archive"] = archived
     if args.json:
         cli._print_json(summary)
     else:
@@ -125,8 +125,5 @@ def cmd_report(args: argparse.Namespace) -> int:
             print(f"  {path}  {path.stat().st_size:,} bytes")
         print(f"integrity of the period: {summary['integrity']}")
         if archived:
-            print(
-                f"warning: {archived['events']:,} events of this view are in the archive and not in the pack; "
-                f"restore them with `{archived['restore']}` first"
-            )
+            print(f"{archived['events']:,} of them read from the archive ({', '.join(archived['months'])})")
     return cli.EXIT_OK

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -26,6 +26,8 @@ from sqlalchemy.engine import Connection, Dialect
 from dashboard.filters import Filters
 from dashboard.packs.model import Control
 from dashboard.store.db import Database
+from dashboard.store.integrity import Locations
+from dashboard.store.retention import ArchivedInView, archive_files, archived_in_view, shadow_events_sql
 from dashboard.store.schema import events
 
 #: sequence numbers per streamed chunk (each chunk is sorted by DuckDB on its own).
@@ -68,6 +70,7 @@ class PackView:
         events: how many events match.
         first_seq: the lowest matching sequence number.
         last_seq: the highest matching sequence number.
+        from_archive: the matching events read from archived months (only the archive holds them).
     """
 
     filters: Filters
@@ -81,6 +84,7 @@ class PackView:
     conn: Connection
     con: duckdb.DuckDBPyConnection
     dialect: Dialect
+    from_archive: ArchivedInView = field(default_factory=lambda: ArchivedInView(0, ()))
 
     # -- SQL -------------------------------------------------------------------------------
     def condition(self) -> sa.ColumnElement[bool]:
@@ -165,12 +169,17 @@ class PackView:
 
 
 @contextmanager
-def open_view(db: Database, filters: Filters, now: datetime) -> Iterator[PackView]:
+def open_view(db: Database, filters: Filters, now: datetime, archive: Locations | None = None) -> Iterator[PackView]:
     """Open one read transaction and resolve the view in it (rolled back on exit).
 
     The SQLAlchemy connection (`view.conn`, for the shared aggregate queries) and the DuckDB
     connection under it (`view.con`, for streaming) are the same connection, so everything the
     pack reads comes from one snapshot.
+
+    With `archive` (where retention keeps archived months), a view whose period reaches into
+    archived months reads them too, straight from their Parquet files: in this connection
+    `events` stands for the hot store and those months together (`retention.shadow_events_sql`),
+    so every query of the pack is the same as for a hot period.
     """
     with db.connect() as conn:
         tx = conn.begin()
@@ -179,6 +188,13 @@ def open_view(db: Database, filters: Filters, now: datetime) -> Iterator[PackVie
             # duckdb-engine wraps the DuckDB connection; reach the real one (as Database.raw does).
             con = cast(duckdb.DuckDBPyConnection, getattr(driver, "_ConnectionWrapper__c", driver))
             start, end = filters.resolve_range(now)
+            from_archive = ArchivedInView(0, ())
+            files = archive_files(archive, start, end) if archive is not None else []
+            if archive is not None and files:
+                from_archive = archived_in_view(conn, archive, filters, now)  # counted before `events` grows
+                con.complete()
+                database = str(con.execute("SELECT current_database()").fetchall()[0][0])
+                con.execute(shadow_events_sql(database, files, start, end)).fetchall()
             view = PackView(
                 filters=filters,
                 now=now,
@@ -191,6 +207,7 @@ def open_view(db: Database, filters: Filters, now: datetime) -> Iterator[PackVie
                 conn=conn,
                 con=con,
                 dialect=db.engine.dialect,
+                from_archive=from_archive,
             )
             view.snapshot_seq = int(view.scalar(sa.select(sa.func.coalesce(sa.func.max(events.c.seq), 0))))
             count, first, last = view.rows(
@@ -202,6 +219,9 @@ def open_view(db: Database, filters: Filters, now: datetime) -> Iterator[PackVie
             yield view
         finally:
             con.complete()
+            # the connection goes back to the pool: `events` must be the table again, whether or
+            # not the rollback would take the view with it
+            con.execute("DROP VIEW IF EXISTS temp.main.events").fetchall()
             tx.rollback()
 
 

@@ -988,6 +988,37 @@ def union_relation(
     return sa.union_all(hot, archived).subquery(name)
 
 
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _sql_time(value: datetime) -> str:
+    return f"TIMESTAMP '{value:%Y-%m-%d %H:%M:%S.%f}'"
+
+
+def shadow_events_sql(database: str, files: Sequence[str], start: datetime, end: datetime) -> str:
+    """`CREATE TEMP VIEW events`: the hot store UNION ALL the archived events of `files` in [start, end).
+
+    Made on one connection, inside its transaction (a rollback drops it again), it stands in for
+    the `events` table in every statement of that connection: the same statements then read the
+    archived months of the period too, as `union_relation` does (restored events once, from the
+    hot store; expired ones left out). The hot branch is whole, so statements about more than
+    the period (a person's history) see every hot event as before. `database` is the name of the
+    store in that connection (`current_database()`); the files are literals, since a view takes
+    no parameters.
+    """
+    hot = '"' + database.replace('"', '""') + '".main.events'
+    lo, hi = _sql_time(start), _sql_time(end)
+    files_sql = "[" + ", ".join(_sql_text(f) for f in files) + "]"
+    archived_cols = ", ".join(f"a.{c}" for c in _COLUMNS)
+    return (
+        f"CREATE TEMP VIEW events AS SELECT {_COLS_SQL} FROM {hot} "  # noqa: S608 - our own literals
+        f"UNION ALL SELECT {archived_cols} FROM read_parquet({files_sql}) a "
+        f"WHERE a.event_id IS NOT NULL AND a.occurred_at >= {lo} AND a.occurred_at < {hi} "
+        f"AND NOT EXISTS (SELECT 1 FROM {hot} h WHERE h.seq = a.seq AND h.occurred_at >= {lo} AND h.occurred_at < {hi})"
+    )
+
+
 @dataclass(frozen=True)
 class ArchivedInView:
     """Events of a view that only the archive holds (not in the hot store)."""

@@ -18,11 +18,11 @@ from dash.exceptions import PreventUpdate
 
 from dashboard.filters import Filters
 from dashboard.packs import web as packs_web
-from dashboard.packs.build import not_included_text
+from dashboard.packs.build import from_archive_text
 from dashboard.packs.model import FORMAT_LABELS, FORMATS, RAW_FORMATS, PackError, PackRequest
 from dashboard.packs.view import count_matching
 from dashboard.store.integrity import Locations
-from dashboard.store.retention import archived_in_view
+from dashboard.store.retention import ArchivedInView, archived_in_view
 from dashboard.web import ids
 from dashboard.web.access import viewer
 from dashboard.web.components.parts import data_table, page_header
@@ -57,7 +57,7 @@ CANCEL_NOTE = "report-cancel-note"
 #: what the page shows: {"filters": the view's store data, "now": the moment (ISO, UTC) relative ranges
 #: were resolved against}; the pack is built from exactly this, whatever changed since
 ANCHOR = "report-anchor"
-ARCHIVED = "report-archived"  # events of the view that only the archive holds
+ARCHIVED = "report-archived"  # how many of the view's events are read from archived months
 
 LEAD = "What auditors ask for: the current view as a PDF report, every event as CSV and JSON, with a manifest."
 
@@ -66,22 +66,23 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(second=0, microsecond=0)
 
 
-def _archived_text(f: Filters, now: datetime) -> str:
-    """Words for the view's events that only the archive holds ("" when there are none)."""
+def _archived(f: Filters, now: datetime) -> ArchivedInView:
+    """The view's events that only the archive holds (the pack reads them from there)."""
     st = state()
     with st.db.connect() as conn:
-        found = archived_in_view(conn, Locations.resolve(st.settings, st.db.path), f, now)
-    return not_included_text(found) + "." if found.events else ""
+        return archived_in_view(conn, Locations.resolve(st.settings, st.db.path), f, now)
 
 
-def _view_text(f: Filters, now: datetime) -> tuple[str, str, str]:
-    """(filters in words, period in words, matching events), with relative ranges ending at `now`."""
+def _view_text(f: Filters, now: datetime, archived: ArchivedInView) -> tuple[str, str, str, str]:
+    """(filters in words, period in words, matching events, where they come from), ranges ending at `now`."""
     start, end = f.resolve_range(now)
     zone = f.zone
     local_start = start.replace(tzinfo=UTC).astimezone(zone)
     local_end = end.replace(tzinfo=UTC).astimezone(zone)
     period = f"{local_start:%Y-%m-%d %H:%M} to {local_end:%Y-%m-%d %H:%M} ({f.tz})"
-    return f.describe(now), period, f"{count_matching(state().db, f, now):,}"
+    count = count_matching(state().db, f, now) + archived.events
+    source = from_archive_text(archived) + "; the pack reads them in place." if archived.events else ""
+    return f.describe(now), period, f"{count:,}", source
 
 
 def _format_options(masked: bool) -> list[dict[str, Any]]:
@@ -190,7 +191,7 @@ def layout(**query: str) -> html.Div:
     v = viewer()
     f = Filters.from_query({k: v for k, v in query.items() if isinstance(v, str)})
     now = _now()
-    words, period, count = _view_text(f, now)
+    words, period, count, source = _view_text(f, now, _archived(f, now))
     schedules, outbox = _schedules()
     default_formats = ["pdf", "csv"]
     return html.Div(
@@ -215,11 +216,7 @@ def layout(**query: str) -> html.Div:
                             ],
                             className="row mb-2",
                         ),
-                        html.P(
-                            _archived_text(f, now),
-                            id=ARCHIVED,
-                            className="text-warning-emphasis small mb-2",
-                        ),
+                        html.P(source, id=ARCHIVED, className="text-body-secondary small mb-2"),
                         html.P(
                             "Change the view with the filters on the left; the pack always holds exactly the events "
                             "that match, however many there are.",
@@ -313,7 +310,8 @@ def _describe(data: dict[str, Any] | None) -> tuple[str, str, str, dict[str, Any
         raise PreventUpdate  # the shell has not read the URL yet; the layout shows the URL's view
     now = _now()
     f = Filters.from_store(data)
-    return (*_view_text(f, now), _shown(data, now), _archived_text(f, now))
+    words, period, count, source = _view_text(f, now, _archived(f, now))
+    return words, period, count, _shown(data, now), source
 
 
 def _shown(filters: dict[str, Any], now: datetime) -> dict[str, Any]:
