@@ -13,6 +13,8 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
+import pytest
 import sqlalchemy as sa
 
 from dashboard.config import Settings
@@ -109,3 +111,35 @@ def test_packs_of_archived_periods_read_the_archive_in_place(tmp_path: Path) -> 
         assert _csv_rows(again) == rows  # event for event, hash for hash
         header = json.loads(Path(next(p for p in again["_paths"] if p.endswith(".ndjson"))).read_text().splitlines()[0])
         assert "from_archive" not in header["auditdash_pack"]
+
+
+def test_a_pack_reading_the_archive_survives_a_rewritten_month_and_reports_real_errors(tmp_path: Path) -> None:
+    from dashboard.packs.view import PIN_PREFIX, open_view
+
+    db_path = tmp_path / "pins.duckdb"
+    docs = make_events(120, datetime(2026, 5, 1), datetime(2026, 11, 1))
+    where = locations(db_path)
+    june = Filters.from_query({"from": "2026-06-01", "to": "2026-06-30", "tz": "UTC"})
+    with Database(db_path) as db:
+        store(db, docs, batch=40, now=NOW)
+        run_purge(db, where, RetentionPolicy(), ADMIN, now=NOW)
+        (month_file,) = where.archive_dir.glob("2026-06.*.parquet")
+        with open_view(db, june, NOW.replace(tzinfo=UTC), where) as view:
+            assert view.events == view.from_archive.events == _count(docs, "2026-06", "2026-07") > 0
+            # a purge rewriting June meanwhile removes the month's file name
+            month_file.unlink()
+            assert view.scalar(sa.select(sa.func.count()).select_from(events)) > view.events
+            assert list(where.archive_dir.glob(PIN_PREFIX + "*"))
+        assert not list(where.archive_dir.glob(PIN_PREFIX + "*"))  # the links go with the pack
+
+        # an error inside the pack's transaction is the error the caller sees
+        other = Filters.from_query({"from": "2026-07-01", "to": "2026-07-31", "tz": "UTC"})
+        with pytest.raises(duckdb.ConversionException), open_view(db, other, NOW.replace(tzinfo=UTC), where) as view:
+            view.con.execute("SELECT CAST('x' AS INTEGER)").fetchall()
+        with db.connect() as conn:  # and the pooled connection has `events` as the table again
+            july = conn.execute(
+                sa.select(sa.func.count()).where(
+                    events.c.occurred_at >= datetime(2026, 7, 1), events.c.occurred_at < datetime(2026, 8, 1)
+                )
+            ).scalar()
+        assert july == 0

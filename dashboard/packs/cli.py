@@ -125,5 +125,6 @@ def cmd_report(args: argparse.Namespace) -> int:
             print(f"  {path}  {path.stat().st_size:,} bytes")
         print(f"integrity of the period: {summary['integrity']}")
         if archived:
-            print(f"{archived['events']:,} of them read from the archive ({', '.join(archived['months'])})")
+            months = ", ".join(archived["months"])
+            print(f"{archived['events']:,} of the pack's events were read from the archive ({months})")
     return cli.EXIT_OK

@@ -3,7 +3,9 @@
 A pack is built inside one read transaction on one DuckDB connection, bounded by the highest
 sequence number stored when it started (`snapshot_seq`). So the count on the cover, the
 header of the NDJSON file, the CSV and the manifest all describe exactly the same events,
-even while new events arrive or a purge runs.
+even while new events arrive or a purge runs. Archived months of the period are read through
+hard links made for the pack (`_pin`), so a purge that rewrites a month meanwhile does not take
+the file from under it.
 
 Rows are streamed in sequence order as Arrow record batches, chunk by chunk over sequence
 ranges (each chunk sorted on its own), so memory stays bounded however many events match.
@@ -12,10 +14,14 @@ Statements are SQLAlchemy Core, compiled once to DuckDB SQL with bound parameter
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, cast
 
 import duckdb
@@ -24,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 
 from dashboard.filters import Filters
-from dashboard.packs.model import Control
+from dashboard.packs.model import Control, PackError
 from dashboard.store.db import Database
 from dashboard.store.integrity import Locations
 from dashboard.store.retention import ArchivedInView, archive_files, archived_in_view, shadow_events_sql
@@ -181,6 +187,7 @@ def open_view(db: Database, filters: Filters, now: datetime, archive: Locations 
     `events` stands for the hot store and those months together (`retention.shadow_events_sql`),
     so every query of the pack is the same as for a hot period.
     """
+    pins: Path | None = None
     with db.connect() as conn:
         tx = conn.begin()
         try:
@@ -191,7 +198,9 @@ def open_view(db: Database, filters: Filters, now: datetime, archive: Locations 
             from_archive = ArchivedInView(0, ())
             files = archive_files(archive, start, end) if archive is not None else []
             if archive is not None and files:
-                from_archive = archived_in_view(conn, archive, filters, now)  # counted before `events` grows
+                pins = Path(tempfile.mkdtemp(prefix=PIN_PREFIX, dir=archive.archive_dir))
+                files = _pin(files, pins)
+                from_archive = archived_in_view(conn, archive, filters, now, files)  # before `events` grows
                 con.complete()
                 database = str(con.execute("SELECT current_database()").fetchall()[0][0])
                 con.execute(shadow_events_sql(database, files, start, end)).fetchall()
@@ -219,10 +228,34 @@ def open_view(db: Database, filters: Filters, now: datetime, archive: Locations 
             yield view
         finally:
             con.complete()
-            # the connection goes back to the pool: `events` must be the table again, whether or
-            # not the rollback would take the view with it
-            con.execute("DROP VIEW IF EXISTS temp.main.events").fetchall()
-            tx.rollback()
+            tx.rollback()  # takes the temporary view with it: `events` is the table again
+            if pins is not None:
+                shutil.rmtree(pins, ignore_errors=True)
+
+
+#: the folder (in the archive folder) of the hard links a pack reads archived months through
+PIN_PREFIX = ".pack-reading-"
+
+
+def _pin(files: list[str], folder: Path) -> list[str]:
+    """Hard links in `folder` to the archive's month files, read instead of them while the pack runs.
+
+    A purge that rewrites a month meanwhile (an expiry, a held event released) removes the old
+    file's name, not the file: the pack reads on from its link. Where the file system has no hard
+    links, the files are read where they are.
+    """
+    pinned: list[str] = []
+    for name in files:
+        link = folder / Path(name).name
+        try:
+            os.link(name, link)
+        except FileNotFoundError:
+            raise PackError(f"the archive changed while the pack started ({name} is gone): build it again") from None
+        except OSError:
+            pinned.append(name)
+            continue
+        pinned.append(str(link))
+    return pinned
 
 
 def count_matching(db: Database, filters: Filters, now: datetime | None = None) -> int:

@@ -1026,31 +1026,26 @@ class ArchivedInView:
     events: int
     months: tuple[str, ...]  # YYYY-MM, oldest first
 
-    def restore_hint(self) -> str:
-        """The command that brings them back for a pack or a report."""
-        if not self.months:
-            return ""
-        first = month_range(self.months[0])[0]
-        last = month_range(self.months[-1])[1] - timedelta(days=1)
-        return f"auditdash archive restore --from {first:%Y-%m-%d} --to {last:%Y-%m-%d}"
-
     def to_json(self) -> dict[str, Any]:
         """For pack headers and manifests."""
-        return {"events": self.events, "months": list(self.months), "restore": self.restore_hint()}
+        return {"events": self.events, "months": list(self.months)}
 
 
-def archived_in_view(conn: Any, where: Locations, filters: Any, now: datetime) -> ArchivedInView:
+def archived_in_view(
+    conn: Any, where: Locations, filters: Any, now: datetime, files: Sequence[str] | None = None
+) -> ArchivedInView:
     """How many events matching `filters` are in archived months and not (or no longer) hot.
 
-    Read straight from the months' Parquet files (only those overlapping the view's range), with
-    the same conditions as the view. Packs and the report page say this number, so a pack of an
-    old period never looks complete when part of it is in the archive.
+    Read straight from the months' Parquet files (those overlapping the view's range, or `files`
+    when given: the ones a pack reads), with the same conditions as the view. Packs and the report
+    page say this number: how much of the view comes from the archive.
     """
     start, end = filters.resolve_range(now)
-    months = archived_months(where, start, end)
-    if not months:
+    if files is None:
+        files = [str(where.archive_dir / m.file) for m in archived_months(where, start, end)]
+    if not files:
         return ArchivedInView(0, ())
-    arch = archive_table([str(where.archive_dir / m.file) for m in months])
+    arch = archive_table(files)
     ev = schema.events
     hot = sa.select(ev.c.seq).where(ev.c.seq == arch.c.seq, ev.c.occurred_at >= start, ev.c.occurred_at < end)
     stmt = (
