@@ -198,8 +198,12 @@ def open_view(db: Database, filters: Filters, now: datetime, archive: Locations 
             from_archive = ArchivedInView(0, ())
             files = archive_files(archive, start, end) if archive is not None else []
             if archive is not None and files:
-                pins = Path(tempfile.mkdtemp(prefix=PIN_PREFIX, dir=archive.archive_dir))
-                files = _pin(files, pins)
+                try:
+                    pins = Path(tempfile.mkdtemp(prefix=PIN_PREFIX, dir=archive.archive_dir))
+                except OSError:  # an archive this process may only read: read the files where they are
+                    pins = None
+                if pins is not None:
+                    files = _pin(files, pins)
                 from_archive = archived_in_view(conn, archive, filters, now, files)  # before `events` grows
                 con.complete()
                 database = str(con.execute("SELECT current_database()").fetchall()[0][0])
