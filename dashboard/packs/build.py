@@ -209,7 +209,7 @@ def _header(
     view: PackView, request: PackRequest, ps: PackSettings, pack_id: str, archived: ArchivedInView | None = None
 ) -> dict[str, Any]:
     """What the pack is: shared by the NDJSON header line and the manifest."""
-    extra = {"from_archive": {"events": archived.events, "months": list(archived.months)}} if archived else {}
+    extra = {"from_archive": archived.to_json()} if archived else {}
     return {
         "pack_id": pack_id,
         "title": request.title,

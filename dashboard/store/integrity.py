@@ -215,16 +215,9 @@ class Locations:
         except FileNotFoundError:
             if not create:
                 return None
-            self.key_path.parent.mkdir(parents=True, exist_ok=True)
             text = secrets.token_hex(32)
-            try:
-                fd = os.open(self.key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:  # another thread made it first
+            if not create_key_file(self.key_path, (text + "\n").encode()):  # another thread made it first
                 return self.load_key(create=False)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(text + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
             log.warning("generated checkpoint key %s: keep a copy away from the database", self.key_path)
         except OSError as exc:
             raise IntegrityError(f"cannot read the checkpoint key {self.key_path}: {exc}") from exc

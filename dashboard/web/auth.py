@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import os
 import secrets
 import stat
 import time
@@ -35,6 +34,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
 from dashboard.config import ConfigError, Settings
+from dashboard.keyfile import create_key_file
 from dashboard.store import selflog, users
 from dashboard.store.db import utcnow
 from dashboard.web import auth_pages, auth_rules
@@ -79,20 +79,16 @@ def load_secret_key(settings: Settings) -> str:
             raise ConfigError("AUDITDASH_SECRET_KEY is too short: use at least 32 random characters")
         return settings.secret_key
     path = secret_key_path(settings.db_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        if stat.S_IMODE(path.stat().st_mode) & 0o077:
-            log.warning("%s was readable by others: permissions set to 0600", path)
-            path.chmod(0o600)
-        key = path.read_text().strip()
-        if len(key) < 32:
-            raise ConfigError(f"{path} does not hold a usable key: delete it to have a new one made") from None
-        return key
     key = secrets.token_urlsafe(48)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key + "\n")
+    if create_key_file(path, (key + "\n").encode()):
+        return key
+    # one was there (or another process made it first)
+    if stat.S_IMODE(path.stat().st_mode) & 0o077:
+        log.warning("%s was readable by others: permissions set to 0600", path)
+        path.chmod(0o600)
+    key = path.read_text().strip()
+    if len(key) < 32:
+        raise ConfigError(f"{path} does not hold a usable key: delete it to have a new one made")
     return key
 
 
