@@ -37,10 +37,11 @@ from benchmarks.ingest import _demo_file
 from dashboard import config
 from dashboard.events import contract
 from dashboard.events.validate import _FAST_SQL, validate_batch
+from dashboard.evidence.canonical import EVENT_TEXT_SQL
+from dashboard.evidence.hashing import _buffers, _hex_digests
 from dashboard.ingest.geo import default_locator
 from dashboard.ingest.readers import read_ndjson_tables
 from dashboard.store.db import Database
-from dashboard.store.integrity import EVENT_TEXT_SQL, _buffers, _hex_digests
 from dashboard.store.writer import _INSERT_COLUMNS, _STAMPED, EVENT_HASH_SQL, store_batch
 
 BUDGET_CPU_S = 8.0  # 250,000 events/s on 2 cores

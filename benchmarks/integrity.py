@@ -27,12 +27,14 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from dashboard.access.users import Actor
 from dashboard.config import Settings
+from dashboard.evidence.locations import Locations
+from dashboard.evidence.verify import verify
+from dashboard.retention.policy import RetentionPolicy
+from dashboard.retention.purge import run_purge
 from dashboard.store.db import Database, utcnow
-from dashboard.store.integrity import Locations, verify
-from dashboard.store.retention import RetentionPolicy, run_purge
-from dashboard.store.users import Actor
-from dashboard.store.writer import EVENT_HASH_SQL, GENESIS_HASH, batch_hash
+from dashboard.store.writer import EMPTY_DIGEST, EVENT_HASH_SQL, GENESIS_HASH, HASH_VERSION, batch_hash
 
 BATCH = 100_000
 CHUNK = 1_000_000
@@ -111,9 +113,13 @@ def build(path: Path, events: int, old: int, now: datetime, cutoff: datetime) ->
         for bid, first_seq, last_seq, count, hashes in digests:
             digest = hashlib.sha256(hashes.encode()).hexdigest()
             own = batch_hash(prev, bid, first_seq, last_seq, count, digest)
-            rows.append((bid, first_seq, last_seq, count, now, "bench", digest, prev, own))
+            rows.append((bid, first_seq, last_seq, count, now, "bench", digest, prev, own, HASH_VERSION, EMPTY_DIGEST))
             prev = own
-        con.executemany("INSERT INTO chain_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        con.executemany(
+            "INSERT INTO chain_batches (batch_id, first_seq, last_seq, event_count, received_at, source, "
+            "events_digest, prev_hash, hash, version, quarantine_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
         con.execute("CHECKPOINT")
     return time.perf_counter() - started
 

@@ -118,13 +118,13 @@ def _view(db: Any) -> tuple[datetime, datetime]:
 
 def measure(kind: str, db_path: Path, out: Path) -> dict[str, Any]:
     """Run one measurement in this process and return its figures."""
+    from dashboard.access.users import Actor
     from dashboard.config import Settings
     from dashboard.filters import Filters
     from dashboard.packs.model import PackRequest
-    from dashboard.packs.web import SERVICE_KEY
     from dashboard.store.db import Database
-    from dashboard.store.users import Actor
     from dashboard.web.app import create_app
+    from dashboard.web.packs import SERVICE_KEY
 
     db = Database(db_path)
     start, end = _view(db)
@@ -208,7 +208,8 @@ def _chain(path: Path) -> None:
         if con.execute("SELECT count(*) FROM chain_batches").fetchall()[0][0]:
             return
         con.execute(
-            "INSERT INTO chain_batches SELECT 1, min(seq), max(seq), count(*), max(received_at), 'bench', "
+            "INSERT INTO chain_batches (batch_id, first_seq, last_seq, event_count, received_at, source, "
+            "events_digest, prev_hash, hash) SELECT 1, min(seq), max(seq), count(*), max(received_at), 'bench', "
             "repeat('0', 64), repeat('0', 64), repeat('0', 64) FROM events WHERE source = 'bench'"
         )
 

@@ -2,6 +2,12 @@
 
 `SETTINGS` is the one list; `docs/configuration.md` documents each entry and a test checks
 that the two agree. Command-line options override the environment for a single run.
+
+Paths never depend on the folder a command happens to run in: every path setting is made
+absolute once, here. A relative default (`data/auditdash.duckdb`, `data/geo`, `reports`) is under
+`AUDITDASH_HOME`, by default the project folder auditdash runs from (`PROJECT_ROOT`); a relative
+path given in the environment or on the command line is taken from the folder the process was
+started in. Paths derived from the database (archive, keys, checkpoints) follow the database.
 """
 
 from __future__ import annotations
@@ -11,7 +17,12 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-DEFAULT_DB = Path("data/auditdash.duckdb")
+#: the project folder: the checkout holding the `dashboard` package, `data/geo` and `reports`.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: the database file when none is configured, relative to `AUDITDASH_HOME`.
+DEFAULT_DB_NAME = Path("data/auditdash.duckdb")
+#: the default database file with the default home.
+DEFAULT_DB = PROJECT_ROOT / DEFAULT_DB_NAME
 
 
 @dataclass(frozen=True)
@@ -25,7 +36,13 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("db_path", "AUDITDASH_DB", DEFAULT_DB, "The DuckDB database file."),
+    Setting(
+        "home",
+        "AUDITDASH_HOME",
+        None,
+        "Folder the relative defaults are under (unset: the project folder auditdash runs from).",
+    ),
+    Setting("db_path", "AUDITDASH_DB", DEFAULT_DB_NAME, "The DuckDB database file."),
     Setting("host", "AUDITDASH_HOST", "127.0.0.1", "Address the server binds to."),
     Setting("port", "AUDITDASH_PORT", 8050, "Port the server listens on."),
     Setting("threads", "AUDITDASH_THREADS", 8, "Worker threads of the web server."),
@@ -48,6 +65,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Largest request body the ingest API accepts (413 past it).",
     ),
     Setting("batch_size", "AUDITDASH_BATCH_SIZE", 122_880, "Records per ingest batch (bounds memory)."),
+    Setting(
+        "quarantine_max_records",
+        "AUDITDASH_QUARANTINE_MAX_RECORDS",
+        10_000,
+        "Rejected records kept in full per file or request; the rest are counted in one summary record.",
+    ),
     Setting("demo_events", "AUDITDASH_DEMO_EVENTS", 500_000, "Size of the demo data set seeded on first start."),
     Setting("wall_refresh_s", "AUDITDASH_WALL_REFRESH_S", 30, "Seconds between refreshes of the /wall screen."),
     # -- login and sessions (docs/security.md) --
@@ -76,6 +99,56 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("login_delay_s", "AUDITDASH_LOGIN_DELAY_S", 1, "Base of the progressive delay between failed logins."),
     Setting("frame_ancestors", "AUDITDASH_FRAME_ANCESTORS", "", "Origins allowed to frame the dashboard (none)."),
     Setting("proxy_count", "AUDITDASH_PROXY_COUNT", 0, "Reverse proxies in front whose X-Forwarded-* to trust."),
+    # -- single sign-on with OpenID Connect (docs/security.md) --
+    Setting(
+        "oidc_issuer",
+        "AUDITDASH_OIDC_ISSUER",
+        None,
+        "Issuer URL of the OpenID Connect provider (unset: no single sign-on).",
+    ),
+    Setting("oidc_client_id", "AUDITDASH_OIDC_CLIENT_ID", None, "Client id of auditdash at the provider."),
+    Setting("oidc_client_secret", "AUDITDASH_OIDC_CLIENT_SECRET", None, "Client secret (never logged)."),
+    Setting(
+        "oidc_client_secret_path",
+        "AUDITDASH_OIDC_CLIENT_SECRET_FILE",
+        None,
+        "File holding the client secret instead.",
+    ),
+    Setting("oidc_provider_name", "AUDITDASH_OIDC_PROVIDER_NAME", "single sign-on", "Name on the sign-in button."),
+    Setting(
+        "oidc_redirect_uri",
+        "AUDITDASH_OIDC_REDIRECT_URI",
+        "",
+        "Callback registered at the provider (unset: <this server>/login/sso/callback).",
+    ),
+    Setting("oidc_scopes", "AUDITDASH_OIDC_SCOPES", "openid email profile", "Scopes asked for."),
+    Setting(
+        "oidc_username_claim",
+        "AUDITDASH_OIDC_USERNAME_CLAIM",
+        "preferred_username,email",
+        "Claims that name the user; the first present is used.",
+    ),
+    Setting("oidc_role_claim", "AUDITDASH_OIDC_ROLE_CLAIM", "groups", "Claim whose values are mapped to roles."),
+    Setting(
+        "oidc_role_map",
+        "AUDITDASH_OIDC_ROLE_MAP",
+        "",
+        "Group to role: `group=role; group=role` or a JSON object (unmapped people are refused).",
+    ),
+    Setting("oidc_access_contact", "AUDITDASH_OIDC_ACCESS_CONTACT", "", "Whom a refused person should ask."),
+    Setting("oidc_timeout_s", "AUDITDASH_OIDC_TIMEOUT_S", 10, "Seconds to wait for the provider's answers."),
+    Setting(
+        "local_login",
+        "AUDITDASH_LOCAL_LOGIN",
+        True,
+        "Whether local passwords sign in (false: only break_glass_user may).",
+    ),
+    Setting(
+        "break_glass_user",
+        "AUDITDASH_BREAK_GLASS_USER",
+        "admin",
+        "Local administrator who may sign in with a password when local_login is false.",
+    ),
     # -- retention, archive and integrity (docs/integrity.md) --
     Setting(
         "retention_profile",
@@ -148,9 +221,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("webhook_url", "AUDITDASH_WEBHOOK_URL", None, "Webhook that receives alerts as signed JSON POSTs."),
     Setting("webhook_secret", "AUDITDASH_WEBHOOK_SECRET", None, "HMAC-SHA256 key that signs webhook bodies."),
     Setting("webhook_min_severity", "AUDITDASH_WEBHOOK_MIN_SEVERITY", "medium", "Severity sent by webhook at once."),
-    Setting("smtp_host", "AUDITDASH_SMTP_HOST", None, "SMTP server for alert e-mail (unset: no e-mail)."),
+    Setting("smtp_host", "AUDITDASH_SMTP_HOST", None, "SMTP server for alert and pack e-mail (unset: no e-mail)."),
     Setting("smtp_port", "AUDITDASH_SMTP_PORT", 25, "SMTP port."),
-    Setting("smtp_from", "AUDITDASH_SMTP_FROM", "auditdash@localhost", "Sender address of alert e-mail."),
+    Setting("smtp_from", "AUDITDASH_SMTP_FROM", "auditdash@localhost", "Sender address of alert and pack e-mail."),
     Setting("smtp_to", "AUDITDASH_SMTP_TO", None, "Recipients of alert e-mail, comma-separated."),
     Setting("smtp_user", "AUDITDASH_SMTP_USER", None, "SMTP user name (unset: no login)."),
     Setting("smtp_password", "AUDITDASH_SMTP_PASSWORD", None, "SMTP password."),
@@ -189,14 +262,38 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("chatwoot_token", "AUDITDASH_CHATWOOT_TOKEN", None, "An administrator's Chatwoot access token."),
     Setting("chatwoot_token_path", "AUDITDASH_CHATWOOT_TOKEN_FILE", None, "File holding that token instead."),
     Setting("chatwoot_interval_s", "AUDITDASH_CHATWOOT_INTERVAL_S", 300, "Seconds between pulls (0: off)."),
+    # -- streaming the log out to SIEMs (docs/connectors.md) --
+    Setting("streams_path", "AUDITDASH_STREAMS", None, "YAML/JSON file of the destinations the log streams to."),
+    Setting(
+        "stream_lag_events",
+        "AUDITDASH_STREAM_LAG_EVENTS",
+        10_000,
+        "Undelivered events past which a destination raises the stream-lag alert (0: no alert).",
+    ),
+    Setting(
+        "stream_lag_s",
+        "AUDITDASH_STREAM_LAG_S",
+        900,
+        "Age of the oldest undelivered event past which a destination raises the stream-lag alert (0: no alert).",
+    ),
+    Setting("stream_backoff_max_s", "AUDITDASH_STREAM_BACKOFF_MAX_S", 300, "Longest wait between delivery retries."),
 )
+
+
+def default(name: str) -> Any:
+    """The default of the setting `name`, as `SETTINGS` writes it (for objects built without `Settings`)."""
+    for setting in SETTINGS:
+        if setting.name == name:
+            return setting.default
+    raise KeyError(f"no setting named {name!r}")
 
 
 @dataclass(frozen=True)
 class Settings:
-    """The resolved settings of one process."""
+    """The resolved settings of one process (every path absolute: see the module's docstring)."""
 
-    db_path: Path = DEFAULT_DB
+    home: Path | None = None
+    db_path: Path = DEFAULT_DB_NAME
     host: str = "127.0.0.1"
     port: int = 8050
     threads: int = 8
@@ -204,6 +301,7 @@ class Settings:
     geoip_mmdb: Path | None = None
     max_body_bytes: int = 16 * 1024 * 1024
     batch_size: int = 122_880
+    quarantine_max_records: int = 10_000
     demo_events: int = 500_000
     wall_refresh_s: int = 30
     secret_key: str | None = field(default=None, repr=False)
@@ -216,6 +314,20 @@ class Settings:
     login_delay_s: int = 1
     frame_ancestors: str = ""
     proxy_count: int = 0
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = field(default=None, repr=False)
+    oidc_client_secret_path: Path | None = None
+    oidc_provider_name: str = "single sign-on"
+    oidc_redirect_uri: str = ""
+    oidc_scopes: str = "openid email profile"
+    oidc_username_claim: str = "preferred_username,email"
+    oidc_role_claim: str = "groups"
+    oidc_role_map: str = ""
+    oidc_access_contact: str = ""
+    oidc_timeout_s: int = 10
+    local_login: bool = True
+    break_glass_user: str = "admin"
     retention_profile: str = "standard"
     hot_days: int = 90
     archive_months: int = 12
@@ -261,10 +373,53 @@ class Settings:
     chatwoot_token: str | None = field(default=None, repr=False)
     chatwoot_token_path: Path | None = None
     chatwoot_interval_s: int = 300
+    streams_path: Path | None = None
+    stream_lag_events: int = 10_000
+    stream_lag_s: int = 900
+    stream_backoff_max_s: int = 300
+
+    def __post_init__(self) -> None:
+        home = _absolute(Path(self.home), Path.cwd()) if self.home is not None else PROJECT_ROOT
+        object.__setattr__(self, "home", home)
+        for name in PATH_FIELDS:
+            value = getattr(self, name)
+            if value is not None and value != "":
+                object.__setattr__(self, name, _absolute(Path(value), home))
+
+    @property
+    def home_dir(self) -> Path:
+        """The folder relative defaults are under (absolute)."""
+        return self.home if self.home is not None else PROJECT_ROOT
+
+    @property
+    def default_db(self) -> Path:
+        """The database file used when none is configured (demo data is seeded only into it)."""
+        return self.home_dir / DEFAULT_DB_NAME
 
     def with_overrides(self, **overrides: Any) -> Settings:
-        """A copy with the given values replaced (None means: keep)."""
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        """A copy with the given values replaced (None means: keep).
+
+        A relative path among them was typed by the user: it is taken from the current folder.
+        """
+        values = {k: v for k, v in overrides.items() if v is not None}
+        for name, value in values.items():
+            if name in PATH_FIELDS and isinstance(value, str | Path) and str(value):
+                values[name] = _absolute(Path(value), Path.cwd())
+        return replace(self, **values)
+
+
+#: the settings that hold a file or folder.
+PATH_FIELDS: tuple[str, ...] = tuple(
+    s.name
+    for s in SETTINGS
+    if s.name != "home" and (isinstance(s.default, Path) or s.name.endswith(("_path", "_dir", "_mmdb")))
+)
+
+
+def _absolute(path: Path, base: Path) -> Path:
+    """`path` made absolute against `base` (`~` expanded, `..` folded; symbolic links kept)."""
+    path = path.expanduser()
+    return Path(os.path.normpath(path if path.is_absolute() else base / path))
 
 
 def archive_folder(archive_dir: Path | None, db_path: Path) -> Path:
@@ -285,9 +440,23 @@ def _convert(setting: Setting, raw: str) -> Any:
             return int(raw)
         except ValueError as exc:
             raise ConfigError(f"{setting.env}={raw!r} is not a whole number") from exc
-    if isinstance(default, Path) or setting.name.endswith(("_path", "_dir", "_mmdb")):
-        return Path(raw) if raw else None
+    if isinstance(default, Path) or setting.name.endswith(("_path", "_dir", "_mmdb")) or setting.name == "home":
+        # typed by the user: relative to the folder the process was started in
+        return _absolute(Path(raw), Path.cwd()) if raw else None
+    if setting.name == "pack_schedules" and _names_a_file(raw):
+        return str(_absolute(Path(raw.strip()), Path.cwd()))
     return raw
+
+
+def _names_a_file(raw: str) -> bool:
+    """Whether `AUDITDASH_PACK_SCHEDULES` names a file (else it holds the schedules inline)."""
+    text = raw.strip()
+    if text.endswith((".yaml", ".yml", ".json")):
+        return True
+    try:
+        return len(text) < 4096 and Path(text).expanduser().is_file()
+    except OSError:
+        return False
 
 
 def load(environ: dict[str, str] | None = None) -> Settings:

@@ -20,7 +20,7 @@ import ipaddress
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -29,6 +29,8 @@ import sqlalchemy as sa
 
 from dashboard.events.contract import OUTCOMES
 from dashboard.events.taxonomy import CATEGORIES, CATEGORY_TITLES
+from dashboard.store.schema import events
+from dashboard.when import WhenError, in_zone, parse_when
 
 PRESETS: dict[str, timedelta] = {
     "24h": timedelta(hours=24),
@@ -60,6 +62,8 @@ _NUMBER_KEYS: dict[str, tuple[int, int, str]] = {
     "weekdays": (1, 7, "a weekday from 1 (Monday) to 7 (Sunday)"),
     "hours": (0, 23, "an hour of the day from 0 to 23"),
 }
+#: every filter that holds a list of values (a link repeats them or separates them by commas).
+LIST_FIELDS: tuple[str, ...] = (*_LIST_KEYS, *_NUMBER_KEYS)
 _MAX_CIDR_BLOCKS = 256
 WEEKDAY_NAMES: tuple[str, ...] = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 #: stored events lie between these bounds (the event contract): 2000-01-01, and 24 hours after
@@ -70,22 +74,29 @@ _LATEST_EVENT_AHEAD = timedelta(days=2)
 Segments = tuple[tuple[datetime, timedelta], ...]
 
 
+#: the longest IANA zone name is 32 characters; anything much longer is not one
+_MAX_ZONE_NAME = 64
+#: the free text search keeps this many characters
+TEXT_MAX = 200
+#: a list filter keeps this many values, each at most `_MAX_ITEM` characters
+_MAX_ITEMS = 200
+_MAX_ITEM = 256
+#: filters that take one value (a link repeating them keeps the last, with a note)
+_SINGLE_KEYS = ("tz", "range", "from", "to", "outcome", "ip", "q")
+
+
 def _zone(name: str) -> ZoneInfo | None:
+    if not name or len(name) > _MAX_ZONE_NAME or not name.isprintable():
+        return None
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return None
 
 
-def _parse_when(text: str, end: bool) -> datetime | None:
-    """A date (`2026-08-01`) or a local date-time (`2026-08-01T09:00`); an end date means end of day."""
-    try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            return datetime.combine(day + timedelta(days=1), time()) if end else datetime.combine(day, time())
-        return datetime.fromisoformat(text).replace(tzinfo=None)
-    except ValueError:
-        return None
+def shown(value: str, limit: int = 40) -> str:
+    """A value from a link as a problem message quotes it: `repr`, cut to `limit` characters."""
+    return repr(value if len(value) <= limit else value[:limit] + "…")
 
 
 def _format_when(value: datetime, end: bool) -> str:
@@ -99,12 +110,17 @@ def _numbers(key: str, items: tuple[str, ...], problems: list[str]) -> tuple[int
     """Whole numbers within the key's bounds; anything else is dropped with a note."""
     low, high, what = _NUMBER_KEYS[key]
     out: list[int] = []
+    bad = 0
     for item in items:
         number = int(item) if item.isascii() and item.isdigit() and len(item) <= 2 else None
         if number is None or not low <= number <= high:
-            problems.append(f"{key}={item!r} is not {what}")
+            bad += 1
+            if bad <= 10:
+                problems.append(f"{key}={shown(item)} is not {what}")
         elif number not in out:
             out.append(number)
+    if bad > 10:
+        problems.append(f"and {bad - 10} more values of {key} that are not {what}")
     return tuple(out)
 
 
@@ -142,7 +158,7 @@ def describe_hours(hours: tuple[int, ...]) -> str:
 
 # -- local time in SQL -----------------------------------------------------------------------------------
 def _offset(zone: ZoneInfo, utc: datetime) -> timedelta:
-    off = utc.replace(tzinfo=UTC).astimezone(zone).utcoffset()
+    off = in_zone(utc, zone).utcoffset()
     return off or timedelta(0)
 
 
@@ -247,30 +263,54 @@ class Filters:
         problems: list[str] = []
         values: dict[str, Any] = {}
 
+        for key in _SINGLE_KEYS:
+            given = [v for v in raw.get(key, []) if isinstance(v, str) and v.strip()]
+            if len(given) > 1:
+                problems.append(f"{key} is given {len(given)} times; the last one is used")
+        for key, sent in raw.items():
+            if any(isinstance(v, str) and "\ufffd" in v for v in sent):
+                label = key if key.isprintable() and len(key) <= 20 else shown(key, 20)
+                problems.append(f"{label} holds characters that are not UTF-8 (shown as \ufffd)")
+
         def first(key: str) -> str | None:
             items = raw.get(key)
-            return items[-1].strip() if items and items[-1].strip() else None
+            last = items[-1] if items else None
+            return last.strip() if isinstance(last, str) and last.strip() else None
 
         def many(key: str) -> tuple[str, ...]:
             out: list[str] = []
             for item in raw.get(key, []):
-                out.extend(p.strip() for p in item.split(",") if p.strip())
-            return tuple(dict.fromkeys(out))
+                if isinstance(item, str):
+                    out.extend(p.strip() for p in item.split(",") if p.strip())
+            long = [p for p in out if len(p) > _MAX_ITEM]
+            if long:
+                problems.append(f"{key}: {len(long)} value(s) longer than {_MAX_ITEM} characters left out")
+            kept = tuple(dict.fromkeys(p for p in out if len(p) <= _MAX_ITEM))
+            if len(kept) > _MAX_ITEMS:
+                problems.append(f"{key} has {len(kept):,} values; the first {_MAX_ITEMS} are used")
+                kept = kept[:_MAX_ITEMS]
+            return kept
 
         tz = first("tz") or "UTC"
         if _zone(tz) is None:
-            problems.append(f"unknown time zone {tz!r}; showing UTC")
+            problems.append(f"unknown time zone {shown(tz)}; showing UTC")
             tz = "UTC"
         values["tz"] = tz
         preset = first("range")
         start_text, end_text = first("from"), first("to")
         if start_text or end_text:
-            start = _parse_when(start_text, end=False) if start_text else None
-            end = _parse_when(end_text, end=True) if end_text else None
-            if start_text and start is None:
-                problems.append(f"from={start_text!r} is not a date")
-            if end_text and end is None:
-                problems.append(f"to={end_text!r} is not a date")
+            zone = _zone(tz) or UTC
+
+            def when(key: str, text: str | None, end: bool) -> datetime | None:
+                if not text:
+                    return None
+                try:
+                    return parse_when(text, end=end, zone=zone)  # local times in the link's zone
+                except WhenError as exc:
+                    problems.append(f"{key}={exc}")
+                    return None
+
+            start, end = when("from", start_text, False), when("to", end_text, True)
             if start and end and end <= start:
                 problems.append("the range ends before it starts; showing the default range")
                 start = end = None
@@ -280,15 +320,20 @@ class Filters:
             if preset in PRESETS:
                 values["preset"] = preset
             else:
-                problems.append(f"range={preset!r} is not one of {', '.join(PRESETS)}")
+                problems.append(f"range={shown(preset)} is not one of {', '.join(PRESETS)}")
         for key in _LIST_KEYS:
             items = many(key)
             if key == "categories":
                 bad = [c for c in items if c not in CATEGORIES]
-                problems.extend(f"unknown category {c!r}" for c in bad)
+                problems.extend(f"unknown category {shown(c)}" for c in bad[:10])
+                if len(bad) > 10:
+                    problems.append(f"and {len(bad) - 10} more unknown categories")
                 items = tuple(c for c in items if c in CATEGORIES)
             if key == "countries":
-                items = tuple(c.upper() for c in items if len(c) == 2 and c.isalpha())
+                bad = [c for c in items if not (len(c) == 2 and c.isascii() and c.isalpha())]
+                if bad:
+                    problems.append(f"countries: {', '.join(shown(c) for c in bad[:5])} not a two-letter country code")
+                items = tuple(c.upper() for c in items if c not in bad)
             if items:
                 values[key] = items
         for key in _NUMBER_KEYS:
@@ -300,18 +345,27 @@ class Filters:
             if outcome in OUTCOMES:
                 values["outcome"] = outcome
             else:
-                problems.append(f"outcome={outcome!r} is not one of {', '.join(OUTCOMES)}")
+                problems.append(f"outcome={shown(outcome)} is not one of {', '.join(OUTCOMES)}")
         ip = first("ip")
+        if ip and (len(ip) > 64 or "%" in ip):
+            problems.append(f"ip={shown(ip)} is not an address or CIDR block")
+            ip = None
         if ip:
             try:
                 values["ip"] = (
                     str(ipaddress.ip_network(ip, strict=False)) if "/" in ip else str(ipaddress.ip_address(ip))
                 )
             except ValueError:
-                problems.append(f"ip={ip!r} is not an address or CIDR block")
+                problems.append(f"ip={shown(ip)} is not an address or CIDR block")
         text = first("q")
         if text:
-            values["text"] = text[:200]
+            cleaned = "".join(ch for ch in text if ch.isprintable() or ch == " ").strip()
+            if cleaned != text:
+                problems.append("q: control characters removed")
+            if len(cleaned) > TEXT_MAX:
+                problems.append(f"q is {len(cleaned):,} characters long; only the first {TEXT_MAX} are searched")
+            if cleaned:
+                values["text"] = cleaned[:TEXT_MAX]
         return cls(**values, problems=tuple(problems))
 
     def to_query(self) -> str:
@@ -377,18 +431,27 @@ class Filters:
         return _zone(self.tz) or ZoneInfo("UTC")
 
     def resolve_range(self, now: datetime | None = None) -> tuple[datetime, datetime]:
-        """The absolute range as naive UTC datetimes: [start, end)."""
+        """The absolute range as naive UTC datetimes: [start, end).
+
+        A custom range is cut to where stored events can lie: from 2000-01-01 (the event
+        contract) to two days after now (events may arrive up to 24 hours early). The rows are
+        the same; the charts, zone offsets and SQL of `to=2999-12-31` stay those of today.
+        """
         now_utc = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
         if self.preset is not None or (self.start is None and self.end is None):
             span = PRESETS.get(self.preset or DEFAULT_PRESET, PRESETS[DEFAULT_PRESET])
             return now_utc - span, now_utc
+        wall = datetime.now(UTC).replace(tzinfo=None)
+        earliest = _EARLIEST_EVENT - timedelta(days=1)
+        latest = max(now_utc, wall) + _LATEST_EVENT_AHEAD
 
         def to_utc(local: datetime) -> datetime:
-            return local.replace(tzinfo=self.zone).astimezone(UTC).replace(tzinfo=None)
+            inside = min(max(local, earliest), latest)  # far dates would overflow the zone's conversion
+            return inside.replace(tzinfo=self.zone).astimezone(UTC).replace(tzinfo=None)
 
-        start = to_utc(self.start) if self.start else datetime(2000, 1, 1)
-        end = to_utc(self.end) if self.end else now_utc
-        return start, end
+        start = max(to_utc(self.start), earliest) if self.start else _EARLIEST_EVENT
+        end = min(to_utc(self.end), latest) if self.end else now_utc
+        return min(start, end), end
 
     # -- SQL -------------------------------------------------------------------------------------
     def conditions(self, table: sa.Table, now: datetime | None = None) -> list[sa.ColumnElement[bool]]:
@@ -440,8 +503,7 @@ class Filters:
         parts: list[str] = []
         if self.preset is not None or (self.start is None and self.end is None):
             start, end = self.resolve_range(now)
-            local_start = start.replace(tzinfo=UTC).astimezone(self.zone)
-            local_end = end.replace(tzinfo=UTC).astimezone(self.zone)
+            local_start, local_end = in_zone(start, self.zone), in_zone(end, self.zone)
             label = PRESET_LABELS.get(self.preset or DEFAULT_PRESET, "")
             parts.append(f"{label} ({local_start:%Y-%m-%d %H:%M} to {local_end:%Y-%m-%d %H:%M})")
         else:
@@ -503,3 +565,66 @@ def ip_condition(column: sa.ColumnElement[Any], value: str) -> sa.ColumnElement[
         raise ValueError(f"{value} spans too many blocks")
     prefixes = [".".join(str(s.network_address).split(".")[:octets]) + "." for s in subnets]
     return sa.or_(*(column.startswith(p, autoescape=True) for p in prefixes))
+
+
+# -- the view: filters resolved at one instant ------------------------------------------------------
+@dataclass(frozen=True)
+class View:
+    """The filters of one request resolved at one instant: range, zone, WHERE clause.
+
+    The one "filters at an instant" type: pages and their queries (`dashboard.store.analytics`),
+    the wall, the explorer's listings (`Snapshot.view`) and packs (`PackView.view`) all resolve
+    a view with `View.of`, so a preset such as "last 24 hours" means the same rows everywhere.
+
+    Attributes:
+        filters: what the user asked for.
+        now: the instant presets are relative to (aware, UTC).
+        start: start of the range, naive UTC, inclusive.
+        end: end of the range, naive UTC, exclusive.
+    """
+
+    filters: Filters
+    now: datetime
+    start: datetime
+    end: datetime
+    segments: tuple[tuple[datetime, timedelta], ...] = field(repr=False)
+
+    @classmethod
+    def of(cls, filters: Filters, now: datetime | None = None) -> View:
+        """Resolve `filters` at `now` (aware, or naive UTC; default: the current time)."""
+        if now is None:
+            instant = datetime.now(UTC)
+        elif now.tzinfo is None:
+            instant = now.replace(tzinfo=UTC)
+        else:
+            instant = now.astimezone(UTC)
+        start, end = filters.resolve_range(instant)
+        return cls(filters, instant, start, end, zone_segments(filters.zone, start, end))
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The zone charts are drawn in."""
+        return self.filters.zone
+
+    @property
+    def tz(self) -> str:
+        """The zone's IANA name, for captions."""
+        return self.filters.tz
+
+    def where(self, table: sa.Table = events) -> sa.ColumnElement[bool]:
+        """The view's WHERE clause on `events` (or another events-shaped table)."""
+        return self.filters.where(table, self.now)
+
+    def local(self, utc: datetime) -> datetime:
+        """A naive UTC instant as naive local time in the view's zone."""
+        return in_zone(utc, self.zone).replace(tzinfo=None)
+
+    @property
+    def local_start(self) -> datetime:
+        """Start of the range in local time."""
+        return self.local(self.start)
+
+    @property
+    def local_end(self) -> datetime:
+        """End of the range in local time."""
+        return self.local(self.end)

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from dashboard.access.users import create_user, totp_code, totp_step
 from dashboard.store.db import Database
-from dashboard.store.users import create_user, totp_code, totp_step
 from dashboard.web.auth import SESSION_COOKIE
 from tests.conftest import Server, WebClient, start_server, stop_server
 

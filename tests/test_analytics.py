@@ -22,8 +22,8 @@ import pytest
 import sqlalchemy as sa
 
 from dashboard import figures
-from dashboard.events.taxonomy import ACTION_CATEGORY
-from dashboard.filters import Filters
+from dashboard.events.taxonomy import ACTION_CATEGORY, LOCKOUT_ACTIONS
+from dashboard.filters import Filters, zone_segments
 from dashboard.privacy import mask_ip
 from dashboard.store import analytics as A
 from dashboard.store.db import Database
@@ -275,7 +275,7 @@ def test_bar_width_follows_the_range(span: timedelta, label: str) -> None:
     ],
 )
 def test_zone_offsets_change_exactly_at_the_transitions(tz: str, changes: list[tuple[datetime, int]]) -> None:
-    segments = A.zone_segments(ZoneInfo(tz), datetime(2026, 1, 1), datetime(2027, 1, 1))
+    segments = zone_segments(ZoneInfo(tz), datetime(2026, 1, 1), datetime(2027, 1, 1))
     assert [(at, off.total_seconds() / 3600) for at, off in segments[1:]] == [(at, float(h)) for at, h in changes]
 
 
@@ -463,7 +463,7 @@ def test_security_summary_and_reasons(conn: sa.Connection, evs: list[Ev]) -> Non
     failed = [e for e in rows if e.failed_login]
     s = A.security_summary(conn, view)
     assert s.failed_logins == len(failed)
-    assert s.lockouts == sum(e.action == "auth.account_locked" for e in failed)
+    assert s.lockouts == sum(e.action in LOCKOUT_ACTIONS for e in rows)
     assert s.failing_users == len({e.actor_id for e in failed if e.actor_id})
     assert s.failing_ips == len({e.ip for e in failed if e.ip})
 

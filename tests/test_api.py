@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import Server, event, run_cli, start_server, stop_server
 
 
-@pytest.fixture
-def api_server(tmp_path: Path) -> Iterator[tuple[Server, str]]:
-    """A real server with an ingest token and a 1 MiB body limit."""
-    db_path = tmp_path / "api.duckdb"
+@pytest.fixture(scope="module")
+def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
+    """A real server with an ingest token and a 1 MiB body limit, one for the module's tests
+    (each sends events with ids of its own, so none sees another's)."""
+    tmp = tmp_path_factory.mktemp("api")
+    db_path = tmp / "api.duckdb"
     token = run_cli("tokens", "create", "ci", "--db", str(db_path)).stdout.strip()
-    srv = start_server(db_path, tmp_path, tmp_path / "api.log", {"AUDITDASH_MAX_BODY_BYTES": str(1024 * 1024)})
+    srv = start_server(db_path, tmp, tmp / "api.log", {"AUDITDASH_MAX_BODY_BYTES": str(1024 * 1024)})
     try:
         yield srv, token
     finally:
@@ -84,9 +85,9 @@ def test_revoked_token_stops_at_once(tmp_path) -> None:
 
     from werkzeug.serving import make_server
 
+    from dashboard.access.tokens import create_token, list_tokens, revoke_token
     from dashboard.config import Settings
     from dashboard.store.db import Database
-    from dashboard.store.tokens import create_token, list_tokens, revoke_token
     from dashboard.web.app import create_app
     from tests.conftest import GEO_DIR
 
@@ -111,7 +112,8 @@ def test_revoked_token_stops_at_once(tmp_path) -> None:
         db.close()
 
 
-def test_health_is_public(server: Server) -> None:
+def test_health_is_public(api_server) -> None:
+    server, _token = api_server
     status, reply = server.request("GET", "/healthz")
     assert status == 200
     assert reply["status"] == "ok"

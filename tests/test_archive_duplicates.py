@@ -14,10 +14,11 @@ from pathlib import Path
 
 import duckdb
 
+from dashboard.access.users import Actor
 from dashboard.ingest.pipeline import Ingestor
+from dashboard.retention.policy import RetentionPolicy
+from dashboard.retention.purge import run_purge
 from dashboard.store.db import Database
-from dashboard.store.retention import RetentionPolicy, run_purge
-from dashboard.store.users import Actor
 from tests.conftest import event
 from tests.test_integrity import locations, make_events, store
 

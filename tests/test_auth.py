@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from dashboard.access import users
+from dashboard.access.tokens import create_token, revoke_token
 from dashboard.config import ConfigError, Settings
-from dashboard.store import users
-from dashboard.store.db import Database, StoreError
-from dashboard.store.tokens import create_token, revoke_token
+from dashboard.store.db import Database
+from dashboard.store.errors import StoreError
 from dashboard.web import auth_rules
 from dashboard.web.access import ROLES
 from dashboard.web.auth import load_secret_key, secret_key_path
@@ -101,7 +102,9 @@ def test_callback_output_ids_are_read_from_dashs_key(key: str, ids: list[Any]) -
     ],
 )
 def test_callback_rules(role: str, key: str, status: int | None) -> None:
-    decision = auth_rules.decide_callback(role, key, {}, True, None, [])
+    wall_page = {"path": "/wall", "module": "pages.wall"}
+    route = auth_rules.CallbackRoute(key, "page" if key.startswith(("wall-", '{"type":"wall')) else "shell", wall_page)
+    decision = auth_rules.decide_callback(role, route, {}, [wall_page])
     assert decision.status == status
 
 
@@ -119,13 +122,15 @@ def test_page_rules_follow_the_registry() -> None:
     assert auth_rules.decide_page("wall", "/wall", registry).allowed
     assert auth_rules.decide_page("wall", "/events/abc", registry).status == 403
     # the module's page restricts its callbacks too, and the router checks the pathname
-    assert auth_rules.decide_callback("manager", "x.children", {}, True, registry[1], registry).status == 403
-    router = ".._pages_content.children..._pages_store.data.."
-    body = {"inputs": [{"id": "_pages_location", "property": "pathname", "value": "/admin"}]}
-    assert auth_rules.decide_callback("manager", router, body, True, None, registry).status == 403
-    assert auth_rules.decide_callback("admin", router, body, True, None, registry).allowed
-    assert auth_rules.decide_callback("admin", router, {}, True, None, registry).status == 400
-    assert auth_rules.decide_callback("admin", "nope.children", {}, False, None, registry).status == 400
+    admin_cb = auth_rules.CallbackRoute("x.children", "page", registry[1])
+    assert auth_rules.decide_callback("manager", admin_cb, {}, registry).status == 403
+    pathname = {"id": "_pages_location", "property": "pathname"}
+    router = auth_rules.CallbackRoute(".._pages_content.children..._pages_store.data..", "router", inputs=(pathname,))
+    body = {"inputs": [{**pathname, "value": "/admin"}]}
+    assert auth_rules.decide_callback("manager", router, body, registry).status == 403
+    assert auth_rules.decide_callback("admin", router, body, registry).allowed
+    assert auth_rules.decide_callback("admin", router, {}, registry).status == 400
+    assert auth_rules.decide_callback("admin", None, {}, registry).status == 403
 
 
 @pytest.mark.parametrize(

@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from dashboard.access.users import create_user, totp_code, totp_enable, totp_step
 from dashboard.store.db import Database
-from dashboard.store.users import create_user, totp_code, totp_enable, totp_step
 from tests.conftest import (
     Server,
     WebClient,

@@ -10,6 +10,7 @@ from typing import Any
 import duckdb
 import jsonschema
 import pytest
+import yaml
 
 from dashboard.events import contract
 from dashboard.events.taxonomy import ACTIVITIES, KNOWN_ACTIONS, category_of
@@ -216,13 +217,24 @@ def test_validator_and_schema_agree(con, doc) -> None:
     assert (result.accepted.num_rows == 1) == schema_ok, (doc, [r.reason for r in result.rejected])
 
 
+#: The tracked activities of the support platform's audit-log help page, with their actions.
+TRACKED = yaml.safe_load((ROOT / "tests" / "data" / "tracked_activities.yaml").read_text(encoding="utf-8"))
+
+
 def test_every_seed_activity_maps_to_known_actions() -> None:
-    seed = (ROOT.parent / "shared" / "seed" / "audit-logs-help-page.txt").read_text()
+    tracked = {
+        title: (category, actions)
+        for category, group in TRACKED.items()
+        for title, actions in group["activities"].items()
+    }
     for activity in ACTIVITIES:
         if activity.category != "audit":
-            assert activity.title in seed, activity.title
+            assert activity.title in tracked, activity.title
+            assert tracked[activity.title] == (activity.category, list(activity.actions)), activity.title
         for action in activity.actions:
             assert category_of(action) == activity.category or action == "auth.login"
+    covered = {activity.title for activity in ACTIVITIES}
+    assert set(tracked) <= covered, set(tracked) - covered
     assert len(set(KNOWN_ACTIONS)) == len(KNOWN_ACTIONS)
 
 

@@ -1,7 +1,7 @@
 """The demo data generator: contract, realism, planted incidents and their absence.
 
-Every incident is recomputed here from the events alone, with the thresholds of
-`shared/reference/detections.md`, instead of trusting the generator's truth file.
+Every incident is recomputed here from the events alone, with the thresholds of the reference
+rules in docs/detections.md, instead of trusting the generator's truth file.
 """
 
 from __future__ import annotations

@@ -31,10 +31,10 @@ import pytest
 
 from dashboard.ingest.pipeline import Ingestor
 from dashboard.store.db import Database
-from tests.conftest import SHARED
+from tests.conftest import ROOT
 from tests.test_detect_helpers import detect, geo
 
-LOG = SHARED / "datasets" / "sshd-auth-elastic-examples.log"
+LOG = ROOT / "tests" / "data" / "sshd-auth-elastic-examples.log"  # provenance: tests/data/PROVENANCE.md
 YEAR = 2017
 PEOPLE_ADDRESSES = {"85.245.107.41", "95.93.96.191"}
 GUESSER = "24.151.103.17"

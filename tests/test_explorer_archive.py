@@ -20,14 +20,17 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
+from dashboard.access.users import Actor
+from dashboard.evidence.locations import Locations
 from dashboard.filters import Filters
+from dashboard.retention.policy import RetentionPolicy
+from dashboard.retention.purge import run_purge
+from dashboard.retention.restore import restore
+from dashboard.store import archive as retention
 from dashboard.store import explorer as X
-from dashboard.store import retention
+from dashboard.store.archive import read_manifests
 from dashboard.store.db import Database
-from dashboard.store.integrity import Locations, read_manifests
-from dashboard.store.retention import RetentionPolicy, restore, run_purge
 from dashboard.store.schema import events as events_table
-from dashboard.store.users import Actor
 from dashboard.web.access import VIEWER_KEY, Viewer
 from dashboard.web.components import explorer_views
 from tests.test_integrity import locations, make_events, store

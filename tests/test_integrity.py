@@ -16,9 +16,13 @@ import pytest
 
 from dashboard.config import ConfigError, Settings
 from dashboard.events.validate import validate_records
-from dashboard.store import integrity
+from dashboard.evidence import verify as integrity
+from dashboard.evidence.canonical import EVENT_TEXT_SQL
+from dashboard.evidence.checkpoints import write_checkpoint
+from dashboard.evidence.hashing import check_rows, hash_workers
+from dashboard.evidence.locations import Locations
+from dashboard.evidence.verify import verify
 from dashboard.store.db import Database
-from dashboard.store.integrity import EVENT_TEXT_SQL, Locations, check_rows, hash_workers, verify, write_checkpoint
 from dashboard.store.writer import EVENT_HASH_SQL, GENESIS_HASH, batch_hash, store_batch
 from tests.conftest import event, run_cli
 

@@ -24,6 +24,7 @@ import jsonschema
 import pytest
 import sqlalchemy as sa
 
+from dashboard.access.users import Actor
 from dashboard.demo import DemoSpec, generate
 from dashboard.filters import Filters
 from dashboard.ingest.geo import default_locator
@@ -34,7 +35,6 @@ from dashboard.packs.manifest import check_pack
 from dashboard.packs.model import Control, PackCancelled, PackError, PackRequest, PackResult
 from dashboard.store.db import Database
 from dashboard.store.schema import events
-from dashboard.store.users import Actor
 from tests.conftest import GEO_DIR, ROOT, event, run_cli
 
 END = datetime(2026, 6, 30, tzinfo=UTC)
@@ -236,7 +236,7 @@ def test_pdf_text_holds_filters_period_counts_and_sections(demo: Demo, tmp_path:
     with demo.db.raw() as con:
         failed = con.execute(
             "SELECT count(*) FROM events WHERE category = 'authentication' AND outcome = 'failure' "
-            "AND action IN ('auth.login', 'auth.mfa_challenge', 'auth.account_locked') "
+            "AND action IN ('auth.login', 'audit.login') "
             "AND occurred_at >= TIMESTAMP '2026-05-31 22:00' AND occurred_at < TIMESTAMP '2026-06-29 22:00'"
         ).fetchall()[0][0]
     assert failed > 0 and f"Failed logins {failed:,}" in flat

@@ -17,14 +17,16 @@ import duckdb
 import pytest
 import sqlalchemy as sa
 
+from dashboard.access.users import Actor
 from dashboard.config import Settings
 from dashboard.filters import Filters
 from dashboard.packs.build import PackSettings, build_pack
 from dashboard.packs.model import PackRequest
+from dashboard.retention.policy import RetentionPolicy
+from dashboard.retention.purge import run_purge
+from dashboard.retention.restore import restore
 from dashboard.store.db import Database
-from dashboard.store.retention import RetentionPolicy, restore, run_purge
 from dashboard.store.schema import events
-from dashboard.store.users import Actor
 from tests.test_integrity import locations, make_events, store
 
 NOW = datetime(2026, 11, 20, 12, 0)  # hot cutoff 2026-08-01

@@ -21,8 +21,8 @@ from dashboard.packs.build import PackSettings
 from dashboard.packs.jobs import PackService, may_download
 from dashboard.packs.mail import SmtpConfig
 from dashboard.packs.schedule import Book, ScheduleError, ScheduleRunner, parse_schedules
-from dashboard.packs.web import submit_and_wait
 from dashboard.store.db import Database
+from dashboard.web.packs import submit_and_wait
 from tests.conftest import free_port
 
 END = datetime(2026, 6, 30, tzinfo=UTC)

@@ -16,12 +16,17 @@ import pytest
 import sqlalchemy as sa
 
 from dashboard import config
+from dashboard.access.users import Actor
 from dashboard.config import Settings
-from dashboard.store import retention
+from dashboard.evidence.verify import verify
+from dashboard.retention.archive_write import PAUSE_ENV
+from dashboard.retention.holds import add_hold, release_hold
+from dashboard.retention.policy import RetentionPolicy
+from dashboard.retention.purge import plan_purge, run_purge
+from dashboard.retention.restore import restore
+from dashboard.store import archive as retention
+from dashboard.store.archive import file_sha256, read_manifests
 from dashboard.store.db import Database, utcnow
-from dashboard.store.integrity import file_sha256, read_manifests, verify
-from dashboard.store.retention import RetentionPolicy, add_hold, plan_purge, release_hold, restore, run_purge
-from dashboard.store.users import Actor
 from tests.conftest import GEO_DIR, ROOT, run_cli
 from tests.test_integrity import copy_database, locations, make_events, store
 
@@ -268,7 +273,7 @@ def test_purge_killed_midway_loses_and_doubles_nothing(step: str, tmp_path: Path
         store(db, make_events(120, cutoff - timedelta(days=75), now - timedelta(days=1)), batch=30, now=now)
     before = pairs(db_path)
     archive = tmp_path / "archive"
-    env = {**os.environ, "AUDITDASH_GEO_DIR": str(GEO_DIR), retention.PAUSE_ENV: step}
+    env = {**os.environ, "AUDITDASH_GEO_DIR": str(GEO_DIR), PAUSE_ENV: step}
     with subprocess.Popen(
         [sys.executable, "-m", "dashboard.cli", "purge", "--db", str(db_path)],
         cwd=ROOT,

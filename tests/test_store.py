@@ -11,8 +11,7 @@ import sqlalchemy as sa
 
 from dashboard.events.validate import validate_records
 from dashboard.store.db import CURRENT_VERSION, Database
-from dashboard.store.schema import HASHED_COLUMNS
-from dashboard.store.writer import GENESIS_HASH, batch_hash, store_batch
+from dashboard.store.writer import GENESIS_HASH, HASHED_COLUMNS_V2, batch_hash, store_batch
 from tests.conftest import event
 
 
@@ -23,16 +22,20 @@ def store(db: Database, docs: list[dict], source: str = "test"):
 
 
 def canonical_hash(row: dict) -> str:
-    """An independent re-implementation of the documented canonical text (docs/integrity.md)."""
-    parts = []
-    for col in HASHED_COLUMNS:
+    """An independent re-implementation of the documented canonical text, version 2 (docs/integrity.md)."""
+    parts = ["auditdash-event/2"]
+    for col in HASHED_COLUMNS_V2:
         value = row[col]
         if value is None:
-            parts.append("\x00")
-        elif col in ("occurred_at", "received_at"):
-            parts.append(value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z")
+            parts.append("-")
+            continue
+        if col in ("occurred_at", "received_at"):
+            text = value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        elif isinstance(value, float):
+            text = format(value, ".9g")
         else:
-            parts.append(str(value))
+            text = str(value)
+        parts.append(f"{len(text.encode())}:{text}")
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 

@@ -6,7 +6,7 @@
 * `notify` queues and delivers notifications (signed webhook, e-mail, digest);
 * `service` runs detection incrementally as events arrive, over any period, and on a schedule;
 * `review` is the daily review (PCI DSS 10.4.1) and its sign-offs; `present` what pages show;
-* `quality` measures precision and recall against a ground truth; `cli` the commands.
+* `quality` measures precision and recall against a ground truth; the commands are in dashboard/cli/detect.py.
 
 See docs/detections.md.
 """

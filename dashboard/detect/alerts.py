@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 
 from dashboard.detect.engine import Finding
 from dashboard.detect.rules import SEVERITIES, Rule, max_severity, severity_rank
+from dashboard.events import jsontext
 from dashboard.store import selflog
 from dashboard.store.db import Database, utcnow
 from dashboard.store.schema import alert_activity as ACT
@@ -505,7 +506,7 @@ class AlertStore:
 def _public(row: dict[str, Any]) -> dict[str, Any]:
     """An alert row as callers use it: JSON columns decoded."""
     out = dict(row)
-    for name in ("measures", "detail"):
-        out[name] = json.loads(out[name]) if out.get(name) else {}
-    out["key"] = json.loads(out.pop("key_json"))
+    for name in ("measures", "detail"):  # read safely: a tampered store must not break the alert list
+        out[name] = jsontext.decode(out[name]) if out.get(name) else {}
+    out["key"] = jsontext.decode(out.pop("key_json"))
     return out

@@ -22,13 +22,11 @@ import hashlib
 import hmac
 import json
 import logging
-import smtplib
-import ssl
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
@@ -39,6 +37,9 @@ from sqlalchemy.engine import Connection
 from dashboard import __version__
 from dashboard.config import ConfigError, Settings
 from dashboard.detect.rules import SEVERITIES, RuleSet, severity_rank
+from dashboard.events import jsontext
+from dashboard.mail import MailError, SmtpServer
+from dashboard.mail import send as send_mail
 from dashboard.store.db import Database, utcnow
 from dashboard.store.schema import notifications as N
 
@@ -76,13 +77,8 @@ class NotifyConfig:
     webhook_url: str | None = None
     webhook_secret: str | None = None
     webhook_min_severity: str = "medium"
-    smtp_host: str | None = None
-    smtp_port: int = 25
-    smtp_from: str = "auditdash@localhost"
+    smtp: SmtpServer = field(default_factory=SmtpServer)
     smtp_to: tuple[str, ...] = ()
-    smtp_user: str | None = None
-    smtp_password: str | None = None
-    smtp_starttls: bool = False
     email_min_severity: str = "high"
     digest_min_severity: str = "low"
     max_age_s: int = 24 * 3600
@@ -112,13 +108,8 @@ class NotifyConfig:
             webhook_url=settings.webhook_url or None,
             webhook_secret=settings.webhook_secret or None,
             webhook_min_severity=settings.webhook_min_severity,
-            smtp_host=settings.smtp_host or None,
-            smtp_port=settings.smtp_port,
-            smtp_from=settings.smtp_from,
+            smtp=SmtpServer.from_settings(settings),
             smtp_to=to,
-            smtp_user=settings.smtp_user or None,
-            smtp_password=settings.smtp_password or None,
-            smtp_starttls=settings.smtp_starttls,
             email_min_severity=settings.email_min_severity,
             digest_min_severity=settings.digest_min_severity,
             max_age_s=settings.notify_max_age_hours * 3600,
@@ -132,7 +123,7 @@ class NotifyConfig:
         out = []
         if self.webhook_url:
             out.append("webhook")
-        if self.smtp_host:
+        if self.smtp.configured:
             out.append("email")
         return out
 
@@ -195,7 +186,7 @@ class Notifier:
                         "created_at": now,
                         "attempts": 0,
                         "next_attempt_at": now if status == "pending" else None,
-                        "payload": json.dumps(self.payload(alert, kind), default=str, sort_keys=True),
+                        "payload": jsontext.dumps(self.payload(alert, kind), sort_keys=True, ensure_ascii=True),
                     }
                 )
         bulk_insert(conn, N, rows)
@@ -262,7 +253,7 @@ class Notifier:
                         created_at=now,
                         attempts=0,
                         next_attempt_at=now,
-                        payload=json.dumps(body, default=str, sort_keys=True),
+                        payload=jsontext.dumps(body, sort_keys=True, ensure_ascii=True),
                     )
                     .returning(N.c.id)
                 ).scalar_one()
@@ -353,22 +344,20 @@ class Notifier:
 
     def _send_email(self, kind: str, payload: str) -> str | None:
         cfg = self.config
-        if not cfg.smtp_host or not cfg.smtp_to:
+        if not cfg.smtp.configured or not cfg.smtp_to:
             return "e-mail is no longer configured (AUDITDASH_SMTP_HOST, AUDITDASH_SMTP_TO)"
         doc = json.loads(payload)
         message = EmailMessage()
-        message["From"] = cfg.smtp_from
+        message["From"] = cfg.smtp.sender
         message["To"] = ", ".join(cfg.smtp_to)
         subject, text = email_text(doc)
         message["Subject"] = subject
         message["X-Auditdash-Event"] = kind
         message.set_content(text)
-        with smtplib.SMTP(cfg.smtp_host, cfg.smtp_port, timeout=cfg.timeout_s) as smtp:
-            if cfg.smtp_starttls:
-                smtp.starttls(context=ssl.create_default_context())
-            if cfg.smtp_user and cfg.smtp_password:
-                smtp.login(cfg.smtp_user, cfg.smtp_password)
-            smtp.send_message(message)
+        try:
+            send_mail(cfg.smtp, message, timeout=cfg.timeout_s)
+        except MailError as exc:
+            return str(exc)
         return None
 
     # ---------------------------------------------------------------- what the page shows

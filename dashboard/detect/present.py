@@ -6,7 +6,6 @@ reused by other pages.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from dashboard.filters import Filters
-from dashboard.privacy import mask_ip, shorten_name
+from dashboard.privacy import mask_ip, masked_network, shorten_name
 
 SEVERITY_BADGE: dict[str, str] = {
     "critical": "danger",
@@ -76,15 +75,6 @@ def mask_detail(detail: Mapping[str, Any], masked: bool) -> dict[str, Any]:
     return out
 
 
-def _network(ip: str) -> str:
-    """The network a masked viewer may see: 203.0.113.7 -> 203.0.113.0/24 (IPv6: /48)."""
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return ip
-    return str(ipaddress.ip_network(f"{addr}/{24 if addr.version == 4 else 48}", strict=False))
-
-
 def explorer_link(alert: Mapping[str, Any], path: str = "/explorer", masked: bool = False) -> str:
     """The explorer with the alert's filters: its window (to the minute), its user, address and account.
 
@@ -98,7 +88,7 @@ def explorer_link(alert: Mapping[str, Any], path: str = "/explorer", masked: boo
     if user:
         changes["users"] = (str(user),)
     if key.get("ip"):
-        changes["ip"] = _network(str(key["ip"])) if masked else str(key["ip"])
+        changes["ip"] = (masked_network(str(key["ip"])) or str(key["ip"])) if masked else str(key["ip"])
     if key.get("account_id"):
         changes["accounts"] = (str(key["account_id"]),)
     return f"{path}?{Filters().with_(**changes).to_query()}"

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from dashboard.store import selflog
 from dashboard.store.db import Database, utcnow
+from dashboard.store.predicates import failed_login, lockout
 from dashboard.store.schema import alerts as A
 from dashboard.store.schema import events as E
 from dashboard.store.schema import review_signoffs as R
@@ -32,7 +33,6 @@ PRIVILEGE_ACTIONS: tuple[str, ...] = (
     "team.member_add",
     "team.member_remove",
 )
-FAILED_LOGIN_ACTIONS: tuple[str, ...] = ("auth.login", "audit.login", "auth.mfa_challenge")
 #: longest period one sign-off may cover.
 MAX_PERIOD_DAYS = 92
 
@@ -94,8 +94,8 @@ def day_summaries(db: Database, start: date, end: date) -> list[DaySummary]:
         ev = conn.execute(
             sa.select(
                 day_of.label("d"),
-                sa.func.count().filter(E.c.action.in_(FAILED_LOGIN_ACTIONS), E.c.outcome == "failure").label("failed"),
-                sa.func.count().filter(E.c.action == "auth.account_locked").label("locked"),
+                sa.func.count().filter(failed_login()).label("failed"),
+                sa.func.count().filter(lockout()).label("locked"),
                 sa.func.count().filter(E.c.action.in_(PRIVILEGE_ACTIONS)).label("priv"),
             )
             .where(E.c.occurred_at >= lo, E.c.occurred_at < hi)
@@ -149,7 +149,7 @@ def period_detail(db: Database, start: date, end: date, limit: int = 200) -> dic
     """What a reviewer reads for a period: alerts, failed sign-ins by user and address, privilege changes."""
     _check_period(start, end)
     lo, hi = _bounds(start, end)
-    failed = sa.and_(E.c.action.in_(FAILED_LOGIN_ACTIONS), E.c.outcome == "failure")
+    failed = failed_login()
     user = sa.func.coalesce(E.c.actor_id, E.c.actor_email, E.c.actor_name)
     in_period = sa.and_(E.c.occurred_at >= lo, E.c.occurred_at < hi)
     with db.connect() as conn:

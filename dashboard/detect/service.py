@@ -3,7 +3,11 @@
 `DetectionService.run_incremental` runs the rules over the events stored since the last run
 (by sequence number, so events that arrive late are covered too); the ingest listener starts
 such a run in a background thread as soon as a batch is stored, and a scheduled catch-up run
-picks up what other processes stored. `run_range` re-runs over any period
+picks up what other processes stored. A run costs about the same whether it covers one small
+API batch or thousands of events (every rule queries its windows), so under a stream of batches
+the listener paces its runs (`INCREMENTAL_MIN_INTERVAL_S`): each run covers every batch stored
+since the last one, instead of the rules running after each batch and taking a core from the
+dashboard (docs/PERFORMANCE.md, "Load"). `run_range` re-runs over any period
 (`auditdash detect --from --to`). Both fold findings into alerts idempotently.
 """
 
@@ -17,8 +21,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import dash
-import flask
 import sqlalchemy as sa
 
 from dashboard.config import Settings
@@ -32,7 +34,6 @@ from dashboard.store.writer import WriteResult
 
 log = logging.getLogger(__name__)
 
-EXTENSION_KEY = "auditdash.detect"
 STATE_KEY = "detect.last_seq"
 #: the longest full re-run piece: bounds memory on large stores.
 CHUNK_DAYS = 100
@@ -41,6 +42,14 @@ CHUNK_DAYS = 100
 DEADLINE_GRACE = timedelta(hours=1)
 #: how far back a deadline check looks for deadlines it has not yet seen pass
 DEADLINE_WINDOW = timedelta(days=1)
+#: the ingest listener starts an incremental run at least this long after the previous one started,
+#: and at least as long after it ended as it took (so detection keeps to half a thread at most);
+#: the first run after a quiet spell starts at once
+INCREMENTAL_MIN_INTERVAL_S = 5.0
+
+
+class Stopped(Exception):
+    """The service was stopped during a run; the run's events are covered by the next run."""
 
 
 @dataclass
@@ -81,7 +90,13 @@ class DetectionService:
         notifier: queues notifications of new alerts (None: no notifications).
     """
 
-    def __init__(self, db: Database, rules: RuleSet, notifier: Notifier | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        rules: RuleSet,
+        notifier: Notifier | None = None,
+        min_interval_s: float = INCREMENTAL_MIN_INTERVAL_S,
+    ) -> None:
         self.db = db
         self.rules = rules
         self.notifier = notifier
@@ -93,6 +108,11 @@ class DetectionService:
         self.last_report: RunReport | None = None
         self.last_error: str | None = None
         self.stored_up_to = 0  # the highest sequence number the listener has seen
+        self.min_interval_s = min_interval_s
+        self._next_run_at = 0.0  # time.monotonic() before which the listener starts no run
+        self._stopping = threading.Event()
+        # closing the database (and the process's exit) stops the listener's runs first
+        db.add_user("detection", self.stop)
 
     # ---------------------------------------------------------------- running
 
@@ -116,6 +136,8 @@ class DetectionService:
             for c_lo, c_hi in iter_chunks(lo, hi, CHUNK_DAYS):
                 scope = Scope(c_lo, c_hi, clock)
                 for rule in self.rules.enabled if rules is None else rules:
+                    if self._stopping.is_set():
+                        raise Stopped("detection stopped (the database is closing)")
                     took = time.monotonic()
                     findings = evaluate(conn, rule, scope)
                     # end the read snapshot: the next rule may read the alerts this one writes
@@ -171,7 +193,10 @@ class DetectionService:
                 top = conn.execute(sa.select(sa.func.max(E.c.seq))).scalar()
             if top is None or int(top) <= last:
                 return None
-            report = self.run_seqs(last, int(top))
+            try:
+                report = self.run_seqs(last, int(top))
+            except Stopped:
+                return None  # not marked processed: the next run (after a restart) covers them
             self.db.set_meta(STATE_KEY, str(int(top)))
             self.last_report = report
             if report.alerts.created or report.alerts.escalated:
@@ -199,8 +224,11 @@ class DetectionService:
                 continue
             lo = moment - timedelta(seconds=max(waits)) - DEADLINE_WINDOW
             hi = moment - timedelta(seconds=min(waits)) + timedelta(milliseconds=1)
-            with self._run_lock:
-                one = self.run_range(lo, hi, now=moment, rules=[rule])
+            try:
+                with self._run_lock:
+                    one = self.run_range(lo, hi, now=moment, rules=[rule])
+            except Stopped:
+                break  # closing: the next check looks a day back
             report.findings += one.findings
             report.alerts.add(one.alerts)
             report.by_rule.update(one.by_rule)
@@ -227,20 +255,41 @@ class DetectionService:
             self.stored_up_to = max(self.stored_up_to, int(result.last_seq))
         self._wake.set()
         with self._worker_guard:
+            if self._stopping.is_set():
+                return  # closing: the next start's catch-up run covers the batch
             if self._worker is None or not self._worker.is_alive():
                 self._worker = threading.Thread(target=self._drain, name="detect-incremental", daemon=True)
                 self._worker.start()
 
     def _drain(self) -> None:
-        # batches that arrive while a run is under way are covered by the next run
-        while self._wake.is_set():
+        # batches that arrive while a run is under way, or while the next one waits for its
+        # turn, are covered by the next run
+        while self._wake.is_set() and not self._stopping.is_set():
+            if self._stopping.wait(max(0.0, self._next_run_at - time.monotonic())):
+                return
             self._wake.clear()
+            started = time.monotonic()
             try:
                 self.run_incremental()
                 self.last_error = None
             except Exception as exc:  # the listener must never break ingest
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("incremental detection failed")
+            ended = time.monotonic()
+            self._next_run_at = max(started + self.min_interval_s, ended + (ended - started))
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop scheduling runs and wait up to `timeout` seconds for the running one, which stops
+        at its next rule without marking its events processed; True when no run is left."""
+        with self._worker_guard:
+            self._stopping.set()
+            worker = self._worker
+        if worker is not None and worker is not threading.current_thread():
+            worker.join(timeout)
+            if worker.is_alive():
+                log.warning("detection run still running after %.0f s of waiting to stop", timeout)
+                return False
+        return True
 
     def wait_idle(self, timeout: float = 60.0) -> bool:
         """Wait until the background run (if any) has finished (for tests and benchmarks)."""
@@ -251,40 +300,8 @@ class DetectionService:
         return True
 
 
-def detection() -> DetectionService:
-    """The detection service of the app serving the current request."""
-    found: DetectionService = flask.current_app.extensions[EXTENSION_KEY]
-    return found
-
-
 def build_service(db: Database, settings: Settings) -> DetectionService:
     """Load the rules and the notification settings (refusing bad ones) and build the service."""
     rules = load_rules(settings.rules_path)
     notifier = Notifier(db, NotifyConfig.from_settings(settings), rules)
     return DetectionService(db, rules, notifier)
-
-
-def install_detection(app: dash.Dash, state: Any) -> None:
-    """Installer: rules checked at start, ingest listener, scheduled detection and delivery."""
-    settings: Settings = state.settings
-    service = build_service(state.db, settings)
-    app.server.extensions[EXTENSION_KEY] = service
-    state.ingestor.listeners.append(service.on_stored)
-    scheduler = state.scheduler
-    if settings.detect_interval_s > 0:
-        scheduler.add("detect", settings.detect_interval_s, service.run_incremental, first_delay_s=2.0)
-    if settings.silence_check_s > 0:
-        scheduler.add("detect-silence", settings.silence_check_s, service.check_silence, first_delay_s=60.0)
-    if settings.deadline_check_s > 0:
-        grace = timedelta(seconds=max(0, settings.deadline_grace_s))
-        scheduler.add(
-            "detect-deadlines",
-            settings.deadline_check_s,
-            lambda: service.check_deadlines(grace=grace),
-            first_delay_s=90.0,
-        )
-    notifier = service.notifier
-    if notifier is not None and notifier.config.channels():
-        scheduler.add("notify", 5, notifier.deliver_due, first_delay_s=3.0)
-        if settings.digest_interval_s > 0:
-            scheduler.add("notify-digest", settings.digest_interval_s, notifier.make_digest, settings.digest_interval_s)

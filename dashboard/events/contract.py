@@ -17,6 +17,25 @@ Kind = Literal["string", "enum", "timestamp", "ip", "object"]
 #: largest accepted event, as UTF-8 JSON text.
 MAX_EVENT_BYTES = 64 * 1024
 
+#: deepest accepted nesting of a field's value: an object or array is level 1, one inside it
+#: level 2 (`{"metadata": {"a": [1]}}`: metadata is nested 2 levels deep).
+MAX_NESTING = 32
+
+#: how much of a record too large to keep whole is kept in the quarantine (characters).
+EXCERPT_CHARS = 4096
+
+
+def too_large_reason(nbytes: int) -> str:
+    """Why a record over `MAX_EVENT_BYTES` is refused (the same words from every reader)."""
+    return f"{nbytes:,} bytes, over the limit of {MAX_EVENT_BYTES} bytes (64 KiB) of one event"
+
+
+def too_deep_reason(field: str | None, depth: int) -> str:
+    """Why a record nested deeper than `MAX_NESTING` is refused."""
+    what = field or "the event"
+    return f"{what} is nested {depth:,} levels deep, over the limit of {MAX_NESTING}"
+
+
 #: actions are dotted lower-case words.
 ACTION_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$"
 
@@ -166,7 +185,8 @@ def json_schema() -> dict[str, Any]:
     """Build the JSON Schema (draft 2020-12) of one event from `FIELDS`.
 
     Rules the schema cannot say are listed in its description and enforced by the validator:
-    the 64 KiB size limit, the valid range of `occurred_at` and the calendar validity of dates.
+    the 64 KiB size limit, the nesting limit, finite numbers only, the valid range of
+    `occurred_at` and the calendar validity of dates.
     """
     properties: dict[str, Any] = {}
     nested: dict[str, dict[str, Any]] = {"actor": {}, "target": {}}
@@ -188,7 +208,9 @@ def json_schema() -> dict[str, Any]:
         "title": "auditdash audit event",
         "description": (
             "One audit event as sent to auditdash. Also enforced by the server: the whole event is "
-            f"at most {MAX_EVENT_BYTES} bytes of UTF-8 JSON; occurred_at is a real calendar time "
+            f"at most {MAX_EVENT_BYTES} bytes of UTF-8 JSON (strict RFC 8259: NaN, Infinity and numbers "
+            f"too large for a 64-bit float are refused); no value is nested more than {MAX_NESTING} levels "
+            "deep (an object or array is level 1); occurred_at is a real calendar time "
             "between 2000-01-01 and 24 hours from now."
         ),
         "type": "object",

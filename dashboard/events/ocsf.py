@@ -18,12 +18,14 @@ and returns one OCSF event of the class that fits its action:
 
 `type_uid` is `class_uid * 100 + activity_id`; `status_id` 1 Success, 2 Failure, 0 Unknown;
 `time` in epoch milliseconds. What OCSF has no place for (before/after values, the category,
-the hash) goes under `unmapped`, so nothing is lost.
+the hash) goes under `unmapped`, so nothing is lost. Stored `changes` / `metadata` that cannot
+be read (dashboard.events.jsontext) stay there as their `_unreadable` placeholder; `to_ocsf`
+never raises on what a store holds (a missing or unreadable time is left out).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from dashboard import __version__
@@ -92,10 +94,22 @@ _VERBS: dict[str, tuple[int, str]] = {
 _STATUS = {"success": (1, "Success"), "failure": (2, "Failure")}
 
 
-def _epoch_ms(text: str | None) -> int | None:
-    if not text:
+def _epoch_ms(text: Any) -> int | None:
+    """Epoch milliseconds of an ISO 8601 text with offset (naive: UTC); None when it is not one."""
+    if not isinstance(text, str) or not text:
         return None
-    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return int(when.timestamp() * 1000)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    """`value` when it is an object, else an empty one (a stored record is read, never trusted)."""
+    return value if isinstance(value, dict) else {}
 
 
 def _drop_empty(value: Any) -> Any:
@@ -117,13 +131,13 @@ def classify(action: str) -> tuple[int, int, str]:
 
 def to_ocsf(event: dict[str, Any]) -> dict[str, Any]:
     """One event (contract shape with `stored`) as an OCSF 1.1 event."""
-    stored = event.get("stored") or {}
-    action = str(event.get("action", ""))
+    stored = _mapping(event.get("stored"))
+    action = str(event.get("action") or "")
     class_uid, activity_id, activity_name = classify(action)
     class_name, category_uid, category_name = _CLASSES[class_uid]
     status_id, status = _STATUS.get(str(event.get("outcome")), (0, "Unknown"))
-    actor = event.get("actor") or {}
-    target = event.get("target") or {}
+    actor = _mapping(event.get("actor"))
+    target = _mapping(event.get("target"))
     failed = status_id == 2
     doc: dict[str, Any] = {
         "class_uid": class_uid,

@@ -132,6 +132,26 @@ KNOWN_ACTIONS: tuple[str, ...] = tuple(ACTION_CATEGORY)
 PLATFORM_ACTIONS: tuple[str, ...] = tuple(a for a, c in ACTION_CATEGORY.items() if c != "audit")
 
 
+def activity_actions(*titles: str) -> tuple[str, ...]:
+    """The actions of the activities titled `titles`, in taxonomy order, each once."""
+    found = [a for t in titles for act in ACTIVITIES if act.title == t for a in act.actions]
+    if not found:  # pragma: no cover - guards a rename in the taxonomy
+        raise LookupError(f"taxonomy has no activity {titles!r}")
+    return tuple(dict.fromkeys(found))
+
+
+# -- what the figures count (docs/events.md, "Failed logins and lockouts") -----------------------------
+#: a failed login is one sign-in attempt that failed: one of these actions with outcome `failure`.
+#: The platform's sign-ins and auditdash's own. A failed MFA challenge is not counted apart: the
+#: platform records the attempt it ends as `auth.login` failed with reason `mfa_failed` (counting
+#: both would count one attempt twice); a lockout is what failures lead to, counted apart.
+FAILED_LOGIN_ACTIONS: tuple[str, ...] = ("auth.login", "audit.login")
+#: the outcome that makes one of `FAILED_LOGIN_ACTIONS` a failed login.
+FAILED_LOGIN_OUTCOME = "failure"
+#: a lockout: an account (or, for auditdash's own sign-in, an address) locked out, whatever the outcome.
+LOCKOUT_ACTIONS: tuple[str, ...] = ("auth.account_locked", "audit.lockout")
+
+
 def category_of(action: str) -> str:
     """Return the category of an action; unknown but well-formed actions are `other`."""
     return ACTION_CATEGORY.get(action, "other")

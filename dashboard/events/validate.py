@@ -27,10 +27,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
+import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 import pyarrow as pa
@@ -96,6 +99,241 @@ class BatchResult:
 
     accepted: pa.Table
     rejected: list[Rejected] = field(default_factory=list)
+
+
+class Unreadable(str):
+    """The text of a record a reader could not make into a JSON text, with the reason.
+
+    The reason travels beside the text, never inside it: whatever the text holds (a NUL, a line
+    that looks like a reason), it is never read as anything but the record's raw text. A batch
+    given as an Arrow table carries the same in an `error` column.
+    """
+
+    reason: str
+
+    def __new__(cls, reason: str, raw: str) -> Self:
+        obj = super().__new__(cls, raw)
+        obj.reason = reason
+        return obj
+
+
+# -- what is shown of a sender's text ----------------------------------------------------------
+
+#: characters that would act on a terminal or a page instead of being seen: C0 and C1 controls,
+#: DEL, line and paragraph separators, and the bidirectional overrides.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def shown(text: str) -> str:
+    """`text` with every control character written as an escape (`\\x00`, `\\n`, `\\u2028`).
+
+    Reasons quote what the sender sent; printed as they are, a newline or an escape sequence in
+    them could forge lines of a listing. Everything shown to a person goes through this.
+    """
+
+    def escape(m: re.Match[str]) -> str:
+        return m.group().encode("unicode_escape").decode("ascii")
+
+    return _CONTROL.sub(escape, text)
+
+
+def excerpt(raw: str) -> str:
+    """The part of a record too large to keep whole that the quarantine keeps."""
+    if len(raw) <= contract.EXCERPT_CHARS:
+        return raw
+    return raw[: contract.EXCERPT_CHARS] + f"... [{len(raw) - contract.EXCERPT_CHARS:,} more characters not kept]"
+
+
+# -- checks made before the batch reaches DuckDB -----------------------------------------------
+#
+# Three rules DuckDB's JSON reader does not enforce: the size limit (checked first, so nothing
+# larger is parsed), the nesting limit and strict JSON numbers (it reads NaN, Infinity and 1e999).
+# Each is settled for the whole batch by one vectorised test that no good record can fail:
+# fewer brackets than the limit cannot nest deeper; text without `NaN`, `Infinity`, a three-digit
+# exponent or a 309-digit run holds no number a float cannot take. Only the few records that
+# pass a test are checked exactly, in Python.
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_COLON = re.compile(r"\s*:")
+#: one pass finds every record that may break either rule: a value a float cannot take (`NaN`,
+#: `Infinity`, a three-digit exponent, 309 digits, where a JSON value starts), or at least as many
+#: opening brackets as a record nested too deeply needs (RE2: one linear scan, about 5 % of the
+#: validator's time on typical events)
+_SUSPECT = (
+    r"(?:^|[:\[,])\s*(?:NaN|-?Infinity|-?[0-9]+(?:\.[0-9]+)?[eE]\+?[0-9]{3}|-?[0-9]{309})|"
+    rf"^(?:[^\[{{]*[\[{{]){{{contract.MAX_NESTING + 2}}}"
+)
+
+
+def _depths(masked: str) -> np.ndarray:
+    """The nesting level at each character of JSON text whose strings are blanked."""
+    codes = np.frombuffer(masked.encode("ascii", "replace"), np.uint8)
+    step = np.isin(codes, (91, 123)).astype(np.int32) - np.isin(codes, (93, 125)).astype(np.int32)
+    return np.cumsum(step)
+
+
+def _blank_strings(text: str) -> str:
+    return _STRING.sub(lambda m: '"' + " " * (len(m.group()) - 2) + '"', text)
+
+
+def json_depth(text: str) -> int:
+    """How deeply JSON text nests (an object or array is level 1), without parsing it.
+
+    Never recursive, so any depth is measured; for text that is not JSON the count is a guess.
+    """
+    return int(_depths(_blank_strings(text)).max(initial=0))
+
+
+def _nesting_problem(raw: str) -> str | None:
+    """Why `raw` is nested too deeply (naming the top-level field), or None."""
+    masked = _blank_strings(raw)
+    depth = _depths(masked)
+    deepest = int(depth.max(initial=0))
+    if deepest - 1 <= contract.MAX_NESTING:
+        return None
+    if not raw.lstrip().startswith("{"):
+        return contract.too_deep_reason(None, deepest)
+    # the top-level key before the deepest point: a string at level 1 followed by a colon
+    where = int(np.argmax(depth))
+    name, start = None, 0
+    for m in _STRING.finditer(masked, 0, where):
+        if depth[m.start()] == 1 and _COLON.match(masked, m.end()):
+            name, start = raw[m.start() + 1 : m.end() - 1], m.start()
+    if name is None:
+        return contract.too_deep_reason(None, deepest)
+    inside = int(depth[start:where].max(initial=1)) if where > start else deepest
+    return contract.too_deep_reason(name[:80], max(inside, deepest) - 1)
+
+
+class _NonFinite:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _number(text: str) -> Any:
+    try:
+        value = float(text)
+    except (OverflowError, ValueError):
+        return _NonFinite(text)
+    return value if math.isfinite(value) else _NonFinite(text)
+
+
+def _find_non_finite(value: Any, path: str) -> tuple[str, str] | None:
+    if isinstance(value, _NonFinite):
+        return path, value.text
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = ((f"[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for key, child in items:
+        key = str(key)
+        found = _find_non_finite(child, path + key if key.startswith("[") else (f"{path}.{key}" if path else key))
+        if found:
+            return found
+    return None
+
+
+def _non_finite_problem(raw: str) -> str | None:
+    """Why `raw` holds a number that is not a finite JSON number (naming the field), or None."""
+    try:
+        doc = json.loads(raw, parse_constant=_NonFinite, parse_float=_number, parse_int=_number)
+    except (ValueError, RecursionError):
+        return None  # not JSON: the validator says where
+    found = _find_non_finite(doc, "")
+    if found is None or found[0] == "occurred_at":  # the timestamp rules word that one
+        return None
+    path, text = found
+    where = path or "the event"
+    if text in ("NaN", "Infinity", "-Infinity"):
+        return f"{where} is {text}, which JSON does not have (strict JSON only: no NaN or Infinity)"
+    number = text if len(text) <= 24 else f"{text[:12]}... ({len(text):,} characters)"
+    return f"{where} is {number}, too large for a 64-bit float (strict JSON only: finite numbers)"
+
+
+def _prescreen(raw: pa.ChunkedArray) -> dict[int, str]:
+    """Rows refused before DuckDB parses them: row index -> reason."""
+    problems: dict[int, str] = {}
+    nbytes = pc.binary_length(raw)
+    large = pc.fill_null(pc.greater(nbytes, contract.MAX_EVENT_BYTES), False)
+    if pc.any(large).as_py():
+        for i in np.flatnonzero(large.to_numpy(zero_copy_only=False)):
+            problems[int(i)] = contract.too_large_reason(int(nbytes[int(i)].as_py()))
+    suspect = pc.fill_null(pc.match_substring_regex(raw, _SUSPECT), False)
+    if pc.any(suspect).as_py():
+        for i in np.flatnonzero(suspect.to_numpy(zero_copy_only=False)):
+            row = int(i)
+            if row not in problems:
+                text = raw[row].as_py()
+                why = _nesting_problem(text) or _non_finite_problem(text)
+                if why:
+                    problems[row] = why
+    return problems
+
+
+# -- the quarantine's bound ----------------------------------------------------------------------
+
+#: distinct reasons counted one by one in a summary of records not kept (the rest: "other reasons")
+TALLY_REASONS = 50
+_QUOTED = re.compile(r"'[^']*'")
+
+
+@dataclass
+class QuarantineBudget:
+    """Keeps the first `keep` rejected records of one file or request in full; counts the rest.
+
+    `take` trims each validated batch's rejected records (in order) to what is left of the
+    budget; `summary` is the one quarantine record that stands for all the others: how many,
+    from where to where, and why (a histogram of reasons, values in quotes left out).
+    """
+
+    keep: int
+    kept: int = 0
+    dropped: int = 0
+    first_pos: int | None = None
+    last_pos: int | None = None
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    def take(self, checked: BatchResult) -> None:
+        room = max(0, self.keep - self.kept)
+        rejected = checked.rejected
+        if len(rejected) <= room:
+            self.kept += len(rejected)
+            return
+        for r in rejected[room:]:
+            self.dropped += 1
+            if self.first_pos is None:
+                self.first_pos = r.pos
+            self.last_pos = r.pos
+            key = _QUOTED.sub("'...'", r.reason)
+            if key in self.reasons or len(self.reasons) < TALLY_REASONS:
+                self.reasons[key] += 1
+            else:
+                self.reasons["(other reasons)"] += 1
+        del rejected[room:]  # in place: the batch object may be a subclass that carries more
+        self.kept += room
+
+    def summary(self, position_label: str) -> Rejected | None:
+        """The record that stands for the rejected records not kept, or None if all were kept."""
+        if not self.dropped:
+            return None
+        top = ", ".join(f"{n:,} x {shown(reason)}" for reason, n in self.reasons.most_common(10))
+        reason = (
+            f"{self.dropped:,} more rejected records ({position_label} {self.first_pos} to {self.last_pos}) "
+            f"were counted but not kept one by one: only the first {self.keep:,} rejected records of a "
+            f"file or request are kept (AUDITDASH_QUARANTINE_MAX_RECORDS). Reasons: {top}"
+        )
+        raw = json.dumps(
+            {
+                "not_kept": self.dropped,
+                "first_position": self.first_pos,
+                "last_position": self.last_pos,
+                "reasons": dict(self.reasons.most_common()),
+            },
+            ensure_ascii=False,
+        )
+        return Rejected(pos=self.first_pos or 0, raw=raw, reason=reason)
 
 
 def _q(text: str) -> str:
@@ -324,7 +562,7 @@ def _build_sql() -> tuple[str, str, str]:
                     THEN 'event is ' || nbytes || ' bytes, over the limit of {contract.MAX_EVENT_BYTES}'
                 WHEN j IS NULL THEN 'not valid JSON'
                 WHEN root <> 'OBJECT'
-                    THEN 'an event must be a JSON object, got ' || lower(replace(root, 'VARCHAR', 'string'))
+                    THEN 'an event must be a JSON object, got ' || {_tname("root")}
                 ELSE nullif(concat_ws('; ', {reasons}), '')
             END
     """
@@ -389,11 +627,11 @@ _IPINFO_SCHEMA = pa.schema(
 def _json_error(raw: str) -> str:
     """Say where a record's JSON is broken (only called for the rare bad record)."""
     try:
-        json.loads(raw)
+        json.loads(raw, parse_int=str, parse_float=str, parse_constant=str)
     except json.JSONDecodeError as exc:
         return f"not valid JSON: {exc.msg} at column {exc.colno}"
-    except RecursionError:
-        return "not valid JSON: nested too deeply"
+    except (RecursionError, ValueError):
+        return "not valid JSON"
     return "not valid JSON"
 
 
@@ -481,14 +719,11 @@ def _validate_exact(
     bad_pos: set[int] = set()
     for pos, raw, reason, bad_json, ip_text in rejected_rows:
         reasons = [reason] if reason else []
-        if raw.startswith("\x00") and raw.count("\x00") >= 2:
-            _, why, raw = raw.split("\x00", 2)
-            reasons = [why]
-        elif bad_json:
+        if bad_json:
             reasons = [_json_error(raw)]
         if ip_text in bad_ips:
             reasons.append(f"ip {ip_text!r} is not an IPv4 or IPv6 address")
-        rejected.append(Rejected(pos=pos, raw=raw, reason="; ".join(reasons)))
+        rejected.append(Rejected(pos=pos, raw=raw, reason=shown("; ".join(reasons))))
         bad_pos.add(pos)
     if bad_pos:
         keep = pa.array([p not in bad_pos for p in accepted.column("pos").to_pylist()], pa.bool_())
@@ -638,6 +873,7 @@ _NON_TEXT_TYPES = {
     "geo_lon": pa.float64(),
 }
 _ACCEPTED_SCHEMA = pa.schema([(name, _NON_TEXT_TYPES.get(name, pa.string())) for name in ACCEPTED_COLUMNS])
+ACCEPTED_SCHEMA = _ACCEPTED_SCHEMA  # the accepted table of any batch, also an empty one
 
 
 def _enrich(fast: pa.Table, infos: dict[str, IpInfo]) -> pa.Table:
@@ -689,15 +925,36 @@ def validate_batch(
     Returns:
         The accepted events as an Arrow table with `ACCEPTED_COLUMNS`, and the rejected records.
     """
+    errors: list[str | None] | None = None
     if isinstance(records, pa.Table):
         raw_in = records.select(["pos", "raw"]).cast(pa.schema([("pos", pa.int64()), ("raw", pa.string())]))
+        if "error" in records.column_names and records.column("error").null_count < records.num_rows:
+            errors = records.column("error").to_pylist()
     else:
         raw_in = pa.table(
             {
                 "pos": pa.array([p for p, _ in records], pa.int64()),
-                "raw": pa.array([r for _, r in records], pa.string()),
+                "raw": pa.array([str(r) for _, r in records], pa.string()),
             }
         )
+        if any(isinstance(r, Unreadable) for _, r in records):
+            errors = [r.reason if isinstance(r, Unreadable) else None for _, r in records]
+    # Records a reader could not read, and those too large, too deep or not strict JSON, are
+    # refused here with their reason; the rest go on to DuckDB.
+    refused = _prescreen(raw_in.column("raw"))
+    if errors is not None:
+        refused.update((i, why) for i, why in enumerate(errors) if why)
+    early: list[Rejected] = []
+    if refused:
+        rows = sorted(refused)
+        pos_col, raw_col = raw_in.column("pos"), raw_in.column("raw")
+        early = [
+            Rejected(pos=int(pos_col[i].as_py()), raw=excerpt(raw_col[i].as_py() or ""), reason=shown(refused[i]))
+            for i in rows
+        ]
+        keep = np.ones(raw_in.num_rows, dtype=bool)
+        keep[rows] = False
+        raw_in = raw_in.filter(pa.array(keep))
     # `_row` ties each result row to its record, whatever the positions are. DuckDB scans an
     # Arrow table in parallel by record batch: a few per thread.
     raw_in = raw_in.append_column("_row", pa.array(np.arange(raw_in.num_rows, dtype=np.int64)))
@@ -734,6 +991,8 @@ def validate_batch(
         exact, rejected = _validate_exact(con, raw_in.filter(pc.invert(fast_mask)), lookup, bounds)
         accepted = pa.concat_tables([accepted, exact.cast(_ACCEPTED_SCHEMA)])
     accepted = _sorted_by_pos(accepted)
+    if early:
+        rejected = sorted([*early, *rejected], key=lambda r: r.pos)
     return BatchResult(accepted=accepted, rejected=rejected)
 
 

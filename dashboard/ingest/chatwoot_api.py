@@ -17,13 +17,11 @@ set (docs/configuration.md); `auditdash chatwoot pull` does one pull from the co
 
 from __future__ import annotations
 
-import argparse
 import email.utils
 import http.client
 import json
 import logging
 import math
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -31,10 +29,9 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from dashboard.config import ConfigError, Settings
+from dashboard.config import Settings
 from dashboard.ingest.formats import from_chatwoot
 from dashboard.ingest.pipeline import Ingestor
 from dashboard.ingest.readers import unreadable
@@ -161,6 +158,7 @@ class PullResult:
     accepted: int = 0
     duplicates: int = 0
     rejected: int = 0
+    conflicts: int = 0  # ids stored already with other content: kept in the quarantine
     cursor: int | None = None
     complete: bool = True  # False when max_pages stopped it before reaching known entries
 
@@ -346,6 +344,7 @@ def pull(
         records = [_convert(e, source.account_id) for e in entries[start : start + ingestor.batch_size]]
         total.add(ingestor.ingest_batch(records, source.source, POSITION_LABEL))
     result.accepted, result.duplicates, result.rejected = total.accepted, total.duplicates, total.rejected
+    result.conflicts = total.conflicts
     high = max((h for h in (result.cursor, state.resume_high) if h is not None), default=None)
     if result.complete:
         state.cursor, state.resume_page, state.resume_high = high, None, None
@@ -372,102 +371,3 @@ def _convert(entry: Any, account_id: str) -> tuple[int, str]:
         return pos, json.dumps(from_chatwoot(entry, account_id), ensure_ascii=False, default=str)
     except (TypeError, ValueError, AttributeError) as exc:
         return pos, unreadable(f"cannot read this Chatwoot entry: {exc}", raw)
-
-
-# -- the server's schedule ---------------------------------------------------------------------------------
-def install_chatwoot(app: Any, st: Any) -> None:
-    """Pull on a schedule in the server when the connector is configured (a bad setting stops the start)."""
-    try:
-        source = ChatwootSource.from_settings(st.settings)
-    except ChatwootError as exc:
-        raise ConfigError(f"the Chatwoot connector: {exc}") from exc
-    if source is None or st.settings.chatwoot_interval_s <= 0:
-        return
-    log.info("chatwoot: pulling %s every %s s", source.source, st.settings.chatwoot_interval_s)
-    st.scheduler.add(
-        "connector.chatwoot",
-        st.settings.chatwoot_interval_s,
-        lambda: pull(st.db, st.ingestor, source),
-        first_delay_s=min(10.0, float(st.settings.chatwoot_interval_s)),
-    )
-
-
-# -- command line ------------------------------------------------------------------------------------------
-def add_parser(sub: Any, common: argparse.ArgumentParser, as_json: argparse.ArgumentParser) -> None:
-    """`auditdash chatwoot pull|status`."""
-    p = sub.add_parser("chatwoot", parents=[common], help="pull audit logs from Chatwoot's API")
-    csub = p.add_subparsers(dest="chatwoot_command", required=True)
-    pull_p = csub.add_parser("pull", parents=[common, as_json], help="pull new entries once")
-    pull_p.add_argument("--url", help="Chatwoot's address (default: AUDITDASH_CHATWOOT_URL)")
-    pull_p.add_argument("--account", help="the account id (default: AUDITDASH_CHATWOOT_ACCOUNT_ID)")
-    pull_p.add_argument("--token-stdin", action="store_true", help="read the access token from standard input")
-    pull_p.add_argument("--max-pages", type=int, default=None, help="stop after this many pages (15 entries each)")
-    pull_p.set_defaults(func=_cmd_pull)
-    status_p = csub.add_parser("status", parents=[common, as_json], help="what the last pull did")
-    status_p.add_argument("--url", help="Chatwoot's address (default: AUDITDASH_CHATWOOT_URL)")
-    status_p.add_argument("--account", help="the account id (default: AUDITDASH_CHATWOOT_ACCOUNT_ID)")
-    status_p.set_defaults(func=_cmd_status)
-
-
-def _source(args: argparse.Namespace) -> tuple[Settings, ChatwootSource]:
-    from dashboard import config
-
-    settings = config.load().with_overrides(
-        db_path=Path(args.db) if getattr(args, "db", None) else None,
-        chatwoot_url=args.url,
-        chatwoot_account_id=args.account,
-    )
-    if getattr(args, "token_stdin", False):
-        settings = settings.with_overrides(chatwoot_token=sys.stdin.readline().strip())
-    source = ChatwootSource.from_settings(settings)
-    if source is None:
-        raise ChatwootError("no Chatwoot address: pass --url or set AUDITDASH_CHATWOOT_URL")
-    if getattr(args, "max_pages", None):
-        source = ChatwootSource(source.url, source.account_id, source.token, max_pages=args.max_pages)
-    return settings, source
-
-
-def _cmd_pull(args: argparse.Namespace) -> int:
-    from dashboard.ingest.geo import default_locator
-
-    try:
-        settings, source = _source(args)
-        with Database(settings.db_path) as db:
-            locator = default_locator(settings.geo_dir, settings.geoip_mmdb)
-            with Ingestor(db, locator, settings.batch_size, archive_dir=settings.archive_dir) as ingestor:
-                result = pull(db, ingestor, source)
-    except ChatwootError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps(result.as_dict()))
-    else:
-        print(
-            f"{source.source}: {result.pages} page(s), {result.new} new entries: accepted {result.accepted}, "
-            f"duplicates {result.duplicates}, rejected {result.rejected}"
-        )
-        if not result.complete:
-            print(f"stopped after {source.max_pages} pages; run it again to go on")
-        if result.rejected:
-            print("rejected entries are kept: auditdash quarantine list")
-    return 0
-
-
-def _cmd_status(args: argparse.Namespace) -> int:
-    try:
-        settings, source = _source(args)
-        with Database(settings.db_path) as db:
-            state = PullState.load(db, source)
-    except ChatwootError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps({"source": source.source, **asdict(state)}))
-    elif state.last_run_at is None:
-        print(f"{source.source}: never pulled")
-    else:
-        print(f"{source.source}: last pull {state.last_run_at}, last success {state.last_ok_at or 'never'}")
-        print(f"  newest Chatwoot audit id stored: {state.cursor}; entries pulled in all: {state.pulled_total}")
-        if state.last_error:
-            print(f"  last error: {state.last_error}")
-    return 0

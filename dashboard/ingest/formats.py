@@ -358,12 +358,22 @@ def convert_batch(batch: list[tuple[int, str]], fmt: str) -> Iterator[tuple[int,
         yield from batch
         return
     convert = CONVERTERS[fmt]
+    from dashboard.events import contract
+    from dashboard.events.validate import Unreadable, json_depth
     from dashboard.ingest.readers import unreadable
 
     for pos, raw in batch:
+        if isinstance(raw, Unreadable):
+            yield pos, raw  # the validator refuses it with its reason
+            continue
+        if raw.count("[") + raw.count("{") > contract.MAX_NESTING + 1:
+            depth = json_depth(raw)
+            if depth - 1 > contract.MAX_NESTING:  # never handed to Python's parser, which recurses
+                yield pos, unreadable(contract.too_deep_reason(f"a value of this {fmt} record", depth - 1), raw)
+                continue
         try:
             doc = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             yield pos, raw  # the validator says where the JSON is broken
             continue
         entries = doc.get("audit_logs") if fmt == "chatwoot" and isinstance(doc, dict) else None
@@ -373,5 +383,6 @@ def convert_batch(batch: list[tuple[int, str]], fmt: str) -> Iterator[tuple[int,
                 continue
             try:
                 yield pos, json.dumps(convert(entry), ensure_ascii=False, default=str)
-            except (TypeError, ValueError, AttributeError) as exc:
-                yield pos, unreadable(f"cannot read this {fmt} record: {exc}", json.dumps(entry))
+            except (TypeError, ValueError, AttributeError, ArithmeticError, LookupError, RecursionError) as exc:
+                # a converter never needs to be trusted: whatever it cannot read is quarantined
+                yield pos, unreadable(f"cannot read this {fmt} record: {exc}", json.dumps(entry, default=str))

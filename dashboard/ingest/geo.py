@@ -341,12 +341,10 @@ class GeoLocator:
             self._v4_sources = sources
             self._v6_sources = tuple(s for s in sources if s.ip_version == 6)
             self._rir_country = None if sources or not self._country_fallback else _load_rir_country()
-            if not sources:
-                log.info(
-                    "no IP geolocation database found; %s",
-                    "country level from RIR data" if self._rir_country else "addresses are not placed",
-                )
             self._opened = True
+            if not any(s.level == "city" for s in sources):
+                # said loudly by the callers: `WARNING:` on the CLI's stderr, the status strip in the UI
+                log.info("%s", self._shortfall_text())
 
     def close(self) -> None:
         """Release the database files."""
@@ -375,6 +373,34 @@ class GeoLocator:
         if self._sources:
             return "city" if any(s.level == "city" for s in self._sources) else "country"
         return "country" if self._rir_country is not None else "none"
+
+    @property
+    def looked_in(self) -> tuple[Path, ...]:
+        """Where city databases were looked for: the operator's files, then the DB-IP folder's files."""
+        paths = list(self._mmdb_files)
+        if self._city_db_dir is not None:
+            paths.extend(self._city_db_dir / name for name in DBIP_CITY_FILES)
+        return tuple(paths)
+
+    @property
+    def shortfall(self) -> str | None:
+        """None with a city database; else what is missing, what it costs, and how to install it."""
+        self._ensure_open()
+        if any(s.level == "city" for s in self._sources):
+            return None
+        return self._shortfall_text()
+
+    def _shortfall_text(self) -> str:
+        where = self._city_db_dir if self._city_db_dir is not None else "no folder configured"
+        have = {
+            "country": "addresses are placed by country only",
+            "none": "addresses are not placed at all",
+        }["country" if self._sources or self._rir_country is not None else "none"]
+        return (
+            f"no city geolocation database in {where} (AUDITDASH_GEO_DIR): {have}, so the map shows no "
+            "cities and impossible-travel detection cannot work. Install it with `make geo` "
+            "(scripts/install-geo.sh DIR) or set AUDITDASH_GEOIP_MMDB to a GeoLite2-City file."
+        )
 
     @property
     def credits(self) -> tuple[GeoCredit, ...]:

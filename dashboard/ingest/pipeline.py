@@ -26,20 +26,22 @@ import queue
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeAlias
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from dashboard.config import archive_folder
-from dashboard.events.validate import BatchResult, validate_batch
+from dashboard.events.validate import ACCEPTED_SCHEMA, BatchResult, QuarantineBudget, Rejected, validate_batch
 from dashboard.ingest.geo import GeoLocator
 from dashboard.ingest.readers import Batch, read_file_tables
 from dashboard.ingest.readers import position_label as label_for
 from dashboard.store.db import Database
 from dashboard.store.duck import run
-from dashboard.store.writer import WriteResult, store_batch
+from dashboard.store.writer import WriteResult, raw_texts, store_batch
 
 Listener = Callable[[WriteResult], None]
 """Called after each stored batch (for example: incremental detection)."""
@@ -48,7 +50,51 @@ Progress = Callable[[int, int], None]
 """Called after each batch with (records read so far, bytes read so far or 0)."""
 
 Records: TypeAlias = Batch | pa.Table
+
+#: rejected records a `WriteResult` of many batches names one by one (the quarantine keeps more)
+REPORTED_REJECTIONS = 100
 """One batch of raw records: (position, JSON text) pairs, or an Arrow table of `pos` and `raw`."""
+
+
+@dataclass
+class Checked(BatchResult):
+    """A validated batch with the raw records it came from (a conflict or a record refused for
+    its account is quarantined with its raw text)."""
+
+    raw: Records | None = None
+
+
+def refuse_other_accounts(checked: BatchResult, accounts: tuple[str, ...], sender: str) -> BatchResult:
+    """Move the events of accounts outside `accounts` from accepted to rejected, each with a reason
+    naming its account (the rest is stored as usual)."""
+    accepted = checked.accepted
+    inside = pc.is_in(accepted.column("account_id"), value_set=pa.array(accounts, pa.string()))
+    if bool(pc.all(inside).as_py()) or accepted.num_rows == 0:
+        return checked
+    outside = accepted.filter(pc.invert(inside))
+    texts = raw_texts(getattr(checked, "raw", None), outside)
+    allowed = ", ".join(accounts)
+    refused = [
+        Rejected(
+            pos=int(pos),
+            raw=text,
+            reason=f"account {account!r} is not among the accounts {sender} may send events for ({allowed})",
+        )
+        for pos, account, text in zip(
+            outside.column("pos").to_pylist(), outside.column("account_id").to_pylist(), texts, strict=True
+        )
+    ]
+    rejected = sorted([*checked.rejected, *refused], key=lambda r: r.pos)
+    return Checked(accepted=accepted.filter(inside), rejected=rejected, raw=getattr(checked, "raw", None))
+
+
+def _quarantine_max() -> int:
+    from dashboard.config import ConfigError, Settings, load
+
+    try:
+        return load().quarantine_max_records
+    except ConfigError:  # the process reports a bad setting where it reads its settings
+        return Settings().quarantine_max_records
 
 
 class Ingestor:
@@ -67,8 +113,11 @@ class Ingestor:
         geo: GeoLocator | None = None,
         batch_size: int = 100_000,
         archive_dir: Path | None = None,
+        quarantine_max: int | None = None,
     ) -> None:
         self.db = db
+        #: rejected records kept in full per file or request (`AUDITDASH_QUARANTINE_MAX_RECORDS`)
+        self.quarantine_max = quarantine_max if quarantine_max is not None else _quarantine_max()
         self.geo = geo
         self.batch_size = batch_size
         # re-sent events of archived months are duplicates too
@@ -81,12 +130,17 @@ class Ingestor:
         self._engine_lock = threading.Lock()
         self._all_threads = self._engine_threads = int(run(self._engine, "SELECT current_setting('threads')")[0][0])
 
-    def validate(self, records: Records) -> BatchResult:
-        """Validate and enrich one batch without storing it (any thread may call this)."""
+    def validate(self, records: Records) -> Checked:
+        """Validate and enrich one batch without storing it (any thread may call this).
+
+        The result keeps the raw records until the batch is stored: a record whose id turns out
+        to be stored with other content is quarantined with its raw text.
+        """
         with self._engine_lock:  # a connection object hands out cursors one at a time
             cursor = self._engine.cursor()
         with contextlib.closing(cursor):
-            return validate_batch(cursor, records, geo=self.geo)
+            checked = validate_batch(cursor, records, geo=self.geo)
+        return Checked(accepted=checked.accepted, rejected=checked.rejected, raw=records)
 
     def close(self) -> None:
         """Close the validation engine (the store stays open: it is the caller's)."""
@@ -108,10 +162,28 @@ class Ingestor:
                 run(self._engine, f"SET threads = {threads}")
                 self._engine_threads = threads
 
-    def store(self, checked: BatchResult, source: str, position_label: str = "record") -> WriteResult:
-        """Store a validated batch and tell the listeners what was stored."""
+    def store(
+        self,
+        checked: BatchResult,
+        source: str,
+        position_label: str = "record",
+        accounts: tuple[str, ...] | None = None,
+    ) -> WriteResult:
+        """Store a validated batch and tell the listeners what was stored.
+
+        `accounts`: the only accounts the sender may send events for (an ingest token bound to
+        accounts); an event of another account is quarantined with a reason naming it. None: any.
+        """
+        if accounts is not None:
+            checked = refuse_other_accounts(checked, accounts, source)
         result = store_batch(
-            self.db, checked.accepted, checked.rejected, source, position_label, archive_dir=self.archive_dir
+            self.db,
+            checked.accepted,
+            checked.rejected,
+            source,
+            position_label,
+            archive_dir=self.archive_dir,
+            raw=getattr(checked, "raw", None),
         )
         if result.accepted:
             for listener in self.listeners:
@@ -135,8 +207,13 @@ class Ingestor:
         """
         total = WriteResult()
         seen = 0
+        budget = QuarantineBudget(self.quarantine_max)
         for size, checked in self._validated(batches):
+            budget.take(checked)  # the first rejected records are kept in full, the rest counted
             stored = self.store(checked, source, position_label)
+            room = max(0, REPORTED_REJECTIONS - len(total.rejected_records))
+            del stored.rejected_records[room:]  # the quarantine has them; a report names the first
+            del stored.conflict_records[max(0, REPORTED_REJECTIONS - len(total.conflict_records)) :]  # so too
             total.add(stored)
             # While batches bring mostly new events, storing is the heavier stage: validation
             # keeps to one thread and leaves the other core to it. Batches of duplicates or
@@ -145,7 +222,16 @@ class Ingestor:
             seen += size
             if progress:
                 progress(seen, 0)
+        self.store_not_kept(budget, source, position_label, total)
         return total
+
+    def store_not_kept(self, budget: QuarantineBudget, source: str, position_label: str, total: WriteResult) -> None:
+        """Quarantine the summary of the rejected records `budget` did not keep, and count them in `total`."""
+        summary = budget.summary(position_label)
+        if summary is None:
+            return
+        store_batch(self.db, ACCEPTED_SCHEMA.empty_table(), [summary], source, position_label)
+        total.rejected += budget.dropped
 
     def ingest_file(self, path: Path, progress: Progress | None = None) -> WriteResult:
         """Ingest one NDJSON, JSON-array or CSV file (gzip accepted)."""
@@ -185,7 +271,7 @@ class Ingestor:
                     if stop.is_set():
                         return
                     item = (len(batch), self.validate(batch))
-                    del batch  # its raw text is not needed while the next one is read
+                    del batch  # kept by the validated batch until it is stored, no longer
                     if not hand_over(item):
                         return
                 hand_over(None)

@@ -16,19 +16,20 @@ import shutil
 import threading
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from dashboard import __version__
+from dashboard import __version__, config
+from dashboard.config import Settings
+from dashboard.evidence.locations import Locations
 from dashboard.packs import charts, csvout, manifest, ndjson, pdf, sections
 from dashboard.packs.model import EXTENSIONS, Control, PackCancelled, PackError, PackFile, PackRequest, PackResult
 from dashboard.packs.view import PackView, open_view
 from dashboard.store import selflog
+from dashboard.store.archive import ArchivedInView
 from dashboard.store.db import Database
-from dashboard.store.integrity import Locations
-from dashboard.store.retention import ArchivedInView
 
 log = logging.getLogger(__name__)
 
@@ -37,18 +38,18 @@ log = logging.getLogger(__name__)
 class PackSettings:
     """What packs need from the configuration."""
 
-    reports_dir: Path = Path("reports")
-    organisation: str = ""
-    verify_max_events: int = 1_000_000
-    settings: Any = None  # the full Settings, for the integrity module's locations
+    reports_dir: Path = field(default=config.default("reports_dir"))
+    organisation: str = field(default=config.default("organisation"))
+    verify_max_events: int = field(default=config.default("pack_verify_max_events"))
+    settings: Settings | None = None  # the full Settings, for the integrity module's locations
 
     @classmethod
-    def from_settings(cls, settings: Any) -> PackSettings:
-        """Read the pack settings (defaults for what the configuration lacks)."""
+    def from_settings(cls, settings: Settings) -> PackSettings:
+        """The pack settings of the configuration."""
         return cls(
-            reports_dir=Path(getattr(settings, "reports_dir", None) or "reports"),
-            organisation=str(getattr(settings, "organisation", "") or ""),
-            verify_max_events=int(getattr(settings, "pack_verify_max_events", 1_000_000)),
+            reports_dir=Path(settings.reports_dir),
+            organisation=settings.organisation,
+            verify_max_events=settings.pack_verify_max_events,
             settings=settings,
         )
 

@@ -6,10 +6,12 @@ agree). Timestamps are ISO 8601: `occurred_at` in the view's zone with its UTC o
 Excel reads it as UTF-8), comma-separated, with a header row; strings are quoted, empty cells
 are missing values.
 
-Text cells that a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, tab
-or carriage return) get a leading single quote, so `=HYPERLINK(...)` shows as text. The
-formatting and neutralising happen inside DuckDB; pyarrow writes the batches, and the SHA-256
-is computed as the bytes are written, so a million rows cost one pass.
+Text cells that a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@` or their
+full-width forms, also after leading spaces or invisible characters, or with a control character
+such as tab, CR or LF) get a leading single quote, so `=HYPERLINK(...)` shows as text; this
+runs on every text cell of every column, after masking (`neutralise_batch`). The formatting
+happens inside DuckDB; pyarrow neutralises and writes the batches, and the SHA-256 is computed
+as the bytes are written, so a million rows cost one pass.
 """
 
 from __future__ import annotations
@@ -26,10 +28,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import sqlalchemy as sa
 
+from dashboard.events import jsontext
 from dashboard.packs.model import Control, PackError, PackFile
 from dashboard.packs.view import PackView
 from dashboard.privacy import mask_ip, shorten_name
-from dashboard.store.analytics import zone_segments
 from dashboard.store.schema import events
 
 #: the file starts with the UTF-8 byte order mark: without it Excel reads the text as the
@@ -37,15 +39,42 @@ from dashboard.store.schema import events
 #: DuckDB and LibreOffice skip it.
 UTF8_BOM = b"\xef\xbb\xbf"
 
-#: first characters that make a spreadsheet evaluate a cell (OWASP "CSV injection").
-FORMULA_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
+#: what makes a spreadsheet evaluate a cell (OWASP "CSV injection"): `=`, `+`, `-`, `@` or their
+#: full-width forms `＝＋－＠` first, after any spaces, control or invisible characters; or a
+#: control character (tab, CR, LF, ...) first. RE2 syntax (Arrow's `match_substring_regex`).
+FORMULA_START = r"^[\pZ\p{Cc}\p{Cf}]*[=+\-@\x{FF1D}\x{FF0B}\x{FF0D}\x{FF20}]|^\p{Cc}"
+
+
+def neutralise_column(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """A text column with a single quote in front of every cell that starts like a formula.
+
+    Numbers stored as text (`-3`, `+33 1 23 45 67 89`) get the quote too (OWASP's advice: the
+    cell reads `'-3`, still legible, and no spreadsheet evaluates it). Other columns pass unchanged.
+    """
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        return values
+    hit = pc.fill_null(pc.match_substring_regex(values, FORMULA_START), False)
+    if not pc.any(hit).as_py():
+        return values
+    quoted = pc.binary_join_element_wise(pa.scalar("'", values.type), values, pa.scalar("", values.type))
+    return pc.if_else(hit, quoted, values)
+
+
+def neutralise_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Every text cell of the batch, whatever its column, safe to open in a spreadsheet.
+
+    Runs last, after masking (a shortened name or e-mail starts with what the full one did after
+    its spaces), so what is written is exactly what was checked.
+    """
+    for i, name in enumerate(batch.schema.names):
+        column = batch.column(i)
+        fixed = neutralise_column(column)
+        if fixed is not column:
+            batch = batch.set_column(i, name, fixed)
+    return batch
+
 
 c = events.c
-
-
-def neutralised(col: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-    """The text of `col`, with a single quote in front when it starts like a formula."""
-    return sa.case((sa.func.left(col, 1).in_(FORMULA_PREFIXES), sa.literal("'") + col), else_=col)
 
 
 def _utc_text(col: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
@@ -66,7 +95,7 @@ def offset_text(offset: timedelta) -> str:
 def _local_text(col: sa.ColumnElement[Any], segments: Segments) -> sa.ColumnElement[Any]:
     """`2026-08-01T09:30:00.000+02:00`: the local time and its offset from UTC.
 
-    The zone's offsets over the period are known in advance (`analytics.zone_segments`, exact
+    The zone's offsets over the period are known in advance (`View.segments`, exact
     across daylight-saving changes), so each row only adds an interval: a time-zone library
     call per row would cost several times the whole rest of the row.
     """
@@ -93,7 +122,8 @@ class Column:
 
 
 def _text(col: sa.Column[Any]) -> Callable[[Segments], sa.ColumnElement[Any]]:
-    return lambda _segments: neutralised(col)
+    """Free text from the sender (neutralised with every other text cell by `neutralise_batch`)."""
+    return lambda _segments: col
 
 
 def _plain(col: sa.Column[Any]) -> Callable[[Segments], sa.ColumnElement[Any]]:
@@ -201,6 +231,28 @@ def mask_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
     return batch.set_column(i, "target_name", pc.if_else(is_agent, short, batch.column(i)))
 
 
+_SUSPECT = "__suspect"
+
+
+def strict_json_cells(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The JSON cells (`changes`, `metadata`) whose stored text is not plainly strict JSON, read safely.
+
+    The stream carries a `NAME__suspect` flag beside each JSON column (`jsontext.plain_json`);
+    flagged cells are decoded by `jsontext.decode_object` and written as strict JSON (non-finite
+    numbers as null) or as the `_unreadable` placeholder; the flags are then dropped.
+    """
+    names = batch.schema.names
+    for flag in [n for n in names if n.endswith(_SUSPECT)]:
+        name = flag[: -len(_SUSPECT)]
+        i = names.index(name)
+        marks = pc.fill_null(batch.column(names.index(flag)), False)
+        if pc.any(marks).as_py():
+            texts = batch.column(i).to_pylist()
+            fixed = [jsontext.rewritten(t) if m else t for t, m in zip(texts, marks.to_pylist(), strict=True)]
+            batch = batch.set_column(i, name, pa.array(fixed, pa.string()))
+    return batch.drop_columns([n for n in names if n.endswith(_SUSPECT)])
+
+
 def write_csv(view: PackView, path: Path, masked: bool, control: Control, weight: tuple[float, float]) -> PackFile:
     """Write every event of the view to `path`; raise `PackError` unless the count matches.
 
@@ -212,7 +264,7 @@ def write_csv(view: PackView, path: Path, masked: bool, control: Control, weight
         weight: (start, span) of this file in the pack's overall progress.
     """
     cols = columns_for(masked)
-    segments = zone_segments(view.filters.zone, view.start, view.end)
+    segments = view.view.segments
     exprs = [col.expr(segments).label(col.name) for col in cols]
     options = pa_csv.WriteOptions(include_header=True, quoting_style="needed")
     rows = 0
@@ -222,9 +274,16 @@ def write_csv(view: PackView, path: Path, masked: bool, control: Control, weight
         sink = HashingWriter(handle)
         sink.write(UTF8_BOM)
         writer: pa_csv.CSVWriter | None = None
-        for batch in view.stream(exprs, control):
+        suspects = [
+            sa.not_(jsontext.plain_json(getattr(c, col.name))).label(f"{col.name}{_SUSPECT}")
+            for col in cols
+            if col.raw_json
+        ]
+        for batch in view.stream([*exprs, *suspects], control):
+            batch = strict_json_cells(batch)
             if masked and batch.num_rows:
                 batch = mask_batch(batch)
+            batch = neutralise_batch(batch)
             if writer is None:
                 writer = pa_csv.CSVWriter(sink, batch.schema, write_options=options)
             writer.write_batch(batch)

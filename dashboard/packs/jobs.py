@@ -88,6 +88,7 @@ class PackService:
         self._lock = threading.Lock()
         self._worker: threading.Thread | None = None
         self._stopping = False
+        db.add_user("pack queue", self.stop)  # closing the database (and exiting) stops the queue first
 
     # -- jobs ------------------------------------------------------------------------------
     def submit(self, request: PackRequest) -> PackJob:

@@ -1,4 +1,5 @@
-"""E-mailing packs: one message per delivery, through the SMTP server of the AUDITDASH_SMTP_* settings.
+"""E-mailing packs: one message per delivery, through the SMTP server of the AUDITDASH_SMTP_* settings
+(`dashboard.mail`, shared with alert e-mail).
 
 The message names the period, the filters, the event count and the files; it carries the PDF,
 the manifest and whatever else fits under `pack_email_max_bytes` (a million-row CSV does not
@@ -8,48 +9,30 @@ belong in a mailbox: the message says where it is instead).
 from __future__ import annotations
 
 import mimetypes
-import smtplib
-import ssl
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
+from dashboard.config import Settings, default
+from dashboard.mail import TIMEOUT_S, MailError, SmtpServer
+from dashboard.mail import send as deliver
 
-class MailError(RuntimeError):
-    """A message could not be delivered (the delivery is retried)."""
+__all__ = ["MailError", "SmtpConfig", "choose_attachments", "pack_message", "send"]
 
 
 @dataclass(frozen=True)
-class SmtpConfig:
-    """The SMTP server packs are sent through."""
+class SmtpConfig(SmtpServer):
+    """The SMTP server packs are sent through (the one alert e-mail uses), and the attachment limit."""
 
-    host: str | None
-    port: int = 25
-    sender: str = "auditdash@localhost"
-    user: str | None = None
-    password: str | None = None
-    starttls: bool = False
-    max_bytes: int = 10 * 1024 * 1024
+    max_bytes: int = field(default=default("pack_email_max_bytes"))
 
     @classmethod
-    def from_settings(cls, settings: Any) -> SmtpConfig:
-        """Read the shared AUDITDASH_SMTP_* settings (the alert e-mail uses the same server)."""
-        return cls(
-            host=getattr(settings, "smtp_host", None) or None,
-            port=int(getattr(settings, "smtp_port", 25) or 25),
-            sender=str(getattr(settings, "smtp_from", None) or "auditdash@localhost"),
-            user=getattr(settings, "smtp_user", None) or None,
-            password=getattr(settings, "smtp_password", None) or None,
-            starttls=bool(getattr(settings, "smtp_starttls", False)),
-            max_bytes=int(getattr(settings, "pack_email_max_bytes", 10 * 1024 * 1024)),
-        )
-
-    @property
-    def configured(self) -> bool:
-        """Whether a server is set."""
-        return bool(self.host)
+    def from_settings(cls, settings: Settings) -> SmtpConfig:
+        """The shared `AUDITDASH_SMTP_*` server and `pack_email_max_bytes`."""
+        server = SmtpServer.from_settings(settings)
+        return cls(**asdict(server), max_bytes=settings.pack_email_max_bytes)
 
 
 def choose_attachments(folder: Path, manifest: dict[str, Any], max_bytes: int) -> tuple[list[Path], list[Path]]:
@@ -116,18 +99,6 @@ def pack_message(config: SmtpConfig, to: list[str], folder: Path, manifest: dict
     return msg
 
 
-def send(config: SmtpConfig, message: EmailMessage, timeout: float = 30.0) -> None:
+def send(config: SmtpConfig, message: EmailMessage, timeout: float = TIMEOUT_S) -> None:
     """Send one message; raise `MailError` with the server's answer when it fails."""
-    if not config.host:
-        raise MailError("no SMTP server is configured (AUDITDASH_SMTP_HOST)")
-    try:
-        with smtplib.SMTP(config.host, config.port, timeout=timeout) as smtp:
-            if config.starttls:
-                smtp.starttls(context=ssl.create_default_context())
-            if config.user and config.password:
-                smtp.login(config.user, config.password)
-            refused = smtp.send_message(message)
-    except (OSError, smtplib.SMTPException) as exc:
-        raise MailError(f"{config.host}:{config.port}: {type(exc).__name__}: {exc}") from exc
-    if refused:
-        raise MailError(f"{config.host}:{config.port} refused {', '.join(sorted(refused))}")
+    deliver(config, message, timeout)

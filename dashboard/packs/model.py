@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dashboard.access.users import Actor
 from dashboard.filters import Filters
-from dashboard.store.users import Actor
 
 #: what a user can ask for; `zip` means every format the viewer may have, in one archive.
 FORMATS: tuple[str, ...] = ("pdf", "csv", "json", "ocsf", "zip")

@@ -7,7 +7,11 @@ milliseconds; absent values are left out. So the file can be re-ingested as it i
 dropping the header line) and validates against docs/event.schema.json.
 
 The JSON text is built inside DuckDB (`to_json` escapes every string), one line per event, and
-written straight from the Arrow buffers.
+written straight from the Arrow buffers. Stored `changes` / `metadata` text is copied as it is
+only when it is plainly safe (an object, valid JSON, no `NaN` / `Infinity`, too few brackets to
+nest deeper than `jsontext.MAX_DEPTH`); any other stored text is decoded in Python by
+`dashboard.events.jsontext` and written as strict JSON, or as its `_unreadable` placeholder, so
+every line of the file is strict JSON whatever the store holds.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 import sqlalchemy as sa
 
+from dashboard.events import jsontext
 from dashboard.packs.csvout import HashingWriter
 from dashboard.packs.model import Control, PackError, PackFile
 from dashboard.packs.view import PackView
@@ -38,6 +43,40 @@ def _raw_member(key: str, json_text: sa.ColumnElement[Any]) -> sa.ColumnElement[
     return sa.literal(json.dumps(key) + ":") + json_text
 
 
+#: the stored JSON columns, in the order they close an event's line
+JSON_COLUMNS = ("changes", "metadata")
+
+
+def _safe_raw(col: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """The stored text when `plain_json`, else NULL (the member is then left out of the line)."""
+    return sa.case((jsontext.plain_json(col), col), else_=sa.null())
+
+
+def _suspect_raw(name: str) -> sa.ColumnElement[Any]:
+    """The stored text when it is not `plain_json` (to be decoded in Python), else NULL."""
+    col = getattr(c, name)
+    return sa.case((sa.not_(jsontext.plain_json(col)), col), else_=sa.null()).label(f"{name}_suspect")
+
+
+def with_json_members(line: str, members: dict[str, Any]) -> str:
+    """A line of `event_json` with more members (values written as strict JSON) before its closing brace."""
+    body = line.rstrip("\n")
+    if not members:
+        return line
+    extra = ",".join(f"{json.dumps(k)}:{jsontext.dumps(v, separators=(',', ':'))}" for k, v in members.items())
+    return body[:-1] + ("," if body != "{}" else "") + extra + "}" + ("\n" if line.endswith("\n") else "")
+
+
+def contract_doc(line: str, changes: str | None, metadata: str | None) -> dict[str, Any]:
+    """One event as a dict: `line` from `event_json(with_json=False)` and the stored JSON texts, decoded safely."""
+    doc: dict[str, Any] = json.loads(line)
+    for key, text in (("changes", changes), ("metadata", metadata)):
+        value = jsontext.decode_object(text)
+        if value is not None:
+            doc[key] = value
+    return doc
+
+
 def _object(*members: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     return sa.literal("{") + sa.func.concat_ws(",", *members) + sa.literal("}")
 
@@ -48,8 +87,18 @@ def _nested(key: str, *members: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     return sa.literal(json.dumps(key) + ":{") + inner + sa.literal("}")
 
 
-def event_json() -> sa.ColumnElement[Any]:
-    """One event in the contract's shape, as a JSON text column named `line` (ends with a newline)."""
+def event_json(with_json: bool = True) -> sa.ColumnElement[Any]:
+    """One event in the contract's shape, as a JSON text column named `line` (ends with a newline).
+
+    `changes` and `metadata` are in it only when their stored text is `plain_json`; for the rest,
+    read `_suspect_raw` columns beside it (`write_ndjson`). `with_json=False` leaves them out
+    altogether (for readers that select the stored text and use `contract_doc`).
+    """
+    raw = (
+        [_raw_member("changes", _safe_raw(c.changes)), _raw_member("metadata", _safe_raw(c.metadata))]
+        if with_json
+        else []
+    )
     occurred = sa.func.strftime(c.occurred_at, "%Y-%m-%dT%H:%M:%S.%gZ")
     doc = _object(
         _member("id", c.event_id),
@@ -71,10 +120,30 @@ def event_json() -> sa.ColumnElement[Any]:
         _member("user_agent", c.user_agent),
         _member("session_id", c.session_id),
         _member("request_id", c.request_id),
-        _raw_member("changes", c.changes),
-        _raw_member("metadata", c.metadata),
+        *raw,
     )
     return (doc + sa.literal("\n")).label("line")
+
+
+def _write_batch(sink: HashingWriter, batch: pa.RecordBatch) -> None:
+    """Write one batch of (line, changes_suspect, metadata_suspect): as it is unless a stored text needs reading."""
+    suspects = [batch.column(i) for i in range(1, batch.num_columns)]
+    if all(col.null_count == len(col) for col in suspects):
+        _write_lines(sink, batch.column(0))
+        return
+    lines = batch.column(0).to_pylist()
+    texts = [col.to_pylist() for col in suspects]
+    out = []
+    for i, line in enumerate(lines):
+        if line is None:
+            raise PackError("an event could not be turned into JSON")
+        members = {}
+        for name, column in zip(JSON_COLUMNS, texts, strict=True):
+            value = jsontext.decode_object(column[i])
+            if value is not None:
+                members[name] = value
+        out.append(with_json_members(line, members))
+    sink.write("".join(out).encode("utf-8"))
 
 
 def _write_lines(sink: HashingWriter, column: pa.Array | pa.ChunkedArray) -> None:
@@ -109,10 +178,11 @@ def write_ndjson(
     base, span = weight
     with path.open("wb") as handle:
         sink = HashingWriter(handle)
-        line = json.dumps({"auditdash_pack": header}, ensure_ascii=False, separators=(",", ":"), default=str)
+        line = jsontext.dumps({"auditdash_pack": header}, separators=(",", ":"))
         sink.write((line + "\n").encode("utf-8"))
-        for batch in view.stream([event_json()], control):
-            _write_lines(sink, batch.column(0))
+        suspects = [_suspect_raw(name) for name in JSON_COLUMNS]
+        for batch in view.stream([event_json(), *suspects], control):
+            _write_batch(sink, batch)
             rows += batch.num_rows
             control.report(f"JSON: {rows:,} of {view.events:,} events", base + span * rows / total)
             control.check()
@@ -156,17 +226,18 @@ def write_ocsf(
     stored_cols = [getattr(c, name).label(name) for name in _STORED]
     with path.open("wb") as handle:
         sink = HashingWriter(handle)
-        for batch in view.stream([event_json(), *stored_cols], control):
+        json_cols = [getattr(c, name).label(name) for name in JSON_COLUMNS]
+        for batch in view.stream([event_json(with_json=False), *json_cols, *stored_cols], control):
             data = batch.to_pydict()
             lines = []
             for i, line in enumerate(data["line"]):
-                doc = json.loads(line)
+                doc = contract_doc(line, data["changes"][i], data["metadata"][i])
                 doc["stored"] = {
                     k: (v.isoformat(timespec="milliseconds") + "Z" if hasattr(v, "isoformat") else v)
                     for k in _STORED
                     if (v := data[k][i]) is not None
                 }
-                lines.append(json.dumps(to_ocsf(doc), ensure_ascii=False, separators=(",", ":")))
+                lines.append(jsontext.dumps(to_ocsf(doc), separators=(",", ":")))
             sink.write(("\n".join(lines) + "\n").encode("utf-8"))
             rows += batch.num_rows
             control.report(f"OCSF: {rows:,} of {view.events:,} events", base + span * rows / total)

@@ -38,11 +38,11 @@ from urllib.parse import parse_qsl, urlencode
 
 import yaml
 
+from dashboard.access.users import Actor
 from dashboard.config import ConfigError
 from dashboard.filters import Filters
 from dashboard.packs import mail
 from dashboard.packs.model import PackError, PackRequest, parse_formats
-from dashboard.store.users import Actor
 
 log = logging.getLogger(__name__)
 

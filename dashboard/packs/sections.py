@@ -8,7 +8,6 @@ to the audit log) are queried here, with the same filters.
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 from collections.abc import Callable
@@ -19,11 +18,16 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from dashboard.events.taxonomy import ACTIVITIES
+from dashboard.config import Settings
+from dashboard.events.taxonomy import activity_actions
+from dashboard.evidence.locations import Locations
+from dashboard.evidence.status import LAST_VERIFY_META
+from dashboard.evidence.verify import verify as verify_chain
 from dashboard.packs.view import PackView
-from dashboard.privacy import mask_ip, shorten_name
-from dashboard.store import analytics
+from dashboard.privacy import mask_ip, mask_ipv4_sql, shorten_name
+from dashboard.store import analytics, schema
 from dashboard.store.db import Database
+from dashboard.store.predicates import failed_login
 from dashboard.store.schema import chain_batches, events
 
 log = logging.getLogger(__name__)
@@ -33,15 +37,8 @@ E = events.c
 MAX_TABLE_ROWS = 200
 
 
-def _actions(*titles: str) -> tuple[str, ...]:
-    found = [a for t in titles for act in ACTIVITIES if act.title == t for a in act.actions]
-    if not found:  # pragma: no cover - guards a rename in the taxonomy
-        raise LookupError(f"taxonomy has no activity {titles!r}")
-    return tuple(dict.fromkeys(found))
-
-
 #: configuration of the platform: settings, features, integrations, workflows, automation, bots.
-CONFIG_ACTIONS: tuple[str, ...] = _actions(
+CONFIG_ACTIONS: tuple[str, ...] = activity_actions(
     "Configuration modifications",
     "Feature enable/disable",
     "Integration changes",
@@ -50,7 +47,7 @@ CONFIG_ACTIONS: tuple[str, ...] = _actions(
     "Bot configuration updates",
 )
 #: credential changes (PCI DSS 10.2.1.5), shown beside role changes.
-CREDENTIAL_ACTIONS: tuple[str, ...] = _actions("Password changes", "MFA setup/changes")
+CREDENTIAL_ACTIONS: tuple[str, ...] = activity_actions("Password changes", "MFA setup/changes")
 
 
 @dataclass(frozen=True)
@@ -158,25 +155,20 @@ def chain_heads(view: PackView) -> tuple[tuple[int, str] | None, tuple[int, str]
     )
 
 
-def integrity_state(db: Database, view: PackView, settings: Any, max_events: int, verify: bool = True) -> Integrity:
+def integrity_state(
+    db: Database, view: PackView, settings: Settings | None, max_events: int, verify: bool = True
+) -> Integrity:
     """The integrity of the period's events, checked at generation time.
 
     Order of preference: the last full verification the server recorded, when it covers every
-    event of the period; else `integrity.verify` over the period, when `verify` is set (packs
+    event of the period; else `evidence.verify.verify` over the period, when `verify` is set (packs
     with a PDF, whose cover states it) and the period holds at most `max_events` events (it
-    rehashes each one); else "not verified", saying why. Without the integrity module (or its
-    settings) the pack says "not verified".
+    rehashes each one); else "not verified", saying why.
     """
     period_head, store_head = chain_heads(view)
     period_last = view.scalar(sa.select(sa.func.max(E.seq)).where(view.period_condition()))
     period_events = int(view.scalar(sa.select(sa.func.count()).where(view.period_condition())) or 0)
     base: dict[str, Any] = {"period_head": period_head, "store_head": store_head}
-    try:
-        integrity = importlib.import_module("dashboard.store.integrity")
-    except ImportError:
-        integrity = None
-    if integrity is None or not hasattr(integrity, "verify"):
-        return Integrity("not verified", "not verified: integrity checking is not installed", **base)
     if period_last is None:
         return Integrity("verified", "no events were stored for this period", source="empty", **base)
     recorded = _recorded_verification(db)
@@ -206,11 +198,9 @@ def integrity_state(db: Database, view: PackView, settings: Any, max_events: int
         )
     try:
         if settings is None:  # defaults: the archive and checkpoints beside the database
-            from dashboard.config import Settings
-
             settings = Settings(db_path=db.path)
-        where = integrity.Locations.resolve(settings, db.path)
-        result = integrity.verify(db, where, start=view.start, end=view.end)
+        where = Locations.resolve(settings, db.path)
+        result = verify_chain(db, where, start=view.start, end=view.end)
     except Exception as exc:  # the pack says so rather than failing
         log.warning("integrity check for a pack failed: %s", exc)
         return Integrity("not verified", f"not verified: the check could not run ({exc})", source="error", **base)
@@ -226,14 +216,7 @@ def integrity_state(db: Database, view: PackView, settings: Any, max_events: int
 
 
 def _recorded_verification(db: Database) -> dict[str, Any] | None:
-    try:
-        retention = importlib.import_module("dashboard.store.retention")
-        key = getattr(retention, "LAST_VERIFY_META", None)
-    except ImportError:
-        key = None
-    if not key:
-        return None
-    text = db.get_meta(key)
+    text = db.get_meta(LAST_VERIFY_META)
     if not text:
         return None
     try:
@@ -250,9 +233,9 @@ def _frame(view: PackView, stmt: sa.Select[Any], columns: list[str]) -> pd.DataF
 
 def failed_login_sources(view: PackView, masked: bool, limit: int = 15) -> pd.DataFrame:
     """Addresses with the most failed logins: ip, country, city, failures, users, first, last (local)."""
-    failed = sa.and_(E.outcome == "failure", E.action.in_(analytics.FAILED_LOGIN_ACTIONS), E.ip.is_not(None))
+    failed = sa.and_(failed_login(), E.ip.is_not(None))
     # masked viewers: IPv4 grouped by /24 in the database, as privacy.mask_ip shows them
-    key = (sa.func.regexp_replace(E.ip, r"\.[0-9]+$", ".x") if masked else E.ip).label("ip")
+    key = (mask_ipv4_sql(E.ip) if masked else E.ip).label("ip")
     stmt = (
         sa.select(
             key,
@@ -324,18 +307,14 @@ def audit_access(view: PackView) -> pd.DataFrame:
     return _frame(view, stmt, ["action", "events", "failures", "people"])
 
 
-def _table(conn: sa.Connection, name: str) -> sa.Table | None:
-    if not sa.inspect(conn).has_table(name):
-        return None
-    from dashboard.store import schema
-
-    table = getattr(schema, name, None)
-    return table if isinstance(table, sa.Table) else None
+def _table(conn: sa.Connection, table: sa.Table) -> sa.Table | None:
+    """`table`, or None when this store does not have it yet (detection never set up)."""
+    return table if sa.inspect(conn).has_table(table.name) else None
 
 
 def alerts_in_period(view: PackView) -> tuple[Capped | None, dict[str, int]]:
     """Alerts whose activity overlaps the period (of the filtered accounts and users), with review status."""
-    alerts = _table(view.conn, "alerts")
+    alerts = _table(view.conn, schema.alerts)
     if alerts is None:
         return None, {}
     a = alerts.c
@@ -374,7 +353,7 @@ def alerts_in_period(view: PackView) -> tuple[Capped | None, dict[str, int]]:
 
 def review_signoffs(view: PackView) -> Capped | None:
     """Daily review sign-offs whose period overlaps the pack's (PCI DSS 10.4.1), when the table exists."""
-    table = _table(view.conn, "review_signoffs")
+    table = _table(view.conn, schema.review_signoffs)
     if table is None:
         return None
     r = table.c
@@ -401,7 +380,7 @@ def chart_steps(view: PackView, masked: bool) -> list[tuple[str, Callable[[], An
     as soon as its data is read (the PDF does, so the browser draws while the database reads).
     """
     conn = view.conn
-    av = analytics.View.of(view.filters, view.now)
+    av = view.view  # the same resolved view as the CSV and JSON streams
 
     def people(frame: pd.DataFrame) -> pd.DataFrame:
         if masked and not frame.empty:  # people's names as the pages show them to masked roles
@@ -438,7 +417,7 @@ def gather(view: PackView, masked: bool, charts: ChartData | None = None) -> Rep
     """Read everything the PDF shows, from the pack's snapshot."""
     charts = charts or gather_charts(view, masked)
     conn = view.conn
-    av = analytics.View.of(view.filters, view.now)
+    av = view.view  # the same resolved view as the CSV and JSON streams
     view.con.complete()
     alerts, status = alerts_in_period(view)
     data = ReportData(

@@ -29,12 +29,13 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 
-from dashboard.filters import Filters
+from dashboard.evidence.locations import Locations
+from dashboard.filters import Filters, View
 from dashboard.packs.model import Control, PackError
+from dashboard.store.archive import ArchivedInView, archive_files, archived_in_view, shadow_events_sql
 from dashboard.store.db import Database
-from dashboard.store.integrity import Locations
-from dashboard.store.retention import ArchivedInView, archive_files, archived_in_view, shadow_events_sql
 from dashboard.store.schema import events
+from dashboard.when import in_zone
 
 #: sequence numbers per streamed chunk (each chunk is sorted by DuckDB on its own).
 CHUNK_SEQ = 250_000
@@ -65,13 +66,10 @@ class Query:
 
 @dataclass
 class PackView:
-    """The events of one pack: filters resolved at a fixed moment, against a fixed snapshot.
+    """The events of one pack: a `View` (filters resolved at a fixed moment), against a fixed snapshot.
 
     Attributes:
-        filters: the view.
-        now: the moment relative ranges were resolved against (aware UTC).
-        start: period start, naive UTC (inclusive).
-        end: period end, naive UTC (exclusive).
+        view: the filters resolved at the pack's moment (`filters`, `now`, `start`, `end` are its).
         snapshot_seq: the highest sequence number included.
         events: how many events match.
         first_seq: the lowest matching sequence number.
@@ -79,10 +77,7 @@ class PackView:
         from_archive: the matching events read from archived months (only the archive holds them).
     """
 
-    filters: Filters
-    now: datetime
-    start: datetime
-    end: datetime
+    view: View
     snapshot_seq: int
     events: int
     first_seq: int | None
@@ -92,10 +87,30 @@ class PackView:
     dialect: Dialect
     from_archive: ArchivedInView = field(default_factory=lambda: ArchivedInView(0, ()))
 
+    @property
+    def filters(self) -> Filters:
+        """What the pack was asked for."""
+        return self.view.filters
+
+    @property
+    def now(self) -> datetime:
+        """The moment relative ranges were resolved against (aware UTC)."""
+        return self.view.now
+
+    @property
+    def start(self) -> datetime:
+        """Period start, naive UTC (inclusive)."""
+        return self.view.start
+
+    @property
+    def end(self) -> datetime:
+        """Period end, naive UTC (exclusive)."""
+        return self.view.end
+
     # -- SQL -------------------------------------------------------------------------------
     def condition(self) -> sa.ColumnElement[bool]:
         """The pack's WHERE clause: the filters and the snapshot bound."""
-        return sa.and_(self.filters.where(events, self.now), events.c.seq <= self.snapshot_seq)
+        return sa.and_(self.view.where(), events.c.seq <= self.snapshot_seq)
 
     def period_condition(self) -> sa.ColumnElement[bool]:
         """Only the period (every event of it, whatever the other filters) and the snapshot bound."""
@@ -155,7 +170,7 @@ class PackView:
     # -- words -----------------------------------------------------------------------------
     def local(self, value: datetime) -> datetime:
         """A naive UTC datetime in the view's zone."""
-        return value.replace(tzinfo=UTC).astimezone(self.filters.zone)
+        return in_zone(value, self.filters.zone)
 
     def period_text(self) -> str:
         """`2026-08-01 00:00 to 2026-08-31 24:00 (Europe/Berlin)`-style period in the view's zone."""
@@ -194,7 +209,8 @@ def open_view(db: Database, filters: Filters, now: datetime, archive: Locations 
             driver = conn.connection.driver_connection
             # duckdb-engine wraps the DuckDB connection; reach the real one (as Database.raw does).
             con = cast(duckdb.DuckDBPyConnection, getattr(driver, "_ConnectionWrapper__c", driver))
-            start, end = filters.resolve_range(now)
+            resolved = View.of(filters, now)
+            start, end = resolved.start, resolved.end
             from_archive = ArchivedInView(0, ())
             files = archive_files(archive, start, end) if archive is not None else []
             if archive is not None and files:
@@ -209,10 +225,7 @@ def open_view(db: Database, filters: Filters, now: datetime, archive: Locations 
                 database = str(con.execute("SELECT current_database()").fetchall()[0][0])
                 con.execute(shadow_events_sql(database, files, start, end)).fetchall()
             view = PackView(
-                filters=filters,
-                now=now,
-                start=start,
-                end=end,
+                view=resolved,
                 snapshot_seq=0,
                 events=0,
                 first_seq=None,

@@ -30,7 +30,7 @@ import weakref
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
@@ -39,85 +39,27 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from dashboard.events.taxonomy import ACTIVITIES
-from dashboard.filters import Filters, local_clock, zone_segments
+from dashboard.events import jsontext, taxonomy
+from dashboard.events.taxonomy import activity_actions
+from dashboard.filters import View, local_clock
+from dashboard.privacy import mask_ipv4_sql
+from dashboard.store.predicates import failed_login, lockout
+from dashboard.store.schema import alerts as alerts_table
 from dashboard.store.schema import events
 
 E = events.c
 
 
-def _activity_actions(*titles: str) -> tuple[str, ...]:
-    found = [a for t in titles for act in ACTIVITIES if act.title == t for a in act.actions]
-    if not found:  # pragma: no cover - guards a rename in the taxonomy
-        raise LookupError(f"taxonomy has no activity {titles!r}")
-    return tuple(dict.fromkeys(found))
-
-
-#: a failed login: one of the taxonomy's "Failed login attempts" actions that failed.
-FAILED_LOGIN_ACTIONS: tuple[str, ...] = _activity_actions("Failed login attempts")
+#: a failed login (the one definition: `dashboard.events.taxonomy`), re-exported for the pages.
+FAILED_LOGIN_ACTIONS: tuple[str, ...] = taxonomy.FAILED_LOGIN_ACTIONS
 #: permission and role changes, shown with their before -> after values.
-CHANGE_ACTIONS: tuple[str, ...] = _activity_actions("Role changes", "Permission updates")
+CHANGE_ACTIONS: tuple[str, ...] = activity_actions("Role changes", "Permission updates")
 
 WEEKDAYS: tuple[str, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
-# -- the view: filters resolved at one instant ------------------------------------------------------
-@dataclass(frozen=True)
-class View:
-    """The filters of one request resolved at one instant: range, zone, WHERE clause.
-
-    Attributes:
-        filters: what the user asked for.
-        now: the instant presets are relative to (aware, UTC).
-        start: start of the range, naive UTC, inclusive.
-        end: end of the range, naive UTC, exclusive.
-    """
-
-    filters: Filters
-    now: datetime
-    start: datetime
-    end: datetime
-    segments: tuple[tuple[datetime, timedelta], ...] = field(repr=False)
-
-    @classmethod
-    def of(cls, filters: Filters, now: datetime | None = None) -> View:
-        """Resolve `filters` at `now` (aware, or naive UTC; default: the current time)."""
-        if now is None:
-            instant = datetime.now(UTC)
-        elif now.tzinfo is None:
-            instant = now.replace(tzinfo=UTC)
-        else:
-            instant = now.astimezone(UTC)
-        start, end = filters.resolve_range(instant)
-        return cls(filters, instant, start, end, zone_segments(filters.zone, start, end))
-
-    @property
-    def zone(self) -> ZoneInfo:
-        """The zone charts are drawn in."""
-        return self.filters.zone
-
-    @property
-    def tz(self) -> str:
-        """The zone's IANA name, for captions."""
-        return self.filters.tz
-
-    def where(self) -> sa.ColumnElement[bool]:
-        """The view's WHERE clause on `events`."""
-        return self.filters.where(events, self.now)
-
-    def local(self, utc: datetime) -> datetime:
-        """A naive UTC instant as naive local time in the view's zone."""
-        return utc.replace(tzinfo=UTC).astimezone(self.zone).replace(tzinfo=None)
-
-    @property
-    def local_start(self) -> datetime:
-        """Start of the range in local time."""
-        return self.local(self.start)
-
-    @property
-    def local_end(self) -> datetime:
-        """End of the range in local time."""
-        return self.local(self.end)
+# the view (filters resolved at one instant) is `dashboard.filters.View`; re-exported here for the
+# queries' callers, which pass one to every function of this module.
 
 
 # -- time zones -------------------------------------------------------------------------------------------
@@ -286,10 +228,6 @@ def _ratio(part: Any, whole: Any) -> float:
     return int(part) / int(whole) if whole else 0.0
 
 
-def _failed_login() -> sa.ColumnElement[bool]:
-    return sa.and_(E.outcome == "failure", E.action.in_(FAILED_LOGIN_ACTIONS))
-
-
 _COUNT = sa.func.count()
 _FAILURES = sa.func.count().filter(E.outcome == "failure")
 
@@ -312,7 +250,7 @@ def headline(conn: Connection, view: View) -> Headline:
     alerts = _open_alerts_query(conn, view)
     figures: list[sa.ColumnElement[Any]] = [
         _COUNT,
-        sa.func.count().filter(_failed_login()),
+        sa.func.count().filter(failed_login()),
         sa.func.count(sa.distinct(E.actor_id)).filter(E.actor_type == "user"),
         sa.func.count(sa.distinct(E.ip)),
     ]
@@ -331,17 +269,14 @@ def open_alerts(conn: Connection, view: View) -> int | None:
 
 
 def _open_alerts_query(conn: Connection, view: View) -> sa.Select[Any] | None:
-    from dashboard.store import schema  # the detection tables are defined there once they exist
-
-    alerts: sa.Table | None = getattr(schema, "alerts", None)
-    if alerts is None or not _has_table(conn, "alerts"):
+    if not _has_table(conn, "alerts"):  # detection never set up in this store
         return None
-    conds: list[sa.ColumnElement[bool]] = [alerts.c.status != "resolved"]
+    conds: list[sa.ColumnElement[bool]] = [alerts_table.c.status != "resolved"]
     if view.filters.accounts:
-        conds.append(alerts.c.account_id.in_(view.filters.accounts))
+        conds.append(alerts_table.c.account_id.in_(view.filters.accounts))
     if view.filters.users:
-        conds.append(alerts.c.key_user.in_(view.filters.users))
-    return sa.select(sa.func.count()).select_from(alerts).where(*conds)
+        conds.append(alerts_table.c.key_user.in_(view.filters.users))
+    return sa.select(sa.func.count()).select_from(alerts_table).where(*conds)
 
 
 _tables_seen: weakref.WeakKeyDictionary[Any, dict[str, float]] = weakref.WeakKeyDictionary()
@@ -498,14 +433,14 @@ class SecuritySummary:
 
 def security_summary(conn: Connection, view: View) -> SecuritySummary:
     """Failed logins, account lockouts, and the people and addresses they came from."""
-    failed = _failed_login()
+    failed = failed_login()
     row = conn.execute(
         sa.select(
-            _COUNT,
-            sa.func.count().filter(E.action == "auth.account_locked"),
-            sa.func.count(sa.distinct(E.actor_id)),
-            sa.func.count(sa.distinct(E.ip)),
-        ).where(view.where(), failed)
+            sa.func.count().filter(failed),
+            sa.func.count().filter(lockout()),
+            sa.func.count(sa.distinct(E.actor_id)).filter(failed),
+            sa.func.count(sa.distinct(E.ip)).filter(failed),
+        ).where(view.where(), sa.or_(failed, lockout()))
     ).one()
     return SecuritySummary(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
 
@@ -521,7 +456,7 @@ def weekday_hour_counts(conn: Connection, view: View) -> list[list[int]]:
     local = local_time(E.occurred_at, view)
     dow = sa.extract("isodow", local).label("dow")
     hour = sa.extract("hour", local).label("hour")
-    stmt = sa.select(dow, hour, _COUNT).where(view.where(), _failed_login()).group_by(dow, hour)
+    stmt = sa.select(dow, hour, _COUNT).where(view.where(), failed_login()).group_by(dow, hour)
     counts = [[0] * 24 for _ in WEEKDAYS]
     for dow_v, hour_v, n in conn.execute(stmt).fetchall():
         counts[int(dow_v) - 1][int(hour_v)] += int(n)
@@ -534,7 +469,7 @@ def failed_logins_by_user_day_rows(conn: Connection, view: View, limit: int = 20
     Columns: actor_id, actor_name, day (naive local midnight), failures. People who failed
     without a known actor id (unknown user names) are grouped as actor_id ''.
     """
-    failed = [view.where(), _failed_login()]
+    failed = [view.where(), failed_login()]
     who = sa.func.coalesce(E.actor_id, "").label("who")
     top = (
         sa.select(who, sa.func.max(E.actor_name).label("name"), _COUNT.label("total"))
@@ -577,11 +512,6 @@ def failures_by_reason(conn: Connection, view: View) -> pd.DataFrame:
     return failures_by_reason_rows(conn, view).frame()
 
 
-def _masked_ip_key() -> sa.ColumnElement[str]:
-    # IPv4 keeps its first three octets, as privacy.mask_ip does; IPv6 is masked after the query.
-    return sa.func.regexp_replace(E.ip, r"\.[0-9]+$", ".x")
-
-
 def top_addresses(conn: Connection, view: View, limit: int = 15, masked: bool = False) -> pd.DataFrame:
     """`top_address_rows` as a DataFrame."""
     frame = top_address_rows(conn, view, limit, masked).frame()
@@ -599,7 +529,7 @@ def top_address_rows(conn: Connection, view: View, limit: int = 15, masked: bool
     """
     # per address and person first (cheap), then per address: counting distinct people in one
     # pass over all rows costs twice as much
-    key = (_masked_ip_key() if masked else E.ip).label("k")
+    key = (mask_ipv4_sql(E.ip) if masked else E.ip).label("k")
     fine = (
         sa.select(
             key,
@@ -689,10 +619,10 @@ def changed_fields(changes: str | None) -> list[tuple[str, str, str]]:
     """
     if not changes:
         return [("(not recorded)", "", "")]
-    try:
-        data = json.loads(changes)
-    except ValueError:
-        return [("(unreadable)", "", changes[:200])]
+    data = jsontext.decode_object(changes)  # never raises, whatever the store holds
+    if jsontext.is_unreadable(data):
+        assert data is not None
+        return [("(unreadable)", "", f"{data[jsontext.UNREADABLE_KEY]} (stored text SHA-256 {data['raw_sha256']})")]
     if not isinstance(data, dict) or not data:
         return [("(not recorded)", "", "")]
     rows = []
@@ -724,7 +654,7 @@ def map_point_rows(conn: Connection, view: View, masked: bool = False) -> Rows:
     `masked` addresses are counted and shown by network, as `top_addresses` does.
     One scan groups by place, address and person; the roll-ups run on that small result.
     """
-    key = (_masked_ip_key() if masked else E.ip).label("k")
+    key = (mask_ipv4_sql(E.ip) if masked else E.ip).label("k")
     fine = (
         sa.select(
             E.geo_lat.label("lat"),

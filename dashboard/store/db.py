@@ -9,10 +9,14 @@ which process holds it and what to do.
 
 from __future__ import annotations
 
+import atexit
 import json
+import logging
 import os
 import re
 import threading
+import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -25,10 +29,28 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from dashboard.store import schema
+from dashboard.store.errors import StoreError
+from dashboard.store.faults import classify
+
+log = logging.getLogger(__name__)
+
+#: how long closing a Database waits, in all, for the background work using it to stop
+CLOSE_WAIT_S = 30.0
+
+#: every Database open in this process, closed (background users stopped first) at exit
+_OPEN: weakref.WeakSet[Database] = weakref.WeakSet()
 
 
-class StoreError(Exception):
-    """A database problem explained in words a user can act on."""
+@atexit.register
+def _close_all_at_exit() -> None:
+    """Close every open Database before the interpreter finalises: a background thread still
+    inside DuckDB then would be torn down through DuckDB's C++ frames, which aborts the process
+    (exit 134, "terminate called ... exception not rethrown")."""
+    for db in list(_OPEN):
+        try:
+            db.close()
+        except Exception:  # exiting: report, never raise
+            log.exception("closing %s at exit failed", db.path)
 
 
 class DatabaseLocked(StoreError):
@@ -73,6 +95,34 @@ def _create(*tables: sa.Table) -> Migration:
     return step
 
 
+def _add_columns(conn: Connection, table: sa.Table, *names: str) -> None:
+    """Add columns of `table` (as schema.py defines them) that the file's table lacks: a store
+    created at an earlier version gains them; one created since has them already."""
+    query = sa.text("SELECT column_name FROM information_schema.columns WHERE table_name = :t")
+    present = {str(row[0]) for row in conn.execute(query, {"t": table.name})}
+    for name in names:
+        if name not in present:
+            column = table.c[name]
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{name}" {kind}'))
+
+
+def _versioned_chain(conn: Connection) -> None:
+    """Canonical form versions per chain batch, and quarantined records in the chain.
+
+    Existing batches keep version 1 (verified exactly as before) and existing quarantined records
+    stay outside the chain (no batch); batches written from now on use the current version.
+    """
+    for sql in (
+        "ALTER TABLE chain_batches ADD COLUMN IF NOT EXISTS version INTEGER DEFAULT 1",
+        "ALTER TABLE chain_batches ADD COLUMN IF NOT EXISTS quarantine_count BIGINT DEFAULT 0",
+        "ALTER TABLE chain_batches ADD COLUMN IF NOT EXISTS quarantine_digest VARCHAR",
+        "ALTER TABLE quarantine ADD COLUMN IF NOT EXISTS batch_id BIGINT",
+        "ALTER TABLE quarantine ADD COLUMN IF NOT EXISTS hash VARCHAR",
+    ):
+        conn.execute(sa.text(sql))
+
+
 #: forward migrations, applied in version order; each release appends, none is ever edited.
 #: A new table is defined in schema.py and created by its own migration here.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
@@ -108,6 +158,27 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
         4,
         "retention and integrity: legal holds, archive months, purge journal, checkpoints",
         _create(schema.legal_holds, schema.archive_months, schema.purge_runs, schema.checkpoints),
+    ),
+    (
+        5,
+        "ingest tokens bound to accounts (api_tokens.accounts)",
+        lambda conn: _add_columns(conn, schema.api_tokens, "accounts"),
+    ),
+    (
+        6,
+        "integrity: canonical form version per chain batch, quarantined records chained",
+        _versioned_chain,
+    ),
+    (7, "streaming out: a cursor per destination", _create(schema.stream_state)),
+    (
+        8,
+        "single sign-on: the identity-provider account of a user (dashboard_users.sso_subject)",
+        lambda conn: _add_columns(conn, schema.users, "sso_subject"),
+    ),
+    (
+        9,
+        "integrity: sequence numbers a chain batch skipped over rows stored outside the chain",
+        lambda conn: _add_columns(conn, schema.chain_batches, "skipped_first", "skipped_last"),
     ),
 ]
 
@@ -150,6 +221,10 @@ class Database:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.existed = self.path.exists()
         self.write_lock = threading.RLock()
+        #: background work using this database (detection runs, the pack queue, jobs, streams):
+        #: (name, stop) pairs; `close` calls stop(timeout) on each, newest first, before disposing
+        self._users: list[tuple[str, Callable[[float], object]]] = []
+        self._users_lock = threading.Lock()
         connect_args: dict[str, Any] = {"read_only": read_only} if read_only else {}
         self.engine: Engine = sa.create_engine(
             f"duckdb+auditdash:///{self.path}",
@@ -165,7 +240,38 @@ class Database:
             self.engine.dispose()
             raise _explain(exc, self.path) from exc
         if not read_only:
-            self.migrate()
+            try:
+                self.migrate()
+            except (sa.exc.DBAPIError, duckdb.Error, OSError) as exc:  # a damaged file shows here first
+                self.engine.dispose()
+                fault = classify(exc, self.path)
+                if fault is None:
+                    raise
+                raise fault from exc
+        _OPEN.add(self)
+
+    # -- background users ------------------------------------------------------------------
+    def add_user(self, name: str, stop: Callable[[float], object]) -> None:
+        """Register background work that uses this database: `stop(timeout)` must stop scheduling
+        new work and wait up to `timeout` seconds for what runs. `close` (and the process's exit)
+        calls it before the connections go away."""
+        with self._users_lock:
+            self._users.append((name, stop))
+
+    def stop_users(self, timeout: float = CLOSE_WAIT_S) -> list[str]:
+        """Stop the registered background work, newest first, within `timeout` seconds in all;
+        returns the names of those whose stop failed."""
+        with self._users_lock:
+            users, self._users = self._users[::-1], []
+        deadline = time.monotonic() + timeout
+        failed: list[str] = []
+        for name, stop in users:
+            try:
+                stop(max(deadline - time.monotonic(), 0.1))
+            except Exception:  # one user's failure must not keep the others running
+                log.exception("stopping %s (using %s) failed", name, self.path)
+                failed.append(name)
+        return failed
 
     # -- connections -------------------------------------------------------------------
     def connect(self) -> Connection:
@@ -203,8 +309,16 @@ class Database:
                     f"{self.path} has schema version {current}, newer than this auditdash "
                     f"({CURRENT_VERSION}); upgrade auditdash."
                 )
+            with self.connect() as conn:
+                applied = (
+                    {int(v) for v in conn.execute(sa.select(schema.schema_version.c.version)).scalars()}
+                    if current
+                    else set()
+                )
+            # every step the file lacks, also one below its newest (each step is idempotent: it
+            # creates or adds only what is missing)
             for version, description, step in sorted(MIGRATIONS, key=lambda m: m[0]):
-                if version <= current:
+                if version in applied:
                     continue
                 with self.engine.begin() as conn:
                     step(conn)
@@ -228,8 +342,11 @@ class Database:
             conn.execute(schema.meta.delete().where(schema.meta.c.key == key))
             conn.execute(schema.meta.insert().values(key=key, value=value))
 
-    def close(self) -> None:
-        """Close every pooled connection (the file lock is released)."""
+    def close(self, timeout: float = CLOSE_WAIT_S) -> None:
+        """Stop the background work using the database (`add_user`; up to `timeout` seconds),
+        then close every pooled connection (the file lock is released)."""
+        self.stop_users(timeout)
+        _OPEN.discard(self)
         self.engine.dispose()
 
     def __enter__(self) -> Database:
@@ -249,7 +366,14 @@ def _explain(exc: sa.exc.DBAPIError, path: Path) -> StoreError:
         pid = int(m.group(1)) if m else None
         return DatabaseLocked(path, pid, _read_server_info(path))
     if "not a valid DuckDB database" in text or "Unable to open" in text:
-        return StoreError(f"{path} is not an auditdash database file: {text.splitlines()[0]}")
+        return StoreError(
+            f"{path} is not an auditdash database file: {text.splitlines()[0].rstrip('.!')}. Check the path "
+            "(--db, AUDITDASH_DB); if it is the database, it is damaged: restore it from your latest "
+            f"backup and run `auditdash verify --db {path}`."
+        )
+    fault = classify(exc, path)
+    if fault is not None:  # a full disk, a damaged file, an I/O error: what to do, in words
+        return fault
     return StoreError(f"cannot open {path}: {text.splitlines()[0]}")
 
 

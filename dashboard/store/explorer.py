@@ -33,7 +33,6 @@ from __future__ import annotations
 import bisect
 import hashlib
 import itertools
-import json
 import math
 import threading
 import weakref
@@ -48,13 +47,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.util import ClauseAdapter
 
+from dashboard.events import jsontext
 from dashboard.events.taxonomy import CATEGORY_TITLES
-from dashboard.filters import Filters
+from dashboard.filters import Filters, View
 from dashboard.privacy import mask_ip, shorten_name
-from dashboard.store import retention
+from dashboard.store.archive import ArchiveSite, archive_files, archived_months, union_relation
 from dashboard.store.db import Database
-from dashboard.store.integrity import Locations
 from dashboard.store.schema import events
+from dashboard.when import in_zone
 
 E = events.c
 
@@ -220,9 +220,14 @@ class Snapshot:
     archive: tuple[str, ...] = ()
     """The archive's Parquet files the listing reads besides the hot store (empty: hot only)."""
 
+    @property
+    def view(self) -> View:
+        """The filters resolved at the listing's `now` (the same `View` the pages' charts use)."""
+        return View.of(self.filters, self.now)
+
     def where(self) -> sa.ColumnElement[bool]:
         """The listing's WHERE clause."""
-        return sa.and_(self.filters.where(events, self.now.replace(tzinfo=UTC)), E.seq <= self.max_seq)
+        return sa.and_(self.view.where(), E.seq <= self.max_seq)
 
     def token(self) -> str:
         """A short id of the listing (anchors of another listing are ignored)."""
@@ -233,7 +238,8 @@ class Snapshot:
 
     def range(self) -> tuple[datetime, datetime]:
         """The listing's time range, naive UTC [start, end)."""
-        return self.filters.resolve_range(self.now.replace(tzinfo=UTC))
+        view = self.view
+        return view.start, view.end
 
     def to_store(self) -> dict[str, Any]:
         """JSON for a `dcc.Store`."""
@@ -291,19 +297,21 @@ def over(snap: Snapshot, stmt: _Stmt) -> _Stmt:
     if not snap.archive:
         return stmt
     start, end = snap.range()
-    return read_from(retention.union_relation(snap.archive, start, end), stmt)
+    return read_from(union_relation(snap.archive, start, end), stmt)
 
 
-def archive_is_current(snap: Snapshot, where: Locations) -> bool:
+def archive_is_current(snap: Snapshot, where: ArchiveSite) -> bool:
     """Whether every archive file the listing names is a file of a committed archived month now.
 
     A listing kept in the browser names the files it reads: only files of the archive are read,
     and a month rewritten since the listing was made (a purge or expiry) makes it stale.
     """
-    return not snap.archive or set(snap.archive) <= set(retention.archive_files(where))
+    return not snap.archive or set(snap.archive) <= set(archive_files(where))
 
 
-def snapshot(db: Database, filters: Filters, now: datetime | None = None, archive: Locations | None = None) -> Snapshot:
+def snapshot(
+    db: Database, filters: Filters, now: datetime | None = None, archive: ArchiveSite | None = None
+) -> Snapshot:
     """Resolve `filters` now and count the events of the listing.
 
     Args:
@@ -320,7 +328,7 @@ def snapshot(db: Database, filters: Filters, now: datetime | None = None, archiv
     files: tuple[str, ...] = ()
     last_archived = 0
     if archive is not None:
-        months = retention.archived_months(archive, *Snapshot(filters, instant, 0, 0).range())
+        months = archived_months(archive, *Snapshot(filters, instant, 0, 0).range())
         files = tuple(str(archive.archive_dir / m.file) for m in months)
         last_archived = max((m.last_seq for m in months), default=0)
     with db.connect() as conn:
@@ -651,11 +659,6 @@ def remember(anchors: Sequence[Anchor], new: Anchor | None) -> list[Anchor]:
 
 
 # -- shaping rows for people ----------------------------------------------------------------------------
-def local_time(value: datetime, zone: Any) -> datetime:
-    """A stored naive-UTC instant in `zone`."""
-    return value.replace(tzinfo=UTC).astimezone(zone)
-
-
 def utc_text(value: datetime) -> str:
     """ISO 8601 UTC with milliseconds: 2026-11-09T12:07:05.308Z."""
     return value.isoformat(timespec="milliseconds") + "Z"
@@ -704,7 +707,7 @@ def target_text(row: Mapping[str, Any], masked: bool) -> str:
 
 def grid_row(row: Mapping[str, Any], zone: Any, masked: bool) -> dict[str, Any]:
     """One event as a grid row (JSON-ready; masked for masked viewers)."""
-    when = local_time(row["occurred_at"], zone)
+    when = in_zone(row["occurred_at"], zone)
     return {
         "id": str(row["seq"]),  # the grid's row id (AG Grid wants text)
         "seq": int(row["seq"]),
@@ -745,13 +748,8 @@ def _mask_value(key: str, value: Any) -> Any:
 
 
 def _json_object(text: str | None) -> dict[str, Any] | None:
-    if not text:
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {"(unreadable)": text[:500]}
-    return value if isinstance(value, dict) else {"(value)": value}
+    """Stored `changes` / `metadata` text as an object; what cannot be read as its placeholder (never raises)."""
+    return jsontext.decode_object(text)
 
 
 @dataclass(frozen=True)
@@ -778,13 +776,17 @@ def _text(value: Any) -> str | None:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, list | dict):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+        return jsontext.dumps(value, sort_keys=True)
     return str(value)
 
 
 def changes_of(changes: Mapping[str, Any] | None) -> list[Change]:
     """`{"role": ["agent", "supervisor"]}` -> [Change("role", "agent", "supervisor")], fields in order."""
     out: list[Change] = []
+    if jsontext.is_unreadable(changes):
+        assert changes is not None
+        note = f"{changes[jsontext.UNREADABLE_KEY]} (stored text SHA-256 {changes['raw_sha256']})"
+        return [Change("(unreadable)", None, note)]
     for name, pair in (changes or {}).items():
         if isinstance(pair, list) and len(pair) == 2:
             out.append(Change(str(name), _text(pair[0]), _text(pair[1])))
@@ -825,7 +827,7 @@ def _one(conn: Connection, stmt: sa.Select[Any], archive: Sequence[str]) -> tupl
     """The first row of `stmt` from the hot store, else (with `archive`) from those files; and whether archived."""
     found = conn.execute(stmt).mappings().first()
     if found is None and archive:
-        return conn.execute(read_from(retention.union_relation(archive), stmt)).mappings().first(), True
+        return conn.execute(read_from(union_relation(archive), stmt)).mappings().first(), True
     return found, False
 
 
@@ -851,8 +853,8 @@ def event(db: Database, seq: int, masked: bool = False, raw: bool = False, archi
             row["target_name"] = shorten_name(row.get("target_name"))
         changes = {k: _mask_value(k, v) for k, v in (changes or {}).items()} if changes else changes
         metadata = {k: _mask_value(k, v) for k, v in metadata.items()} if metadata else metadata
-        row["changes"] = json.dumps(changes) if changes else None
-        row["metadata"] = json.dumps(metadata) if metadata else None
+        row["changes"] = jsontext.dumps(changes) if changes else None
+        row["metadata"] = jsontext.dumps(metadata) if metadata else None
         record = None  # masked viewers never get the raw record
     return Event(row, changes_of(changes), metadata, record, archived)
 
@@ -889,7 +891,7 @@ def related(
             return out
         when, request_id, session_id = me["occurred_at"], me["request_id"], me["session_id"]
         lo, hi = when - CONTEXT_WINDOW, when + CONTEXT_WINDOW
-        source = retention.union_relation(archive, lo, hi + timedelta(microseconds=1)) if archive else None
+        source = union_relation(archive, lo, hi + timedelta(microseconds=1)) if archive else None
 
         def read(stmt: _Stmt) -> _Stmt:
             return read_from(source, stmt) if source is not None else stmt

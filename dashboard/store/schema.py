@@ -74,6 +74,15 @@ chain_batches = sa.Table(
     sa.Column("events_digest", sa.String(64), nullable=False),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    # schema version 6 (docs/integrity.md): the canonical form of the batch's hashes, and its
+    # quarantined records (count, SHA-256 of their hashes in id order; NULL in version 1)
+    sa.Column("version", sa.Integer, nullable=False, server_default=sa.text("1")),
+    sa.Column("quarantine_count", sa.BigInteger, nullable=False, server_default=sa.text("0")),
+    sa.Column("quarantine_digest", sa.String(64)),
+    # schema version 9: sequence numbers this batch skipped because rows stored outside the chain
+    # held them (NULL: none); covered by the batch's hash (docs/integrity.md, "Rows past the end")
+    sa.Column("skipped_first", sa.BigInteger),
+    sa.Column("skipped_last", sa.BigInteger),
 )
 
 quarantine_id_seq = sa.Sequence("quarantine_id_seq")
@@ -93,6 +102,9 @@ quarantine = sa.Table(
     sa.Column("position", sa.String, nullable=False),
     sa.Column("reason", sa.String, nullable=False),
     sa.Column("raw", sa.String, nullable=False),
+    # schema version 6: the chain batch that stored the record and its hash (NULL before version 2)
+    sa.Column("batch_id", sa.BigInteger),
+    sa.Column("hash", sa.String(64)),
 )
 
 api_tokens = sa.Table(
@@ -105,6 +117,8 @@ api_tokens = sa.Table(
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("last_used_at", sa.DateTime),
     sa.Column("revoked_at", sa.DateTime),
+    # ingest tokens: the accounts it may send events for, comma-separated; NULL: any (schema version 5)
+    sa.Column("accounts", sa.String),
 )
 
 #: the columns of `events` that the canonical hash covers, in order (see docs/integrity.md).
@@ -156,6 +170,9 @@ users = sa.Table(
     sa.Column("password_changed_at", sa.DateTime, nullable=False),
     sa.Column("last_login_at", sa.DateTime),
     sa.Column("disabled_at", sa.DateTime),
+    # `<issuer> <sub>` of the identity-provider account of a user made by single sign-on (such a
+    # user has no usable local password); NULL for a local account.
+    sa.Column("sso_subject", sa.String),
 )
 
 sessions = sa.Table(
@@ -350,4 +367,23 @@ checkpoints = sa.Table(
     sa.Column("algorithm", sa.String, nullable=False),  # hmac-sha256
     sa.Column("key_id", sa.String, nullable=False),
     sa.Column("signature", sa.String, nullable=False),
+)
+
+# -- streaming out to SIEMs (schema version 7, docs/connectors.md) ---------------------------------
+
+stream_state = sa.Table(
+    "stream_state",
+    metadata,
+    # one row per destination (by name): its cursor and what the page shows
+    sa.Column("name", sa.String, primary_key=True),
+    sa.Column("last_seq", sa.BigInteger, nullable=False),  # the cursor: every event up to it is delivered
+    sa.Column("delivered", sa.BigInteger, nullable=False),  # events acknowledged by the destination
+    sa.Column("paused", sa.Boolean, nullable=False),
+    sa.Column("config_digest", sa.String),  # SHA-256 of the destination's settings (changes are self-logged)
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Column("last_delivered_at", sa.DateTime),
+    sa.Column("last_error", sa.String),
+    sa.Column("last_error_at", sa.DateTime),
+    sa.Column("failures", sa.Integer, nullable=False),  # consecutive failed attempts
 )

@@ -8,7 +8,6 @@ numbers of one refresh agree with each other.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,9 +16,11 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from dashboard.events import jsontext
+from dashboard.filters import View
 from dashboard.privacy import mask_ip
 from dashboard.store import schema
-from dashboard.store.analytics import FAILED_LOGIN_ACTIONS, View
+from dashboard.store.predicates import failed_login
 from dashboard.store.schema import events
 
 E = events.c
@@ -28,11 +29,6 @@ BUCKET = timedelta(minutes=10)
 #: the "live" rate is the mean over this window.
 LIVE_WINDOW = timedelta(minutes=5)
 SEVERITY_ORDER: tuple[str, ...] = ("critical", "high", "medium", "low", "info")
-
-
-def failed_login() -> sa.ColumnElement[bool]:
-    """A failed login: a failure of one of the taxonomy's "Failed login attempts" actions."""
-    return sa.and_(E.outcome == "failure", E.action.in_(FAILED_LOGIN_ACTIONS))
 
 
 @dataclass(frozen=True)
@@ -117,10 +113,9 @@ class OpenAlerts:
 
 def open_alerts(conn: Connection, limit: int = 4) -> OpenAlerts:
     """The open (and acknowledged) alerts, most severe and most recent first, keys masked."""
-    alerts: sa.Table | None = getattr(schema, "alerts", None)
-    if alerts is None or not sa.inspect(conn).has_table("alerts"):
+    if not sa.inspect(conn).has_table(schema.alerts.name):  # detection never set up in this store
         return OpenAlerts(None, {}, [])
-    a = alerts.c
+    a = schema.alerts.c
     still_open = a.status != "resolved"
     counts: dict[str, int] = {
         str(sev): int(n)
@@ -139,10 +134,7 @@ def open_alerts(conn: Connection, limit: int = 4) -> OpenAlerts:
     )
     top = []
     for r in rows:
-        try:
-            key = json.loads(r["key_json"]) if r["key_json"] else {}
-        except ValueError:
-            key = {}
+        key = jsontext.decode(r["key_json"]) if r["key_json"] else {}
         top.append({**dict(r), "key": key if isinstance(key, dict) else {}})
     ordered = {sev: counts[sev] for sev in SEVERITY_ORDER if counts.get(sev)}
     ordered.update({k: v for k, v in counts.items() if k not in ordered})

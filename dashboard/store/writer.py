@@ -1,32 +1,41 @@
 """The bulk writer: validated batches in, sequence numbers and hash chain assigned, stored.
 
-One call stores one batch atomically: the new events (duplicates of stored ids dropped),
-their chain batch, and the quarantined records, in a single transaction. Everything is done
+One call stores one batch atomically: the new events (exact re-sends of stored ids counted as
+duplicates, records whose id is stored with other content quarantined as conflicts), their chain
+batch, and the quarantined records, in a single transaction. Everything is done
 with set-based SQL and Arrow operations on the batch's table; nothing is inserted row by row.
 
 Integrity (docs/integrity.md): each event's `hash` is SHA-256 over a canonical text of its
-stored columns (`schema.HASHED_COLUMNS`, joined with U+001F, NULL as U+0000). Each batch's
-`events_digest` is SHA-256 over its events' hashes in sequence order, and the batch `hash` is
-SHA-256 over the previous batch hash and the batch's fields, so batches form a chain.
+stored columns; which text is set per batch by its canonical form version (`chain_batches.version`:
+1, the first form, `schema.HASHED_COLUMNS`; 2, every stored column, length-prefixed, for new
+batches). Each batch's `events_digest` is SHA-256 over its events' hashes in sequence order; from
+version 2 its quarantined records are chained too (`quarantine_count`, `quarantine_digest`). The
+batch `hash` is SHA-256 over the previous batch hash and the batch's fields, so batches form a chain.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TypeAlias
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dashboard.events.contract import FIELDS
 from dashboard.events.validate import Rejected
+from dashboard.store import schema
 from dashboard.store.db import Database, utcnow
 from dashboard.store.duck import one, run, transaction
+from dashboard.store.errors import StoreError
 from dashboard.store.schema import HASHED_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -42,14 +51,186 @@ def _canon_expr(col: str) -> str:
     return f"coalesce(CAST({col} AS VARCHAR), {_NULL})"
 
 
-#: SQL expression of an event's hash over the columns of `events` (or a table shaped like it).
-EVENT_HASH_SQL = "sha256(concat_ws(" + _SEP + ", " + ", ".join(_canon_expr(c) for c in HASHED_COLUMNS) + "))"
+#: canonical form version 1: `HASHED_COLUMNS`, U+001F between values, NULL as U+0000
+EVENT_TEXT_SQL_V1 = "concat_ws(" + _SEP + ", " + ", ".join(_canon_expr(c) for c in HASHED_COLUMNS) + ")"
+
+#: canonical form version 2 covers every stored column of `events` but `hash`, in this order.
+HASHED_COLUMNS_V2: tuple[str, ...] = (
+    "seq",
+    "event_id",
+    "occurred_at",
+    "received_at",
+    "account_id",
+    "action",
+    "category",
+    "outcome",
+    "reason",
+    "actor_id",
+    "actor_name",
+    "actor_email",
+    "actor_role",
+    "actor_type",
+    "target_type",
+    "target_id",
+    "target_name",
+    "ip",
+    "ip_scope",
+    "geo_country",
+    "geo_city",
+    "geo_lat",
+    "geo_lon",
+    "user_agent",
+    "session_id",
+    "request_id",
+    "changes",
+    "metadata",
+    "source",
+    "batch_id",
+)
+_UNCOVERED = {c.name for c in schema.events.columns} - set(HASHED_COLUMNS_V2) - {"hash"}
+if _UNCOVERED:  # pragma: no cover - a new column needs a new canonical form version
+    raise ImportError(f"events columns {sorted(_UNCOVERED)} are not in the canonical form: add version 3")
+#: canonical form version 2 of a quarantined record (`quarantine` columns but `id` and `hash`)
+QUARANTINE_COLUMNS_V2: tuple[str, ...] = ("batch_id", "received_at", "source", "position", "reason", "raw")
+EVENT_PREFIX_V2 = "auditdash-event/2"
+QUARANTINE_PREFIX_V2 = "auditdash-quarantine/2"
 
 
-def batch_hash(prev_hash: str, batch_id: int, first_seq: int, last_seq: int, count: int, digest: str) -> str:
-    """The chain link of one batch."""
-    text = f"{prev_hash}|{batch_id}|{first_seq}|{last_seq}|{count}|{digest}"
+def _field_v2(col: str) -> str:
+    """One value in form 2: `-` for NULL, else its UTF-8 length in bytes, `:`, and the text."""
+    if col in ("occurred_at", "received_at"):
+        text = f"strftime({col}, '%Y-%m-%dT%H:%M:%S.%fZ')"
+    elif col in ("geo_lat", "geo_lon"):  # stored as 32-bit floats: 9 significant digits name each exactly
+        text = f"printf('%.9g', CAST({col} AS FLOAT))"
+    else:
+        text = f"CAST({col} AS VARCHAR)"
+    return f"coalesce(CAST(strlen({text}) AS VARCHAR) || ':' || {text}, '-')"
+
+
+def _text_v2(prefix: str, columns: Sequence[str]) -> str:
+    return f"concat_ws({_SEP}, '{prefix}', " + ", ".join(_field_v2(c) for c in columns) + ")"
+
+
+EVENT_TEXT_SQL_V2 = _text_v2(EVENT_PREFIX_V2, HASHED_COLUMNS_V2)
+#: SQL expression of a quarantined record's canonical text (form 2) over the columns of `quarantine`
+QUARANTINE_TEXT_SQL = _text_v2(QUARANTINE_PREFIX_V2, QUARANTINE_COLUMNS_V2)
+
+#: the canonical form new batches are written with; each batch keeps its own (`chain_batches.version`)
+HASH_VERSION = 2
+#: SQL expression of an event's canonical text, per canonical form version
+EVENT_TEXT_SQLS: dict[int, str] = {1: EVENT_TEXT_SQL_V1, 2: EVENT_TEXT_SQL_V2}
+#: SQL expression of an event's hash over the columns of `events` (or a table shaped like it), per version
+EVENT_HASH_SQLS: dict[int, str] = {v: f"sha256({t})" for v, t in EVENT_TEXT_SQLS.items()}
+#: the hash of the current canonical form (what new events get)
+EVENT_HASH_SQL = EVENT_HASH_SQLS[HASH_VERSION]
+#: the digest of no hashes at all (a batch without events, or without quarantined records)
+EMPTY_DIGEST = hashlib.sha256(b"").hexdigest()
+
+
+def versioned_text_sql(version: str) -> str:
+    """SQL expression of an event's canonical text in the form named by the SQL expression `version`
+    (the version of the event's batch; an unknown batch is read in the current form)."""
+    return f"CASE WHEN {version} = 1 THEN {EVENT_TEXT_SQL_V1} ELSE {EVENT_TEXT_SQL_V2} END"
+
+
+def batch_hash(
+    prev_hash: str,
+    batch_id: int,
+    first_seq: int,
+    last_seq: int,
+    count: int,
+    digest: str,
+    *,
+    version: int | None = None,
+    quarantine_count: int = 0,
+    quarantine_digest: str = EMPTY_DIGEST,
+    skipped: tuple[int, int] | None = None,
+) -> str:
+    """The chain link of one batch, in its canonical form version (default: the current one).
+
+    `skipped` (version 2): the sequence numbers the batch skipped because rows stored outside the
+    chain held them, appended to the text as `|skipped|first|last` (absent when it skipped none).
+    """
+    version = HASH_VERSION if version is None else version
+    if version == 1:
+        text = f"{prev_hash}|{batch_id}|{first_seq}|{last_seq}|{count}|{digest}"
+    else:
+        text = (
+            f"auditdash-batch/{version}|{prev_hash}|{batch_id}|{first_seq}|{last_seq}|{count}|{digest}"
+            f"|{quarantine_count}|{quarantine_digest}"
+        )
+        if skipped is not None:
+            text += f"|skipped|{skipped[0]}|{skipped[1]}"
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+class ChainTampered(StoreError):
+    """Events hold sequence numbers past the chain's end: rows were inserted outside the writer
+    (a purge refuses to start; the writer stores past them, see `store_batch`)."""
+
+
+#: `meta` key of the latest integrity status (`evidence.status.INTEGRITY_STATUS_META`, which
+#: this layer cannot import): the writer marks it failed when it finds rows past the chain's end
+INTEGRITY_STATUS_META = "integrity_status"
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """Sequence numbers a batch skipped: `first..last`, held by `rows` events outside the chain."""
+
+    first: int
+    last: int
+    rows: int
+    batch_id: int
+
+    def describe(self) -> str:
+        """The break in the words of a verification (`inserted at seq N (hot store): ...`)."""
+        return (
+            f"inserted at seq {self.first} (hot store): {self.rows:,} stored events from seq {self.first:,} "
+            f"lay past the end of the integrity chain; no chain batch accounts for them, so they were "
+            f"inserted outside auditdash. Batch {self.batch_id} skipped seqs {self.first:,}..{self.last:,} "
+            "and was stored after them. Run `auditdash verify` and keep the file as evidence."
+        )
+
+
+def _mark_broken(con: duckdb.DuckDBPyConnection, skipped: Skipped, now: datetime) -> None:
+    """Record the integrity status as failed (in the batch's transaction), as a verification would;
+    a failure recorded already (a verification's, which says more) is kept."""
+    current = run(con, "SELECT value FROM meta WHERE key = $k", {"k": INTEGRITY_STATUS_META})
+    with contextlib.suppress(ValueError, TypeError):
+        if current and json.loads(str(current[0][0])).get("ok") is False:
+            return
+    status = {
+        "checked_at": now.isoformat(timespec="milliseconds") + "Z",
+        "ok": False,
+        "scope": "write",
+        "events": 0,
+        "problem": skipped.describe(),
+    }
+    run(con, "DELETE FROM meta WHERE key = $k", {"k": INTEGRITY_STATUS_META})
+    run(con, "INSERT INTO meta (key, value) VALUES ($k, $v)", {"k": INTEGRITY_STATUS_META, "v": json.dumps(status)})
+
+
+def foreign_tail(con: duckdb.DuckDBPyConnection) -> tuple[int, int, int] | None:
+    """(first seq, count, chain's last seq) of stored events past the chain's last sequence number,
+    which no batch accounts for (inserted outside the writer); None when there are none."""
+    last = int(one(con, "SELECT coalesce(max(last_seq), 0) FROM chain_batches")[0])
+    row = one(con, "SELECT min(seq), count(*) FROM events WHERE seq > $s", {"s": last})
+    return (int(row[0]), int(row[1]), last) if row[1] else None
+
+
+def refuse_foreign_tail(con: duckdb.DuckDBPyConnection, db_path: Path | str) -> None:
+    """Raise `ChainTampered` when events lie past the chain's end: the next sequence numbers are
+    taken, so nothing can be stored (and nothing is overwritten) until the tampering is dealt with."""
+    tail = foreign_tail(con)
+    if tail is not None:
+        first, count, last = tail
+        raise ChainTampered(
+            f"{db_path}: {count:,} stored events from seq {first:,} lie past the end of the integrity chain "
+            f"(seq {last:,}); no chain batch accounts for them, so they were inserted outside auditdash. "
+            "Nothing was stored. Run `auditdash verify`, keep the file as evidence, and remove those rows "
+            "(or restore a backup) before ingesting again."
+        )
 
 
 @dataclass
@@ -62,17 +243,25 @@ class WriteResult:
     first_seq: int | None = None
     last_seq: int | None = None
     rejected_records: list[Rejected] = field(default_factory=list)
+    #: records whose id was stored already with other content: quarantined, never dropped
+    conflicts: int = 0
+    conflict_records: list[Rejected] = field(default_factory=list)
+    #: sequence numbers skipped over rows stored outside the chain (None: the usual case)
+    skipped: Skipped | None = None
 
     def add(self, other: WriteResult) -> None:
         """Fold another batch's result into this one (keeps rejections for reporting)."""
         self.accepted += other.accepted
         self.duplicates += other.duplicates
         self.rejected += other.rejected
+        self.conflicts += other.conflicts
         if other.first_seq is not None and self.first_seq is None:
             self.first_seq = other.first_seq
         if other.last_seq is not None:
             self.last_seq = other.last_seq
         self.rejected_records.extend(other.rejected_records)
+        self.conflict_records.extend(other.conflict_records)
+        self.skipped = other.skipped or self.skipped
 
 
 _INSERT_COLUMNS = (
@@ -88,17 +277,224 @@ _STAMPED = (
 )
 
 
-def _first_of_each_id(accepted: pa.Table) -> pa.Table:
-    """The batch in position order, a repeated id kept only where it first occurs."""
+#: What makes "the same event" when an id comes again: the fields its sender decides
+#: (`contract.FIELDS`). Derived columns are left out (category, ip_scope, geo_*: a new taxonomy or
+#: geolocation database must not turn an exact re-send into a conflict), and so is everything about
+#: its receipt (received_at, source, batch_id, seq).
+CONTENT_COLUMNS: tuple[str, ...] = tuple(f.column for f in FIELDS if f.column)
+#: the scope of an id: unique per account, the sender's namespace (docs/events.md, "Ids").
+KEY_COLUMNS: tuple[str, ...] = ("account_id", "event_id")
+_FIELD_OF = {f.column: f.path for f in FIELDS if f.column}
+_JSON_COLUMNS = ("changes", "metadata")
+_COMPARED = tuple(c for c in CONTENT_COLUMNS if c not in KEY_COLUMNS)
+
+#: raw records as the caller read them: an Arrow table of `pos` and `raw`, or (position, text) pairs.
+RawRecords: TypeAlias = pa.Table | Sequence[tuple[int, str]]
+
+
+def _diff_sql(new: str, old: str) -> str:
+    """SQL select items: `diff`, the content columns in which row `new` differs from row `old`, and
+    for the JSON columns both texts where they differ (key order is compared again in Python)."""
+    items = ", ".join(f"CASE WHEN {new}.{c} IS DISTINCT FROM {old}.{c} THEN '{c}' END" for c in _COMPARED)
+    texts = ", ".join(
+        f"CASE WHEN {new}.{c} IS DISTINCT FROM {old}.{c} THEN CAST({new}.{c} AS VARCHAR) END AS new_{c}, "
+        f"CASE WHEN {new}.{c} IS DISTINCT FROM {old}.{c} THEN CAST({old}.{c} AS VARCHAR) END AS old_{c}"
+        for c in _JSON_COLUMNS
+    )
+    return f"list_filter([{items}], lambda x: x IS NOT NULL) AS diff, {texts}"
+
+
+_KEY_JOIN = "s.event_id = b.event_id AND s.account_id = b.account_id"
+
+
+def _numbered(accepted: pa.Table) -> pa.Table:
+    """The batch in position order, each row numbered (`_r`) in that order."""
     pos = accepted.column("pos").to_numpy()
     if len(pos) > 1 and not bool((pos[1:] >= pos[:-1]).all()):
         accepted = accepted.take(np.argsort(pos, kind="stable"))
-    ids = accepted.column("event_id")
-    if pc.count_distinct(ids).as_py() == accepted.num_rows:
-        return accepted
-    row = pa.array(np.arange(accepted.num_rows, dtype=np.int64))
-    first = accepted.select(["event_id"]).append_column("row", row).group_by("event_id").aggregate([("row", "min")])
-    return accepted.filter(pc.is_in(row, value_set=first.column("row_min")))
+    return accepted.append_column("_r", pa.array(np.arange(accepted.num_rows, dtype=np.int64)))
+
+
+def _has_repeats(batch: pa.Table) -> bool:
+    """Whether two rows of the batch share an id in one account."""
+    if batch.num_rows < 2:
+        return False
+    return batch.select(list(KEY_COLUMNS)).group_by(list(KEY_COLUMNS)).aggregate([]).num_rows < batch.num_rows
+
+
+def _fields(row: dict[str, object]) -> list[str]:
+    """The contract fields of one diff row, JSON values compared as JSON (key order aside)."""
+    out = []
+    for column in row["diff"] or []:  # type: ignore[attr-defined]
+        if column in _JSON_COLUMNS:
+            try:
+                if json.loads(str(row[f"new_{column}"])) == json.loads(str(row[f"old_{column}"])):
+                    continue
+            except (TypeError, ValueError):
+                pass
+        out.append(_FIELD_OF[str(column)])
+    return out
+
+
+def _stored_matches(con: duckdb.DuckDBPyConnection, archive_dir: Path | None) -> pa.Table:
+    """Rows of `_batch` whose id is stored in their account: `_r`, the stored `seq`, the diff.
+
+    The hot store is one join; DuckDB passes the batch's id range down to the scan of stored
+    events, which skips row groups outside it (cheap when ids grow with time, as most senders'
+    do). Rows not found there whose `occurred_at` falls in an archived month are looked up in
+    those months' Parquet files: this costs one query of `archive_months` per batch while nothing
+    is archived, one more comparison while the batch is newer than every archived month, and only
+    a batch with events of archived months reads Parquet (filtered by id). A month file that is
+    missing is skipped (`auditdash verify` reports it). Expired events keep no id, so they cannot
+    be recognised.
+    """
+    select = f"SELECT b._r, s.seq, {_diff_sql('b', 's')}"
+    hot = con.sql(f"{select} FROM _batch b JOIN events s ON {_KEY_JOIN}").to_arrow_table()
+    if archive_dir is None:
+        return hot
+    months = dict(run(con, "SELECT month, file FROM archive_months"))
+    if not months:
+        return hot
+    from dashboard.store.archive import month_range
+
+    con.register("_hot", hot.select(["_r"]))
+    try:
+        rows = run(
+            con,
+            "SELECT DISTINCT strftime(occurred_at, '%Y-%m') FROM _batch "
+            "WHERE occurred_at < $end AND _r NOT IN (SELECT _r FROM _hot)",
+            {"end": month_range(max(months))[1]},
+        )
+    finally:
+        con.unregister("_hot")
+    files = [archive_dir / months[m] for m in sorted(str(row[0]) for row in rows) if m in months]
+    present = [str(f) for f in files if f.is_file()]
+    for missing in sorted(set(files) - {Path(f) for f in present}):
+        log.warning("archived month file %s is missing: ids there are not checked for duplicates", missing)
+    if not present:
+        return hot
+    archived = con.sql(
+        f"{select} FROM _batch b JOIN read_parquet($files) s ON {_KEY_JOIN}",
+        params={"files": present},
+    ).to_arrow_table()
+    return pa.concat_tables([hot, archived.cast(hot.schema)])
+
+
+def _batch_repeats(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    """Later rows of `_batch` with the id and account of an earlier row: `_r`, `_first`, the diff."""
+    return con.sql(
+        "WITH firsts AS (SELECT account_id, event_id, min(_r) AS _first FROM _batch "
+        "GROUP BY account_id, event_id HAVING count(*) > 1) "
+        f"SELECT b._r, f._first, {_diff_sql('b', 's')} FROM _batch b "
+        "JOIN firsts f ON f.event_id = b.event_id AND f.account_id = b.account_id "
+        "JOIN _batch s ON s._r = f._first WHERE b._r > f._first"
+    ).to_arrow_table()
+
+
+@dataclass
+class _Sorted:
+    """What each row of a numbered batch is: new, an exact repeat, or a conflict."""
+
+    new: np.ndarray  # bool per row: stored as a new event
+    #: (row, seq of the stored event, first row of the id in this batch, differing fields); one of
+    #: the seq and the first row is None
+    conflicts: list[tuple[int, int | None, int | None, list[str]]]
+
+
+def _sort_rows(con: duckdb.DuckDBPyConnection, batch: pa.Table, archive_dir: Path | None) -> _Sorted:
+    """Sort the rows of `batch` (registered as `_batch`) by what storing them means.
+
+    A row whose id is stored in its account is a duplicate when its content is the stored event's,
+    else a conflict with that event (the earliest one, were an id ever stored twice). Of the other
+    rows, the first of each id in the batch is new; a later one is a duplicate of it or a conflict.
+    """
+    n = batch.num_rows
+    new = np.ones(n, dtype=bool)
+    conflicts: list[tuple[int, int | None, int | None, list[str]]] = []
+    matches = _stored_matches(con, archive_dir)
+    if matches.num_rows:
+        r = matches.column("_r").to_numpy()
+        seq = matches.column("seq").to_numpy()
+        order = np.lexsort((seq, r))  # per row, its earliest stored event first
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = r[order][1:] != r[order][:-1]
+        picked = matches.take(order[first])
+        new[picked.column("_r").to_numpy()] = False
+        differs = pc.greater(pc.list_value_length(picked.column("diff")), 0)
+        for row in picked.filter(differs).to_pylist():
+            fields = _fields(row)
+            if fields:
+                conflicts.append((int(row["_r"]), int(row["seq"]), None, fields))
+    if _has_repeats(batch):
+        repeats = _batch_repeats(con)
+        later = repeats.filter(pc.is_in(repeats.column("_r"), value_set=pa.array(np.flatnonzero(new))))
+        new[later.column("_r").to_numpy()] = False
+        differs = pc.greater(pc.list_value_length(later.column("diff")), 0)
+        for row in later.filter(differs).to_pylist():
+            fields = _fields(row)
+            if fields:
+                conflicts.append((int(row["_r"]), None, int(row["_first"]), fields))
+    conflicts.sort()
+    return _Sorted(new=new, conflicts=conflicts)
+
+
+def _event_text(row: dict[str, object]) -> str:
+    """An accepted row as contract JSON (the quarantine's raw text when the caller kept none)."""
+    doc: dict[str, object] = {}
+    for f in FIELDS:
+        value = row.get(f.column) if f.column else None
+        if value is None:
+            continue
+        if isinstance(value, datetime):
+            value = value.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        elif f.column in _JSON_COLUMNS:
+            value = json.loads(str(value))
+        parent, _, child = f.path.partition(".")
+        if child:
+            nested = doc.setdefault(parent, {})
+            assert isinstance(nested, dict)
+            nested[child] = value
+        else:
+            doc[f.path] = value
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+def raw_texts(raw: RawRecords | None, rows: pa.Table) -> list[str]:
+    """The raw text of each row of `rows` (accepted rows, by `pos`), as the caller read it; rebuilt
+    from the row when the caller kept no raw records."""
+    positions = rows.column("pos").to_pylist()
+    found: list[str | None] = [None] * len(positions)
+    if isinstance(raw, pa.Table):
+        where = pc.index_in(pa.array(positions, pa.int64()), value_set=raw.column("pos").cast(pa.int64()))
+        texts = raw.column("raw")
+        found = [None if i is None else texts[i].as_py() for i in where.to_pylist()]
+    elif raw is not None:
+        wanted = set(positions)
+        by_pos = {p: t for p, t in raw if p in wanted}
+        found = [by_pos.get(p) for p in positions]
+    if all(t is not None for t in found):
+        return [str(t) for t in found]
+    dicts = rows.to_pylist()
+    return [t if t is not None else _event_text(d) for t, d in zip(found, dicts, strict=True)]
+
+
+def _conflict_records(batch: pa.Table, sorted_rows: _Sorted, first_seq: int, raw: RawRecords | None) -> list[Rejected]:
+    """The conflicting rows as quarantine records, each naming the stored event it differs from."""
+    if not sorted_rows.conflicts:
+        return []
+    new_before = np.cumsum(sorted_rows.new) - sorted_rows.new  # new rows before each row
+    rows = batch.take(pa.array([c[0] for c in sorted_rows.conflicts], pa.int64()))
+    texts = raw_texts(raw, rows)
+    out = []
+    for (_r, seq, first_row, fields), pos, event_id, text in zip(
+        sorted_rows.conflicts, rows.column("pos").to_pylist(), rows.column("event_id").to_pylist(), texts, strict=True
+    ):
+        if seq is None:  # the id's first row in this batch, stored just now
+            seq = first_seq + int(new_before[first_row])
+        differs = ", ".join(fields)
+        reason = f"conflict: id {event_id} already stored as seq {seq} with different content (fields: {differs})"
+        out.append(Rejected(pos=int(pos), raw=text, reason=reason))
+    return out
 
 
 def _events_digest(stored: pa.Table, first: int, last: int) -> str:
@@ -114,40 +510,80 @@ def _events_digest(stored: pa.Table, first: int, last: int) -> str:
     return hashlib.sha256(memoryview(data)[bounds[0] : bounds[-1]] if data is not None else b"").hexdigest()
 
 
-def _archived_ids(con: duckdb.DuckDBPyConnection, new: pa.Table, archive_dir: Path) -> pa.ChunkedArray | pa.Array:
-    """Ids of `new` already stored in an archived month (the month of their `occurred_at`).
+#: the batch's quarantined records with their batch and hash (form 2); ids come from their sequence
+_QUARANTINE_INSERT_V2 = (
+    "INSERT INTO quarantine (received_at, source, position, reason, raw, batch_id, hash) "
+    f"SELECT received_at, source, position, reason, raw, batch_id, sha256({QUARANTINE_TEXT_SQL}) FROM ("
+    "SELECT CAST($received AS TIMESTAMP) AS received_at, CAST($source AS VARCHAR) AS source, position, reason, "
+    "raw, CAST($batch_id AS BIGINT) AS batch_id FROM _rejected)"
+)
 
-    Costs one query of `archive_months` per batch while nothing is archived, and one more
-    comparison while the batch is newer than every archived month; only a batch with events of
-    archived months reads those months' Parquet files (their `event_id` column, filtered). A
-    month file that is missing is skipped (`auditdash verify` reports it). Expired events keep
-    no id, so they cannot be recognised.
+
+def _link_batch(
+    con: duckdb.DuckDBPyConnection,
+    version: int,
+    batch_id: int,
+    last_batch: int,
+    first: int,
+    last: int,
+    received: datetime,
+    source: str,
+    skipped: Skipped | None = None,
+) -> None:
+    """Write the chain batch of the rows just stored (events `first..last`, none when `last < first`).
+
+    The digests are hashed here in Python (OpenSSL: far faster than DuckDB's sha256) from the
+    hashes as stored, read back by batch id (only this batch's rows are read).
     """
-    empty = pa.array([], pa.string())
-    months = dict(run(con, "SELECT month, file FROM archive_months"))
-    if not months:
-        return empty
-    con.register("_arch_new", new.select(["event_id", "occurred_at"]))
-    try:
-        sql = "SELECT DISTINCT strftime(occurred_at, '%Y-%m') FROM _arch_new WHERE occurred_at < $end"
-        from dashboard.store.retention import month_range  # retention imports this module
-
-        rows = run(con, sql, {"end": month_range(max(months))[1]})
-        touched = [str(row[0]) for row in rows]
-        files = [archive_dir / months[m] for m in sorted(touched) if m in months]
-        present = [str(f) for f in files if f.is_file()]
-        for missing in sorted(set(files) - {Path(f) for f in present}):
-            log.warning("archived month file %s is missing: ids there are not checked for duplicates", missing)
-        if not present:
-            return empty
-        found = con.sql(
-            "SELECT DISTINCT a.event_id FROM read_parquet($files) a "
-            "WHERE a.event_id IN (SELECT event_id FROM _arch_new)",
-            params={"files": present},
+    count = last - first + 1
+    digest = EMPTY_DIGEST
+    if count:
+        stored = con.sql("SELECT seq, hash FROM events WHERE batch_id = $b", params={"b": batch_id})
+        digest = _events_digest(stored.to_arrow_table(), first, last)
+    q_count, q_digest = 0, EMPTY_DIGEST
+    if version >= 2:
+        q_count, q_hashes = one(
+            con,
+            "SELECT count(*), coalesce(string_agg(hash, '' ORDER BY id), '') FROM quarantine WHERE batch_id = $b",
+            {"b": batch_id},
         )
-        return found.to_arrow_table().column("event_id")
-    finally:
-        con.unregister("_arch_new")
+        q_digest = hashlib.sha256(str(q_hashes).encode()).hexdigest()
+    prev_rows = run(con, "SELECT hash FROM chain_batches WHERE batch_id = $b", {"b": last_batch})
+    prev_hash = prev_rows[0][0] if prev_rows else GENESIS_HASH
+    own = batch_hash(
+        prev_hash,
+        batch_id,
+        first,
+        last,
+        count,
+        digest,
+        version=version,
+        quarantine_count=int(q_count),
+        quarantine_digest=q_digest,
+        skipped=(skipped.first, skipped.last) if skipped else None,
+    )
+    run(
+        con,
+        "INSERT INTO chain_batches (batch_id, first_seq, last_seq, event_count, received_at, source, "
+        "events_digest, prev_hash, hash, version, quarantine_count, quarantine_digest, skipped_first, skipped_last) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        [
+            batch_id,
+            first,
+            last,
+            count,
+            received,
+            source,
+            digest,
+            prev_hash,
+            own,
+            version,
+            int(q_count),
+            q_digest if version >= 2 else None,
+            skipped.first if skipped else None,
+            skipped.last if skipped else None,
+        ],
+    )
 
 
 def store_batch(
@@ -158,6 +594,7 @@ def store_batch(
     position_label: str = "record",
     received_at: datetime | None = None,
     archive_dir: Path | None = None,
+    raw: RawRecords | None = None,
 ) -> WriteResult:
     """Store one validated batch atomically.
 
@@ -169,89 +606,100 @@ def store_batch(
         position_label: how positions are named in quarantine (`line`, `record`, `index`).
         received_at: the receive time to stamp (default now).
         archive_dir: where retention archives months; an event whose id is archived in the month
-            of its `occurred_at` is a duplicate too (None: look in the hot store only).
+            of its `occurred_at` counts as stored too (None: look in the hot store only).
+        raw: the batch's raw records, by position: a conflict is quarantined with its raw text
+            (without them, with the event as contract JSON).
+
+    An id is unique within its account (`KEY_COLUMNS`). A record whose id is stored already (or
+    came earlier in the batch) is a duplicate when its content (`CONTENT_COLUMNS`) is the same,
+    counted and not stored again; otherwise it is a conflict, quarantined with the stored event's
+    sequence number and the fields that differ. Nothing is dropped silently.
 
     Returns:
-        Counts of accepted, duplicate and rejected records, and the sequence range written.
+        Counts of accepted, duplicate, conflicting and rejected records, and the sequence range written.
     """
     received = received_at or utcnow()
     result = WriteResult(rejected=len(rejected), rejected_records=list(rejected))
-    # Repeats inside the batch need no lock; ids stored earlier are looked up under it.
-    candidates = _first_of_each_id(accepted)
+    batch = _numbered(accepted)
     with db.write_lock, db.raw() as con:
         try:
             with transaction(con):
                 row = one(con, "SELECT coalesce(max(last_seq), 0), coalesce(max(batch_id), 0) FROM chain_batches")
                 last_seq, last_batch = int(row[0]), int(row[1])
                 batch_id = last_batch + 1
-                # Drop ids already stored. The batch's ids make the hash table, and DuckDB passes their
-                # range down to the scan of stored ids, which skips row groups outside it (cheap when
-                # ids grow with time, as most senders' do); the cost grows with the table otherwise.
-                con.register("_ids", candidates.select(["event_id"]))
-                stored = con.sql("SELECT event_id FROM events WHERE event_id IN (SELECT event_id FROM _ids)")
-                stored_ids = stored.to_arrow_table().column("event_id")
-                con.unregister("_ids")
-                new = candidates
-                if len(stored_ids):
-                    new = candidates.filter(pc.invert(pc.is_in(candidates.column("event_id"), value_set=stored_ids)))
-                if archive_dir is not None and new.num_rows:
-                    archived_ids = _archived_ids(con, new, archive_dir)
-                    if len(archived_ids):
-                        new = new.filter(pc.invert(pc.is_in(new.column("event_id"), value_set=archived_ids)))
+                # Rows inserted past the chain's end outside the writer hold the next numbers: the
+                # batch skips them (never overwriting or failing on them), its chain link records
+                # the skip, and the integrity status turns failed. Refusing instead would stop
+                # ingest and self-logging (so logins) on one forged row.
+                skipped = _skip_foreign(con, last_seq, batch_id) if accepted.num_rows else None
+                next_seq = skipped.last + 1 if skipped else last_seq + 1
+                # Ids stored earlier (hot store and archived months) and repeats in the batch: new
+                # rows, exact repeats (duplicates) and conflicts.
+                con.register("_batch", batch)
+                sorted_rows = _sort_rows(con, batch, archive_dir)
+                con.unregister("_batch")
+                new = batch.filter(pa.array(sorted_rows.new))
                 new_count = new.num_rows
-                result.duplicates = accepted.num_rows - new_count
+                conflicts = _conflict_records(batch, sorted_rows, next_seq, raw)
+                result.conflicts, result.conflict_records = len(conflicts), conflicts
+                result.duplicates = accepted.num_rows - new_count - len(conflicts)
+                version = HASH_VERSION
+                stamp = {"received": received, "source": source, "batch_id": batch_id}
+                if not new_count:
+                    skipped = None  # nothing takes a number: the forged rows stay past the end
+                first, last = (next_seq, next_seq + new_count - 1) if new_count else (last_seq + 1, last_seq)
                 if new_count:
-                    first, last = last_seq + 1, last_seq + new_count
+                    if skipped:
+                        _mark_broken(con, skipped, received)
+                        result.skipped = skipped
                     # Sequence numbers follow positions: `new` is in position order.
                     con.register("_new", new.append_column("seq", pa.array(np.arange(first, last + 1, dtype=np.int64))))
                     run(
                         con,
                         f"INSERT INTO events (seq, {_INSERT_COLUMNS}, received_at, source, batch_id, hash) "
-                        f"SELECT seq, {_INSERT_COLUMNS}, received_at, source, batch_id, {EVENT_HASH_SQL} "
+                        f"SELECT seq, {_INSERT_COLUMNS}, received_at, source, batch_id, {EVENT_HASH_SQLS[version]} "
                         f"FROM ({_STAMPED})",
-                        {"received": received, "source": source, "batch_id": batch_id},
-                    )
-                    # The digest is hashed here in Python (OpenSSL: far faster than DuckDB's sha256)
-                    # from the hashes as stored, read back by batch id (only this batch's rows are read).
-                    stored = con.sql("SELECT seq, hash FROM events WHERE batch_id = $b", params={"b": batch_id})
-                    digest = _events_digest(stored.to_arrow_table(), first, last)
-                    prev_rows = run(con, "SELECT hash FROM chain_batches WHERE batch_id = $b", {"b": last_batch})
-                    prev_hash = prev_rows[0][0] if prev_rows else GENESIS_HASH
-                    run(
-                        con,
-                        "INSERT INTO chain_batches VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                        [
-                            batch_id,
-                            first,
-                            last,
-                            new_count,
-                            received,
-                            source,
-                            digest,
-                            prev_hash,
-                            batch_hash(prev_hash, batch_id, first, last, new_count, digest),
-                        ],
+                        stamp,
                     )
                     result.first_seq, result.last_seq = first, last
                 result.accepted = new_count
-                if rejected:
+                refused = sorted([*rejected, *conflicts], key=lambda r: r.pos)
+                if refused:
                     quarantined = pa.table(
                         {
-                            "position": [f"{position_label} {r.pos}" for r in rejected],
-                            "reason": [r.reason for r in rejected],
-                            "raw": [r.raw for r in rejected],
+                            "position": [f"{position_label} {r.pos}" for r in refused],
+                            "reason": [r.reason for r in refused],
+                            "raw": [r.raw for r in refused],
                         }
                     )
                     con.register("_rejected", quarantined)
-                    run(
-                        con,
-                        "INSERT INTO quarantine (received_at, source, position, reason, raw) "
-                        "SELECT $received, $source, position, reason, raw FROM _rejected",
-                        {"received": received, "source": source},
-                    )
+                    if version >= 2:  # chained: each record names its batch and carries its hash
+                        run(con, _QUARANTINE_INSERT_V2, stamp)
+                    else:
+                        run(
+                            con,
+                            "INSERT INTO quarantine (received_at, source, position, reason, raw) "
+                            "SELECT $received, $source, position, reason, raw FROM _rejected",
+                            {"received": received, "source": source},
+                        )
                     con.unregister("_rejected")
+                if new_count or (refused and version >= 2):
+                    _link_batch(con, version, batch_id, last_batch, first, last, received, source, skipped)
         finally:
-            for name in ("_ids", "_new", "_rejected", "_arch_new"):
+            for name in ("_batch", "_hot", "_new", "_rejected"):
                 with contextlib.suppress(Exception):  # a view never registered needs no cleanup
                     con.unregister(name)
+    if result.skipped:
+        # PCI DSS 10.3.4: the same alert line as a failed verification, once the batch is stored
+        log.error("INTEGRITY BREAK: %s (%s)", result.skipped.describe(), db.path)
     return result
+
+
+def _skip_foreign(con: duckdb.DuckDBPyConnection, last_seq: int, batch_id: int) -> Skipped | None:
+    """The sequence numbers to skip: from the chain's end to the highest stored one, when rows no
+    batch accounts for lie past the chain's end; None when there are none (one cheap range query)."""
+    tail = foreign_tail(con)
+    if tail is None:
+        return None
+    top = int(one(con, "SELECT max(seq) FROM events")[0])
+    return Skipped(first=last_seq + 1, last=top, rows=tail[1], batch_id=batch_id)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import flask
 
-from dashboard.store.users import ROLES
+from dashboard.roles import ADMIN, AUDITORS, MASKED, READERS, ROLES
 
 __all__ = ["ROLES", "SYSTEM_VIEWER", "VIEWER_KEY", "Viewer", "viewer"]
 
@@ -28,25 +28,25 @@ class Viewer:
     @property
     def masked(self) -> bool:
         """Whether IP addresses and names reach this viewer masked."""
-        return self.role in ("manager", "wall")
+        return self.role in MASKED
 
     @property
     def raw_json_allowed(self) -> bool:
         """Whether this viewer may see an event's raw JSON."""
-        return self.role in ("admin", "compliance")
+        return self.role in AUDITORS
 
     @property
     def can_export(self) -> bool:
         """Whether this viewer may download packs and exports."""
-        return self.role in ("admin", "compliance", "manager")
+        return self.role in READERS
 
     @property
     def is_admin(self) -> bool:
         """Whether this viewer administers users, tokens, retention, rules and settings."""
-        return self.role == "admin"
+        return self.role == ADMIN
 
 
-SYSTEM_VIEWER = Viewer(username="system", role="admin")
+SYSTEM_VIEWER = Viewer(username="system", role=ADMIN)
 
 
 def viewer() -> Viewer:

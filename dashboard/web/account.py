@@ -4,7 +4,7 @@ Server-rendered forms like the login page (no JavaScript). The login guard has a
 the session, the CSRF token and the role (the wall role may not come here) before these views
 run. A wrong current password counts as a failed sign-in (the same progressive delay and
 lockout), so a stolen session cannot be used to guess the password. Every change is written to
-the audit log by `dashboard.store.users`.
+the audit log by `dashboard.access.users`.
 
 Setting up the second factor takes two steps: `/account/totp/start` makes a secret and shows it
 as a QR code, kept only in the session cookie, encrypted (Fernet, a key derived from the app's
@@ -24,8 +24,9 @@ from cryptography.fernet import Fernet, InvalidToken
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
-from dashboard.store import users
-from dashboard.store.db import StoreError, utcnow
+from dashboard.access import users
+from dashboard.store.db import utcnow
+from dashboard.store.errors import StoreError
 from dashboard.web import auth, auth_pages
 from dashboard.web.state import AppState, state
 

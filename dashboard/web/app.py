@@ -1,29 +1,33 @@
 """Build the Dash app: shell layout, pages, the HTTP API, shared state.
 
 `create_app` wires one `Database` (owned by this process), one geolocator and one ingestor
-into Flask's extensions; pages and callbacks reach them with `state()`.
+into Flask's extensions; pages and callbacks reach them with `state()`. A storage fault
+(dashboard.store.faults) raised by a callback is shown in the status strip above the page, by
+the API as JSON 507/503, and by any other route as a plain 503 page that says what to do.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import dash
+import flask
 
 from dashboard.config import Settings
-from dashboard.detect.service import install_detection
-from dashboard.ingest.chatwoot_api import install_chatwoot
 from dashboard.ingest.geo import default_locator
 from dashboard.ingest.pipeline import Ingestor
-from dashboard.jobs import Scheduler
-from dashboard.packs.web import install_packs
 from dashboard.store.db import Database
-from dashboard.store.retention import install_retention
+from dashboard.store.faults import classify
 from dashboard.web.account import install_account
 from dashboard.web.api import api
 from dashboard.web.auth import install_auth
-from dashboard.web.layout import install_shell, shell
+from dashboard.web.layout import callback_error, install_shell, shell
+from dashboard.web.packs import install_packs
+from dashboard.web.scheduler import Scheduler
+from dashboard.web.services import install_chatwoot, install_detection, install_retention, install_streams
+from dashboard.web.sso import install_sso
 from dashboard.web.state import EXTENSION_KEY, AppState
 
 Installer = Callable[[dash.Dash, AppState], None]
@@ -33,9 +37,31 @@ INSTALLERS: list[Installer] = [install_auth, install_account, install_detection,
 INSTALLERS.append(install_retention)  # scheduled purge, checkpoints, verification
 INSTALLERS.append(install_packs)  # compliance packs: job queue, schedules, downloads
 INSTALLERS.append(install_chatwoot)  # the Chatwoot connector's scheduled pulls, when configured
+INSTALLERS.append(install_streams)  # streaming the log out to SIEMs, when configured
+INSTALLERS.append(install_sso)  # single sign-on through an OpenID Connect provider, when configured
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 ASSETS_DIR = PACKAGE_DIR.parent.parent / "assets"
+
+
+def _storage_fault_page(exc: Exception) -> Any:
+    """Any route outside the API: a storage fault answers 503 with its explanation, not a bare 500."""
+    from werkzeug.exceptions import HTTPException
+
+    if isinstance(exc, HTTPException):
+        return exc
+    database = flask.current_app.extensions[EXTENSION_KEY].db
+    fault = classify(exc, database.path)
+    if fault is None:
+        raise exc
+    flask.current_app.logger.error("%s %s: %s", flask.request.method, flask.request.path, fault.message)
+    if flask.request.path.startswith(("/_dash", "/api/")) or flask.request.accept_mimetypes.best == "application/json":
+        response = flask.jsonify(fault.to_json())
+    else:
+        response = flask.make_response(f"The store cannot be read or written: {fault.message}\n")
+        response.mimetype = "text/plain"
+    response.status_code = fault.http_status
+    return response
 
 
 def create_app(settings: Settings, db: Database | None = None) -> dash.Dash:
@@ -51,6 +77,7 @@ def create_app(settings: Settings, db: Database | None = None) -> dash.Dash:
         suppress_callback_exceptions=True,
         title="auditdash",
         update_title=None,  # type: ignore[arg-type]  # Dash documents None: keep the page title
+        on_error=callback_error,  # a full disk or a damaged file is said in the status strip, not a broken page
     )
     server = app.server
     server.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -62,7 +89,9 @@ def create_app(settings: Settings, db: Database | None = None) -> dash.Dash:
         scheduler=Scheduler(),
     )
     server.extensions[EXTENSION_KEY] = state
+    database.add_user("scheduled jobs", state.scheduler.stop)  # closing the database stops them first
     server.register_blueprint(api)
+    server.register_error_handler(Exception, _storage_fault_page)
     # Each capability installs its routes, request hooks, listeners and jobs here, in order.
     for install in INSTALLERS:
         install(app, state)

@@ -6,6 +6,8 @@
 * a request guard that runs before every route: public paths pass, `/api/*` needs a bearer
   token, everything else a live session whose role may make the request (the rules are in
   `dashboard.web.auth_rules`); it sets `flask.g.auditdash_viewer` for `viewer()`;
+* every registered page's layout wrapped so it is never built for a role that may not open
+  the page (a "Not allowed" notice instead);
 * a CSRF check on every state-changing request made with the cookie session (Dash sends the
   `_csrf_token` cookie back as the `X-CSRFToken` header by itself);
 * security headers on every response, and `Cache-Control: no-store` on everything but the
@@ -22,23 +24,27 @@ import logging
 import secrets
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import dash
 import flask
+from dash import html
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
+from dashboard.access import sso, users
 from dashboard.config import ConfigError, Settings
 from dashboard.keyfile import create_key_file
-from dashboard.store import selflog, users
+from dashboard.roles import ADMIN
+from dashboard.store import selflog
 from dashboard.store.db import utcnow
 from dashboard.web import auth_pages, auth_rules
-from dashboard.web.access import VIEWER_KEY, Viewer
+from dashboard.web.access import VIEWER_KEY, Viewer, viewer
 from dashboard.web.api import bearer_token
 from dashboard.web.state import AppState, state
 
@@ -271,7 +277,7 @@ def _load_current_session() -> CurrentSession | None:
     return CurrentSession(session_id, users.public_session_id(session_id), row.username, row.role, csrf)
 
 
-def _start_session(username: str, role: str, next_path: str) -> Response:
+def _start_session(username: str, role: str, next_path: str, metadata: dict[str, Any] | None = None) -> Response:
     st = state()
     session_id = secrets.token_urlsafe(32)
     users.start_session(st.db, session_id, username, _max_age(st.settings, role), client_ip(), _user_agent())
@@ -281,7 +287,7 @@ def _start_session(username: str, role: str, next_path: str) -> Response:
     flask.session["csrf"] = secrets.token_urlsafe(32)
     # a kiosk keeps its cookie across browser restarts; everyone else's ends with the browser
     flask.session.permanent = role == auth_rules.WALL_ROLE
-    _record("audit.login", username, role=role, session_id=users.public_session_id(session_id))
+    _record("audit.login", username, role=role, session_id=users.public_session_id(session_id), metadata=metadata)
     if role == auth_rules.WALL_ROLE:
         return flask.redirect(auth_rules.WALL_PATH, 302)
     return flask.redirect(auth_rules.safe_next(next_path), 302)
@@ -296,11 +302,19 @@ def _anonymous_csrf() -> str:
     return token
 
 
+def _login_page(csrf: str, next_path: str, username: str = "", **kwargs: Any) -> str:
+    """The sign-in page, with the single sign-on button when it is set up."""
+    settings = state().settings
+    sso_name = (settings.oidc_provider_name.strip() or "single sign-on") if settings.oidc_issuer else None
+    off = sso_name is not None and not settings.local_login
+    return auth_pages.login_page(csrf, next_path, username, sso_name=sso_name, passwords_off=off, **kwargs)
+
+
 def _form_expired(page: str) -> Response:
     message = "The form expired or did not come from this site. Reload the page and sign in again."
     if page == "totp":
         return html_response(auth_pages.totp_page(_anonymous_csrf(), message), 403)
-    return html_response(auth_pages.login_page(_anonymous_csrf(), "/", error=message), 403)
+    return html_response(_login_page(_anonymous_csrf(), "/", error=message), 403)
 
 
 def login_get() -> Response:
@@ -313,7 +327,7 @@ def login_get() -> Response:
     notice = "You have signed out." if flask.request.args.get("signed_out") else None
     if flask.request.args.get("expired"):
         notice = "Your session ended. Sign in again."
-    return html_response(auth_pages.login_page(_anonymous_csrf(), next_path, notice=notice))
+    return html_response(_login_page(_anonymous_csrf(), next_path, notice=notice))
 
 
 def _throttled(username: str, gate: users.Gate, next_path: str) -> Response:
@@ -325,7 +339,7 @@ def _throttled(username: str, gate: users.Gate, next_path: str) -> Response:
         message = f"Too many failed sign-ins. Wait {gate.retry_after_s} s and try again."
         reason = "throttled: too soon after failed attempts"
     _record("audit.login", username, outcome="failure", reason=reason, metadata={"retry_after_s": gate.retry_after_s})
-    response = html_response(auth_pages.login_page(_anonymous_csrf(), next_path, username, error=message), 429)
+    response = html_response(_login_page(_anonymous_csrf(), next_path, username, error=message), 429)
     response.headers["Retry-After"] = str(gate.retry_after_s)
     return response
 
@@ -372,10 +386,14 @@ def login_post() -> Response:
     password = form.get("password", "")
     if not username or not password:
         return html_response(
-            auth_pages.login_page(_anonymous_csrf(), next_path, username, error="Enter your user name and password."),
+            _login_page(_anonymous_csrf(), next_path, username, error="Enter your user name and password."),
             400,
         )
     st = state()
+    if not sso.local_password_allowed(st.settings.local_login, st.settings.break_glass_user, username):
+        _record("audit.login", username, outcome="failure", reason="local passwords switched off")
+        error = "Passwords are switched off here: use the single sign-on button."
+        return html_response(_login_page(_anonymous_csrf(), next_path, username, error=error), 403)
     gate = users.login_gate(st.db, username, client_ip(), throttle_policy(st.settings), utcnow())
     if not gate.allowed:
         return _throttled(username, gate, next_path)
@@ -385,7 +403,7 @@ def login_post() -> Response:
         role = verdict.user.role if verdict.user else None
         note_failed_sign_in(username, verdict.user is not None, verdict.reason, role)
         error = "Wrong user name or password."  # the same words whatever was wrong
-        return html_response(auth_pages.login_page(_anonymous_csrf(), next_path, username, error=error), 401)
+        return html_response(_login_page(_anonymous_csrf(), next_path, username, error=error), 401)
     assert verdict.user is not None
     if verdict.user.totp_enabled:
         flask.session.clear()
@@ -438,15 +456,22 @@ def logout_post() -> Response:
 
 
 # -- the guard -----------------------------------------------------------------------------------------------
-def _callback_page(app: dash.Dash, key: str) -> dict[str, Any] | None:
-    entry = app.callback_map.get(key)
-    if not entry:
-        return None
-    module = getattr(entry.get("callback"), "__module__", None)
-    for page in dash.page_registry.values():
-        if page.get("module") == module:
-            return dict(page)
-    return None
+ROUTES_KEY = "auditdash_callback_routes"
+
+
+def callback_routes(app: dash.Dash) -> dict[str, auth_rules.CallbackRoute]:
+    """Every callback of the app with the page it belongs to (built once Dash filled its map).
+
+    Dash moves callbacks registered with `dash.callback` into the app's map, and registers its
+    pages router, on the first request; the guard runs after those hooks, so the table is made
+    from the complete map (and made again if the map ever grows).
+    """
+    cached = app.server.extensions.get(ROUTES_KEY)
+    if cached is not None and cached[0] == len(app.callback_map):
+        return cast(dict[str, auth_rules.CallbackRoute], cached[1])
+    routes = auth_rules.callback_routes(app.callback_map, list(dash.page_registry.values()))
+    app.server.extensions[ROUTES_KEY] = (len(app.callback_map), routes)
+    return routes
 
 
 def _authorize(app: dash.Dash, current: CurrentSession) -> auth_rules.Decision:
@@ -461,8 +486,7 @@ def _authorize(app: dash.Dash, current: CurrentSession) -> auth_rules.Decision:
         body = req.get_json(silent=True)
         if not isinstance(body, dict) or not isinstance(body.get("output"), str):
             return auth_rules.Decision(400, "a callback request needs a JSON body with `output`")
-        key = body["output"]
-        return auth_rules.decide_callback(role, key, body, key in app.callback_map, _callback_page(app, key), registry)
+        return auth_rules.decide_callback(role, callback_routes(app).get(body["output"]), body, registry)
     if rule in auth_rules.DASH_INDEX_RULES:
         return auth_rules.decide_page(role, path, registry)
     return auth_rules.decide_route(role, path, rule)
@@ -560,11 +584,42 @@ def _wrap_index(app: dash.Dash) -> None:
     def interpolate_index(**kwargs: Any) -> str:
         current: CurrentSession | None = flask.g.get(SESSION_INFO_KEY) if flask.has_request_context() else None
         if current is not None and flask.request.path.rstrip("/") != auth_rules.WALL_PATH:
-            bar = auth_pages.user_bar(current.username, current.role, current.csrf_token, current.role == "admin")
+            bar = auth_pages.user_bar(current.username, current.role, current.csrf_token, current.role == ADMIN)
             kwargs["app_entry"] = bar + kwargs.get("app_entry", "")
         return str(original(**kwargs))
 
     app.interpolate_index = interpolate_index  # type: ignore[method-assign,assignment]
+
+
+def _guarded_layout(page: dict[str, Any], original: Any) -> Callable[..., Any]:
+    """`original` (a page's layout), built only for a viewer whose role may open the page."""
+
+    def guarded(**kwargs: Any) -> Any:
+        role = viewer().role
+        decision = auth_rules.decide_page(role, str(page.get("path", "/")), list(dash.page_registry.values()))
+        if not decision.allowed:
+            refusal = decision.message if decision.status != 302 else "the wall role may only open /wall"
+            return html.Div(
+                [html.H1("Not allowed", className="h4"), html.P(f"{page.get('name', 'This page')}: {refusal}.")],
+                id="page-refused",
+                className="alert alert-warning",
+            )
+        return original(**kwargs) if callable(original) else original
+
+    guarded._auditdash_guarded = True  # type: ignore[attr-defined]
+    return guarded
+
+
+def _guard_layouts() -> None:
+    """Make every registered page's layout refuse a viewer whose role may not open the page.
+
+    The request guard already refuses the pages router for such a pathname; this is the second
+    wall: whatever reaches a layout, a refused page's content is never built for that role.
+    """
+    for page in dash.page_registry.values():
+        original = page.get("layout")
+        if not getattr(original, "_auditdash_guarded", False):
+            page["layout"] = _guarded_layout(page, original)
 
 
 # -- installer ---------------------------------------------------------------------------------------------------
@@ -594,5 +649,6 @@ def install_auth(app: dash.Dash, st: AppState) -> None:
     server.add_url_rule("/logout", "auth_logout", logout_post, methods=["POST"])
     # after Dash's own first-request hooks, which fill the callback map the guard consults
     server.before_request(lambda: _guard(app))
+    _guard_layouts()
     server.after_request(lambda response: _after(app, response))
     _wrap_index(app)

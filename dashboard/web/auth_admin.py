@@ -1,7 +1,7 @@
 """The pieces of the admin page "Users & tokens": tables, and the actions behind its buttons.
 
 Kept out of the page module so they can be imported and tested alone. Every action goes
-through `dashboard.store.users` / `dashboard.store.tokens`, which write the audit event of the
+through `dashboard.access.users` / `dashboard.access.tokens`, which write the audit event of the
 change; secrets (a new password, a new token) are returned once for the page to show and are
 never stored in the clear.
 """
@@ -16,8 +16,9 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import html
 
-from dashboard.store import tokens, users
-from dashboard.store.db import Database, StoreError
+from dashboard.access import tokens, users
+from dashboard.store.db import Database
+from dashboard.store.errors import StoreError
 
 USER_ACTIONS: dict[str, str] = {
     "admin-set-role": "set-role",
@@ -99,10 +100,12 @@ def tokens_table(found: Sequence[tokens.Token]) -> dbc.Table:
             _when(t.created_at),
             _when(t.last_used_at),
             "active" if t.active else f"revoked {_when(t.revoked_at)}",
+            ", ".join(t.accounts) if t.accounts else "any",
         )
         for t in found
     ]
-    return _table("admin-tokens-grid", ("Name", "Id", "Scopes", "Created", "Last used", "Status"), rows)
+    headers = ("Name", "Id", "Scopes", "Created", "Last used", "Status", "Accounts")
+    return _table("admin-tokens-grid", headers, rows)
 
 
 def user_options(found: Sequence[users.User]) -> list[dict[str, str]]:
@@ -171,14 +174,22 @@ def token_action(
     name: str | None = None,
     scopes: Sequence[str] | None = None,
     selected: str | None = None,
+    accounts: str | None = None,
 ) -> Notice:
-    """Carry out one button of the tokens section; the store writes the audit event."""
+    """Carry out one button of the tokens section; the store writes the audit event.
+
+    `accounts` (creating): the "Accounts (optional)" field, comma-separated; the token may then
+    ingest events of those accounts only (as `auditdash tokens create NAME --accounts a,b`).
+    """
     try:
         if action == "create":
             if not name or not scopes:
                 return Notice("warning", "Enter a token name and choose at least one scope.")
-            token, plain = tokens.create_token(db, name, tuple(scopes), actor=actor)
-            return Notice("success", f"Token {token.name} created. Copy it now, it is shown once:", plain)
+            if accounts is not None and not isinstance(accounts, str):
+                return Notice("warning", "Accounts must be text: account ids separated by commas.")
+            token, plain = tokens.create_token(db, name, tuple(scopes), actor=actor, accounts=accounts or None)
+            bound = f" It may ingest events of {', '.join(token.accounts)} only." if token.accounts else ""
+            return Notice("success", f"Token {token.name} created.{bound} Copy it now, it is shown once:", plain)
         if action == "revoke":
             if not selected:
                 return Notice("warning", "Choose a token first.")

@@ -8,6 +8,7 @@ escaped.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from markupsafe import Markup
 
@@ -47,9 +48,17 @@ def _alert(message: str | None, kind: str) -> Markup:
 
 
 def login_page(
-    csrf_token: str, next_path: str, username: str = "", error: str | None = None, notice: str | None = None
+    csrf_token: str,
+    next_path: str,
+    username: str = "",
+    error: str | None = None,
+    notice: str | None = None,
+    sso_name: str | None = None,
+    passwords_off: bool = False,
 ) -> str:
-    """The sign-in form (user name and password)."""
+    """The sign-in form (user name and password), under a "Sign in with <provider>" button when
+    single sign-on is set up; with local passwords off, the form is folded away for the
+    break-glass administrator."""
     form = Markup(
         '<form method="post" action="/login" id="login-form">'
         '<input type="hidden" name="csrf_token" value="{csrf}">'
@@ -63,7 +72,27 @@ def login_page(
         '<button class="btn btn-primary w-100" type="submit" id="login-submit">Sign in</button>'
         "</form>"
     ).format(csrf=csrf_token, next=next_path, username=username)
+    if sso_name:
+        button = Markup(
+            '<a class="btn btn-primary w-100" id="sso-login" href="/login/sso?{query}">Sign in with {name}</a>'
+        ).format(query=urlencode({"next": next_path}), name=sso_name)
+        if passwords_off:
+            form = button + Markup(
+                '<details class="mt-4" id="break-glass"{open}><summary class="small text-muted">'
+                'Emergency administrator sign-in</summary><div class="mt-3">{form}</div></details>'
+            ).format(form=form, open=Markup(" open") if username else Markup(""))
+        else:
+            form = button + Markup('<p class="text-center text-muted small my-3">or with a password</p>') + form
     return _document("Sign in", _card("Sign in", _alert(error, "danger") + _alert(notice, "info") + form))
+
+
+def sso_refusal_page(title: str, message: str, status: int) -> str:
+    """A single sign-on that did not let the person in: what happened, what to do, a way back."""
+    content = Markup(
+        '<div class="alert alert-{kind}" role="alert" id="sso-refusal">{message}</div>'
+        '<a class="btn btn-secondary" href="/login" id="sso-back">Back to sign-in</a>'
+    ).format(kind="warning" if status < 500 else "danger", message=message)
+    return _document(title, _card(title, content))
 
 
 def totp_page(csrf_token: str, error: str | None = None) -> str:

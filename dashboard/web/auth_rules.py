@@ -6,15 +6,20 @@ tested without a server and read in one place.
 
 Rules, in order:
 
-* public: `/login`, `/login/totp`, `/logout` (each checks its own form token), `/healthz`,
+* public: `/login`, `/login/totp`, `/logout` (each checks its own form token), `/login/sso`
+  and `/login/sso/callback` (single sign-on: checks its own state), `/healthz`,
   `/assets/*`, `/_dash-component-suites/*` (Dash's JavaScript bundles);
 * `/api/*`: bearer tokens only, never the cookie session;
 * everything else needs a session;
-* `wall` may only load `/wall`, Dash's boot requests and callbacks whose outputs all have ids
-  starting `wall-`;
+* `wall` may only load `/wall`, Dash's boot requests and callbacks of the wall page whose
+  outputs all have ids starting `wall-`;
 * a page registered with `roles=(...)` (`dash.register_page(..., roles=("admin",))`) is served,
   and its callbacks run, only for those roles; callbacks writing ids that start `admin-` and
-  Flask routes under `/admin/` need `admin`.
+  Flask routes under `/admin/` need `admin`;
+* a callback belongs to the page whose module registered it (or to the shell, or is Dash's
+  pages router); a callback request must send exactly the registered inputs and states, in
+  order, and any pathname it sends (the router's, the shell's) must name a page the role may
+  open. Unknown, browser-only and unassigned callbacks are refused.
 """
 
 from __future__ import annotations
@@ -25,7 +30,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-PUBLIC_PATHS = frozenset({"/login", "/login/totp", "/logout", "/healthz"})
+from dashboard.roles import WALL
+
+#: the single sign-on start and the identity provider's way back (dashboard/web/sso.py)
+SSO_PATHS = frozenset({"/login/sso", "/login/sso/callback"})
+PUBLIC_PATHS = frozenset({"/login", "/login/totp", "/logout", "/healthz", *SSO_PATHS})
 PUBLIC_PREFIXES: tuple[str, ...] = ("/assets/", "/_dash-component-suites/")
 API_PREFIX = "/api/"
 CALLBACK_PATH = "/_dash-update-component"
@@ -33,7 +42,7 @@ CALLBACK_PATH = "/_dash-update-component"
 DASH_BOOT_PATHS = frozenset({"/_dash-layout", "/_dash-dependencies", "/_favicon.ico"})
 #: the Flask rules that serve Dash's index page (the page itself is chosen in the browser)
 DASH_INDEX_RULES = frozenset({"/", "/<path:path>"})
-WALL_ROLE = "wall"
+WALL_ROLE = WALL
 WALL_PATH = "/wall"
 WALL_ID_PREFIX = "wall-"
 ADMIN_ID_PREFIX = "admin-"
@@ -88,7 +97,7 @@ def safe_next(target: str | None, default: str = "/") -> str:
     """A local path to go to after login (anything else, e.g. `//evil.example`, becomes `default`)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return default
-    if any(ord(c) < 32 for c in target) or target.split("?")[0] in ("/login", "/login/totp", "/logout"):
+    if any(ord(c) < 32 for c in target) or target.split("?")[0] in ("/login", "/login/totp", "/logout", *SSO_PATHS):
         return default
     return target
 
@@ -171,53 +180,205 @@ def is_pages_router(callback_key: str) -> bool:
     return any(id_name(i) == PAGES_CONTENT_ID for i in output_ids(callback_key))
 
 
-def pathname_input(body: Mapping[str, Any]) -> str | None:
-    """The pathname a callback request sends from Dash's pages location, if any."""
-    inputs = body.get("inputs")
-    if not isinstance(inputs, list):
-        return None
-    for item in inputs:
-        if isinstance(item, Mapping) and item.get("id") == PAGES_LOCATION_ID and item.get("property") == "pathname":
-            value = item.get("value")
-            return value if isinstance(value, str) else None
+#: modules whose callbacks belong to the shell around every page (not to one page)
+SHELL_MODULES = frozenset({"dashboard.web.layout"})
+#: the inputs that carry the browser's pathname: Dash's pages location and the shell's own
+PATHNAME_SOURCES = frozenset({(PAGES_LOCATION_ID, "pathname"), ("url", "pathname")})
+_WILDCARDS = ("ALL", "MATCH", "ALLSMALLER")
+
+
+@dataclass(frozen=True)
+class CallbackRoute:
+    """What the server knows about one callback of its map: whom it belongs to and what it takes.
+
+    Attributes:
+        key: the callback's key in Dash's callback map (the request's `output`).
+        kind: `router` (Dash's pages router), `page` (defined in a registered page's module),
+            `shell` (defined in one of `SHELL_MODULES`), `clientside` (runs in the browser only)
+            or `unassigned` (defined anywhere else: refused).
+        page: the registered page of a `page` callback.
+        inputs: the registered inputs, in order (`{"id": ..., "property": ...}`).
+        state: the registered states, in order.
+        module: the module that defined the callback.
+    """
+
+    key: str
+    kind: str
+    page: Mapping[str, Any] | None = None
+    inputs: tuple[Mapping[str, Any], ...] = ()
+    state: tuple[Mapping[str, Any], ...] = ()
+    module: str | None = None
+
+    def pathname_slots(self) -> list[tuple[str, int]]:
+        """Where the browser's pathname sits in a request: ("inputs" | "state", position)."""
+        slots = []
+        for group, deps in (("inputs", self.inputs), ("state", self.state)):
+            for i, dep in enumerate(deps):
+                if (dep.get("id"), dep.get("property")) in PATHNAME_SOURCES:
+                    slots.append((group, i))
+        return slots
+
+
+def callback_routes(
+    callback_map: Mapping[str, Mapping[str, Any]], registry: Iterable[Mapping[str, Any]]
+) -> dict[str, CallbackRoute]:
+    """Each callback of the app's map with the page (or shell) it belongs to, built on the server."""
+    pages_by_module = {str(p.get("module")): p for p in registry}
+    routes: dict[str, CallbackRoute] = {}
+    for key, entry in callback_map.items():
+        function = entry.get("callback")
+        module = getattr(function, "__module__", None) if function is not None else None
+        page = pages_by_module.get(str(module)) if module else None
+        if function is None:
+            kind = "clientside"
+        elif is_pages_router(key):
+            kind = "router"
+        elif page is not None:
+            kind = "page"
+        elif module in SHELL_MODULES:
+            kind = "shell"
+        else:
+            kind = "unassigned"
+        routes[key] = CallbackRoute(
+            key=key,
+            kind=kind,
+            page=page,
+            inputs=tuple(entry.get("inputs") or ()),
+            state=tuple(entry.get("state") or ()),
+            module=module,
+        )
+    return routes
+
+
+def _pattern(raw_id: Any) -> Any:
+    """A registered dependency id: a string, or a pattern-matching id as a dict."""
+    if isinstance(raw_id, str) and raw_id.startswith("{"):
+        try:
+            return json.loads(raw_id)
+        except ValueError:
+            return raw_id
+    return raw_id
+
+
+def _id_matches(pattern: Any, sent: Any) -> bool:
+    if not isinstance(pattern, dict):
+        return isinstance(sent, str) and sent == pattern
+    if not isinstance(sent, Mapping) or set(sent) != set(pattern):
+        return False
+    for name, want in pattern.items():
+        got = sent[name]
+        if isinstance(want, list) and len(want) == 1 and want[0] in _WILDCARDS:
+            if not isinstance(got, (str, int, float, bool)) or isinstance(got, list):
+                return False
+        elif got != want:
+            return False
+    return True
+
+
+def _item_matches(dep: Mapping[str, Any], item: Any) -> bool:
+    return (
+        isinstance(item, Mapping)
+        and item.get("property") == dep.get("property")
+        and _id_matches(_pattern(dep.get("id")), item.get("id"))
+    )
+
+
+def _dep_name(dep: Mapping[str, Any]) -> str:
+    return f"{dep.get('id')}.{dep.get('property')}"
+
+
+def shape_problem(route: CallbackRoute, body: Mapping[str, Any]) -> str | None:
+    """What is wrong with a request's `inputs` and `state`, if anything.
+
+    Dash hands a callback its arguments by position, from the request's lists. A request must
+    therefore send exactly the registered dependencies, in their order, each once: anything
+    else (reordered, swapped between inputs and state, duplicated, missing) is refused, so
+    the values the rules below read are the ones the callback receives.
+    """
+    for group, deps in (("inputs", route.inputs), ("state", route.state)):
+        sent = body.get(group, [])
+        if not isinstance(sent, list):
+            return f"`{group}` must be a list"
+        if len(sent) != len(deps):
+            return f"`{group}` must hold {len(deps)} item(s) in the callback's order, not {len(sent)}"
+        for i, (dep, item) in enumerate(zip(deps, sent, strict=True)):
+            wildcard = isinstance(_pattern(dep.get("id")), dict)
+            if wildcard and isinstance(item, list):
+                ok = all(_item_matches(dep, one) for one in item)
+            else:
+                ok = _item_matches(dep, item)
+            if not ok:
+                return f"`{group}[{i}]` must be {_dep_name(dep)}"
     return None
+
+
+def _pathnames(route: CallbackRoute, body: Mapping[str, Any]) -> list[Any]:
+    """The pathname values the callback will receive (read by position, after `shape_problem`)."""
+    values = []
+    for group, index in route.pathname_slots():
+        item = body[group][index]
+        values.append(item.get("value") if isinstance(item, Mapping) else None)
+    return values
+
+
+def _page_refusal(role: str, pathname: str, registry: list[Mapping[str, Any]]) -> Decision | None:
+    decision = decide_page(role, pathname, registry)
+    if decision.allowed:
+        return None
+    return decision if decision.status != 302 else forbid("the wall role may only open /wall")
 
 
 def decide_callback(
     role: str,
-    callback_key: str,
+    route: CallbackRoute | None,
     body: Mapping[str, Any],
-    known: bool,
-    module_page: Mapping[str, Any] | None,
     registry: Iterable[Mapping[str, Any]],
 ) -> Decision:
-    """May `role` run the callback Dash would dispatch for `callback_key`?
+    """May `role` run the callback Dash would dispatch for this request?
+
+    Judged on the server: the callback is the one the request's `output` names in the app's
+    callback map (never the client's `outputs` list, which only labels the results), it belongs
+    to the page whose module registered it, and the values the rules read are taken at the
+    registered positions, after the request was checked to send exactly those dependencies.
 
     Args:
         role: the viewer's role.
-        callback_key: the request's `output` (what Dash dispatches on; never the client's
-            `outputs` list, which only labels the results).
-        body: the request body (for the pages router's pathname).
-        known: whether the key is in the app's callback map.
-        module_page: the registered page whose module defines the callback, if any.
+        route: the callback the request's `output` names (None: not in the app's map).
+        body: the request body.
         registry: the page registry.
     """
-    if not known:
-        return Decision(400, "no such callback")
-    if is_pages_router(callback_key):
-        pathname = pathname_input(body)
-        if pathname is None:
-            return Decision(400, "the pages router needs a pathname")
-        page = decide_page(role, pathname, registry)
-        return page if page.status != 302 else forbid("the wall role may only open /wall")
-    names = [id_name(i) for i in output_ids(callback_key)]
-    if role == WALL_ROLE and not (names and all(n.startswith(WALL_ID_PREFIX) for n in names)):
-        return forbid("the wall role may only run callbacks of the wall screen")
+    pages = list(registry)
+    if route is None:
+        return forbid("no such callback")
+    if route.kind == "clientside":
+        return forbid("this callback runs in the browser, not on the server")
+    if route.kind == "unassigned":
+        return forbid("this callback belongs to no page")
+    names = [id_name(i) for i in output_ids(route.key)]
+    if route.kind != "router" and role == WALL_ROLE:
+        on_wall = route.kind == "page" and route.page is not None and route.page.get("path") == WALL_PATH
+        if not (on_wall and names and all(n.startswith(WALL_ID_PREFIX) for n in names)):
+            return forbid("the wall role may only run callbacks of the wall screen")
     if any(n.startswith(ADMIN_ID_PREFIX) for n in names) and role != "admin":
         return forbid("only administrators may do this")
-    roles = page_roles(module_page)
-    if roles is not None and role not in roles:
-        return forbid(f"this page is for {', '.join(roles)}")
+    if route.kind == "page":
+        roles = page_roles(route.page)
+        if roles is not None and role not in roles:
+            return forbid(f"this page is for {', '.join(roles)}")
+    problem = shape_problem(route, body)
+    if problem is not None:
+        return Decision(400, f"the request does not match the callback: {problem}")
+    pathnames = _pathnames(route, body)
+    if route.kind == "router" and not (pathnames and isinstance(pathnames[0], str)):
+        return Decision(400, "the pages router needs a pathname")
+    for pathname in pathnames:
+        if pathname is None and route.kind != "router":
+            continue  # the shell before the browser told it where it is: nothing page-specific
+        if not isinstance(pathname, str):
+            return Decision(400, "a pathname must be text")
+        refusal = _page_refusal(role, pathname, pages)
+        if refusal is not None:
+            return refusal
     return ALLOW
 
 

@@ -8,47 +8,45 @@ browser's time zone and keep the query string on the navigation links.
 
 `/wall` (and any page registered with `sidebar=False`) gets no navigation and no sidebar; a
 `wall` session gets the bare page container only, so no shell callback runs for the kiosk.
+
+Above every page, for every role (the wall too), the status strip
+(`dashboard.web.components.status`) says what is wrong: integrity not verified or failed,
+geolocation below city level, a reports folder that cannot be written, a storage fault. When the
+store cannot be read at all, the shell is that strip alone.
 """
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
+import flask
 from dash import ALL, ClientsideFunction, Input, Output, State, dcc, html, no_update
 
 from dashboard.filters import Filters
+from dashboard.roles import WALL
+from dashboard.store.faults import classify
 from dashboard.web import ids
 from dashboard.web.access import viewer
-from dashboard.web.components import filterbar
+from dashboard.web.components import filterbar, status
 from dashboard.web.components.parts import attrs
 from dashboard.web.state import AppState, state
+
+log = logging.getLogger(__name__)
+
+#: where `install_shell` notes when this app started (the strip's "not yet verified since start").
+STARTED_KEY = "auditdash.started_at"
 
 #: the store the server callback writes the wanted URL to ({"search": "?...", "push": bool});
 #: a clientside callback applies it to the browser history.
 URL_TARGET = "url-target"
 BARE_PATHS_STORE = "shell-bare-paths"
-_CONTROL_VALUES: tuple[tuple[str, str, str], ...] = (
-    # (component id, property, Controls field)
-    (ids.F_PRESET, "value", "preset"),
-    (ids.F_DATES, "start_date", "start_date"),
-    (ids.F_DATES, "end_date", "end_date"),
-    (ids.F_USERS, "value", "users"),
-    (ids.F_ROLES, "value", "roles"),
-    (ids.F_ACTIONS, "value", "actions"),
-    (ids.F_OUTCOME, "value", "outcome"),
-    (ids.F_IP, "value", "ip"),
-    (ids.F_COUNTRIES, "value", "countries"),
-    (ids.F_ACCOUNTS, "value", "accounts"),
-    (ids.F_TEXT, "value", "text"),
-    (ids.F_TZ, "value", "tz"),
-    (ids.F_UTC, "value", "utc"),
-)
-
-
-#: dropdowns whose options the shell's callback may extend (a selected value needs its option).
-_OPTION_CONTROLS: tuple[str, ...] = (ids.F_USERS, ids.F_ROLES, ids.F_ACTIONS, ids.F_COUNTRIES, ids.F_ACCOUNTS)
+#: the sidebar's values and the dropdowns whose options the shell extends: one table (`filterbar.CONTROLS`).
+_CONTROLS = filterbar.CONTROLS
+_OPTION_CONTROLS = filterbar.OPTION_CONTROLS
 
 
 def _demo_badge() -> html.Span | None:
@@ -82,11 +80,48 @@ def _is_bare(pathname: str | None) -> bool:
     return any(path == p or path.startswith(p + "/") for p in bare_paths())
 
 
+def _started_at() -> datetime | None:
+    started: datetime | None = flask.current_app.extensions.get(STARTED_KEY)
+    return started
+
+
+def status_strip(wall: bool = False) -> html.Div:
+    """The status strip as it is now (a storage fault reading it is shown in it)."""
+    st = state()
+    refresh = st.settings.wall_refresh_s if wall else status.REFRESH_S
+    try:
+        return status.strip(status.notices(st, _started_at()), wall, refresh)
+    except Exception as exc:
+        fault = classify(exc, st.db.path)
+        if fault is None:
+            raise
+        log.error("status strip: %s", fault.message)
+        found = [status.Notice("fault", "danger", f"The store cannot be read or written: {fault.message}")]
+        return status.strip(found, wall, refresh)
+
+
 def shell() -> html.Div:
     """The layout of every page (a function: the demo badge, the lists and the role come from the request)."""
     who = viewer()
-    if who.role == "wall":
-        return html.Div([dash.page_container], id=ids.SHELL, className="ad-shell ad-shell--bare")
+    if who.role == WALL:
+        return html.Div(
+            [status_strip(wall=True), dash.page_container], id=ids.SHELL, className="ad-shell ad-shell--bare"
+        )
+    try:
+        return _full_shell(who)
+    except Exception as exc:  # the store cannot be read: say so instead of a broken page
+        fault = classify(exc, state().db.path)
+        if fault is None:
+            raise
+        log.error("page shell: %s", fault.message)
+        return html.Div(
+            [status.strip([status.Notice("fault", "danger", f"The store cannot be read or written: {fault.message}")])],
+            id=ids.SHELL,
+            className="ad-shell ad-shell--bare",
+        )
+
+
+def _full_shell(who: Any) -> html.Div:
     db = state().db
     choices = filterbar.load_choices(db)
     people = filterbar.user_options(filterbar.actor_directory(db), None, [], who.masked)
@@ -129,6 +164,7 @@ def shell() -> html.Div:
                     filterbar.sidebar(choices, who.masked, people),
                     html.Main(
                         [
+                            status_strip(),
                             html.Div(id=ids.FILTER_SUMMARY, className="ad-summary", **attrs(aria_live="polite")),
                             html.Div(id=ids.FILTER_PROBLEMS),
                             dash.page_container,
@@ -146,7 +182,7 @@ def shell() -> html.Div:
 
 def _sync(*args: Any) -> tuple[Any, ...]:
     """The shell's callback: see `filterbar.sync` for the rules."""
-    n = len(_CONTROL_VALUES)
+    n = len(_CONTROLS)
     search, browser_tz, patch_data, _clear, _xf = args[:5]
     control_values = args[5 : 5 + n]
     current, pathname = args[5 + n], args[6 + n]
@@ -161,7 +197,7 @@ def _sync(*args: Any) -> tuple[Any, ...]:
     elif raw_trigger == ids.F_DATES:
         trigger = ids.F_DATES
     controls = filterbar.Controls.from_values(
-        {field: value for (_, _, field), value in zip(_CONTROL_VALUES, control_values, strict=True)}
+        {c.field: value for c, value in zip(_CONTROLS, control_values, strict=True)}
     )
     result = filterbar.sync(
         trigger,
@@ -174,10 +210,10 @@ def _sync(*args: Any) -> tuple[Any, ...]:
     f: Filters | None = result.filters
     out_controls: list[Any] = [no_update] * n
     if result.controls is not None:
-        for i, (_, _, field) in enumerate(_CONTROL_VALUES):
-            new = getattr(result.controls, field)
+        for i, c in enumerate(_CONTROLS):
+            new = getattr(result.controls, c.field)
             new = list(new) if isinstance(new, tuple) else new
-            old = getattr(controls, field)
+            old = getattr(controls, c.field)
             old = list(old) if isinstance(old, tuple) else old
             out_controls[i] = new if new != old else no_update
     options: list[Any] = [no_update] * len(_OPTION_CONTROLS)
@@ -219,22 +255,48 @@ def _user_options(search: str | None, selected: list[str] | None) -> list[dict[s
     return filterbar.user_options(directory, search, selected or [], who.masked)
 
 
+def _refresh_strip(_n: int | None) -> tuple[Any, Any]:
+    """The timer's re-read of the strip (a fault met meanwhile is cleared once the store reads again)."""
+    return status.render(status.notices(state(), _started_at())), None
+
+
+def callback_error(exc: Exception) -> Any:
+    """The app's callback error handler: a storage fault is shown in the status strip, in words.
+
+    Anything else is raised again, as without a handler.
+    """
+    fault = classify(exc, state().db.path)
+    if fault is None:
+        raise exc
+    log.error("callback %s: %s", dash.ctx.triggered_id, fault.message)
+    wall = viewer().role == WALL
+    dash.set_props(status.WALL_FAULT if wall else status.FAULT, {"children": status.fault_alert(fault.message, wall)})
+    return None
+
+
 def install_shell(app: dash.Dash, _state: AppState) -> None:
     """Register the shell's callbacks (an installer of `create_app`)."""
+    app.server.extensions[STARTED_KEY] = datetime.now(UTC).replace(tzinfo=None)
+    app.callback(
+        Output(status.STRIP, "children"),
+        Output(status.FAULT, "children"),
+        Input(status.TICK, "n_intervals"),
+        prevent_initial_call=True,
+    )(_refresh_strip)
     app.callback(
         Output(ids.FILTERS, "data"),
         Output(URL_TARGET, "data"),
         Output(ids.FILTERS_PATCH, "data"),
         Output(ids.FILTER_SUMMARY, "children"),
         Output(ids.FILTER_PROBLEMS, "children"),
-        *(Output(cid, prop) for cid, prop, _ in _CONTROL_VALUES),
+        *(Output(c.id, c.prop) for c in _CONTROLS),
         *(Output(cid, "options") for cid in _OPTION_CONTROLS),
         Input(ids.URL, "search"),
         Input(ids.TZ, "data"),
         Input(ids.FILTERS_PATCH, "data"),
         Input(ids.F_CLEAR, "n_clicks"),
         Input({"type": ids.XF_VALUE, "field": ALL, "value": ALL, "src": ALL}, "n_clicks"),
-        *(Input(cid, prop) for cid, prop, _ in _CONTROL_VALUES),
+        *(Input(c.id, c.prop) for c in _CONTROLS),
         State(ids.FILTERS, "data"),
         State(ids.URL, "pathname"),
     )(_sync)

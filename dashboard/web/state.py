@@ -13,8 +13,8 @@ import flask
 from dashboard.config import Settings
 from dashboard.ingest.geo import GeoLocator
 from dashboard.ingest.pipeline import Ingestor
-from dashboard.jobs import Scheduler
 from dashboard.store.db import Database
+from dashboard.web.scheduler import Scheduler
 
 EXTENSION_KEY = "auditdash"
 

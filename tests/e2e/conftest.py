@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -78,10 +80,32 @@ def demo_30d(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Detection runs over it here, once: a server then starts with its alerts in place instead of
     running every rule over the whole file in the background while a test measures or waits.
     """
-    path = tmp_path_factory.mktemp("demo-template") / "demo30.duckdb"
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        path = tmp_path_factory.mktemp("demo-template") / "demo30.duckdb"
+        _make_demo_30d(path)
+        return path
+    # Under pytest-xdist the workers of one run share its base folder: the first worker to need
+    # the store builds it there, under a lock, and the others wait for it and read the same file.
+    folder = tmp_path_factory.getbasetemp().parent / "demo-template"
+    folder.mkdir(exist_ok=True)
+    path = folder / "demo30.duckdb"
+    done = folder / "demo30.done"
+    with (folder / "demo30.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not done.exists():  # (what a worker that failed half-way left is made again)
+                for leftover in (path, path.with_name(path.name + ".wal")):
+                    leftover.unlink(missing_ok=True)
+                _make_demo_30d(path)
+                done.write_text("built\n")
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return path
+
+
+def _make_demo_30d(path: Path) -> None:
     run_cli("demo", "--days", "30", "--events", "30000", "--db", str(path))
     run_cli("detect", "--no-notify", "--db", str(path))
-    return path
 
 
 @dataclass

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, expect
 
-from dashboard.store.users import totp_code, totp_step
+from dashboard.access.users import totp_code, totp_step
 from tests.conftest import Server, add_user, start_server, stop_server
 from tests.e2e.conftest import login, screenshot_path
 

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def first_start(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     cwd = tmp_path_factory.mktemp("fresh")
-    srv = start_server(None, cwd, cwd / "serve.log", {"AUDITDASH_DEMO_EVENTS": "20000"}, args=())
+    env = {"AUDITDASH_DEMO_EVENTS": "20000", "AUDITDASH_HOME": str(cwd)}  # the default file, under this home
+    srv = start_server(None, cwd, cwd / "serve.log", env, args=())
     try:
         yield srv
     finally:

@@ -46,8 +46,8 @@ def site(demo_30d: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
         where = Filters.from_query(SETTINGS_QUERY).where(events)
         settings_events = int(conn.execute(sa.select(sa.func.count()).where(where)).scalar_one())
     tmp = tmp_path_factory.mktemp("report")
-    reports = tmp / "reports"
-    env = {"AUDITDASH_REPORTS_DIR": str(reports), "AUDITDASH_ORGANISATION": "Acme Support GmbH"}
+    reports = tmp / "reports"  # the default reports folder (relative `reports`) under the home folder
+    env = {"AUDITDASH_HOME": str(tmp), "AUDITDASH_ORGANISATION": "Acme Support GmbH"}
     with demo_site(demo_30d, tmp, {"cora": "compliance", "mia": "manager"}, env) as running:
         yield Site(running.server, running.passwords, reports, settings_events)
 

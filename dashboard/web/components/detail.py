@@ -10,9 +10,8 @@ and place, or "internal" / "masked"), with what (user agent), to what (target), 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,11 +19,13 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from dashboard.countries import country_name
+from dashboard.events import jsontext
 from dashboard.events.taxonomy import CATEGORY_TITLES
 from dashboard.store.explorer import Change, Event, Related, place_text, utc_text
 from dashboard.web import ids
 from dashboard.web.components.parts import xf_value
 from dashboard.web.components.views import masked_block
+from dashboard.when import in_zone
 
 SRC = "explorer-detail"
 RAW_JSON_NOTE = "The raw record is shown to administrators and compliance officers only."
@@ -44,7 +45,7 @@ def panel() -> dbc.Offcanvas:
 
 
 def _when(value: datetime, zone: ZoneInfo, tz: str) -> html.Div:
-    local = value.replace(tzinfo=UTC).astimezone(zone)
+    local = in_zone(value, zone)
     lines = [
         html.Div([f"{local:%Y-%m-%d %H:%M:%S}.{local.microsecond // 1000:03d} ", html.Span(tz, className="ex-zone")])
     ]
@@ -161,11 +162,23 @@ def changes_table(changes: Sequence[Change]) -> Any:
 def _metadata(metadata: Mapping[str, Any] | None) -> Any:
     if not metadata:
         return None
+    if jsontext.is_unreadable(metadata):
+        return html.Div(
+            [
+                html.H3("Details recorded with the event", className="ex-h"),
+                html.P(
+                    f"These details cannot be shown: {metadata[jsontext.UNREADABLE_KEY]}. "
+                    f"The stored text ({metadata.get('raw_length', '?')} bytes) has SHA-256 {metadata['raw_sha256']}.",
+                    className="ex-sub ex-unreadable",
+                    id="explorer-metadata-unreadable",
+                ),
+            ]
+        )
     rows = [
         html.Tr(
             [
                 html.Td(str(k), className="ex-field"),
-                html.Td(v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)),
+                html.Td(v if isinstance(v, str) else jsontext.dumps(v)),
             ]
         )
         for k, v in metadata.items()
@@ -222,7 +235,7 @@ def raw_json(record: Mapping[str, Any] | None) -> Any:
     """The stored record as JSON (only for viewers allowed to see it; None gives the note)."""
     if record is None:
         return html.P(RAW_JSON_NOTE, className="ex-sub", id="explorer-raw-note")
-    text = json.dumps(record, indent=2, ensure_ascii=False, default=str)
+    text = jsontext.dumps(record, indent=2)
     return html.Details(
         [html.Summary("Raw JSON (the stored record)"), html.Pre(text, className="ex-raw", id="explorer-raw")],
         className="ex-raw-box",

@@ -18,14 +18,16 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from dashboard.access.users import Actor
+from dashboard.evidence.locations import Locations
 from dashboard.filters import Filters
-from dashboard.store import explorer, retention, selflog
+from dashboard.store import explorer, selflog
+from dashboard.store.archive import archived_months
 from dashboard.store.db import Database
 from dashboard.store.explorer import Anchor, Snapshot, Sort
-from dashboard.store.integrity import Locations
-from dashboard.store.users import Actor
 from dashboard.web.access import viewer
 from dashboard.web.components import detail
+from dashboard.when import in_zone
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +91,7 @@ def _record_view(db: Database, filters: Filters, **fields: Any) -> None:
 
 def archive_switch(where: Locations) -> tuple[str, bool]:
     """The note beside the "Include archived months" switch, and whether the switch is disabled."""
-    months = retention.archived_months(where)
+    months = archived_months(where)
     if not months:
         return "Nothing is archived yet: every event is in the hot store.", True
     names = [m.month for m in months]
@@ -152,7 +154,7 @@ def listing_texts(snap: Snapshot) -> tuple[str, str]:
     """The count line and the "as of" line above the grid."""
     n = snap.total
     count = f"{n:,} event{'s' if n != 1 else ''}"
-    local = explorer.local_time(snap.now, snap.filters.zone)
+    local = in_zone(snap.now, snap.filters.zone)
     tz = snap.filters.tz
     asof = f"as of {local:%Y-%m-%d %H:%M:%S} {tz}"
     months = snap.archive_months()

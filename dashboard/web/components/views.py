@@ -8,7 +8,6 @@ text). `benchmarks/dashboard.py` times exactly these functions.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,10 +16,10 @@ from dash import html
 
 from dashboard import figures
 from dashboard.countries import country_name
-from dashboard.filters import Filters
-from dashboard.privacy import mask_ip, shorten_name
+from dashboard.filters import Filters, View
+from dashboard.privacy import mask_ip, masked_network, shorten_name
 from dashboard.store import analytics
-from dashboard.store.analytics import Rows, View
+from dashboard.store.analytics import Rows
 from dashboard.store.db import Database
 from dashboard.web.components.parts import data_table, element, number, xf_cell
 
@@ -57,17 +56,7 @@ def _ip_shown(ip: str | None, masked: bool) -> str:
 
 def masked_block(shown: str) -> str | None:
     """The CIDR block a masked address stands for ('203.0.113.x' -> '203.0.113.0/24'), for cross-filtering."""
-    if shown.endswith(".x") and shown.count(".") == 3:
-        try:
-            return str(ipaddress.ip_network(shown[:-1] + "0/24"))
-        except ValueError:
-            return None
-    if shown.endswith("::x"):
-        try:
-            return str(ipaddress.ip_network(shown[:-1] + "/48", strict=False))
-        except ValueError:
-            return None
-    return None
+    return masked_network(shown) if shown.endswith("x") else None
 
 
 def _when(value: datetime, tz: str) -> dict[str, Any]:

@@ -17,10 +17,9 @@ from dash import html
 from dashboard import figures
 from dashboard.countries import country_name
 from dashboard.detect.present import SEVERITY_BADGE, key_text
-from dashboard.filters import Filters
+from dashboard.filters import Filters, View
 from dashboard.privacy import mask_ip
 from dashboard.store import analytics, wall
-from dashboard.store.analytics import View
 from dashboard.store.db import Database
 
 #: the wall's view: the last 24 hours, every account, in UTC.

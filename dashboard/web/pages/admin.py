@@ -14,7 +14,8 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, ctx, html
 from dash.exceptions import PreventUpdate
 
-from dashboard.store import tokens, users
+from dashboard.access import tokens, users
+from dashboard.roles import ADMINS, MANAGER, ROLES
 from dashboard.web import auth_admin
 from dashboard.web.access import viewer
 from dashboard.web.auth import request_actor
@@ -28,7 +29,7 @@ dash.register_page(
     title="Users & tokens · auditdash",
     order=90,
     nav=False,  # reached from the signed-in bar, which shows the link to administrators only
-    roles=("admin",),
+    roles=ADMINS,
 )
 
 USER_BUTTONS = ("admin-add-user", *auth_admin.USER_ACTIONS)
@@ -49,7 +50,7 @@ def layout(**_query: str) -> html.Div:
     db = state().db
     found_users = users.list_users(db)
     found_tokens = tokens.list_tokens(db)
-    role_options = [{"label": r, "value": r} for r in users.ROLES]
+    role_options = [{"label": r, "value": r} for r in ROLES]
     return html.Div(
         [
             html.H1("Users & tokens", className="h3"),
@@ -65,9 +66,7 @@ def layout(**_query: str) -> html.Div:
                 dbc.Row(
                     [
                         dbc.Col(dbc.Input(id="admin-new-user", placeholder="new user name", size="sm"), md=3),
-                        dbc.Col(
-                            dbc.Select(id="admin-new-role", options=role_options, value="manager", size="sm"), md=2
-                        ),
+                        dbc.Col(dbc.Select(id="admin-new-role", options=role_options, value=MANAGER, size="sm"), md=2),
                         dbc.Col(_button("Add user", "admin-add-user", "primary"), md="auto"),
                     ],
                     className="g-2 mb-3",
@@ -121,6 +120,23 @@ def layout(**_query: str) -> html.Div:
                                 inline=True,
                             ),
                             md="auto",
+                        ),
+                        dbc.Col(
+                            [
+                                dbc.Label(
+                                    "Accounts (optional)", html_for="admin-token-accounts", class_name="visually-hidden"
+                                ),
+                                dbc.Input(
+                                    id="admin-token-accounts",
+                                    placeholder="Accounts (optional): acme, globex",
+                                    size="sm",
+                                ),
+                                dbc.FormText(
+                                    "comma-separated; the token may ingest events of these accounts only "
+                                    "(others are rejected); empty: any account"
+                                ),
+                            ],
+                            md=3,
                         ),
                         dbc.Col(_button("Create token", "admin-token-create", "primary"), md="auto"),
                     ],
@@ -229,17 +245,25 @@ def on_user_action(*args: Any) -> tuple[Any, ...]:
     State("admin-token-name", "value"),
     State("admin-token-scopes", "value"),
     State("admin-token", "value"),
+    State("admin-token-accounts", "value"),
     prevent_initial_call=True,
 )
 def on_token_action(
-    _create: int, _revoke: int, name: str | None, scopes: list[str] | None, selected: str | None
+    _create: int,
+    _revoke: int,
+    name: str | None,
+    scopes: list[str] | None,
+    selected: str | None,
+    accounts: str | None,
 ) -> tuple[Any, ...]:
     """Create or revoke an API token; then show the table again."""
     if not viewer().is_admin or not isinstance(ctx.triggered_id, str):
         raise PreventUpdate
     action = "create" if ctx.triggered_id == "admin-token-create" else "revoke"
     db = state().db
-    notice = auth_admin.token_action(db, action, request_actor(), name=name, scopes=scopes, selected=selected)
+    notice = auth_admin.token_action(
+        db, action, request_actor(), name=name, scopes=scopes, selected=selected, accounts=accounts
+    )
     found = tokens.list_tokens(db)
     return (
         notice.component("admin-token-notice"),

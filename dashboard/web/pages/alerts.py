@@ -30,10 +30,11 @@ from dashboard.detect.present import (
     timeline_figure,
 )
 from dashboard.detect.rules import SEVERITIES
-from dashboard.detect.service import detection
+from dashboard.roles import AUDITORS, READERS
 from dashboard.web.access import viewer
 from dashboard.web.auth import request_actor
 from dashboard.web.components.parts import GRAPH_CONFIG, MAP_CONFIG, page_header
+from dashboard.web.services import detection
 
 dash.register_page(
     __name__,
@@ -41,10 +42,10 @@ dash.register_page(
     name="Alerts",
     title="Alerts · auditdash",
     order=30,
-    roles=("admin", "compliance", "manager"),
+    roles=READERS,
 )
 
-ACTING_ROLES = ("admin", "compliance")
+ACTING_ROLES = AUDITORS
 DEFAULT_STATUS = ["open", "acknowledged"]
 #: low alerts (every sensitive change) are many: they are a click away, and in the digest
 DEFAULT_SEVERITY = ["critical", "high", "medium"]
@@ -176,7 +177,8 @@ def _actions_card() -> dbc.Card:
 def layout(alert: str | None = None, **_query: str) -> html.Div:
     """The page; `?alert=ID` opens that alert."""
     service = detection()
-    selected: int | None = int(alert) if alert and alert.isdigit() else None
+    wanted = alert if isinstance(alert, str) and alert.isascii() and alert.isdigit() and len(alert) <= 18 else None
+    selected: int | None = int(wanted) if wanted else None
     rule_ids = [r.id for r in service.rules.rules]
     return html.Div(
         [

@@ -18,9 +18,9 @@ import dash_bootstrap_components as dbc
 from dash import ALL, ClientsideFunction, Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
+from dashboard.evidence.locations import Locations
 from dashboard.store import explorer
 from dashboard.store.explorer import Snapshot
-from dashboard.store.integrity import Locations
 from dashboard.web import ids
 from dashboard.web.components import detail, explorer_views
 from dashboard.web.components.parts import page_header

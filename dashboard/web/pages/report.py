@@ -16,17 +16,19 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
+from dashboard.evidence.locations import Locations
 from dashboard.filters import Filters
-from dashboard.packs import web as packs_web
 from dashboard.packs.build import from_archive_text
 from dashboard.packs.model import FORMAT_LABELS, FORMATS, RAW_FORMATS, PackError, PackRequest
 from dashboard.packs.view import count_matching
-from dashboard.store.integrity import Locations
-from dashboard.store.retention import ArchivedInView, archived_in_view
+from dashboard.roles import READERS
+from dashboard.store.archive import ArchivedInView, archived_in_view
 from dashboard.web import ids
+from dashboard.web import packs as packs_web
 from dashboard.web.access import viewer
 from dashboard.web.components.parts import data_table, page_header
 from dashboard.web.state import state
+from dashboard.when import in_zone
 
 dash.register_page(
     __name__,
@@ -34,7 +36,7 @@ dash.register_page(
     name="Report",
     title="Compliance pack · auditdash",
     order=40,
-    roles=("admin", "compliance", "manager"),
+    roles=READERS,
 )
 
 SUMMARY = "report-summary"
@@ -77,8 +79,7 @@ def _view_text(f: Filters, now: datetime, archived: ArchivedInView) -> tuple[str
     """(filters in words, period in words, matching events, where they come from), ranges ending at `now`."""
     start, end = f.resolve_range(now)
     zone = f.zone
-    local_start = start.replace(tzinfo=UTC).astimezone(zone)
-    local_end = end.replace(tzinfo=UTC).astimezone(zone)
+    local_start, local_end = in_zone(start, zone), in_zone(end, zone)
     period = f"{local_start:%Y-%m-%d %H:%M} to {local_end:%Y-%m-%d %H:%M} ({f.tz})"
     count = count_matching(state().db, f, now) + archived.events
     source = from_archive_text(archived) + "; the pack reads them in place." if archived.events else ""

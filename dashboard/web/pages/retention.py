@@ -2,7 +2,7 @@
 
 Administrators and compliance officers see the page; only administrators place or release
 legal holds and run a purge (each callback checks again, on the server). The work is done by
-`dashboard.store.retention` and `dashboard.store.integrity`; this module only lays it out.
+`dashboard.retention` and `dashboard.evidence`; this module only lays it out.
 Every id starts with `retention-`.
 """
 
@@ -17,11 +17,19 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboard.store import integrity, retention
-from dashboard.store.db import StoreError
+from dashboard.evidence.locations import Locations
+from dashboard.evidence.status import LAST_VERIFY_META, record_verification
+from dashboard.evidence.verify import Verification, verify
+from dashboard.retention.holds import Hold, add_hold, list_holds, release_hold
+from dashboard.retention.policy import RetentionPolicy
+from dashboard.retention.purge import PurgePlan, plan_purge, run_purge
+from dashboard.retention.status import status
+from dashboard.roles import AUDITORS
+from dashboard.store.errors import StoreError
 from dashboard.web.access import viewer
 from dashboard.web.auth import request_actor
 from dashboard.web.state import state
+from dashboard.when import WhenError, parse_when
 
 dash.register_page(
     __name__,
@@ -29,7 +37,7 @@ dash.register_page(
     name="Retention",
     title="Retention · auditdash",
     order=60,
-    roles=("admin", "compliance"),
+    roles=AUDITORS,
 )
 
 VERIFY = "retention-verify"
@@ -43,9 +51,9 @@ HOLDS = "retention-holds"
 PLAN = "retention-plan"
 
 
-def _where() -> tuple[integrity.Locations, retention.RetentionPolicy]:
+def _where() -> tuple[Locations, RetentionPolicy]:
     st = state()
-    return integrity.Locations.resolve(st.settings, st.db.path), retention.RetentionPolicy.from_settings(st.settings)
+    return Locations.resolve(st.settings, st.db.path), RetentionPolicy.from_settings(st.settings)
 
 
 def _size(n: int) -> str:
@@ -63,7 +71,7 @@ def _facts(rows: list[tuple[str, Any]]) -> html.Table:
     )
 
 
-def verification_view(result: integrity.Verification) -> dbc.Alert:
+def verification_view(result: Verification) -> dbc.Alert:
     """The outcome of a verification: OK with the head hash, or the first break and its kind."""
     when = f"{result.started_at:%Y-%m-%d %H:%M:%S} UTC, {result.seconds:.1f} s"
     if result.ok:
@@ -99,7 +107,7 @@ def verification_view(result: integrity.Verification) -> dbc.Alert:
 
 
 def _last_verification() -> Any:
-    raw = state().db.get_meta(retention.LAST_VERIFY_META)
+    raw = state().db.get_meta(LAST_VERIFY_META)
     if not raw:
         return html.Span("No scheduled verification yet.", className="text-muted")
     data = json.loads(raw)
@@ -107,7 +115,7 @@ def _last_verification() -> Any:
     return html.Span(f"Last scheduled check ({data.get('started_at', '?')}): {text}", className="small")
 
 
-def _plan_view(plan: retention.PurgePlan | None) -> Any:
+def _plan_view(plan: PurgePlan | None) -> Any:
     if plan is None:
         return html.P("A purge, restore or verification is running; reload the page when it is done.")
     if not plan.months:
@@ -142,7 +150,7 @@ def _plan_view(plan: retention.PurgePlan | None) -> Any:
     )
 
 
-def holds_view(holds: list[retention.Hold], admin: bool) -> Any:
+def holds_view(holds: list[Hold], admin: bool) -> Any:
     """The active legal holds (with a release button for administrators)."""
     if not holds:
         return html.P("No legal holds.", className="text-muted mb-0")
@@ -216,7 +224,7 @@ def layout(**_query: str) -> html.Div:
     """The page."""
     where, policy = _where()
     db = state().db
-    st = retention.status(db, where, policy)
+    st = status(db, where, policy)
     admin = viewer().is_admin
     pci = "meets PCI DSS 10.5.1 (12 months, 3 hot)" if policy.meets_pci() else "shorter than PCI DSS 10.5.1 asks"
     archive_rows = [
@@ -354,18 +362,31 @@ def _hold_form() -> dbc.Row:
 
 
 def run_verification() -> dbc.Alert:
-    """Verify now for the current viewer and record it (`audit.verify`)."""
+    """Verify now for the current viewer and record it (`audit.verify`); when it could not be
+    recorded (in `meta` or the audit log), the result says so under it, with the reason."""
     where, _policy = _where()
     db = state().db
-    result = integrity.verify(db, where)
-    integrity.record_verification(db, result, request_actor())
-    return verification_view(result)
+    result = verify(db, where)
+    problem = record_verification(db, result, request_actor())
+    view = verification_view(result)
+    if problem:
+        view.children = [
+            *view.children,
+            html.Div(
+                [html.Strong("Not recorded: "), problem],
+                id="retention-verify-not-recorded",
+                className="small mt-2",
+            ),
+        ]
+        if result.ok:
+            view.color = "warning"  # the result stands, but the record an auditor relies on is missing
+    return view
 
 
 @callback(Output(VERIFY_RESULT, "children"), Input(VERIFY, "n_clicks"), prevent_initial_call=True)
 def on_verify(_clicks: int) -> Any:
     """The "Verify integrity" button."""
-    if viewer().role not in ("admin", "compliance"):
+    if viewer().role not in AUDITORS:
         raise PreventUpdate
     try:
         return run_verification()
@@ -386,10 +407,20 @@ def on_purge(_clicks: int) -> tuple[Any, Any]:
     where, policy = _where()
     db = state().db
     try:
-        result = retention.run_purge(db, where, policy, request_actor())
+        result = run_purge(db, where, policy, request_actor())
     except StoreError as exc:
         return dbc.Alert(str(exc), color="danger"), dash.no_update
-    return dbc.Alert(result.summary(), color="success"), _plan_view(retention.plan_purge(db, where, policy))
+    return dbc.Alert(result.summary(), color="success"), _plan_view(plan_purge(db, where, policy))
+
+
+def _hold_when(field: str, text: str | None, end: bool) -> datetime | None:
+    """A hold's start or end (UTC; an end day is included); `WhenError` names the field."""
+    if not text:
+        return None
+    try:
+        return parse_when(text, end=end)
+    except WhenError as exc:
+        raise WhenError(f"{field} {exc}") from exc
 
 
 def change_hold(action: str, **values: Any) -> tuple[dbc.Alert, Any]:
@@ -399,16 +430,16 @@ def change_hold(action: str, **values: Any) -> tuple[dbc.Alert, Any]:
     try:
         if action == "add":
             user = (values.get("user") or "").strip() or None
-            start = datetime.fromisoformat(values["start"]) if values.get("start") and not user else None
-            end = integrity.parse_when(values["end"], end=True) if values.get("end") and not user else None
-            hold = retention.add_hold(db, actor, values.get("reason") or "", start=start, end=end, user_id=user)
+            start = _hold_when("From", values.get("start"), end=False) if not user else None
+            end = _hold_when("To", values.get("end"), end=True) if not user else None
+            hold = add_hold(db, actor, values.get("reason") or "", start=start, end=end, user_id=user)
             notice = dbc.Alert(f"Legal hold {hold.id} placed: {hold.describe()}.", color="success")
         else:
-            hold = retention.release_hold(db, int(values["hold_id"]), actor)
+            hold = release_hold(db, int(values["hold_id"]), actor)
             notice = dbc.Alert(f"Legal hold {hold.id} released.", color="info")
     except (StoreError, ValueError) as exc:
         notice = dbc.Alert(str(exc), color="danger")
-    return notice, holds_view(retention.list_holds(db), admin=True)
+    return notice, holds_view(list_holds(db), admin=True)
 
 
 @callback(

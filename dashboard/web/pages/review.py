@@ -19,11 +19,13 @@ from dash.exceptions import PreventUpdate
 from dashboard.detect.present import SEVERITY_BADGE, STATUS_BADGE, fmt_time, summary_text
 from dashboard.detect.review import ReviewError, day_summaries, list_signoffs, period_detail, sign_off
 from dashboard.privacy import mask_ip, shorten_name
+from dashboard.roles import AUDITORS, READERS
 from dashboard.store.db import utcnow
 from dashboard.web.access import viewer
 from dashboard.web.auth import request_actor
 from dashboard.web.components.parts import page_header
 from dashboard.web.state import state
+from dashboard.when import WhenError, parse_when
 
 dash.register_page(
     __name__,
@@ -31,24 +33,32 @@ dash.register_page(
     name="Review",
     title="Daily review · auditdash",
     order=35,
-    roles=("admin", "compliance", "manager"),
+    roles=READERS,
 )
 
-SIGNING_ROLES = ("admin", "compliance")
+#: who may sign a period off.
+SIGNING_ROLES = AUDITORS
 
 
-def _parse_day(text: str | None, default: date) -> date:
-    try:
-        return date.fromisoformat(text) if text else default
-    except ValueError:
+def _parse_day(name: str, text: str | None, default: date, problems: list[str]) -> date:
+    """The UTC day a link's `start` or `end` names (`dashboard.when` grammar; an `end` month is its last
+    day); `default`, with the reason in `problems`, when it names none."""
+    if not isinstance(text, str) or not text:
         return default
+    try:
+        moment = parse_when(text, end=name == "end")
+    except WhenError as exc:
+        problems.append(f"{name}={exc}")
+        return default
+    return (moment - timedelta(microseconds=1)).date() if name == "end" else moment.date()
 
 
 def layout(start: str | None = None, end: str | None = None, **_query: str) -> html.Div:
     """The page; `?start=2026-05-01&end=2026-05-07` chooses the period (default: the last 7 days)."""
     today = utcnow().date()
-    last = _parse_day(end, today - timedelta(days=1))
-    first = _parse_day(start, last - timedelta(days=6))
+    problems: list[str] = []
+    last = _parse_day("end", end, today - timedelta(days=1), problems)
+    first = _parse_day("start", start, last - timedelta(days=6), problems)
     can_sign = viewer().role in SIGNING_ROLES
     return html.Div(
         [
@@ -58,6 +68,13 @@ def layout(start: str | None = None, end: str | None = None, **_query: str) -> h
                 "PCI DSS 10.4.1: review security events at least daily. Each day below shows what needs "
                 "review and whether it has been signed off (days in UTC).",
             ),
+            dbc.Alert(
+                ["Part of this link was not understood and is ignored: ", "; ".join(problems), "."],
+                color="warning",
+                className="py-2 small",
+            )
+            if problems
+            else None,
             dbc.Row(
                 [
                     dbc.Col(

@@ -10,8 +10,8 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, html
 from dash.exceptions import PreventUpdate
 
+from dashboard.events.taxonomy import FAILED_LOGIN_ACTIONS, FAILED_LOGIN_OUTCOME
 from dashboard.figures import actor_from_label, weekday_hour_of
-from dashboard.store.analytics import FAILED_LOGIN_ACTIONS
 from dashboard.web import ids
 from dashboard.web.access import viewer
 from dashboard.web.components import views
@@ -164,7 +164,7 @@ def _cross_filter(week: Any, users: Any, reasons: Any, geo: Any) -> dict[str, An
         point = click["points"][0]
     except (TypeError, KeyError, IndexError):
         raise PreventUpdate from None
-    failed = {"outcome": "failure"}
+    failed = {"outcome": FAILED_LOGIN_OUTCOME}
     if source == ids.SEC_HEATMAP_WEEK:
         cell = weekday_hour_of(point.get("x"), point.get("y"))
         if cell is None:

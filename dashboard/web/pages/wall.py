@@ -4,7 +4,9 @@ No sidebar and no navigation (the shell leaves `/wall` bare), no personal data i
 (addresses masked and names shortened for every role), and one callback, driven by a
 `dcc.Interval`, that replaces every figure and table in place: nothing accumulates in the
 browser or on the server, so the screen can run for days. Every component id starts with
-`wall-`, the only callbacks the `wall` role may run.
+`wall-`, the only callbacks the `wall` role may run. The same timer re-reads the status strip
+the bare shell draws above the wall for the `wall` role (a failed integrity check shows within
+one refresh interval).
 """
 
 from __future__ import annotations
@@ -12,13 +14,15 @@ from __future__ import annotations
 from typing import Any, cast
 
 import dash
+import flask
 from dash import Input, Output, dcc, html
 
 from dashboard.store import selflog
 from dashboard.web import ids
-from dashboard.web.components import wall_views
+from dashboard.web.components import status, wall_views
 from dashboard.web.components.explorer_views import audit_actor
 from dashboard.web.components.parts import MAP_CONFIG
+from dashboard.web.layout import STARTED_KEY
 from dashboard.web.state import state
 
 dash.register_page(
@@ -152,3 +156,18 @@ def _refresh(_n: Any) -> tuple[Any, ...]:
         v.failing,
         v.alerts,
     )
+
+
+@dash.callback(
+    Output(status.WALL_STRIP, "children"),
+    Output(status.WALL_FAULT, "children"),
+    Input(ids.WALL_INTERVAL, "n_intervals"),
+    prevent_initial_call=True,
+)
+def _refresh_strip(_n: Any) -> tuple[Any, Any]:
+    """The wall's timer re-reads the status strip above it (the `wall` role's bare shell draws it;
+    other roles see the shell's own strip, which has its own timer, and the wall's strip is not
+    on their page, so Dash does not run this for them). A storage fault met meanwhile is cleared
+    once the store reads again; one met now is shown by the app's callback error handler."""
+    found = status.notices(state(), flask.current_app.extensions.get(STARTED_KEY))
+    return status.render(found, wall=True), None

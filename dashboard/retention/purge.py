@@ -1,0 +1,315 @@
+"""The purge: plan which months leave the hot store, archive them (dashboard.retention.archive_write),
+delete them from the hot store and expire what is past the archive's retention; resumable after an
+interruption (a journal in `meta`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import sqlalchemy as sa
+
+from dashboard.evidence.checkpoints import write_checkpoint
+from dashboard.evidence.locations import Locations
+from dashboard.retention.archive_write import MonthPlan, pause_at, reconcile, tidy, write_month
+from dashboard.retention.holds import held_sql
+from dashboard.retention.policy import RetentionError, RetentionPolicy
+from dashboard.store import schema, selflog
+from dashboard.store.archive import Manifest, maintenance_lock, manifest_files, month_range, read_manifests
+from dashboard.store.db import Database, utcnow
+from dashboard.store.duck import run, transaction
+from dashboard.store.writer import refuse_foreign_tail
+
+if TYPE_CHECKING:
+    from dashboard.access.users import Actor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PurgePlan:
+    """What the next purge will do."""
+
+    now: datetime
+    hot_cutoff: datetime
+    archive_cutoff: datetime
+    months: list[MonthPlan]
+
+    @property
+    def moves(self) -> int:
+        """Events leaving the hot store."""
+        return sum(m.delete for m in self.months)
+
+    @property
+    def held(self) -> int:
+        """Events kept hot by legal holds although they are old enough to move."""
+        return sum(m.held for m in self.months)
+
+    @property
+    def expires(self) -> int:
+        """Archived events whose contents expire."""
+        return sum(m.expire for m in self.months)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready data."""
+        return {
+            "now": self.now.isoformat(timespec="seconds") + "Z",
+            "hot_cutoff": self.hot_cutoff.isoformat() + "Z",
+            "archive_cutoff": self.archive_cutoff.isoformat() + "Z",
+            "moves": self.moves,
+            "held": self.held,
+            "expires": self.expires,
+            "months": [{**asdict(m), "delete": m.delete} for m in self.months],
+        }
+
+
+def _arch_view(con: duckdb.DuckDBPyConnection, name: str, files: list[str]) -> None:
+    """A temp view over archive files (empty, with the events' columns, when there are none)."""
+    if files:
+        con.read_parquet(files).create_view(name, replace=True)
+    else:
+        run(con, f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM events WHERE false")  # noqa: S608
+
+
+def plan_purge(db: Database, where: Locations, policy: RetentionPolicy, now: datetime | None = None) -> PurgePlan:
+    """What a purge run now would move, keep (held) and expire."""
+    now = now or utcnow()
+    hot_cutoff, archive_cutoff = policy.hot_cutoff(now), policy.archive_cutoff(now)
+    manifests, _ = read_manifests(where.archive_dir)
+    months: dict[str, MonthPlan] = {}
+    with db.raw() as con:
+        _arch_view(con, "_plan_arch", manifest_files(where, manifests))
+        try:
+            for month, move, done, held in run(
+                con,
+                f"""SELECT strftime(e.occurred_at, '%Y-%m') AS month,
+                           count(*) FILTER (WHERE NOT e._held AND NOT e._in_archive),
+                           count(*) FILTER (WHERE NOT e._held AND e._in_archive),
+                           count(*) FILTER (WHERE e._held)
+                    FROM (SELECT e.occurred_at, {held_sql("e")} AS _held,
+                                 EXISTS (SELECT 1 FROM _plan_arch a WHERE a.seq = e.seq AND a.hash = e.hash)
+                                 AS _in_archive
+                          FROM events e WHERE e.occurred_at < $cutoff) e
+                    GROUP BY month ORDER BY month""",  # noqa: S608 - fixed SQL
+                {"cutoff": hot_cutoff},
+            ):
+                months[month] = MonthPlan(month, int(move), int(done), int(held))
+            expiring = [m for m in manifests if month_range(m)[1] <= archive_cutoff]
+            for month in expiring:
+                plan = months.setdefault(month, MonthPlan(month))
+                count = run(
+                    con,
+                    f"SELECT count(*) FILTER (WHERE r.event_id IS NOT NULL AND NOT {held_sql('r')}) "  # noqa: S608
+                    "FROM read_parquet($f) r",
+                    {"f": str(where.archive_dir / manifests[month].file)},
+                )[0][0]
+                plan.expire = int(count)
+        finally:
+            run(con, "DROP VIEW IF EXISTS _plan_arch")
+    # Months that would be rewritten for nothing are left out.
+    kept = [m for m in sorted(months.values(), key=lambda m: m.month) if m.delete or m.expire or m.held]
+    return PurgePlan(now, hot_cutoff, archive_cutoff, kept)
+
+
+@dataclass
+class PurgeResult:
+    """What a purge run did."""
+
+    run_id: str
+    plan: PurgePlan
+    dry_run: bool
+    written: list[str] = field(default_factory=list)  # manifests committed
+    archived: int = 0
+    deleted: int = 0
+    expired: int = 0
+    resumed: list[str] = field(default_factory=list)  # runs found interrupted and completed
+    removed_files: list[str] = field(default_factory=list)  # leftovers of interrupted runs
+    checkpoint: str | None = None
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready data."""
+        out = asdict(self)
+        out["plan"] = self.plan.to_json()
+        return out
+
+    def summary(self) -> str:
+        """One line."""
+        if self.dry_run:
+            p = self.plan
+            return (
+                f"dry run: would move {p.moves:,} events ({len([m for m in p.months if m.delete])} months) "
+                f"older than {p.hot_cutoff:%Y-%m-%d} to the archive, keep {p.held:,} held, expire {p.expires:,}"
+            )
+        return (
+            f"purge {self.run_id}: archived {self.archived:,} events in {len(self.written)} months, "
+            f"deleted {self.deleted:,} from the hot store, expired {self.expired:,} ({self.seconds:.1f} s)"
+        )
+
+
+def _journal(db: Database, run_id: str, **values: Any) -> None:
+    with db.write_lock, db.engine.begin() as conn:
+        conn.execute(schema.purge_runs.update().where(schema.purge_runs.c.run_id == run_id).values(**values))
+
+
+def _interrupted(db: Database) -> list[dict[str, Any]]:
+    with db.connect() as conn:
+        rows = conn.execute(
+            sa.select(schema.purge_runs).where(schema.purge_runs.c.state.not_in(("done", "failed", "interrupted")))
+        ).mappings()
+        return [dict(r) for r in rows]
+
+
+def run_purge(
+    db: Database,
+    where: Locations,
+    policy: RetentionPolicy,
+    actor: Actor,
+    now: datetime | None = None,
+    dry_run: bool = False,
+) -> PurgeResult:
+    """Archive the months that left the hot period, then delete them from the hot store.
+
+    Args:
+        db: the store.
+        where: the archive folder, the checkpoint file and key.
+        policy: the retention policy.
+        actor: who runs it (`system` for the scheduled job); recorded in `audit.purge`.
+        now: the reference time (default now).
+        dry_run: only plan; nothing is written, deleted or recorded.
+
+    Returns:
+        What was done (or would be, for a dry run).
+    """
+    clock = time.monotonic()
+    run_id = f"{utcnow():%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+    with maintenance_lock(db):
+        if dry_run:
+            return PurgeResult(run_id, plan_purge(db, where, policy, now), True, seconds=time.monotonic() - clock)
+        # Events past the chain's end (inserted outside auditdash) would make this run's audit
+        # events impossible to store: refuse before anything is moved, in words.
+        with db.raw() as con:
+            refuse_foreign_tail(con, db.path)
+        where.archive_dir.mkdir(parents=True, exist_ok=True)
+        manifests, problems = read_manifests(where.archive_dir)
+        if problems:
+            raise RetentionError(f"the archive has unreadable manifests, fix them first: {'; '.join(problems)}")
+        removed = tidy(where, manifests)
+        reconcile(db, manifests)
+        resumed: list[str] = []
+        for stale in _interrupted(db):
+            _journal(
+                db,
+                stale["run_id"],
+                state="interrupted",
+                finished_at=utcnow(),
+                error=f"interrupted; resumed by {run_id}",
+            )
+            resumed.append(stale["run_id"])
+            selflog.record(
+                db,
+                "audit.purge",
+                stale["actor"],
+                outcome="failure",
+                reason=f"purge {stale['run_id']} was interrupted in state {stale['state']}; {run_id} completes it",
+                metadata={"run_id": stale["run_id"], "resumed_by": run_id, "state": stale["state"]},
+            )
+        plan = plan_purge(db, where, policy, now)
+        result = PurgeResult(run_id, plan, False, resumed=resumed, removed_files=removed)
+        with db.write_lock, db.engine.begin() as conn:
+            conn.execute(
+                schema.purge_runs.insert().values(
+                    run_id=run_id,
+                    started_at=utcnow(),
+                    state="planned",
+                    actor=actor.name,
+                    hot_cutoff=plan.hot_cutoff,
+                    archive_cutoff=plan.archive_cutoff,
+                    plan=json.dumps(plan.to_json()),
+                    archived=0,
+                    deleted=0,
+                    held=plan.held,
+                    expired=0,
+                )
+            )
+        pause_at("planned")
+        try:
+            for month in plan.months:
+                expire = month_range(month.month)[1] <= plan.archive_cutoff
+                written = write_month(db, where, month, manifests.get(month.month), plan.hot_cutoff, expire, run_id)
+                if written:
+                    old = manifests.get(month.month)
+                    result.written.append(month.month)
+                    result.archived += (
+                        written.rows - written.expired_rows - ((old.rows - old.expired_rows) if old else 0)
+                    )
+                    result.expired += written.expired_rows - (old.expired_rows if old else 0)
+                    manifests[month.month] = written
+            _journal(db, run_id, state="archived", archived=result.archived, expired=result.expired)
+            pause_at("archived")
+            result.deleted = _delete_archived(
+                db, where, manifests, [m.month for m in plan.months if m.delete], plan.hot_cutoff
+            )
+            pause_at("deleted")
+        except BaseException as exc:
+            _journal(db, run_id, state="failed", finished_at=utcnow(), error=f"{type(exc).__name__}: {exc}"[:1000])
+            selflog.record(
+                db,
+                "audit.purge",
+                actor.name,
+                **actor.audit(),
+                outcome="failure",
+                reason=f"{type(exc).__name__}: {exc}"[:256],
+                metadata={"run_id": run_id},
+            )
+            raise
+        if result.deleted or result.written:
+            cp = write_checkpoint(db, where, "purge")
+            result.checkpoint = cp.head_hash if cp else None
+        result.seconds = round(time.monotonic() - clock, 3)
+        _journal(db, run_id, state="done", finished_at=utcnow(), deleted=result.deleted)
+        selflog.record(
+            db,
+            "audit.purge",
+            actor.name,
+            **actor.audit(),
+            metadata={
+                "run_id": run_id,
+                "hot_cutoff": plan.hot_cutoff.isoformat(),
+                "archive_cutoff": plan.archive_cutoff.isoformat(),
+                "months": result.written,
+                "archived": result.archived,
+                "deleted": result.deleted,
+                "expired": result.expired,
+                "held": plan.held,
+                "resumed": result.resumed,
+                "checkpoint": result.checkpoint,
+            },
+        )
+        return result
+
+
+def _delete_archived(
+    db: Database, where: Locations, manifests: dict[str, Manifest], months: list[str], cutoff: datetime
+) -> int:
+    """Delete, in one transaction, the hot events whose archived copy carries the same hash."""
+    files = manifest_files(where, manifests, months)
+    if not files:
+        return 0
+    with db.write_lock, db.raw() as con, transaction(con):
+        deleted = run(
+            con,
+            f"""DELETE FROM events WHERE occurred_at < $cutoff AND NOT {held_sql("events")}
+                AND seq IN (SELECT a.seq FROM read_parquet($files) a JOIN events e USING (seq)
+                            WHERE a.hash = e.hash)""",  # noqa: S608
+            {"cutoff": cutoff, "files": files},
+        )
+        pause_at("deleting")
+    return int(deleted[0][0]) if deleted else 0

@@ -1,0 +1,1 @@
+"""The test OpenID Connect provider and its process helper."""
