@@ -398,7 +398,7 @@ def test_zip_holds_the_files_and_the_manifest_and_its_hashes_match(demo: Demo) -
         for entry in inner["files"]:
             assert hashlib.sha256(zf.read(entry["name"])).hexdigest() == entry["sha256"]
     assert names == {f["name"] for f in inner["files"]} | {"manifest.json"}
-    assert {f["kind"] for f in inner["files"]} == {"pdf", "csv", "json"}
+    assert {f["kind"] for f in inner["files"]} == {"pdf", "csv", "json", "proof", "proof_lines", "script"}
     assert hashlib.sha256(result.paths()[0].read_bytes()).hexdigest() == outer["archive"]["sha256"]
     assert check_pack(result.folder) == []
     (result.folder / "manifest.json").write_text(

@@ -183,10 +183,11 @@ def test_cli_verify_reports_the_inserted_row_without_a_traceback(store: Path) ->
     assert "Traceback" not in proc.stderr + proc.stdout
     assert proc.stdout.startswith("BROKEN: inserted at seq 101 (hot store)"), proc.stdout
     assert "not recorded in the audit log" not in proc.stderr  # the audit log skips the forged row
-    assert snapshot(store)[1][0][0] == before[1][0][0] + 1  # one batch more: the audit.verify event
-    assert rows(store, "SELECT seq, action, outcome FROM events WHERE seq > 100 ORDER BY seq")[1:] == [
-        (102, "audit.verify", "failure")
-    ]
+    # two batches more: the verification's audit.verify, stored past the forged row, and the
+    # writer's own record of that skip (scope write)
+    assert snapshot(store)[1][0][0] == before[1][0][0] + 2
+    after = rows(store, "SELECT seq, action, outcome, metadata->>'scope' FROM events WHERE seq > 100 ORDER BY seq")
+    assert after[1:] == [(102, "audit.verify", "failure", "all"), (103, "audit.verify", "failure", "write")]
 
 
 def test_purge_refuses_and_ingest_and_login_go_on_past_rows_past_the_chain(store: Path, tmp_path: Path) -> None:
@@ -207,10 +208,11 @@ def test_purge_refuses_and_ingest_and_login_go_on_past_rows_past_the_chain(store
         assert stored.skipped is not None and (stored.skipped.first, stored.skipped.last) == (101, 101)
         status = read_integrity_status(db)
         assert status is not None and status["ok"] is False and status["problem"].startswith("inserted at seq 101")
-        assert rows_of(db, "SELECT skipped_first, skipped_last FROM chain_batches ORDER BY batch_id DESC LIMIT 1") == [
-            (101, 101)
-        ]
-        assert snapshot_of(db)[0][0][1] == 103  # nothing overwritten: the forged row still at 101
+        assert rows_of(db, "SELECT skipped_first, skipped_last FROM chain_batches WHERE batch_id = 5") == [(101, 101)]
+        # nothing overwritten: the forged row still at 101; the skip is in the audit log (alerted on)
+        assert rows_of(db, "SELECT seq, event_id LIKE 'forged-%' FROM events WHERE seq = 101") == [(101, True)]
+        skip_event = "SELECT seq, outcome, metadata->>'scope' FROM events WHERE action = 'audit.verify'"
+        assert rows_of(db, skip_event) == [(104, "failure", "write")]
         result = verify(db, locations(store))
         first = result.first
         assert first is not None and (first.kind, first.seq) == ("inserted", 101), result.summary()

@@ -8,7 +8,7 @@ disk, I/O error, damaged database file) ends any command with one message saying
 what to do (exit code 4; dashboard.store.faults), never a traceback.
 
 One module per command group (serve, ingest, demo, stats, tokens, users, quarantine, integrity,
-retention, detect, report, chatwoot), each with `add_parser`; what they share is in
+verify_pack, retention, detect, report, chatwoot), each with `add_parser`; what they share is in
 `dashboard.cli.common`.
 """
 
@@ -30,11 +30,26 @@ from dashboard.cli import (
     stats,
     tokens,
     users,
+    verify_pack,
 )
 from dashboard.cli.common import Handler, run
 
 #: the command groups, in the order `auditdash --help` lists them.
-GROUPS = (serve, ingest, demo, stats, tokens, quarantine, users, integrity, retention, detect, report, chatwoot)
+GROUPS = (
+    serve,
+    ingest,
+    demo,
+    stats,
+    tokens,
+    quarantine,
+    users,
+    integrity,
+    verify_pack,
+    retention,
+    detect,
+    report,
+    chatwoot,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

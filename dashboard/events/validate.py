@@ -861,6 +861,20 @@ def _build_fast_sql() -> str:
 
 _FAST_SQL = _build_fast_sql()
 
+#: `_FAST_SQL` parsed once (DuckDB `Statement`s are not tied to a connection): every batch would
+#: otherwise parse its 8 kB of SQL again, a fixed few milliseconds per API request
+#: (docs/PERFORMANCE.md, "Ingest"). Filled on first use; a race only parses it twice.
+_FAST_STATEMENT: list[duckdb.Statement] = []
+
+
+def _fast_statement(con: duckdb.DuckDBPyConnection) -> duckdb.Statement:
+    """The fast path's statement, parsed on the first call."""
+    if not _FAST_STATEMENT:
+        (statement,) = con.extract_statements(_FAST_SQL)
+        _FAST_STATEMENT.append(statement)
+    return _FAST_STATEMENT[0]
+
+
 #: actions of the taxonomy and their categories, for the fast path's lookup in Arrow.
 _TAX_ACTIONS = pa.array(list(ACTION_CATEGORY), pa.string())
 _TAX_CATEGORIES = pa.array(list(ACTION_CATEGORY.values()), pa.string())
@@ -965,7 +979,9 @@ def validate_batch(
 
     con.register("_fast_in", raw_in)
     try:
-        checked = con.sql(_FAST_SQL, params=bounds).to_arrow_table()
+        # `sql(...).to_arrow_table()`: Arrow straight from the relation (a DB-API result's Arrow
+        # output makes an extra copy, and DuckDB warns about it)
+        checked = con.sql(_fast_statement(con), params=bounds).to_arrow_table()
     finally:
         con.unregister("_fast_in")
     # The scan keeps the input order (checked, rather than paying for a sort of every column).

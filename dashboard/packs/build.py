@@ -23,6 +23,7 @@ from typing import Any
 
 from dashboard import __version__, config
 from dashboard.config import Settings
+from dashboard.evidence import pack_proof
 from dashboard.evidence.locations import Locations
 from dashboard.packs import charts, csvout, manifest, ndjson, pdf, sections
 from dashboard.packs.model import EXTENSIONS, Control, PackCancelled, PackError, PackFile, PackRequest, PackResult
@@ -296,7 +297,18 @@ def build_pack(db: Database, ps: PackSettings, request: PackRequest, control: Co
                     files.append(ndjson.write_ndjson(view, path, header, control, (position, span)))
                 position += span
                 control.check()
+            # ZIP packs carry the proof an auditor verifies offline (masked packs: no stored values)
+            proof_data = None
+            if request.zipped and not request.masked:
+                control.report("proof: the chain of every event", position)
+                proof_data = pack_proof.collect(view, folder, archive, control)
             events = view.events
+        proof_summary: dict[str, Any] | None = None
+        if proof_data is not None:
+            where = archive or Locations.resolve(Settings(), db.path)
+            view_doc = {k: header[k] for k in pack_proof.VIEW_KEYS}
+            proof_files, proof_summary = pack_proof.write_proof(db, where, folder, proof_data, view_doc)
+            files.extend(PackFile(f.name, f.kind, f.size, f.sha256, None) for f in proof_files)
         doc: dict[str, Any] = {
             "format": manifest.MANIFEST_FORMAT,
             **header,
@@ -305,15 +317,31 @@ def build_pack(db: Database, ps: PackSettings, request: PackRequest, control: Co
             "files": [f.to_json() for f in files],
             "manifest_file": manifest.MANIFEST_NAME,
         }
+        if request.zipped:
+            doc["proof"] = proof_summary or {"included": False, "reason": "masked packs carry no proof"}
         doc["counts"] = {"events": events, **{f"{f.kind}_rows": f.rows for f in files if f.rows is not None}}
         manifest.write_json(folder / manifest.MANIFEST_NAME, doc)
         deliverables = [f.name for f in files]
         if request.zipped:
+            signed = []
+            if proof_data is not None:
+                signature = pack_proof.sign_manifest(where, (folder / manifest.MANIFEST_NAME).read_bytes())
+                if signature is not None:
+                    manifest.write_json(folder / pack_proof.SIGNATURE_NAME, signature)
+                    signed = [pack_proof.SIGNATURE_NAME]
             zip_entry = manifest.write_zip(
-                folder / f"{stem}.zip", folder, files, manifest.MANIFEST_NAME, control, (position, 0.98 - position)
+                folder / f"{stem}.zip",
+                folder,
+                files,
+                manifest.MANIFEST_NAME,
+                control,
+                (position, 0.98 - position),
+                extra=signed,
             )
-            for f in files:  # the archive holds them; keep the folder small
-                (folder / f.name).unlink()
+            for name in [*(f.name for f in files), *signed]:  # the archive holds them; keep the folder small
+                (folder / name).unlink()
+            if (folder / pack_proof.PROOF_DIR).is_dir():
+                (folder / pack_proof.PROOF_DIR).rmdir()
             doc["archive"] = zip_entry.to_json()
             manifest.write_json(folder / manifest.MANIFEST_NAME, doc)
             deliverables = [zip_entry.name]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +42,16 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def write_zip(
-    path: Path, folder: Path, files: list[PackFile], manifest_name: str, control: Control, weight: tuple[float, float]
+    path: Path,
+    folder: Path,
+    files: list[PackFile],
+    manifest_name: str,
+    control: Control,
+    weight: tuple[float, float],
+    extra: Sequence[str] = (),
 ) -> PackFile:
-    """Put the files and the manifest into one ZIP (deflate, ZIP64 for large files)."""
-    names = [f.name for f in files] + [manifest_name]
+    """Put the files, the manifest and `extra` (its signature) into one ZIP (deflate, ZIP64 for large files)."""
+    names = [f.name for f in files] + [manifest_name, *extra]
     sizes = [(folder / n).stat().st_size for n in names]
     total, done = max(sum(sizes), 1), 0
     base, span = weight

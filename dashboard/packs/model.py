@@ -42,6 +42,10 @@ MEDIA_TYPES: dict[str, str] = {
     "ocsf": "application/x-ndjson",
     "zip": "application/zip",
     "manifest": "application/json",
+    # members of a ZIP pack's proof (docs/integrity.md, "Packs an auditor verifies offline")
+    "proof": "application/json",
+    "proof_lines": "application/x-ndjson",
+    "script": "text/x-python",
 }
 
 DEFAULT_TITLE = "Audit log compliance pack"

@@ -14,7 +14,7 @@ from typing import Any
 
 from dashboard.events.validate import validate_batch
 from dashboard.store.db import Database, utcnow
-from dashboard.store.writer import WriteResult, store_batch
+from dashboard.store.writer import SKIP_LISTENERS, Skipped, WriteResult, store_batch
 
 SOURCE = "auditdash"
 
@@ -79,3 +79,25 @@ def record(
     if checked.rejected:
         raise ValueError(f"self-log event refused: {checked.rejected[0].reason}")
     return store_batch(db, checked.accepted, [], SOURCE)
+
+
+def _record_skip(db: Database, skipped: Skipped) -> None:
+    """A batch went past rows stored outside the chain: a failed `audit.verify` (scope `write`),
+    which the `integrity_break` rule alerts on (docs/integrity.md, "Rows past the end")."""
+    record(
+        db,
+        "audit.verify",
+        "system",
+        outcome="failure",
+        reason=skipped.describe()[:256],
+        metadata={
+            "scope": "write",
+            "skipped_first": skipped.first,
+            "skipped_last": skipped.last,
+            "foreign_rows": skipped.rows,
+            "batch_id": skipped.batch_id,
+        },
+    )
+
+
+SKIP_LISTENERS.append(_record_skip)

@@ -19,7 +19,7 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -168,6 +168,11 @@ class ChainTampered(StoreError):
     """Events hold sequence numbers past the chain's end: rows were inserted outside the writer
     (a purge refuses to start; the writer stores past them, see `store_batch`)."""
 
+
+#: called with (db, skipped) after a batch skipped sequence numbers over rows outside the chain and
+#: was committed: the audit log records it as a failed `audit.verify` (`selflog` registers), which
+#: the `integrity_break` detection rule alerts on. A listener's failure is logged, never raised.
+SKIP_LISTENERS: list[Callable[[Database, Skipped], object]] = []
 
 #: `meta` key of the latest integrity status (`evidence.status.INTEGRITY_STATUS_META`, which
 #: this layer cannot import): the writer marks it failed when it finds rows past the chain's end
@@ -692,6 +697,11 @@ def store_batch(
     if result.skipped:
         # PCI DSS 10.3.4: the same alert line as a failed verification, once the batch is stored
         log.error("INTEGRITY BREAK: %s (%s)", result.skipped.describe(), db.path)
+        for listener in list(SKIP_LISTENERS):
+            try:
+                listener(db, result.skipped)
+            except Exception:  # the batch is stored; the alert line above stands
+                log.exception("recording the skip over rows outside the chain failed (%s)", db.path)
     return result
 
 

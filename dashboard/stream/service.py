@@ -408,7 +408,13 @@ class StreamService:
             severity=STREAM_LAG_RULE.severity,
             evidence=evidence,
             measures={"undelivered": float(lag.events), "lag_s": round(lag.seconds, 1)},
-            detail={"stream": name, "address": dest.address, "last_error": row.last_error},
+            # the rule is not in the rules file: the alert carries what to check itself
+            detail={
+                "stream": name,
+                "address": dest.address,
+                "last_error": row.last_error,
+                "what_to_check": STREAM_LAG_RULE.check,
+            },
             dedup_s=LAG_DEDUP_S,
         )
 

@@ -1,8 +1,9 @@
 """The server's background work, wired at start (each `install_*` is one of the app's
 installers, dashboard/web/app.py): detection (the ingest listener, scheduled runs and
 notification delivery), retention (scheduled purge, checkpoints and verification), the
-Chatwoot connector's scheduled pulls and the streams to SIEMs (a job per destination). The services themselves live in detect/, retention/,
-evidence/ and ingest/; this module only registers them with the in-process scheduler.
+Chatwoot connector's scheduled pulls and the streams to SIEMs (a job per destination). The
+services themselves live in detect/, retention/, evidence/, ingest/ and stream/; this module
+only registers them with the in-process scheduler.
 """
 
 from __future__ import annotations
