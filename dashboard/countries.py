@@ -264,8 +264,12 @@ COUNTRIES: dict[str, tuple[str, str]] = {
 
 
 def country_name(code: str | None) -> str:
-    """The short name of an alpha-2 code ('DE' -> 'Germany'); unknown codes come back as given."""
-    if not code:
+    """The short name of an alpha-2 code ('DE' -> 'Germany'); unknown codes come back as given.
+
+    Anything that is not a non-empty string (None, a data frame's NaN for a missing value) is
+    "unknown".
+    """
+    if not isinstance(code, str) or not code:
         return "unknown"
     entry = COUNTRIES.get(code.upper())
     return entry[1] if entry else code
@@ -273,7 +277,7 @@ def country_name(code: str | None) -> str:
 
 def alpha3(code: str | None) -> str | None:
     """The alpha-3 code of an alpha-2 code ('DE' -> 'DEU'), None when unknown."""
-    if not code:
+    if not isinstance(code, str) or not code:
         return None
     entry = COUNTRIES.get(code.upper())
     return entry[0] if entry else None

@@ -596,6 +596,20 @@ def test_wall_numbers_match_the_last_24_hours(db: Database, evs: list[Ev]) -> No
     assert dict(zip(sources["ip"], sources["failures"], strict=True)) == by_net
 
 
+def test_failed_logins_only_from_unplaced_addresses_still_draw_the_wall(tmp_path: Path, as_viewer: Any) -> None:
+    """A network none of whose addresses has a country (an internal address, our own login page's
+    127.0.0.1) is listed with no country; before, the frame's NaN broke the wall's refresh."""
+    database = Database(tmp_path / "unplaced.duckdb")
+    at = NAIVE_NOW - timedelta(hours=1)
+    insert(database, [Ev(1, at, "u1", "auth.login", "failure", "10.0.0.5", None, None, None)])
+    with database.connect() as conn:
+        sources = wall.failing_sources(conn, View.of(wall_views.WALL_FILTERS, NOW))
+    assert list(sources["ip"]) == [str(mask_ip("10.0.0.5"))] and sources["country"].tolist() == [None]
+    as_viewer(Viewer("kiosk", "wall"))
+    text = _text(wall_views.refresh(database, NOW).failing)
+    assert str(mask_ip("10.0.0.5")) in text and "—" in text
+
+
 def test_the_wall_shows_no_personal_data_whoever_looks(db: Database, evs: list[Ev], as_viewer: Any) -> None:
     as_viewer(Viewer("ada", "admin"))  # even for an administrator
     v = wall_views.refresh(db, NOW)

@@ -41,8 +41,10 @@ def _post(server: Server, token: str, body: bytes) -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("run,kill_after_s", [(1, 0.4), (2, 1.3)])
-def test_kill_9_during_ingest_loses_and_doubles_nothing(run: int, kill_after_s: float, tmp_path: Path) -> None:
+@pytest.mark.parametrize("run,acks_before_kill,then_s", [(1, 2, 0.0), (2, 8, 0.03)])
+def test_kill_9_during_ingest_loses_and_doubles_nothing(
+    run: int, acks_before_kill: int, then_s: float, tmp_path: Path
+) -> None:
     db_path = tmp_path / "kill.duckdb"
     token = run_cli("tokens", "create", "sender", "--db", str(db_path)).stdout.strip()
     server = start_server(db_path, tmp_path, tmp_path / "server.log")
@@ -63,7 +65,10 @@ def test_kill_9_during_ingest_loses_and_doubles_nothing(run: int, kill_after_s: 
     sender = threading.Thread(target=send)
     try:
         sender.start()
-        time.sleep(kill_after_s)
+        deadline = time.monotonic() + 120
+        while len(acknowledged) < acks_before_kill and sender.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(then_s)  # land in the middle of the next batch, or between two
         os.kill(server.proc.pid, signal.SIGKILL)  # the real thing
         server.proc.wait(timeout=30)
     finally:

@@ -99,6 +99,8 @@ def failing_sources(conn: Connection, view: View, limit: int = 8) -> pd.DataFram
         failures=("failures", "sum"),
         users=("users", "max"),  # a lower bound once addresses of one network merge
     )
+    # a network none of whose addresses could be placed has no country: None, not the frame's NaN
+    merged["country"] = merged["country"].astype(object).where(merged["country"].notna(), None)
     return merged.sort_values(["failures", "ip"], ascending=[False, True]).head(limit).reset_index(drop=True)
 
 
