@@ -49,12 +49,16 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         },
 
         /* Pages such as /wall take the whole window: no navigation, no sidebar. */
-        shellClass: function (pathname, bare) {
+        shellClass: function (pathname, bare, nofilters) {
             var path = pathname || "/";
-            var isBare = (bare || []).some(function (p) {
+            var under = function (p) {
                 return path === p || path.indexOf(p + "/") === 0;
-            });
-            return isBare ? "ad-shell ad-shell--bare" : "ad-shell";
+            };
+            if ((bare || []).some(under)) {
+                return "ad-shell ad-shell--bare";
+            }
+            // pages with their own controls: the sidebar's filters would be claimed but not applied
+            return (nofilters || []).some(under) ? "ad-shell ad-shell--nofilters" : "ad-shell";
         }
     }
 });

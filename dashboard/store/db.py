@@ -180,6 +180,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
         "integrity: sequence numbers a chain batch skipped over rows stored outside the chain",
         lambda conn: _add_columns(conn, schema.chain_batches, "skipped_first", "skipped_last"),
     ),
+    (10, "streaming out: destinations made on the Streams page", _create(schema.stream_destinations)),
 ]
 
 CURRENT_VERSION = max(version for version, _, _ in MIGRATIONS)

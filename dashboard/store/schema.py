@@ -387,3 +387,17 @@ stream_state = sa.Table(
     sa.Column("last_error_at", sa.DateTime),
     sa.Column("failures", sa.Integer, nullable=False),  # consecutive failed attempts
 )
+
+stream_destinations = sa.Table(
+    "stream_destinations",
+    metadata,
+    # destinations an administrator made on the Streams page (the settings file's are not here);
+    # `settings` is the destination's mapping as the file would hold it (JSON; never a token, only
+    # where the token is read from: token_file or token_env)
+    sa.Column("name", sa.String, primary_key=True),
+    sa.Column("settings", sa.String, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("created_by", sa.String, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Column("updated_by", sa.String, nullable=False),
+)

@@ -1,6 +1,7 @@
 """Streaming the audit log out to SIEMs: syslog (TLS, TCP, UDP) and HTTP(S) (NDJSON, Splunk HEC).
 
-Each destination (`destinations.Destination`, read from `AUDITDASH_STREAMS`) has a filter (the
+Each destination (`destinations.Destination`, read from `AUDITDASH_STREAMS` or made on the Streams
+page and stored in `stream_destinations`, both checked by `destinations.destination_from`) has a filter (the
 sidebar's `Filters`, given as URL query text), a format (contract JSON, OCSF 1.1, CEF) and its own
 cursor (`stream_state.last_seq`): every matching event up to the cursor was acknowledged by the
 destination. `service.StreamService` delivers in sequence order, at least once, in batches; the

@@ -1,4 +1,5 @@
-"""Stream destinations: the `AUDITDASH_STREAMS` file, read and checked once at start.
+"""Stream destinations: the `AUDITDASH_STREAMS` file, read and checked once at start; the
+destinations made on the Streams page are checked by the same `destination_from`.
 
 ```yaml
 destinations:
@@ -73,7 +74,12 @@ MAX_BATCH = 10_000
 
 
 class StreamConfigError(ValueError):
-    """The destinations file, or one destination in it, cannot be used (the message says where)."""
+    """The destinations file, or one destination in it, cannot be used (the message says where;
+    `key` names the setting at fault, when one is: the Streams page marks that field)."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 @dataclass(frozen=True)
@@ -189,13 +195,14 @@ def parse_filter(text: str, where: str) -> Filters:
     query = text.strip().lstrip("?")
     filters = Filters.from_query(query)
     if filters.problems:
-        raise StreamConfigError(f"{where}: filter: " + "; ".join(filters.problems))
+        raise StreamConfigError(f"{where}: filter: " + "; ".join(filters.problems), key="filter")
     keys = {part.split("=", 1)[0] for part in query.split("&") if part}
     timed = sorted(keys & set(TIME_KEYS))
     if timed:
         raise StreamConfigError(
             f"{where}: filter: {', '.join(timed)} cannot be used: a stream sends every new event that "
-            "matches (weekdays, hours and tz can)"
+            "matches (weekdays, hours and tz can)",
+            key="filter",
         )
     # the whole log: the range the contract allows (a stream has no "last 7 days")
     return filters.with_(start=datetime(2000, 1, 1), end=datetime(3000, 1, 1))
@@ -205,7 +212,7 @@ def _path(value: Any, base: Path, where: str, key: str) -> Path | None:
     if value in (None, ""):
         return None
     if not isinstance(value, str):
-        raise StreamConfigError(f"{where}: {key} must be a file path")
+        raise StreamConfigError(f"{where}: {key} must be a file path", key=key)
     path = Path(value).expanduser()
     return path if path.is_absolute() else base / path
 
@@ -215,25 +222,27 @@ def destination_from(raw: Any, base: Path, where: str) -> Destination:
     if not isinstance(raw, dict):
         raise StreamConfigError(f"{where}: a destination must be a mapping of settings")
     if "token" in raw:
-        raise StreamConfigError(f"{where}: put the token in token_file or token_env, never in the file itself")
+        raise StreamConfigError(
+            f"{where}: put the token in token_file or token_env, never in the file itself", key="token_file"
+        )
     unknown = sorted(set(map(str, raw)) - _KNOWN)
     if unknown:
         raise StreamConfigError(f"{where}: unknown setting(s) {', '.join(unknown)}")
     name = raw.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
-        raise StreamConfigError(f"{where}: name must be 1-64 letters, digits, '.', '_' or '-'")
+        raise StreamConfigError(f"{where}: name must be 1-64 letters, digits, '.', '_' or '-'", key="name")
     where = f"{where} ({name})"
     kind = raw.get("kind")
     if kind not in KINDS:
-        raise StreamConfigError(f"{where}: kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        raise StreamConfigError(f"{where}: kind must be one of {', '.join(KINDS)}, not {kind!r}", key="kind")
     fmt = raw.get("format", "json")
     if fmt not in FORMATS:
-        raise StreamConfigError(f"{where}: format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+        raise StreamConfigError(f"{where}: format must be one of {', '.join(FORMATS)}, not {fmt!r}", key="format")
     values: dict[str, Any] = {"name": name, "kind": kind, "format": fmt}
     text = raw.get("filter") or ""
     if not isinstance(text, str):
         raise StreamConfigError(
-            f"{where}: filter must be URL query text such as categories=authentication&outcome=failure"
+            f"{where}: filter must be URL query text such as categories=authentication&outcome=failure", key="filter"
         )
     values["filter_query"] = text.strip().lstrip("?")
     values["filters"] = parse_filter(text, where)
@@ -241,72 +250,80 @@ def destination_from(raw: Any, base: Path, where: str) -> Destination:
     if isinstance(start, bool) or not (
         start in ("end", "beginning") or (isinstance(start, int) and start >= 1) or str(start).isdigit()
     ):
-        raise StreamConfigError(f"{where}: start must be end, beginning or a sequence number, not {start!r}")
+        raise StreamConfigError(
+            f"{where}: start must be end, beginning or a sequence number, not {start!r}", key="start"
+        )
     values["start"] = str(start)
     batch = raw.get("batch_size", 500)
     if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH:
-        raise StreamConfigError(f"{where}: batch_size must be a whole number from 1 to {MAX_BATCH}")
+        raise StreamConfigError(f"{where}: batch_size must be a whole number from 1 to {MAX_BATCH}", key="batch_size")
     values["batch_size"] = batch
     enabled = raw.get("enabled", True)
     if not isinstance(enabled, bool):
-        raise StreamConfigError(f"{where}: enabled must be true or false")
+        raise StreamConfigError(f"{where}: enabled must be true or false", key="enabled")
     values["enabled"] = enabled
     timeout = raw.get("timeout_s", 30)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 600:
-        raise StreamConfigError(f"{where}: timeout_s must be a number of seconds from 0 to 600")
+        raise StreamConfigError(f"{where}: timeout_s must be a number of seconds from 0 to 600", key="timeout_s")
     values["timeout_s"] = float(timeout)
     for key in ("ca_file", "cert_file", "key_file"):
         values[key] = _path(raw.get(key), base, where, key)
     if (values["cert_file"] is None) != (values["key_file"] is None):
-        raise StreamConfigError(f"{where}: a client certificate needs both cert_file and key_file")
+        raise StreamConfigError(f"{where}: a client certificate needs both cert_file and key_file", key="cert_file")
     server_name = raw.get("server_name")
     if server_name is not None and not isinstance(server_name, str):
-        raise StreamConfigError(f"{where}: server_name must be a host name")
+        raise StreamConfigError(f"{where}: server_name must be a host name", key="server_name")
     values["server_name"] = server_name
     if kind == "http":
         url = raw.get("url")
         parts = urlsplit(url) if isinstance(url, str) else None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-            raise StreamConfigError(f"{where}: url must be an http:// or https:// address, not {url!r}")
+            raise StreamConfigError(f"{where}: url must be an http:// or https:// address, not {url!r}", key="url")
         if parts.username or parts.password:
-            raise StreamConfigError(f"{where}: url must not hold a user or password: use token_file or token_env")
+            raise StreamConfigError(
+                f"{where}: url must not hold a user or password: use token_file or token_env", key="url"
+            )
         values["url"] = url
         envelope = raw.get("envelope", "ndjson")
         if envelope not in ENVELOPES:
-            raise StreamConfigError(f"{where}: envelope must be one of {', '.join(ENVELOPES)}, not {envelope!r}")
+            raise StreamConfigError(
+                f"{where}: envelope must be one of {', '.join(ENVELOPES)}, not {envelope!r}", key="envelope"
+            )
         values["envelope"] = envelope
         if fmt == "cef":
-            raise StreamConfigError(f"{where}: format cef is for syslog; use json or ocsf over http")
+            raise StreamConfigError(f"{where}: format cef is for syslog; use json or ocsf over http", key="format")
         for key in ("sourcetype", "index"):
             value = raw.get(key, "")
             if not isinstance(value, str):
-                raise StreamConfigError(f"{where}: {key} must be text")
+                raise StreamConfigError(f"{where}: {key} must be text", key=key)
             values[key] = value
         token_file = _path(raw.get("token_file"), base, where, "token_file")
         token_env = raw.get("token_env")
         if token_file is not None and token_env:
-            raise StreamConfigError(f"{where}: give token_file or token_env, not both")
+            raise StreamConfigError(f"{where}: give token_file or token_env, not both", key="token_file")
         if token_env is not None and (not isinstance(token_env, str) or not token_env):
-            raise StreamConfigError(f"{where}: token_env must name an environment variable")
+            raise StreamConfigError(f"{where}: token_env must name an environment variable", key="token_env")
         values["token_file"], values["token_env"] = token_file, token_env
         if envelope == "hec" and token_file is None and not token_env:
-            raise StreamConfigError(f"{where}: Splunk HEC needs a token: set token_file or token_env")
+            raise StreamConfigError(f"{where}: Splunk HEC needs a token: set token_file or token_env", key="token_file")
     else:
         for key in ("url", "envelope", "token_file", "token_env", "sourcetype", "index"):
             if key in raw:
-                raise StreamConfigError(f"{where}: {key} is a setting of http destinations")
+                raise StreamConfigError(f"{where}: {key} is a setting of http destinations", key=key)
         transport = raw.get("transport", "tls")
         if transport not in TRANSPORTS:
-            raise StreamConfigError(f"{where}: transport must be one of {', '.join(TRANSPORTS)}, not {transport!r}")
+            raise StreamConfigError(
+                f"{where}: transport must be one of {', '.join(TRANSPORTS)}, not {transport!r}", key="transport"
+            )
         host = raw.get("host")
         if not isinstance(host, str) or not host:
-            raise StreamConfigError(f"{where}: host is missing")
+            raise StreamConfigError(f"{where}: host is missing", key="host")
         port = raw.get("port", 6514 if transport == "tls" else 514)
         if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-            raise StreamConfigError(f"{where}: port must be a whole number from 1 to 65535")
+            raise StreamConfigError(f"{where}: port must be a whole number from 1 to 65535", key="port")
         values.update(transport=transport, host=host, port=port)
     if not values.get("url", "https://").lower().startswith("https://") and values.get("ca_file"):
-        raise StreamConfigError(f"{where}: ca_file is given but the url is not https://")
+        raise StreamConfigError(f"{where}: ca_file is given but the url is not https://", key="ca_file")
     return Destination(**values)
 
 

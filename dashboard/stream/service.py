@@ -17,13 +17,15 @@ alert through the alert store, one alert per destination while the lag lasts.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,12 +34,14 @@ from dashboard.config import Settings
 from dashboard.detect.alerts import AlertStore
 from dashboard.detect.engine import Finding
 from dashboard.detect.rules import Detector, Match, Rule
+from dashboard.packs.ndjson import read_columns, read_event
 from dashboard.store import selflog
 from dashboard.store.db import Database, utcnow
 from dashboard.store.schema import events as E
+from dashboard.store.schema import stream_destinations as D
 from dashboard.store.schema import stream_state as S
 from dashboard.stream import formats
-from dashboard.stream.destinations import Destination, StreamConfigError, load_destinations
+from dashboard.stream.destinations import Destination, StreamConfigError, destination_from, load_destinations
 from dashboard.stream.senders import DeliveryError, Sender, sender_for
 
 log = logging.getLogger(__name__)
@@ -50,6 +54,8 @@ LAG_CHECK_S = 10.0
 CYCLE_BUDGET_S = 5.0
 #: a lag alert grows while lags are this close together
 LAG_DEDUP_S = 3600
+#: where a destination made on the Streams page comes from, in messages and the self-log
+PAGE = "the Streams page"
 #: a destination's filter condition is built again this often
 WHERE_TTL_S = 600.0
 
@@ -129,6 +135,7 @@ class StreamStatus:
     last_error_at: datetime | None
     failures: int
     retry_in_s: float | None
+    origin: str = "settings"  # settings (the AUDITDASH_STREAMS file, read-only on the page) | page
 
 
 class StreamService:
@@ -157,6 +164,13 @@ class StreamService:
         self.lag_seconds = lag_seconds
         self.backoff_max_s = backoff_max_s
         self.streams: dict[str, Stream] = {d.name: Stream(d, sender_for(d)) for d in destinations}
+        #: the destinations of the settings file (the others were made on the Streams page)
+        self.from_file: frozenset[str] = frozenset(self.streams)
+        #: relative file paths of destinations made on the page are relative to the database's folder
+        self.base = Path(db.path).parent
+        #: called with (name, True) when a destination is added while running, (name, False) when deleted
+        self.listeners: list[Callable[[str, bool], None]] = []
+        self._edit = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         db.add_user("streams", self.stop)  # closing the database (and exiting) stops the threads first
@@ -164,7 +178,7 @@ class StreamService:
     @classmethod
     def from_settings(cls, db: Database, settings: Settings, alerts: AlertStore | None = None) -> StreamService:
         """The service of `AUDITDASH_STREAMS` and the lag and backoff settings (a bad file raises)."""
-        return cls(
+        service = cls(
             db,
             load_destinations(settings.streams_path),
             alerts,
@@ -172,6 +186,165 @@ class StreamService:
             lag_seconds=settings.stream_lag_s,
             backoff_max_s=settings.stream_backoff_max_s,
         )
+        for problem in service.load_stored():
+            log.warning("%s", problem)
+        return service
+
+    # ---------------------------------------------------------------- destinations made on the page
+
+    def load_stored(self) -> list[str]:
+        """Add the destinations made on the Streams page (stored in `stream_destinations`, checked
+        again by the file's validator); returns, in words, those that cannot be used and why."""
+        problems: list[str] = []
+        with self.db.connect() as conn:
+            rows = conn.execute(sa.select(D.c.name, D.c.settings).order_by(D.c.name)).fetchall()
+        for row in rows:
+            if row.name in self.from_file:
+                problems.append(
+                    f"stream {row.name}: made on {PAGE}, but the settings file has a destination of that name, "
+                    "which is used instead"
+                )
+                continue
+            try:
+                dest = destination_from(json.loads(row.settings), self.base, PAGE)
+            except (ValueError, StreamConfigError) as exc:
+                problems.append(f"stream {row.name}, made on {PAGE}, is not used: {exc}")
+                continue
+            self.streams[dest.name] = Stream(dest, sender_for(dest))
+        return problems
+
+    def stored_settings(self, name: str) -> dict[str, Any] | None:
+        """The settings of a destination made on the page, as stored (None: not made on the page)."""
+        with self.db.connect() as conn:
+            text = conn.execute(sa.select(D.c.settings).where(D.c.name == name)).scalar()
+        return None if text is None else dict(json.loads(text))
+
+    def origin(self, name: str) -> str:
+        """settings: from the AUDITDASH_STREAMS file (read-only on the page); page: made on the page."""
+        return "settings" if name in self.from_file else "page"
+
+    def save_destination(
+        self, raw: dict[str, Any], actor: str, editing: str | None = None, **audit: Any
+    ) -> Destination:
+        """Add a destination (`editing` None) or change the one named `editing`, made on the page.
+
+        `raw` is checked by the settings file's validator (`StreamConfigError.key` names the field at
+        fault); the destination is stored, its job started (`listeners`) and the change self-logged
+        with the settings before and after (tokens only by where they are read from).
+        """
+        clean = {k: v for k, v in raw.items() if v not in (None, "")}
+        dest = destination_from(clean, self.base, PAGE)
+        with self._edit:
+            if editing is None:
+                if dest.name in self.streams or self.stored_settings(dest.name) is not None:
+                    raise StreamConfigError(f"{PAGE}: name {dest.name} is taken by another destination", key="name")
+            else:
+                self._check_editable(editing)
+                if dest.name != editing:
+                    raise StreamConfigError(
+                        f"{PAGE}: name cannot change ({editing}): delete the destination and add it again",
+                        key="name",
+                    )
+            old = self.streams.get(dest.name)
+            before = old.dest.public() if old is not None else None
+            now = utcnow()
+            text = json.dumps(clean, sort_keys=True)
+            with self.db.write_lock, self.db.engine.begin() as conn:
+                if editing is None:
+                    conn.execute(
+                        D.insert().values(
+                            name=dest.name,
+                            settings=text,
+                            created_at=now,
+                            created_by=actor,
+                            updated_at=now,
+                            updated_by=actor,
+                        )
+                    )
+                else:
+                    conn.execute(
+                        D.update().where(D.c.name == editing).values(settings=text, updated_at=now, updated_by=actor)
+                    )
+            cursor, change = self._ensure_row(dest, now)
+            self.streams[dest.name] = Stream(dest, sender_for(dest))
+            if old is not None:
+                _retire(old)
+        if change == "unchanged":  # saved as it was: nothing to record
+            return dest
+        selflog.record(
+            self.db,
+            "audit.settings_change",
+            actor,
+            **audit,
+            target_type="stream",
+            target_id=dest.name,
+            target_name=dest.address,
+            changes={"stream": [before, dest.public()]},
+            metadata={"change": change, "cursor": cursor, "made_on": PAGE},
+        )
+        if editing is None:
+            for listener in self.listeners:
+                listener(dest.name, True)
+        return dest
+
+    def delete_destination(self, name: str, actor: str, **audit: Any) -> None:
+        """Delete a destination made on the page: its job stops (`listeners`), its cursor row is kept
+        (as for a destination removed from the file) and the deletion is self-logged."""
+        with self._edit:
+            self._check_editable(name)
+            stream = self.streams.pop(name, None)
+            before = stream.dest.public() if stream is not None else self.stored_settings(name)
+            now = utcnow()
+            with self.db.write_lock, self.db.engine.begin() as conn:
+                conn.execute(D.delete().where(D.c.name == name))
+                conn.execute(S.update().where(S.c.name == name).values(config_digest=None, updated_at=now))
+                cursor = int(conn.execute(sa.select(S.c.last_seq).where(S.c.name == name)).scalar() or 0)
+        for listener in self.listeners:
+            listener(name, False)
+        if stream is not None:
+            _retire(stream)
+        selflog.record(
+            self.db,
+            "audit.settings_change",
+            actor,
+            **audit,
+            target_type="stream",
+            target_id=name,
+            target_name=stream.dest.address if stream is not None else None,
+            changes={"stream": [before, None]},
+            metadata={"change": "stream removed", "cursor": cursor, "made_on": PAGE},
+        )
+
+    def _check_editable(self, name: str) -> None:
+        if name in self.from_file:
+            raise StreamConfigError(f"stream {name} comes from the settings file (AUDITDASH_STREAMS): change it there")
+        if self.stored_settings(name) is None:
+            raise StreamConfigError(f"no stream named {name!r} was made on {PAGE}")
+
+    def _ensure_row(self, dest: Destination, now: datetime) -> tuple[int, str]:
+        """The destination's cursor row, made or brought to its settings: (cursor, what changed)."""
+        with self.db.write_lock, self.db.engine.begin() as conn:
+            row = conn.execute(sa.select(S).where(S.c.name == dest.name)).first()
+            if row is None:
+                head = int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(E.c.seq), 0))).scalar() or 0)
+                cursor = dest.first_cursor(head)
+                conn.execute(
+                    S.insert().values(
+                        name=dest.name,
+                        last_seq=cursor,
+                        delivered=0,
+                        paused=False,
+                        config_digest=dest.digest(),
+                        created_at=now,
+                        updated_at=now,
+                        failures=0,
+                    )
+                )
+                return cursor, "stream added"
+            if row.config_digest == dest.digest():
+                return int(row.last_seq), "unchanged"
+            conn.execute(S.update().where(S.c.name == dest.name).values(config_digest=dest.digest(), updated_at=now))
+            return int(row.last_seq), "stream added again" if row.config_digest is None else "stream changed"
 
     # ---------------------------------------------------------------- configuration
 
@@ -277,7 +450,9 @@ class StreamService:
         Raises `DeliveryError` (or `StreamConfigError` for a token that cannot be read) when the
         destination did not acknowledge; the cursor then stays.
         """
-        stream = self.streams[name]
+        stream = self.streams.get(name)
+        if stream is None:  # deleted on the page meanwhile
+            return 0
         dest = stream.dest
         with self.db.connect() as conn:
             state = conn.execute(sa.select(S.c.last_seq, S.c.paused).where(S.c.name == name)).first()
@@ -289,12 +464,12 @@ class StreamService:
             if head <= cursor:
                 return 0
             rows = conn.execute(
-                sa.select(*formats.columns())
+                sa.select(*read_columns())
                 .where(E.c.seq > cursor, E.c.seq <= head, stream.where())
                 .order_by(E.c.seq)
                 .limit(dest.batch_size)
             ).fetchall()
-        docs = [formats.contract_event(r._mapping) for r in rows]
+        docs = [read_event(r._mapping) for r in rows]
         if docs:
             stream.sender.send(encode(dest, docs))
         moved_to = int(rows[-1].seq) if len(rows) == dest.batch_size else head
@@ -328,9 +503,9 @@ class StreamService:
         """One turn of a destination's job: send while there is something due (for up to
         `CYCLE_BUDGET_S`), note a failure and its next retry, measure the lag. Never raises for a
         destination's fault; returns the events delivered."""
-        stream = self.streams[name]
-        if not stream.lock.acquire(blocking=False):
-            return 0
+        stream = self.streams.get(name)
+        if stream is None or not stream.lock.acquire(blocking=False):
+            return 0  # deleted on the page, or a turn is under way
         sent = 0
         try:
             if time.monotonic() >= stream.next_attempt:
@@ -347,7 +522,7 @@ class StreamService:
                     self._failed(stream, str(exc))
                 finally:
                     stream.sending = False
-            if time.monotonic() - stream.lag_checked >= LAG_CHECK_S:
+            if time.monotonic() - stream.lag_checked >= LAG_CHECK_S and name in self.streams:
                 self.check_lag(name)
         finally:
             stream.lock.release()
@@ -426,7 +601,7 @@ class StreamService:
             rows = {r.name: r for r in conn.execute(sa.select(S)).fetchall()}
         out = []
         now = time.monotonic()
-        for name, stream in self.streams.items():
+        for name, stream in list(self.streams.items()):
             row = rows.get(name)
             retry = max(0.0, stream.next_attempt - now) if stream.next_attempt > now else None
             paused = bool(row.paused) if row is not None else False
@@ -457,6 +632,7 @@ class StreamService:
                     last_error_at=row.last_error_at if row is not None else None,
                     failures=int(row.failures) if row is not None else 0,
                     retry_in_s=retry,
+                    origin=self.origin(name),
                 )
             )
         return out
@@ -487,6 +663,16 @@ class StreamService:
         self._threads.clear()
         for stream in self.streams.values():
             stream.sender.close()
+
+
+def _retire(stream: Stream) -> None:
+    """Close a replaced or deleted destination's connection once its turn under way (if any) ends."""
+
+    def close() -> None:
+        with stream.lock:
+            stream.sender.close()
+
+    threading.Thread(target=close, name=f"stream-retire-{stream.dest.name}", daemon=True).start()
 
 
 def encode(dest: Destination, docs: list[dict[str, Any]]) -> list[bytes]:

@@ -8,6 +8,8 @@ browser's time zone and keep the query string on the navigation links.
 
 `/wall` (and any page registered with `sidebar=False`) gets no navigation and no sidebar; a
 `wall` session gets the bare page container only, so no shell callback runs for the kiosk.
+A page registered with `filters=False` (Alerts, Review, Streams: their own controls choose what
+they show) gets the navigation but no sidebar and no summary, so no page claims a filter it ignores.
 
 Above every page, for every role (the wall too), the status strip
 (`dashboard.web.components.status`) says what is wrong: integrity not verified or failed,
@@ -44,6 +46,8 @@ STARTED_KEY = "auditdash.started_at"
 #: a clientside callback applies it to the browser history.
 URL_TARGET = "url-target"
 BARE_PATHS_STORE = "shell-bare-paths"
+#: the paths of pages that do not read the sidebar's filters (registered with `filters=False`).
+NOFILTER_PATHS_STORE = "shell-nofilter-paths"
 #: the sidebar's values and the dropdowns whose options the shell extends: one table (`filterbar.CONTROLS`).
 _CONTROLS = filterbar.CONTROLS
 _OPTION_CONTROLS = filterbar.OPTION_CONTROLS
@@ -73,6 +77,14 @@ def bare_paths() -> list[str]:
     paths = set(ids.BARE_PATHS)
     paths.update(str(p["path"]) for p in dash.page_registry.values() if p.get("sidebar") is False)
     return sorted(paths)
+
+
+def nofilter_paths() -> list[str]:
+    """Pages registered with filters=False: their own controls, not the sidebar's, choose what they show.
+
+    The shell hides the sidebar and the view's summary there, so no page claims a filter it ignores.
+    """
+    return sorted(str(p["path"]) for p in dash.page_registry.values() if p.get("filters") is False)
 
 
 def _is_bare(pathname: str | None) -> bool:
@@ -139,6 +151,7 @@ def _full_shell(who: Any) -> html.Div:
             dcc.Store(id=ids.TZ, storage_type="memory"),
             dcc.Store(id=URL_TARGET, storage_type="memory"),
             dcc.Store(id=BARE_PATHS_STORE, data=bare_paths()),
+            dcc.Store(id=NOFILTER_PATHS_STORE, data=nofilter_paths()),
             dbc.Navbar(
                 dbc.Container(
                     [
@@ -330,4 +343,5 @@ def install_shell(app: dash.Dash, _state: AppState) -> None:
         Output(ids.SHELL, "className"),
         Input(ids.URL, "pathname"),
         State(BARE_PATHS_STORE, "data"),
+        State(NOFILTER_PATHS_STORE, "data"),
     )

@@ -31,6 +31,7 @@ class Job:
     last_run: datetime | None = None
     last_error: str | None = None
     runs: int = 0
+    cancelled: threading.Event = field(default_factory=threading.Event, repr=False)  # set by `remove`
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def run_once(self) -> None:
@@ -56,31 +57,45 @@ class Scheduler:
         self.jobs: dict[str, Job] = {}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._started = False
 
     def add(
         self, name: str, interval_s: float, func: Callable[[], object], first_delay_s: float = 5.0, once: bool = False
     ) -> Job:
-        """Register a job (call before `start`); `once`: run it a single time, `first_delay_s` after start."""
+        """Register a job (added after `start`, it starts at once); `once`: run it a single time,
+        `first_delay_s` after start."""
         job = Job(name, interval_s, func, first_delay_s, once)
         self.jobs[name] = job
+        if self._started and not self._stop.is_set():
+            self._spawn(job)
         return job
+
+    def remove(self, name: str) -> None:
+        """Stop a job (after its run under way, if any) and forget it."""
+        job = self.jobs.pop(name, None)
+        if job is not None:
+            job.cancelled.set()
 
     def start(self) -> None:
         """Start one thread per job."""
-        for job in self.jobs.values():
-            thread = threading.Thread(target=self._loop, args=(job,), name=f"job-{job.name}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._started = True
+        for job in list(self.jobs.values()):
+            self._spawn(job)
+
+    def _spawn(self, job: Job) -> None:
+        thread = threading.Thread(target=self._loop, args=(job,), name=f"job-{job.name}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
     def _loop(self, job: Job) -> None:
         if self._stop.wait(job.first_delay_s):
             return
-        while not self._stop.is_set():
+        while not self._stop.is_set() and not job.cancelled.is_set():
             started = time.monotonic()
             job.run_once()
             if job.once:
                 return
-            if self._stop.wait(max(job.interval_s - (time.monotonic() - started), 0.1)):
+            if self._stop.wait(max(job.interval_s - (time.monotonic() - started), 0.1)) or job.cancelled.is_set():
                 return
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -124,17 +124,25 @@ def streams() -> StreamService | None:
 
 
 def install_streams(app: dash.Dash, st: AppState) -> None:
-    """One job per destination of `AUDITDASH_STREAMS` (a bad file stops the start); lag alerts go
-    through the detection service's alert store, so they are notified like any alert."""
+    """One job per destination of `AUDITDASH_STREAMS` (a bad file stops the start) and per
+    destination made on the Streams page (added and deleted there while the server runs); lag
+    alerts go through the detection service's alert store, so they are notified like any alert."""
     service_detect: DetectionService | None = app.server.extensions.get(DETECTION_KEY)
     try:
         service = StreamService.from_settings(st.db, st.settings, service_detect.alerts if service_detect else None)
     except StreamConfigError as exc:
         raise ConfigError(str(exc)) from exc
     app.server.extensions[STREAMS_KEY] = service
-    if not service.streams:
-        return
     for said in service.sync_config():
         log.info("%s", said)
+
+    def reconcile(name: str, running: bool) -> None:
+        # a destination added or deleted on the Streams page: its job starts or stops, no restart
+        if running:
+            st.scheduler.add(f"stream.{name}", 1.0, functools.partial(service.cycle, name), first_delay_s=0.0)
+        else:
+            st.scheduler.remove(f"stream.{name}")
+
+    service.listeners.append(reconcile)
     for name in service.streams:
         st.scheduler.add(f"stream.{name}", 1.0, functools.partial(service.cycle, name), first_delay_s=3.0)

@@ -43,6 +43,7 @@ dash.register_page(
     title="Alerts · auditdash",
     order=30,
     roles=READERS,
+    filters=False,  # its own controls choose what it shows; the shell hides the sidebar
 )
 
 ACTING_ROLES = AUDITORS

@@ -34,6 +34,7 @@ dash.register_page(
     title="Daily review · auditdash",
     order=35,
     roles=READERS,
+    filters=False,  # its own controls choose what it shows; the shell hides the sidebar
 )
 
 #: who may sign a period off.
