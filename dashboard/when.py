@@ -12,7 +12,8 @@ Grammar (docs/configuration.md, "Times"):
 Days lie between 2000-01-01 and 2999-12-31 (the event contract starts in 2000). Anything else is
 a `WhenError`, a `ValueError` whose message quotes the text and states the grammar.
 
-Showing times: the store keeps naive UTC; `in_zone` is the one conversion to a person's zone.
+Showing times: the store keeps naive UTC; `in_zone` is the one conversion to a person's zone, and
+`utc_text` writes a stored time for a program (ISO 8601, milliseconds, `Z`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import argparse
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any
 
 #: the grammar in words, for messages and help texts.
 GRAMMAR = "YYYY-MM, YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS] with an optional offset (Z, +02:00)"
@@ -75,6 +77,11 @@ def parse_when(text: str, end: bool = False, zone: tzinfo = UTC) -> datetime:
 def in_zone(utc: datetime, zone: tzinfo) -> datetime:
     """A stored naive-UTC instant as an aware time in `zone` (`.replace(tzinfo=None)` for naive local)."""
     return utc.replace(tzinfo=UTC).astimezone(zone)
+
+
+def utc_text(value: Any) -> Any:
+    """A stored naive-UTC datetime as ISO 8601 text with milliseconds and `Z`; any other value as it is."""
+    return value.isoformat(timespec="milliseconds") + "Z" if isinstance(value, datetime) else value
 
 
 def when_arg(end: bool = False) -> Callable[[str], datetime]:

@@ -24,6 +24,7 @@ from dashboard.evidence.locations import Locations
 from dashboard.evidence.verify import verify
 from dashboard.store.db import Database
 from dashboard.store.writer import EVENT_HASH_SQL, GENESIS_HASH, batch_hash, store_batch
+from dashboard.when import parse_when
 from tests.conftest import event, run_cli
 
 NOW = datetime(2026, 11, 20, 12, 0)
@@ -398,4 +399,4 @@ def test_verify_command(chain: Path) -> None:
     ],
 )
 def test_command_line_times(text: str, end: bool, expected: datetime) -> None:
-    assert integrity.parse_when(text, end=end) == expected
+    assert parse_when(text, end=end) == expected

@@ -10,7 +10,7 @@ from typing import Any
 
 from dashboard.cli.common import EXIT_OK, EXIT_USAGE, settings_from
 from dashboard.store.db import Database
-from dashboard.when import GRAMMAR, when_arg
+from dashboard.when import GRAMMAR, utc_text, when_arg
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser, as_json: argparse.ArgumentParser) -> None:
@@ -35,12 +35,6 @@ def add_parser(sub: Any, common: argparse.ArgumentParser, as_json: argparse.Argu
     a.add_argument("--rule", help="comma-separated rule ids")
     a.add_argument("--limit", type=int, default=500)
     p.set_defaults(func=cmd_alerts)
-
-
-def _iso(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="milliseconds") + "Z"
-    return value
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
@@ -117,15 +111,15 @@ def cmd_alerts(args: argparse.Namespace) -> int:
                     "severity": r["severity"],
                     "status": r["status"],
                     "key": r["key"],
-                    "window": {"from": _iso(r["first_seen"]), "to": _iso(r["last_seen"])},
+                    "window": {"from": utc_text(r["first_seen"]), "to": utc_text(r["last_seen"])},
                     "event_count": r["event_count"],
                     "measures": r["measures"],
                     "detail": r["detail"],
                     "summary": r["summary"],
                     "assignee": r["assignee"],
                     "resolution": r["resolution"],
-                    "created_at": _iso(r["created_at"]),
-                    "updated_at": _iso(r["updated_at"]),
+                    "created_at": utc_text(r["created_at"]),
+                    "updated_at": utc_text(r["updated_at"]),
                     "evidence_event_ids": r["evidence_event_ids"],
                 }
             )

@@ -47,7 +47,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser, as_json: argparse.Argu
     )
     for key, text in FILTER_OPTIONS:
         p.add_argument(f"--{key}", dest=f"f_{key}", metavar=key.upper(), help=text)
-    p.add_argument("--format", default="pdf,csv", help="pdf, csv, json, zip; comma-separated (default pdf,csv)")
+    p.add_argument("--format", default="pdf,csv", help="pdf, csv, json, ocsf, zip; comma-separated (default pdf,csv)")
     p.add_argument("--out", metavar="DIR", help="folder for the pack (default: $AUDITDASH_REPORTS_DIR or reports/)")
     p.add_argument("--title", help="title on the PDF cover")
     p.add_argument(

@@ -11,7 +11,6 @@ import numpy as np
 from dashboard.demo.clock import DAY_MS
 
 ACCOUNTS: tuple[str, ...] = ("acme-support", "acme-eu", "acme-labs")
-ACCOUNT_NAMES = ("Acme Support", "Acme Europe", "Acme Labs")
 ACCOUNT_DOMAINS = ("acme.example", "acme-eu.example", "acmelabs.example")
 # agents per account, and the teams of each account with their relative size
 ACCOUNT_SIZES = (59, 14, 7)

@@ -95,14 +95,6 @@ def max_severity(*severities: str) -> str:
     return max(severities, key=severity_rank)
 
 
-def format_duration(seconds: int) -> str:
-    """30 -> 30s, 600 -> 10m, 10800 -> 3h, 1209600 -> 14d (the largest exact unit)."""
-    for unit in ("d", "h", "m"):
-        if seconds and seconds % _UNIT_S[unit] == 0:
-            return f"{seconds // _UNIT_S[unit]}{unit}"
-    return f"{seconds}s"
-
-
 # --------------------------------------------------------------------------------- the model
 
 

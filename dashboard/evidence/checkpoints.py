@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import sqlalchemy as sa
 
 from dashboard.evidence.keys import Signer, signer_of
 from dashboard.evidence.locations import Locations
@@ -128,14 +127,3 @@ def read_checkpoint_file(path: Path) -> tuple[list[Checkpoint], list[str]]:
         except ValueError as exc:
             problems.append(f"{path.name} line {number}: {exc}")
     return found, problems
-
-
-def list_checkpoints(db: Database, limit: int = 20) -> list[Checkpoint]:
-    """The newest checkpoints stored in the database."""
-    query = sa.select(schema.checkpoints).order_by(schema.checkpoints.c.id.desc()).limit(limit)
-    with db.connect() as conn:
-        rows = conn.execute(query).mappings().fetchall()
-    return [
-        Checkpoint.from_json({**dict(r), "created_at": r["created_at"].isoformat(timespec="milliseconds") + "Z"})
-        for r in rows
-    ]

@@ -15,13 +15,10 @@ over the union of the hot store and the archive.
   and the batch digest matches again in the original order;
 * **rewritten**: the chain is consistent but differs from a signed checkpoint, so someone
   recomputed it (only a checkpoint kept outside the database can show this).
-
-`parse_when` reads the times that bound a verification, a restore or a hold as people type them.
 """
 
 from __future__ import annotations
 
-import argparse
 import bisect
 import collections
 import hashlib
@@ -29,7 +26,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -896,21 +893,3 @@ def _unvouched(out: _Findings, found: int, public_keys: Sequence[Path]) -> None:
         "the chain; verify against your own copy of the checkpoint file (--checkpoint)",
         "checkpoint",
     )
-
-
-def parse_when(text: str, end: bool = False) -> datetime:
-    """A command-line time: YYYY-MM, YYYY-MM-DD or an ISO time (UTC); an `end` date is inclusive."""
-    text = text.strip().rstrip("Z")
-    try:
-        if len(text) == 7:
-            value = datetime.strptime(text, "%Y-%m")
-            if end:
-                value = value.replace(year=value.year + (value.month == 12), month=value.month % 12 + 1)
-            return value
-        if len(text) == 10:
-            value = datetime.strptime(text, "%Y-%m-%d")
-            return value + timedelta(days=1 if end else 0)
-        value = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not YYYY-MM, YYYY-MM-DD or an ISO time") from exc
-    return value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)

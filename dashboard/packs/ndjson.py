@@ -17,6 +17,8 @@ every line of the file is strict JSON whatever the store holds.
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ from dashboard.packs.csvout import HashingWriter
 from dashboard.packs.model import Control, PackError, PackFile
 from dashboard.packs.view import PackView
 from dashboard.store.schema import events
+from dashboard.when import utc_text
 
 c = events.c
 
@@ -74,6 +77,46 @@ def contract_doc(line: str, changes: str | None, metadata: str | None) -> dict[s
         value = jsontext.decode_object(text)
         if value is not None:
             doc[key] = value
+    return doc
+
+
+#: the stored (not contract) values that travel with an event under `stored`: the read API, the
+#: OCSF file of a pack and the streams give these (`ocsf.to_ocsf` reads them)
+STORED_COLUMNS: tuple[str, ...] = (
+    "seq",
+    "received_at",
+    "category",
+    "ip_scope",
+    "geo_country",
+    "geo_city",
+    "geo_lat",
+    "geo_lon",
+    "source",
+    "batch_id",
+    "hash",
+)
+
+
+def read_columns() -> list[sa.ColumnElement[Any]]:
+    """What `read_event` reads: the contract line, the stored JSON texts and `STORED_COLUMNS`."""
+    return [
+        event_json(with_json=False),
+        *(getattr(c, name).label(name) for name in JSON_COLUMNS),
+        *(getattr(c, name).label(name) for name in STORED_COLUMNS),
+    ]
+
+
+def read_event(values: Mapping[Any, Any]) -> dict[str, Any]:
+    """One event as the read API gives it: the contract's shape with `stored` (from `read_columns`).
+
+    Times in `stored` are UTC with milliseconds; absent values and non-finite numbers are left out.
+    """
+    doc = contract_doc(values["line"], values["changes"], values["metadata"])
+    doc["stored"] = {
+        k: utc_text(v)
+        for k in STORED_COLUMNS
+        if (v := values[k]) is not None and not (isinstance(v, float) and not math.isfinite(v))
+    }
     return doc
 
 
@@ -191,22 +234,6 @@ def write_ndjson(
     return PackFile(path.name, "json", sink.size, sink.sha256.hexdigest(), rows)
 
 
-#: the stored columns that go with each event into OCSF (`ocsf.to_ocsf` reads them as `stored`)
-_STORED = (
-    "seq",
-    "received_at",
-    "category",
-    "ip_scope",
-    "geo_country",
-    "geo_city",
-    "geo_lat",
-    "geo_lon",
-    "source",
-    "batch_id",
-    "hash",
-)
-
-
 def write_ocsf(
     view: PackView,
     path: Path,
@@ -223,21 +250,10 @@ def write_ocsf(
     rows = 0
     total = max(view.events, 1)
     base, span = weight
-    stored_cols = [getattr(c, name).label(name) for name in _STORED]
     with path.open("wb") as handle:
         sink = HashingWriter(handle)
-        json_cols = [getattr(c, name).label(name) for name in JSON_COLUMNS]
-        for batch in view.stream([event_json(with_json=False), *json_cols, *stored_cols], control):
-            data = batch.to_pydict()
-            lines = []
-            for i, line in enumerate(data["line"]):
-                doc = contract_doc(line, data["changes"][i], data["metadata"][i])
-                doc["stored"] = {
-                    k: (v.isoformat(timespec="milliseconds") + "Z" if hasattr(v, "isoformat") else v)
-                    for k in _STORED
-                    if (v := data[k][i]) is not None
-                }
-                lines.append(jsontext.dumps(to_ocsf(doc), separators=(",", ":")))
+        for batch in view.stream(read_columns(), control):
+            lines = [jsontext.dumps(to_ocsf(read_event(values)), separators=(",", ":")) for values in batch.to_pylist()]
             sink.write(("\n".join(lines) + "\n").encode("utf-8"))
             rows += batch.num_rows
             control.report(f"OCSF: {rows:,} of {view.events:,} events", base + span * rows / total)

@@ -132,17 +132,17 @@ def _mirror(db: Database, manifest: Manifest) -> None:
         )
 
 
+def recorded_months(db: Database) -> dict[str, tuple[int, str]]:
+    """Each month `archive_months` records: its revision and the SHA-256 of its file."""
+    months = schema.archive_months.c
+    with db.connect() as conn:
+        rows = conn.execute(sa.select(months.month, months.revision, months.sha256))
+        return {r.month: (r.revision, r.sha256) for r in rows}
+
+
 def reconcile(db: Database, manifests: dict[str, Manifest]) -> None:
     """Bring `archive_months` up to the committed manifests (after a crash between the two)."""
-    with db.connect() as conn:
-        recorded = {
-            r.month: (r.revision, r.sha256)
-            for r in conn.execute(
-                sa.select(
-                    schema.archive_months.c.month, schema.archive_months.c.revision, schema.archive_months.c.sha256
-                )
-            )
-        }
+    recorded = recorded_months(db)
     for month, manifest in manifests.items():
         if recorded.get(month) != (manifest.revision, manifest.sha256):
             _mirror(db, manifest)

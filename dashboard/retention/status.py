@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from dashboard.evidence.locations import Locations
+from dashboard.retention.archive_write import recorded_months
 from dashboard.retention.holds import Hold, list_holds
 from dashboard.retention.policy import RetentionPolicy
 from dashboard.retention.purge import PurgePlan, plan_purge
@@ -42,15 +43,7 @@ def list_archive(db: Database, where: Locations) -> list[ArchivedMonth]:
     manifests, problems = read_manifests(where.archive_dir)
     if problems:
         log.warning("archive manifests: %s", "; ".join(problems))
-    with db.connect() as conn:
-        recorded = {
-            r.month: (r.revision, r.sha256)
-            for r in conn.execute(
-                sa.select(
-                    schema.archive_months.c.month, schema.archive_months.c.revision, schema.archive_months.c.sha256
-                )
-            )
-        }
+    recorded = recorded_months(db)
     return [
         ArchivedMonth(
             month,

@@ -32,7 +32,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -87,13 +86,6 @@ def _utc_bucket(column: sa.ColumnElement[Any], seconds: int) -> sa.ColumnElement
     return sa.func.time_bucket(sa.literal(timedelta(seconds=seconds), sa.Interval), column)
 
 
-def to_local(values: pd.Series, zone: ZoneInfo) -> pd.Series:
-    """Naive UTC timestamps as naive local times in `zone` (vectorised)."""
-    if values.empty:
-        return values
-    return pd.to_datetime(values).dt.tz_localize("UTC").dt.tz_convert(zone).dt.tz_localize(None)
-
-
 # -- buckets -----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Bucket:
@@ -141,18 +133,6 @@ def floor_bucket(local: datetime, bucket: Bucket) -> datetime:
     if bucket.seconds == 86400:
         return midnight
     return midnight - timedelta(days=midnight.weekday())
-
-
-def floor_local(values: pd.Series, bucket: Bucket) -> pd.Series:
-    """Naive local times floored to the start of their local bucket (days from midnight, weeks from Monday)."""
-    if values.empty:
-        return values
-    if bucket.seconds < 86400:
-        return values.dt.floor(f"{bucket.seconds}s")
-    days = values.dt.normalize()
-    if bucket.seconds == 86400:
-        return days
-    return days - pd.to_timedelta(days.dt.weekday, unit="D")
 
 
 # -- helpers ----------------------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """What a streamed event looks like on the wire.
 
-- `json`: the event in the contract's shape, as the read API gives it (`GET /api/v1/events`),
-  with `stored` (its `seq`, `received_at`, `hash`, `source`, ...): `id` and `stored.seq` tell a
-  repeated delivery from a new event.
+- `json`: the event in the contract's shape with `stored` (its `seq`, `received_at`, `hash`,
+  `source`, ...), built by the read API's own `dashboard.packs.ndjson.read_event`, so it is what
+  `GET /api/v1/events` gives: `id` and `stored.seq` tell a repeated delivery from a new event.
 - `ocsf`: the same event mapped to OCSF 1.1 (`dashboard.events.ocsf`); `metadata.uid` is the id,
   `metadata.sequence` the seq.
 - `cef`: ArcSight Common Event Format (syslog only); `externalId` is the id, `cn1` the seq.
@@ -18,33 +18,13 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-
-import sqlalchemy as sa
 
 from dashboard import __version__
 from dashboard.events import jsontext
 from dashboard.events.ocsf import to_ocsf
-from dashboard.store.schema import events as E
 
-#: the columns a streamed event is built from
-COLUMNS: tuple[str, ...] = tuple(c.name for c in E.columns)
-#: the stored (not contract) values that travel under `stored`
-STORED: tuple[str, ...] = (
-    "seq",
-    "received_at",
-    "category",
-    "ip_scope",
-    "geo_country",
-    "geo_city",
-    "geo_lat",
-    "geo_lon",
-    "source",
-    "batch_id",
-    "hash",
-)
 #: RFC 5424 structured-data id (32473 is the enterprise number RFC 5612 sets aside for examples)
 SD_ID = "auditdash@32473"
 #: syslog facility 13, "log audit" (RFC 5424 6.2.1)
@@ -52,45 +32,6 @@ FACILITY = 13
 #: the largest syslog message sent in one UDP datagram (IPv4's limit less headers)
 UDP_MAX = 65_000
 _HOST = socket.gethostname()
-
-
-def columns() -> list[sa.ColumnElement[Any]]:
-    """The events columns a stream reads."""
-    return [E.c[name] for name in COLUMNS]
-
-
-def _iso(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="milliseconds") + "Z"
-    return value
-
-
-def contract_event(row: Mapping[Any, Any]) -> dict[str, Any]:
-    """A stored row as the read API's event: the contract's fields plus `stored`."""
-    doc: dict[str, Any] = {
-        "id": row["event_id"],
-        "occurred_at": _iso(row["occurred_at"]),
-        "account_id": row["account_id"],
-        "action": row["action"],
-        "outcome": row["outcome"],
-    }
-    if row["reason"] is not None:
-        doc["reason"] = row["reason"]
-    actor = {k: row[f"actor_{k}"] for k in ("id", "name", "email", "role", "type") if row[f"actor_{k}"] is not None}
-    if actor:
-        doc["actor"] = actor
-    target = {k: row[f"target_{k}"] for k in ("type", "id", "name") if row[f"target_{k}"] is not None}
-    if target:
-        doc["target"] = target
-    for key in ("ip", "user_agent", "session_id", "request_id"):
-        if row[key] is not None:
-            doc[key] = row[key]
-    for key in ("changes", "metadata"):
-        value = jsontext.decode_object(row[key])
-        if value is not None:
-            doc[key] = value
-    doc["stored"] = {k: _iso(row[k]) for k in STORED if row[k] is not None}
-    return doc
 
 
 def _json(value: Any) -> str:

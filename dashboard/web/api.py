@@ -10,7 +10,6 @@ lists their index (array) or line (NDJSON) with the reason, and they are kept in
 from __future__ import annotations
 
 import functools
-import math
 from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_to_bytes, urlencode
@@ -23,7 +22,7 @@ from dashboard.access.tokens import verify_token
 from dashboard.events import jsontext
 from dashboard.filters import LIST_FIELDS
 from dashboard.web.state import state
-from dashboard.when import WhenError, parse_when
+from dashboard.when import WhenError, parse_when, utc_text
 
 api = flask.Blueprint("api", __name__)
 
@@ -163,8 +162,6 @@ _TIME_KEYS = ("range", "from", "to")
 EVENT_SINGLE = ("after", "limit", "format", "range", "from", "to", "tz", "outcome", "ip", "q")
 EVENT_LISTS = LIST_FIELDS
 ALERT_LISTS = ("status", "severity", "rule")
-#: selected columns that are not part of `stored`
-_NOT_STORED = ("line", "changes_text", "metadata_text")
 
 
 def _reader() -> tuple[Any, flask.Response | None]:
@@ -327,10 +324,6 @@ def _filter_problem(problem: str, query: dict[str, list[str]]) -> tuple[str, str
     return (head if head in EVENT_SINGLE or head in EVENT_LISTS else "filters"), problem
 
 
-def _iso(value: Any) -> Any:
-    return value.isoformat(timespec="milliseconds") + "Z" if isinstance(value, datetime) else value
-
-
 def _log_read(token: Any, what: str, metadata: dict[str, Any]) -> None:
     """Every read of the log through the API is itself logged (PCI DSS 10.2.1.1), before it is answered."""
     from dashboard.store import selflog
@@ -361,7 +354,7 @@ def get_events() -> flask.Response:
     import sqlalchemy as sa
 
     from dashboard.filters import Filters
-    from dashboard.packs.ndjson import contract_doc, event_json
+    from dashboard.packs.ndjson import read_columns, read_event
     from dashboard.store.schema import events as E
 
     token, refused = _reader()
@@ -390,40 +383,12 @@ def get_events() -> flask.Response:
         )
     if not any(k in query for k in _TIME_KEYS):  # no time filter: the whole log
         filters = filters.with_(start=datetime(2000, 1, 1), end=datetime(3000, 1, 1))
-    stmt = (
-        sa.select(
-            E.c.seq,
-            E.c.received_at,
-            E.c.category,
-            E.c.ip_scope,
-            E.c.geo_country,
-            E.c.geo_city,
-            E.c.geo_lat,
-            E.c.geo_lon,
-            E.c.source,
-            E.c.batch_id,
-            E.c.hash,
-            E.c.changes.label("changes_text"),
-            E.c.metadata.label("metadata_text"),
-            event_json(with_json=False),
-        )
-        .where(filters.where(E), E.c.seq > after)
-        .order_by(E.c.seq)
-        .limit(limit + 1)
-    )
+    stmt = sa.select(*read_columns()).where(filters.where(E), E.c.seq > after).order_by(E.c.seq).limit(limit + 1)
     with state().db.connect() as conn:
         rows = conn.execute(stmt).fetchall()
     more = len(rows) > limit
     rows = rows[:limit]
-    out = []
-    for row in rows:
-        doc = contract_doc(row.line, row.changes_text, row.metadata_text)
-        doc["stored"] = {
-            k: _iso(v)
-            for k, v in row._mapping.items()
-            if k not in _NOT_STORED and v is not None and not (isinstance(v, float) and not math.isfinite(v))
-        }
-        out.append(doc)
+    out = [read_event(row._mapping) for row in rows]
     if shape == "ocsf":
         from dashboard.events.ocsf import to_ocsf
 
@@ -474,6 +439,6 @@ def get_alerts() -> flask.Response:
         limit=limit,
         with_evidence=True,
     )
-    alerts = [{k: _iso(v) for k, v in alert.items()} for alert in found]
+    alerts = [{k: utc_text(v) for k, v in alert.items()} for alert in found]
     _log_read(token, "alerts", {"query": {k: v for k, v in chosen.items() if v}, "returned": len(alerts)})
     return json_response({"alerts": alerts, "count": len(alerts)})
