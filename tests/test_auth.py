@@ -323,6 +323,7 @@ def test_users_command_line(db_path: Path) -> None:
     assert "too short" in bad.stderr
     listed = {u["username"]: u for u in json.loads(run_cli("users", "list", "--db", db, "--json").stdout)}
     assert (listed["ana"]["role"], listed["ana"]["totp"], listed["kiosk"]["active"]) == ("manager", True, False)
+    assert listed["ana"]["sign_in"] == "password"  # made here, not by single sign-on
     with Database(db_path) as database:
         assert users.authenticate(database, "ana", "pw-from-stdin-2").ok
         assert users.authenticate(database, "kiosk", kiosk_password).reason == "user disabled"

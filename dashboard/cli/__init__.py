@@ -28,6 +28,7 @@ from dashboard.cli import (
     retention,
     serve,
     stats,
+    streams,
     tokens,
     users,
     verify_pack,
@@ -49,6 +50,7 @@ GROUPS = (
     detect,
     report,
     chatwoot,
+    streams,
 )
 
 

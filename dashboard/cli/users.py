@@ -71,6 +71,7 @@ def _user_json(u: users.User) -> dict[str, Any]:
         "role": u.role,
         "active": u.active,
         "totp": u.totp_enabled,
+        "sign_in": "sso" if u.sso else "password",
         "created_at": u.created_at,
         "last_login_at": u.last_login_at,
         "password_changed_at": u.password_changed_at,
@@ -93,11 +94,12 @@ def run_users(args: argparse.Namespace, db: Database) -> int:
         if args.json:
             print_json([_user_json(u) for u in found])
             return 0
-        print(f"{'user':<24}{'role':<12}{'status':<10}{'2fa':<5}last login")
+        print(f"{'user':<24}{'role':<12}{'status':<10}{'sign-in':<10}{'2fa':<5}last login")
         for u in found:
             last = f"{u.last_login_at:%Y-%m-%d %H:%M:%S}" if u.last_login_at else "never"
             status = "active" if u.active else "disabled"
-            print(f"{u.username:<24}{u.role:<12}{status:<10}{'on' if u.totp_enabled else 'off':<5}{last}")
+            sign_in = "sso" if u.sso else "password"
+            print(f"{u.username:<24}{u.role:<12}{status:<10}{sign_in:<10}{'on' if u.totp_enabled else 'off':<5}{last}")
         return 0
     if command == "add":
         password, generated = _read_password(args)
