@@ -5,19 +5,25 @@ process (`kaleido.start_sync_server`): the first image takes a second or two, la
 tenths. The browser holds about 1 GB while it runs, so it is started for a pack and stopped
 when the pack's charts are done (unless something else in the process had started it), and
 calls are serialised: the sync server has a single queue shared by every thread.
+
+Every call into kaleido has a deadline (`_bounded`): a browser that never starts or never answers
+(seen once in a full parallel test run: the pack queue then waited forever, and so did every pack
+after it) costs a pack its charts, which the PDF then names, never the pack itself.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 import plotly.graph_objects as go
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _lock = threading.Lock()
 
@@ -30,6 +36,33 @@ FORMAT = "jpeg"
 #: the world outlines the dashboard's maps use (shipped in assets/, as the machines have no
 #: internet); the browser reads them from the file, as plotly.js would read them from its CDN.
 TOPOJSON_DIR = Path(__file__).resolve().parents[2] / "assets" / "topojson"
+
+
+#: seconds the charts' browser may take to start, to draw all of a pack's charts, to stop
+START_DEADLINE_S = 30.0
+RENDER_DEADLINE_S = 45.0
+STOP_DEADLINE_S = 10.0
+
+
+def _bounded(what: str, seconds: float, func: Callable[[], T]) -> T:
+    """`func()`, run in a thread of its own; TimeoutError when it has not returned in `seconds`
+    (the thread is left behind: kaleido's calls cannot be interrupted)."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = func()
+        except BaseException as exc:  # handed to the caller
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, name=f"kaleido {what}", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise TimeoutError(f"the charts' browser did not {what} within {seconds:.0f} s")
+    if "error" in box:
+        raise box["error"]
+    return cast(T, box["value"])
 
 
 def maps_drawable() -> bool:
@@ -72,8 +105,12 @@ class Session:
             running = bool(server is not None and getattr(server, "is_running", lambda: False)())
             if not running:
                 # no MathJax: it would be fetched from a CDN, and these machines have no internet
-                kaleido.start_sync_server(mathjax=False, silence_warnings=True)
                 self._started = True
+                _bounded(
+                    "start",
+                    START_DEADLINE_S,
+                    lambda: kaleido.start_sync_server(mathjax=False, silence_warnings=True),
+                )
         except Exception as exc:  # no browser: the PDF says so and goes on
             self.error = f"{type(exc).__name__}: {exc}"
         return self
@@ -84,7 +121,7 @@ class Session:
             raise ChartError(f"charts could not be drawn: {self.error}")
         import kaleido
 
-        try:
+        def draw() -> list[bytes]:
             return [
                 bytes(
                     kaleido.calc_fig_sync(
@@ -95,6 +132,9 @@ class Session:
                 )
                 for chart in charts
             ]
+
+        try:
+            return _bounded("draw the charts", RENDER_DEADLINE_S, draw)
         except Exception as exc:
             raise ChartError(f"charts could not be drawn: {exc}") from exc
 
@@ -103,7 +143,7 @@ class Session:
             if self._started:
                 import kaleido
 
-                kaleido.stop_sync_server(silence_warnings=True)
+                _bounded("stop", STOP_DEADLINE_S, lambda: kaleido.stop_sync_server(silence_warnings=True))
         except Exception:  # pragma: no cover - stopping must not hide the result
             log.exception("stopping kaleido failed")
         finally:
