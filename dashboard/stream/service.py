@@ -271,12 +271,9 @@ class StreamService:
                 _retire(old)
         if change == "unchanged":  # saved as it was: nothing to record
             return dest
-        selflog.record(
-            self.db,
-            "audit.settings_change",
+        self._audit(
             actor,
             **audit,
-            target_type="stream",
             target_id=dest.name,
             target_name=dest.address,
             changes={"stream": [before, dest.public()]},
@@ -303,12 +300,9 @@ class StreamService:
             listener(name, False)
         if stream is not None:
             _retire(stream)
-        selflog.record(
-            self.db,
-            "audit.settings_change",
+        self._audit(
             actor,
             **audit,
-            target_type="stream",
             target_id=name,
             target_name=stream.dest.address if stream is not None else None,
             changes={"stream": [before, None]},
@@ -374,11 +368,8 @@ class StreamService:
                             failures=0,
                         )
                     )
-                selflog.record(
-                    self.db,
-                    "audit.settings_change",
+                self._audit(
                     actor,
-                    target_type="stream",
                     target_id=name,
                     target_name=dest.address,
                     changes={"stream": [None, dest.public()]},
@@ -389,11 +380,8 @@ class StreamService:
                 with self.db.write_lock, self.db.engine.begin() as conn:
                     conn.execute(S.update().where(S.c.name == name).values(config_digest=dest.digest(), updated_at=now))
                 change = "stream added again" if row.config_digest is None else "stream changed"
-                selflog.record(
-                    self.db,
-                    "audit.settings_change",
+                self._audit(
                     actor,
-                    target_type="stream",
                     target_id=name,
                     target_name=dest.address,
                     changes={"stream": [None, dest.public()]},
@@ -405,16 +393,18 @@ class StreamService:
                 continue
             with self.db.write_lock, self.db.engine.begin() as conn:
                 conn.execute(S.update().where(S.c.name == name).values(config_digest=None, updated_at=now))
-            selflog.record(
-                self.db,
-                "audit.settings_change",
+            self._audit(
                 actor,
-                target_type="stream",
                 target_id=name,
                 metadata={"change": "stream removed", "cursor": int(row.last_seq)},
             )
             said.append(f"stream {name} removed (its cursor, seq {int(row.last_seq)}, is kept)")
         return said
+
+    def _audit(self, actor: str, target_id: str, **fields: Any) -> None:
+        """Record a change of a destination in the audit log (category audit, target `stream`);
+        `fields` are `selflog.record`'s: the actor's role, ip, ..., target_name, changes, metadata."""
+        selflog.record(self.db, "audit.settings_change", actor, target_type="stream", target_id=target_id, **fields)
 
     def set_paused(self, name: str, paused: bool, actor: str, **audit: Any) -> None:
         """Pause or resume a destination (kept across restarts; self-logged with `audit`: the
@@ -425,12 +415,9 @@ class StreamService:
             done = conn.execute(S.update().where(S.c.name == name).values(paused=paused, updated_at=utcnow()))
             if not done.rowcount:
                 raise StreamConfigError(f"stream {name} has no cursor yet: start the server once")
-        selflog.record(
-            self.db,
-            "audit.settings_change",
+        self._audit(
             actor,
             **audit,
-            target_type="stream",
             target_id=name,
             target_name=self.streams[name].dest.address,
             changes={"paused": [not paused, paused]},
