@@ -82,7 +82,9 @@ TEXT_MAX = 200
 _MAX_ITEMS = 200
 _MAX_ITEM = 256
 #: filters that take one value (a link repeating them keeps the last, with a note)
-_SINGLE_KEYS = ("tz", "range", "from", "to", "outcome", "ip", "q")
+_SINGLE_KEYS = ("tz", "range", "from", "to", "outcome", "ip", "q", "own")
+#: the dashboard's own activity (Filters.dashboard_activity)
+OWN_CATEGORY = "audit"
 
 
 def _zone(name: str) -> ZoneInfo | None:
@@ -225,6 +227,9 @@ class Filters:
         hours: local hours of the day in `tz` (0..23; 14 means 14:00 to 15:00).
         text: free text over actor, target and changed values.
         tz: the IANA time zone dates are entered and shown in.
+        dashboard_activity: include auditdash's own activity (category `audit`: its users'
+            sign-ins, views and exports). Off by default: it stays recorded and is shown when
+            asked for, here or by choosing the category, but is not mixed into the platform's.
         problems: what was dropped from an untrusted source (not part of the view).
     """
 
@@ -243,6 +248,7 @@ class Filters:
     hours: tuple[int, ...] = ()
     text: str | None = None
     tz: str = "UTC"
+    dashboard_activity: bool = False
     problems: tuple[str, ...] = field(default=(), compare=False)
 
     # -- construction ------------------------------------------------------------------------
@@ -254,14 +260,19 @@ class Filters:
         return replace(self, problems=(), **clean)
 
     @classmethod
-    def from_query(cls, query: str | Mapping[str, Any]) -> Filters:
-        """Read filters from a URL query string (or Dash's page kwargs); bad values are dropped."""
+    def from_query(cls, query: str | Mapping[str, Any], dashboard_activity: bool = False) -> Filters:
+        """Read filters from a URL query string (or Dash's page kwargs); bad values are dropped.
+
+        `dashboard_activity` is the value when the query does not say (`own=1` or `own=0`):
+        pages leave the dashboard's own activity out by default; the read API and the streams,
+        which hand the whole log to other systems, keep it in.
+        """
         if isinstance(query, str):
             raw: dict[str, list[str]] = parse_qs(query.lstrip("?"), keep_blank_values=False)
         else:
             raw = {k: v if isinstance(v, list) else [str(v)] for k, v in query.items() if v not in (None, "")}
         problems: list[str] = []
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = {"dashboard_activity": dashboard_activity}
 
         for key in _SINGLE_KEYS:
             given = [v for v in raw.get(key, []) if isinstance(v, str) and v.strip()]
@@ -357,6 +368,12 @@ class Filters:
                 )
             except ValueError:
                 problems.append(f"ip={shown(ip)} is not an address or CIDR block")
+        own = first("own")
+        if own is not None:
+            if own in ("1", "0"):
+                values["dashboard_activity"] = own == "1"
+            else:
+                problems.append(f"own={shown(own)} is not 1 or 0")
         text = first("q")
         if text:
             cleaned = "".join(ch for ch in text if ch.isprintable() or ch == " ").strip()
@@ -394,6 +411,9 @@ class Filters:
             pairs.append(("q", self.text))
         if self.tz != "UTC":
             pairs.append(("tz", self.tz))
+        if self.dashboard_activity:
+            pairs.append(("own", "1"))
+        # (a query without `own` means the reader's default: see `from_query`)
         return urlencode(pairs)
 
     def to_store(self) -> dict[str, Any]:
@@ -465,6 +485,8 @@ class Filters:
             conds.append(c.actor_role.in_(self.roles))
         if self.categories:
             conds.append(c.category.in_(self.categories))
+        elif not self.dashboard_activity:
+            conds.append(c.category != OWN_CATEGORY)
         if self.actions:
             conds.append(c.action.in_(self.actions))
         if self.outcome:
@@ -532,6 +554,8 @@ class Filters:
             parts.append("accounts " + ", ".join(self.accounts))
         if self.text:
             parts.append(f'text "{self.text}"')
+        if self.dashboard_activity and not self.categories:
+            parts.append("with auditdash's own activity")
         return ", ".join(parts)
 
     def is_default(self) -> bool:

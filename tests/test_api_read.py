@@ -180,7 +180,7 @@ def test_zz_every_read_is_in_the_log(site: Site) -> None:
     assert all(actor == "token:siem" and role == "api" for actor, role, _, _ in reads)
     events_reads = [m for _, _, what, m in reads if what == "events"]
     # the whole log when no time filter is given, as the dashboard writes it in its links
-    assert events_reads[0]["filters"] == "from=2000-01-01&to=2999-12-31&categories=authentication%2Clabels"
+    assert events_reads[0]["filters"] == "from=2000-01-01&to=2999-12-31&categories=authentication%2Clabels&own=1"
     assert [m["returned"] for m in events_reads[:3]] == [25, 25, 10]
     assert any(what == "alerts" for _, _, what, _ in reads)
     assert all(r.ip == "127.0.0.1" for r in rows)

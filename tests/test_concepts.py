@@ -107,7 +107,10 @@ def test_overview_security_wall_pack_and_review_count_the_same_failed_logins(sto
     expected = _count(store, FAILED_LOGIN_ACTIONS, "failure")
     locked = _count(store, LOCKOUT_ACTIONS, None)
     first, last = (END - timedelta(days=DAYS)).date(), (END - timedelta(days=1)).date()
-    period = Filters(preset=None, start=datetime(2000, 1, 1), end=END.replace(tzinfo=None), tz="UTC")
+    # with auditdash's own activity (its failed sign-ins), as the review and the wall count
+    period = Filters(
+        preset=None, start=datetime(2000, 1, 1), end=END.replace(tzinfo=None), tz="UTC", dashboard_activity=True
+    )
 
     overview = views.overview_cards(store.db, period, END)
     security = views.security_failures(store.db, period, masked=False, now=END)
@@ -123,12 +126,17 @@ def test_overview_security_wall_pack_and_review_count_the_same_failed_logins(sto
     assert int(pack.sources["failures"].sum()) <= expected  # the top addresses of the same failures
     assert sum(d.failed_logins for d in days) == expected
     assert sum(d.lockouts for d in days) == locked
+    # the pages' default leaves the dashboard's own activity out, its failed sign-ins too
+    platform = period.with_(dashboard_activity=False)
+    own_failed = store.by_action.get(("audit.login", "failure"), 0)
+    assert own_failed > 0
+    assert _num(views.overview_cards(store.db, platform, END).failed_logins) == expected - own_failed
 
 
 def test_the_wall_counts_the_last_day_as_the_review_counts_that_day(store: Store) -> None:
     wall = wall_views.refresh(store.db, END)
     (day,) = review.day_summaries(store.db, (END - timedelta(days=1)).date(), (END - timedelta(days=1)).date())
-    last_day = Filters(preset="24h", tz="UTC")
+    last_day = Filters(preset="24h", tz="UTC", dashboard_activity=True)
     assert _num(wall.failed) == day.failed_logins == _num(views.overview_cards(store.db, last_day, END).failed_logins)
     assert day.failed_logins >= 4  # auditdash's own failed sign-ins of that day are among them
 

@@ -23,6 +23,7 @@ from dashboard.events.taxonomy import activity_actions
 from dashboard.evidence.locations import Locations
 from dashboard.evidence.status import LAST_VERIFY_META
 from dashboard.evidence.verify import verify as verify_chain
+from dashboard.filters import OWN_CATEGORY
 from dashboard.packs.view import PackView
 from dashboard.privacy import mask_ip, mask_ipv4_sql, shorten_name
 from dashboard.store import analytics, schema
@@ -300,7 +301,7 @@ def audit_access(view: PackView) -> pd.DataFrame:
             sa.func.count().filter(E.outcome == "failure"),
             sa.func.count(sa.distinct(E.actor_id)),
         )
-        .where(view.condition(), E.category == "audit")
+        .where(view.condition(own_activity=True), E.category == OWN_CATEGORY)
         .group_by(E.action)
         .order_by(sa.desc("events"), E.action)
     )

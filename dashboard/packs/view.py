@@ -108,9 +108,13 @@ class PackView:
         return self.view.end
 
     # -- SQL -------------------------------------------------------------------------------
-    def condition(self) -> sa.ColumnElement[bool]:
-        """The pack's WHERE clause: the filters and the snapshot bound."""
-        return sa.and_(self.view.where(), events.c.seq <= self.snapshot_seq)
+    def condition(self, own_activity: bool = False) -> sa.ColumnElement[bool]:
+        """The pack's WHERE clause: the filters and the snapshot bound (`own_activity`: with the
+        dashboard's own activity whatever the filters say, for the section about it)."""
+        filters = self.view.filters
+        if own_activity and not filters.dashboard_activity:
+            filters = filters.with_(dashboard_activity=True)
+        return sa.and_(filters.where(events, self.view.now), events.c.seq <= self.snapshot_seq)
 
     def period_condition(self) -> sa.ColumnElement[bool]:
         """Only the period (every event of it, whatever the other filters) and the snapshot bound."""

@@ -193,7 +193,7 @@ class Destination:
 def parse_filter(text: str, where: str) -> Filters:
     """A stream's filter from URL query text; any problem is an error (a stream must not widen silently)."""
     query = text.strip().lstrip("?")
-    filters = Filters.from_query(query)
+    filters = Filters.from_query(query, dashboard_activity=True)
     if filters.problems:
         raise StreamConfigError(f"{where}: filter: " + "; ".join(filters.problems), key="filter")
     keys = {part.split("=", 1)[0] for part in query.split("&") if part}

@@ -370,7 +370,8 @@ def get_events() -> flask.Response:
     problems = _event_problems(query)
     failed = {name for name, _ in problems}
     filters = Filters.from_query(
-        {k: [",".join(v)] for k, v in query.items() if k not in _PAGING_KEYS and k not in failed}
+        {k: [",".join(v)] for k, v in query.items() if k not in _PAGING_KEYS and k not in failed},
+        dashboard_activity=True,
     )
     problems += [_filter_problem(p, query) for p in filters.problems]
     if problems:

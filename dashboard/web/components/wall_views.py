@@ -23,7 +23,8 @@ from dashboard.store import analytics, wall
 from dashboard.store.db import Database
 
 #: the wall's view: the last 24 hours, every account, in UTC.
-WALL_FILTERS = Filters(preset="24h", tz="UTC")
+#: the wall shows the whole last day, sign-in attempts at auditdash itself included
+WALL_FILTERS = Filters(preset="24h", tz="UTC", dashboard_activity=True)
 NO_DETECTION = "No alert rules yet: detection is not set up."
 
 
