@@ -42,7 +42,12 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "Folder the relative defaults are under (unset: the project folder auditdash runs from).",
     ),
-    Setting("db_path", "AUDITDASH_DB", DEFAULT_DB_NAME, "The DuckDB database file."),
+    Setting(
+        "db_path",
+        "AUDITDASH_DB",
+        DEFAULT_DB_NAME,
+        "The DuckDB database file, or a `postgresql+psycopg://` URL (docs/scaling.md).",
+    ),
     Setting("host", "AUDITDASH_HOST", "127.0.0.1", "Address the server binds to."),
     Setting("port", "AUDITDASH_PORT", 8050, "Port the server listens on."),
     Setting("threads", "AUDITDASH_THREADS", 8, "Worker threads of the web server."),
@@ -377,14 +382,25 @@ class Settings:
     stream_lag_events: int = 10_000
     stream_lag_s: int = 900
     stream_backoff_max_s: int = 300
+    #: the PostgreSQL URL when `AUDITDASH_DB` / `--db` names one (then `db_path` is where the files
+    #: kept beside the database go: keys, archive); None for a DuckDB file
+    db_url: str | None = None
 
     def __post_init__(self) -> None:
         home = _absolute(Path(self.home), Path.cwd()) if self.home is not None else PROJECT_ROOT
         object.__setattr__(self, "home", home)
+        if is_db_url(self.db_path):
+            object.__setattr__(self, "db_url", str(self.db_path))
+            object.__setattr__(self, "db_path", url_state_path(str(self.db_path), home))
         for name in PATH_FIELDS:
             value = getattr(self, name)
             if value is not None and value != "":
                 object.__setattr__(self, name, _absolute(Path(value), home))
+
+    @property
+    def db_target(self) -> Path | str:
+        """What to open: the PostgreSQL URL, else the DuckDB file (`store.db.Database` takes both)."""
+        return self.db_url or self.db_path
 
     @property
     def home_dir(self) -> Path:
@@ -402,8 +418,10 @@ class Settings:
         A relative path among them was typed by the user: it is taken from the current folder.
         """
         values = {k: v for k, v in overrides.items() if v is not None}
+        if "db_path" in values:  # a new --db replaces a URL of the environment too
+            values["db_url"] = None
         for name, value in values.items():
-            if name in PATH_FIELDS and isinstance(value, str | Path) and str(value):
+            if name in PATH_FIELDS and isinstance(value, str | Path) and str(value) and not is_db_url(value):
                 values[name] = _absolute(Path(value), Path.cwd())
         return replace(self, **values)
 
@@ -420,6 +438,21 @@ def _absolute(path: Path, base: Path) -> Path:
     """`path` made absolute against `base` (`~` expanded, `..` folded; symbolic links kept)."""
     path = path.expanduser()
     return Path(os.path.normpath(path if path.is_absolute() else base / path))
+
+
+def is_db_url(value: object) -> bool:
+    """Whether a `--db` / `AUDITDASH_DB` value names a PostgreSQL server rather than a DuckDB file."""
+    return isinstance(value, str) and value.startswith(("postgresql+psycopg://", "postgresql://", "postgres://"))
+
+
+def url_state_path(url: str, home: Path) -> Path:
+    """Where the files kept beside a PostgreSQL store go (keys, archive): a name in the data folder
+    under `home`, one per server and database (`data/HOST-PORT-DATABASE.postgres`)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    database = parts.path.lstrip("/").split("?")[0] or "postgres"
+    return home / DEFAULT_DB_NAME.parent / f"{parts.hostname or 'local'}-{parts.port or 5432}-{database}.postgres"
 
 
 def archive_folder(archive_dir: Path | None, db_path: Path) -> Path:
@@ -440,6 +473,8 @@ def _convert(setting: Setting, raw: str) -> Any:
             return int(raw)
         except ValueError as exc:
             raise ConfigError(f"{setting.env}={raw!r} is not a whole number") from exc
+    if setting.name == "db_path" and is_db_url(raw):
+        return raw
     if isinstance(default, Path) or setting.name.endswith(("_path", "_dir", "_mmdb")) or setting.name == "home":
         # typed by the user: relative to the folder the process was started in
         return _absolute(Path(raw), Path.cwd()) if raw else None

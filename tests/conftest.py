@@ -20,6 +20,9 @@ from typing import Any
 
 import pytest
 
+#: the throwaway PostgreSQL server (`pg_server`, `pg_url`, `backend`, `store_target`)
+pytest_plugins = ["tests.pg"]
+
 ROOT = Path(__file__).resolve().parent.parent
 GEO_DIR = ROOT / "data" / "geo"
 

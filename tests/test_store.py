@@ -39,15 +39,15 @@ def canonical_hash(row: dict) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
-def test_new_file_gets_current_schema_version(db_path: Path) -> None:
-    with Database(db_path) as db:
+def test_new_file_gets_current_schema_version(store_target: Path | str) -> None:
+    with Database(store_target) as db:
         assert db.version() == CURRENT_VERSION
-    with Database(db_path) as db, db.connect() as conn:  # reopening applies nothing twice
+    with Database(store_target) as db, db.connect() as conn:  # reopening applies nothing twice
         assert conn.execute(sa.text("SELECT count(*) FROM schema_version")).scalar() == CURRENT_VERSION
 
 
-def test_sequence_and_hash_chain(db_path: Path) -> None:
-    with Database(db_path) as db:
+def test_sequence_and_hash_chain(store_target: Path | str) -> None:
+    with Database(store_target) as db:
         r1 = store(db, [event(id=f"a{i}", changes={"role": ["agent", f"x{i}"]}) for i in range(3)])
         r2 = store(db, [event(id=f"b{i}", ip="10.0.0.1") for i in range(2)])
         assert (r1.first_seq, r1.last_seq, r2.first_seq, r2.last_seq) == (1, 3, 4, 5)
@@ -80,8 +80,8 @@ def test_an_altered_event_no_longer_matches_its_hash(db_path: Path) -> None:
     assert rows[1]["hash"] != canonical_hash(rows[1])
 
 
-def test_a_failing_batch_writes_nothing(db_path: Path) -> None:
-    with Database(db_path) as db:
+def test_a_failing_batch_writes_nothing(store_target: Path | str) -> None:
+    with Database(store_target) as db:
         store(db, [event(id="keep")])
         with db.raw() as con:
             checked = validate_records(con, [event(id="n1"), event(id="n2")])
@@ -93,8 +93,8 @@ def test_a_failing_batch_writes_nothing(db_path: Path) -> None:
             assert conn.execute(sa.text("SELECT count(*) FROM chain_batches")).scalar() == 1
 
 
-def test_meta_flags(db_path: Path) -> None:
-    with Database(db_path) as db:
+def test_meta_flags(store_target: Path | str) -> None:
+    with Database(store_target) as db:
         assert db.get_meta("demo") is None
         db.set_meta("demo", "true")
         assert db.get_meta("demo") == "true"

@@ -48,7 +48,7 @@ def _cmd_pull(args: argparse.Namespace) -> int:
 
     try:
         settings, source = _source(args)
-        with Database(settings.db_path) as db:
+        with Database(settings.db_target) as db:
             locator = default_locator(settings.geo_dir, settings.geoip_mmdb)
             with Ingestor(db, locator, settings.batch_size, archive_dir=settings.archive_dir) as ingestor:
                 result = pull(db, ingestor, source)
@@ -72,7 +72,7 @@ def _cmd_pull(args: argparse.Namespace) -> int:
 def _cmd_status(args: argparse.Namespace) -> int:
     try:
         settings, source = _source(args)
-        with Database(settings.db_path) as db:
+        with Database(settings.db_target) as db:
             state = PullState.load(db, source)
     except ChatwootError as exc:
         print(f"error: {exc}", file=sys.stderr)

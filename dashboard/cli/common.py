@@ -33,14 +33,16 @@ Handler = Callable[[argparse.Namespace], int]
 
 def settings_from(args: argparse.Namespace, **overrides: Any) -> config.Settings:
     """The settings of a command: the environment's, with `--db` and `overrides` on top."""
-    return config.load().with_overrides(db_path=Path(args.db) if getattr(args, "db", None) else None, **overrides)
+    db = getattr(args, "db", None)
+    target = (db if config.is_db_url(db) else Path(db)) if db else None
+    return config.load().with_overrides(db_path=target, **overrides)
 
 
 def open_db(args: argparse.Namespace) -> Database:
     """Open the command's database (DatabaseLocked when a server owns it)."""
     from dashboard.store.db import Database
 
-    return Database(settings_from(args).db_path)
+    return Database(settings_from(args).db_target)
 
 
 def print_json(data: Any) -> None:

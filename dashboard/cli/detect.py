@@ -42,7 +42,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     from dashboard.detect.service import build_service
 
     settings = settings_from(args)
-    db = Database(settings.db_path)
+    db = Database(settings.db_target)
     try:
         service = build_service(db, settings)
         if args.no_notify:
@@ -84,7 +84,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     from dashboard.detect.alerts import AlertStore
 
     settings = settings_from(args)
-    db = Database(settings.db_path)
+    db = Database(settings.db_target)
     try:
         store = AlertStore(db)
 

@@ -64,7 +64,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     """`auditdash verify`: recompute the chain; exit 1 when it is broken."""
 
     settings = settings_from(args)
-    db = Database(settings.db_path)
+    db = Database(settings.db_target)
     try:
         where = Locations.resolve(settings, db.path)
         result = verify(
@@ -88,7 +88,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_checkpoint(args: argparse.Namespace) -> int:
     """`auditdash checkpoint`: sign the chain head now."""
     settings = settings_from(args)
-    db = Database(settings.db_path)
+    db = Database(settings.db_target)
     try:
         where = Locations.resolve(settings, db.path)
         cp = write_checkpoint(db, where, "manual")

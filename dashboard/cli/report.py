@@ -97,7 +97,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         progress.label = f"{stage[:48]:<48}"
         progress(int(fraction * 100))
 
-    db = Database(settings.db_path)
+    db = Database(settings.db_target)
     try:
         result = build_pack(db, pack_settings, request, Control(show))
     except PackCancelled:

@@ -68,7 +68,7 @@ def add_parser(
 @contextmanager
 def _opened(args: argparse.Namespace) -> Iterator[tuple[Database, Locations, config.Settings]]:
     settings = settings_from(args)
-    db = Database(settings.db_path)
+    db = Database(settings.db_target)
     try:
         yield db, Locations.resolve(settings, db.path), settings
     finally:

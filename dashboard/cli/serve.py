@@ -49,7 +49,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = settings_from(args).with_overrides(host=args.host, port=args.port)
     is_default = settings.db_path == settings.default_db
     created = not settings.db_path.exists()
-    db = Database(settings.db_path)
+    db = Database(settings.db_target)
     if created and is_default and not args.no_demo:
         print(f"First start: seeding {settings.db_path} with demo data (use --no-demo to skip) ...")
         seed_demo(db, settings, events=settings.demo_events)

@@ -415,7 +415,7 @@ def verify(
     out = _Findings()
     ranged = start is not None or end is not None
     lo, hi = _resolve_range(start, end)
-    with maintenance_lock(db), db.raw() as con:
+    with maintenance_lock(db), db.reading() as con:
         run(con, "BEGIN TRANSACTION")  # one snapshot: ingest may go on meanwhile
         try:
             result = _verify_in(

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from dashboard.store import schema
+from dashboard.store.backend import engine_url, is_postgres, postgres
 from dashboard.store.errors import StoreError
 from dashboard.store.faults import classify
 
@@ -90,6 +91,9 @@ def _create(*tables: sa.Table) -> Migration:
     """A migration step that creates the given tables (and their sequences)."""
 
     def step(conn: Connection) -> None:
+        if conn.dialect.name == "postgresql":  # events partitioned by month (store/backend/postgres.py)
+            postgres.create_tables(conn, tables)
+            return
         schema.metadata.create_all(conn, tables=list(tables))
 
     return step
@@ -98,7 +102,9 @@ def _create(*tables: sa.Table) -> Migration:
 def _add_columns(conn: Connection, table: sa.Table, *names: str) -> None:
     """Add columns of `table` (as schema.py defines them) that the file's table lacks: a store
     created at an earlier version gains them; one created since has them already."""
-    query = sa.text("SELECT column_name FROM information_schema.columns WHERE table_name = :t")
+    query = sa.text(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = :t AND table_schema = current_schema()"
+    )
     present = {str(row[0]) for row in conn.execute(query, {"t": table.name})}
     for name in names:
         if name not in present:
@@ -211,12 +217,16 @@ class Database:
     """The store: engine, per-thread connections, one writer, migrations.
 
     Args:
-        path: the DuckDB file (created with its folder when missing).
+        path: the DuckDB file (created with its folder when missing), or a `postgresql+psycopg://`
+            URL (store/backend/postgres.py; then `path` is the folder-side name of the files kept
+            beside the database: keys, archive, see `pg_state_path`).
         read_only: open without the write lock (fails while a writer holds the file).
     """
 
     def __init__(self, path: Path | str, read_only: bool = False) -> None:
-        self.path = Path(path)
+        #: the PostgreSQL URL (psycopg 3 driver) when the store is PostgreSQL, else None (DuckDB)
+        self.url: str | None = engine_url(str(path)) if is_postgres(path) else None
+        self.path = Path(path) if self.url is None else pg_state_path(self.url)
         self.read_only = read_only
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -227,19 +237,25 @@ class Database:
         self._users: list[tuple[str, Callable[[float], object]]] = []
         self._users_lock = threading.Lock()
         connect_args: dict[str, Any] = {"read_only": read_only} if read_only else {}
-        self.engine: Engine = sa.create_engine(
-            f"duckdb+auditdash:///{self.path}",
-            connect_args=connect_args,
-            pool_size=8,
-            max_overflow=24,
-            pool_pre_ping=False,
+        self.engine: Engine = (
+            postgres.create_engine(self.url)
+            if self.url
+            else sa.create_engine(
+                f"duckdb+auditdash:///{self.path}",
+                connect_args=connect_args,
+                pool_size=8,
+                max_overflow=24,
+                pool_pre_ping=False,
+            )
         )
         try:
             with self.engine.connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
         except sa.exc.DBAPIError as exc:
             self.engine.dispose()
-            raise _explain(exc, self.path) from exc
+            raise (postgres.explain(exc, self.url) if self.url else _explain(exc, self.path)) from exc
+        if self.url:  # several processes share it: an older schema is upgraded on purpose only
+            self._check_postgres_version()
         if not read_only:
             try:
                 self.migrate()
@@ -281,12 +297,67 @@ class Database:
 
     @contextmanager
     def raw(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The DuckDB connection under a pooled connection, for bulk work (Arrow, COPY)."""
+        """The DuckDB connection under a pooled connection, for bulk work (Arrow, COPY).
+
+        On PostgreSQL: a scratch in-memory DuckDB (validation of batches runs there); the store's
+        tables are reached through `batch_session` and `snapshot`, never through it."""
+        if self.url is not None:
+            scratch = duckdb.connect(":memory:")
+            try:
+                yield scratch
+            finally:
+                scratch.close()
+            return
         with self.engine.connect() as conn:
             driver = conn.connection.driver_connection
             # duckdb-engine wraps the DuckDB connection; reach the real one.
             real = cast(duckdb.DuckDBPyConnection, getattr(driver, "_ConnectionWrapper__c", driver))
             yield real
+
+    @contextmanager
+    def batch_session(self, batch: Any) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The DuckDB connection the writer stores one batch (an Arrow table) with.
+
+        DuckDB: `raw()` (the writer's own transaction, under `write_lock`). PostgreSQL: a staging
+        DuckDB whose writes are copied to PostgreSQL under the chain's advisory lock
+        (`backend.postgres.stage_batch`, docs/integrity.md "Several writers")."""
+        if self.url is None:
+            with self.raw() as con:
+                yield con
+            return
+        with postgres.stage_batch(self.engine, batch) as con:
+            yield con
+
+    def snapshot(self, tables: tuple[str, ...]) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB copy of `tables`, read in one consistent transaction (PostgreSQL only:
+        on DuckDB, use `raw()`). The caller closes it."""
+        if self.url is None:
+            raise StoreError("snapshot() is for PostgreSQL stores; use raw() on DuckDB")
+        return postgres.snapshot(self.engine, tables)
+
+    @contextmanager
+    def reading(self, tables: tuple[str, ...] = postgres.CHAIN_TABLES) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A DuckDB connection to read `tables` with DuckDB's SQL (the verification): `raw()` on
+        DuckDB, a consistent in-memory copy on PostgreSQL (`snapshot`)."""
+        if self.url is None:
+            with self.raw() as con:
+                yield con
+            return
+        con = self.snapshot(tables)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def _check_postgres_version(self) -> None:
+        current = self.version()
+        if 0 < current < CURRENT_VERSION:
+            self.engine.dispose()
+            raise postgres.PostgresUnavailable(
+                f"PostgreSQL at {postgres.redacted(str(self.url))} holds auditdash schema version {current}, older "
+                f"than this auditdash ({CURRENT_VERSION}). Stop the auditdash processes using it, upgrade it once "
+                f"with `auditdash migrate --to URL`, then start them again; nothing was written."
+            )
 
     def dialect(self) -> str:
         """The backend's dialect name (`duckdb`, later `postgresql`)."""
@@ -303,7 +374,7 @@ class Database:
 
     def migrate(self) -> int:
         """Apply the forward migrations the file lacks; return the version reached."""
-        with self.write_lock:
+        with self.write_lock, postgres.migration_lock(self.engine):
             current = self.version()
             if current > CURRENT_VERSION:
                 raise StoreError(
@@ -376,6 +447,14 @@ def _explain(exc: sa.exc.DBAPIError, path: Path) -> StoreError:
     if fault is not None:  # a full disk, a damaged file, an I/O error: what to do, in words
         return fault
     return StoreError(f"cannot open {path}: {text.splitlines()[0]}")
+
+
+def pg_state_path(url: str) -> Path:
+    """Where the files kept beside a PostgreSQL store live (signing and second-factor keys, the
+    archive): `config.url_state_path` under the home folder, one per server and database."""
+    from dashboard import config
+
+    return config.url_state_path(url, config.load().home_dir)
 
 
 def write_server_info(db_path: Path, url: str) -> Path:

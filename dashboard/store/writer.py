@@ -626,7 +626,7 @@ def store_batch(
     received = received_at or utcnow()
     result = WriteResult(rejected=len(rejected), rejected_records=list(rejected))
     batch = _numbered(accepted)
-    with db.write_lock, db.raw() as con:
+    with db.write_lock, db.batch_session(batch) as con:
         try:
             with transaction(con):
                 row = one(con, "SELECT coalesce(max(last_seq), 0), coalesce(max(batch_id), 0) FROM chain_batches")

@@ -66,7 +66,7 @@ def _storage_fault_page(exc: Exception) -> Any:
 
 def create_app(settings: Settings, db: Database | None = None) -> dash.Dash:
     """Create the dashboard app serving `settings.db_path` (or the given open database)."""
-    database = db or Database(settings.db_path)
+    database = db or Database(settings.db_target)
     geo = default_locator(settings.geo_dir, settings.geoip_mmdb)
     app = dash.Dash(
         __name__,

@@ -1,0 +1,336 @@
+"""PostgreSQL (and Citus) as the shared store of several auditdash processes.
+
+What this module holds, and only this module:
+
+- opening: the engine (psycopg 3), and a failed connection explained in words (server not
+  reachable, credentials refused, database missing) before anything is written;
+- the schema parts PostgreSQL needs in its own words: `events` range-partitioned by month on
+  `occurred_at` (BRIN on time, B-tree for the sidebar's filters), and `event_ids`, the one place
+  an id is unique: primary key (account_id, event_id), so it stays valid when Citus distributes
+  both tables by `account_id` (a unique constraint on `events` would have to hold the partition
+  key too);
+- the chain's serialisation point: one transaction-level advisory lock (`CHAIN_LOCK`) that every
+  writer of every process takes before it reads the chain head and holds until its batch commits;
+- bulk load: Arrow tables written with `COPY ... FROM STDIN` (CSV made by pyarrow, vectorised);
+- the staging of a batch (`stage_batch`): the writer's set-based DuckDB statements (store/writer.py)
+  run unchanged on an in-memory DuckDB that holds what they read of the store (the chain head, the
+  stored events with the batch's ids, rows past the chain's end, the integrity status); what they
+  wrote there is then copied to PostgreSQL in the same transaction, under the lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import duckdb
+import duckdb_engine
+import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from dashboard.store import schema
+from dashboard.store.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+#: the key of the advisory lock that serialises chain writers (any 64-bit number; "auditdash")
+CHAIN_LOCK = 0x6175646974646173
+#: the key of the advisory lock whose holder runs the scheduled jobs (`web/scheduler.py`)
+JOBS_LOCK = CHAIN_LOCK + 1
+
+#: the tables a verification reads (`Database.reading`)
+CHAIN_TABLES = ("events", "chain_batches", "quarantine", "checkpoints", "archive_months", "meta")
+#: the tables the writer reads and writes; staged in DuckDB for one batch
+_STAGED = (schema.meta, schema.events, schema.chain_batches, schema.quarantine, schema.archive_months)
+
+
+class PostgresUnavailable(StoreError):
+    """The PostgreSQL server cannot be used: not reachable, credentials refused, no database."""
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+def create_engine(url: str) -> Engine:
+    """The engine of a PostgreSQL store (a pool per process; connections checked before use)."""
+    return sa.create_engine(
+        url,
+        pool_size=8,
+        max_overflow=24,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": 10, "application_name": "auditdash"},
+    )
+
+
+def explain(exc: BaseException, url: str) -> StoreError:
+    """A failed connection in words that name what to do."""
+    text = str(getattr(exc, "orig", None) or exc)
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    where = redacted(url)
+    if (
+        "password authentication failed" in text
+        or "no password supplied" in text
+        or ("role" in text and "does not exist" in text)
+    ):
+        return PostgresUnavailable(
+            f"PostgreSQL at {where} refused the credentials ({first}). Check the user name and password "
+            "in the URL (--db, AUDITDASH_DB); nothing was written."
+        )
+    if "database" in text and "does not exist" in text:
+        return PostgresUnavailable(
+            f"PostgreSQL at {where}: {first}. Create it first (createdb, or CREATE DATABASE as its owner), "
+            "then start auditdash again; nothing was written."
+        )
+    if "Connection refused" in text or "could not translate host name" in text or "timeout" in text.lower():
+        return PostgresUnavailable(
+            f"cannot reach PostgreSQL at {where} ({first}). Check that the server runs and the host and "
+            "port in the URL (--db, AUDITDASH_DB); nothing was written."
+        )
+    return PostgresUnavailable(f"cannot use PostgreSQL at {where}: {first}; nothing was written.")
+
+
+# -- schema ------------------------------------------------------------------------------------
+
+#: indexes of `events` (created on the partitioned table: every month's partition gets them)
+EVENT_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS events_occurred_brin ON events USING brin (occurred_at)",
+    "CREATE INDEX IF NOT EXISTS events_seq ON events (seq)",
+    "CREATE INDEX IF NOT EXISTS events_batch ON events (batch_id)",
+    "CREATE INDEX IF NOT EXISTS events_account_time ON events (account_id, occurred_at)",
+    "CREATE INDEX IF NOT EXISTS events_action_time ON events (action, occurred_at)",
+    "CREATE INDEX IF NOT EXISTS events_category_time ON events (category, occurred_at)",
+    "CREATE INDEX IF NOT EXISTS events_actor_time ON events (actor_id, occurred_at)",
+    "CREATE INDEX IF NOT EXISTS events_outcome_time ON events (outcome, occurred_at)",
+)
+
+#: an id is stored once per account: the unique key lives here, not on the partitioned `events`
+EVENT_IDS_DDL = (
+    "CREATE TABLE IF NOT EXISTS event_ids (account_id VARCHAR NOT NULL, event_id VARCHAR NOT NULL, "
+    "seq BIGINT NOT NULL, occurred_at TIMESTAMP NOT NULL, PRIMARY KEY (account_id, event_id))"
+)
+
+
+def create_tables(conn: Connection, tables: Sequence[sa.Table]) -> None:
+    """Create `tables` on PostgreSQL: `events` partitioned by month (with `event_ids`), the rest as
+    schema.py defines them. Idempotent, like every migration step."""
+    others = [t for t in tables if t is not schema.events]
+    schema.metadata.create_all(conn, tables=others)
+    if schema.events in tables:
+        ddl = str(sa.schema.CreateTable(schema.events).compile(dialect=conn.dialect)).strip()
+        ddl = re.sub(r",\s*PRIMARY KEY \(seq\)\s*\)$", "\n)", ddl)
+        ddl = ddl.replace("CREATE TABLE events", "CREATE TABLE IF NOT EXISTS events", 1)
+        # 32-bit floats, as DuckDB stores them (the canonical text of form 2 names them so)
+        ddl = ddl.replace("geo_lat FLOAT", "geo_lat REAL").replace("geo_lon FLOAT", "geo_lon REAL")
+        conn.execute(sa.text(ddl + " PARTITION BY RANGE (occurred_at)"))
+        for statement in (*EVENT_INDEXES, EVENT_IDS_DDL):
+            conn.execute(sa.text(statement))
+
+
+def partition_name(month: str) -> str:
+    """The partition of `events` that holds month `YYYY-MM`."""
+    return f"events_{month.replace('-', '_')}"
+
+
+def ensure_partitions(cur: psycopg.Cursor[Any], months: Sequence[str]) -> None:
+    """Create the monthly partitions of `events` that `months` (`YYYY-MM`) lack."""
+    for month in sorted(set(months)):
+        year, mon = int(month[:4]), int(month[5:7])
+        nxt = f"{year + (mon == 12):04d}-{mon % 12 + 1:02d}-01"
+        cur.execute(
+            f"CREATE TABLE IF NOT EXISTS {partition_name(month)} PARTITION OF events "
+            f"FOR VALUES FROM ('{month}-01') TO ('{nxt}')"
+        )
+
+
+# -- bulk load ---------------------------------------------------------------------------------
+
+
+def copy_arrow(cur: psycopg.Cursor[Any], table: str, data: pa.Table) -> None:
+    """Append the rows of `data` to `table` (columns by name) with one `COPY ... FROM STDIN`."""
+    if not data.num_rows:
+        return
+    out = io.BytesIO()
+    casts = {}
+    for name, kind in zip(data.column_names, data.schema.types, strict=True):
+        if pa.types.is_timestamp(kind):  # microseconds, as PostgreSQL keeps them
+            casts[name] = data.column(name).cast(pa.timestamp("us"))
+    for name, column in casts.items():
+        data = data.set_column(data.column_names.index(name), name, column)
+    pacsv.write_csv(data, out, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    columns = ", ".join(f'"{c}"' for c in data.column_names)
+    with cur.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)") as copy:
+        copy.write(out.getvalue())
+
+
+def fetch_arrow(cur: psycopg.Cursor[Any], sql: str, params: Any = None) -> pa.Table:
+    """The rows of a query as an Arrow table (column names from the query)."""
+    cur.execute(sql, params)
+    names = [d.name for d in cur.description or []]
+    rows = cur.fetchall()
+    return pa.table({n: [r[i] for r in rows] for i, n in enumerate(names)}) if names else pa.table({})
+
+
+# -- the batch: staged in DuckDB, written under the chain lock ---------------------------------
+
+
+def _staging(tables: Sequence[sa.Table], quarantine_start: int) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:")
+    dialect = duckdb_engine.Dialect()
+    for table in tables:
+        for column in table.columns:
+            if isinstance(column.default, sa.Sequence):
+                start = quarantine_start if table is schema.quarantine else 1
+                con.execute(f"CREATE SEQUENCE IF NOT EXISTS {column.default.name} START {start}")
+    for table in tables:
+        con.execute(str(sa.schema.CreateTable(table).compile(dialect=dialect)))
+    return con
+
+
+def _load(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table) -> None:
+    if data.num_rows:
+        con.register("_load", data)
+        columns = ", ".join(f'"{c}"' for c in data.column_names)
+        con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM _load")  # noqa: S608 - schema names
+        con.unregister("_load")
+
+
+@contextmanager
+def stage_batch(engine: Engine, batch: pa.Table) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB connection to run one batch of the writer on; stored in PostgreSQL at the end.
+
+    The PostgreSQL transaction takes `CHAIN_LOCK` first and holds it until the batch is committed:
+    the chain head read here is the one the batch links to, in every process. When the block
+    raises, nothing is written; when the connection is lost, the batch is not stored either (the
+    transaction never committed) and the error says to send it again.
+    """
+    raw = engine.raw_connection()
+    pg = raw.driver_connection
+    assert isinstance(pg, psycopg.Connection)
+    staging: duckdb.DuckDBPyConnection | None = None
+    try:
+        with pg.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (CHAIN_LOCK,))
+            head = fetch_arrow(cur, "SELECT * FROM chain_batches ORDER BY batch_id DESC LIMIT 1")
+            last_seq = int(head.column("last_seq")[0].as_py()) if head.num_rows else 0
+            head_batch = int(head.column("batch_id")[0].as_py()) if head.num_rows else 0
+            cur.execute("SELECT coalesce(max(id), 0) + 1 FROM quarantine")
+            q_start = int(cur.fetchone()[0])  # type: ignore[index]
+            staging = _staging(_STAGED, q_start)
+            _load(staging, "chain_batches", head)
+            _load(staging, "meta", fetch_arrow(cur, "SELECT * FROM meta WHERE key = 'integrity_status'"))
+            _load(staging, "archive_months", fetch_arrow(cur, "SELECT * FROM archive_months"))
+            # rows past the chain's end (inserted outside auditdash), and the stored events with the
+            # batch's ids: all the writer reads of `events`
+            _load(staging, "events", fetch_arrow(cur, "SELECT * FROM events WHERE seq > %s", (last_seq,)))
+            if batch.num_rows:
+                cur.execute("CREATE TEMPORARY TABLE _keys (account_id VARCHAR, event_id VARCHAR) ON COMMIT DROP")
+                copy_arrow(cur, "_keys", batch.select(["account_id", "event_id"]))
+                stored = fetch_arrow(
+                    cur,
+                    "SELECT e.* FROM _keys k JOIN event_ids i "
+                    "ON i.account_id = k.account_id AND i.event_id = k.event_id "
+                    "JOIN events e ON e.seq = i.seq AND e.occurred_at = i.occurred_at WHERE e.seq <= %s",
+                    (last_seq,),
+                )
+                _load(staging, "events", stored)
+            before = staging.execute("SELECT value FROM meta WHERE key = 'integrity_status'").fetchall()
+            yield staging
+            added = staging.sql(
+                "SELECT * FROM chain_batches WHERE batch_id > $p", params={"p": head_batch}
+            ).to_arrow_table()
+            if not added.num_rows:
+                pg.rollback()
+                return
+            batch_id = int(added.column("batch_id")[0].as_py())
+            events = staging.sql("SELECT * FROM events WHERE batch_id = $p", params={"p": batch_id}).to_arrow_table()
+            quarantined = staging.sql("SELECT * FROM quarantine WHERE id >= $p", params={"p": q_start}).to_arrow_table()
+            months = staging.execute(
+                "SELECT DISTINCT strftime(occurred_at, '%Y-%m') FROM events WHERE batch_id = ?", [batch_id]
+            ).fetchall()
+            ensure_partitions(cur, [str(m[0]) for m in months])
+            copy_arrow(cur, "events", events)
+            copy_arrow(cur, "event_ids", events.select(["account_id", "event_id", "seq", "occurred_at"]))
+            copy_arrow(cur, "quarantine", quarantined)
+            copy_arrow(cur, "chain_batches", added)
+            if quarantined.num_rows:
+                cur.execute("SELECT setval('quarantine_id_seq', (SELECT max(id) FROM quarantine))")
+            after = staging.execute("SELECT value FROM meta WHERE key = 'integrity_status'").fetchall()
+            if after != before:
+                cur.execute("DELETE FROM meta WHERE key = 'integrity_status'")
+                for (value,) in after:
+                    cur.execute("INSERT INTO meta (key, value) VALUES ('integrity_status', %s)", (value,))
+        pg.commit()
+    except psycopg.OperationalError as exc:
+        _rollback(pg)
+        raise StoreError(
+            f"the connection to PostgreSQL was lost while storing a batch ({str(exc).strip().splitlines()[0]}); "
+            "nothing of the batch was stored: send it again (its ids make the retry safe)."
+        ) from exc
+    except BaseException:
+        _rollback(pg)
+        raise
+    finally:
+        if staging is not None:
+            staging.close()
+        raw.close()
+
+
+def _rollback(pg: psycopg.Connection[Any]) -> None:
+    with contextlib.suppress(psycopg.Error):  # the connection is gone: nothing was committed
+        pg.rollback()
+
+
+def snapshot(engine: Engine, tables: Sequence[str]) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB holding `tables` as read in one repeatable-read transaction: the
+    verification's DuckDB statements run on it unchanged (every table read whole)."""
+    raw = engine.raw_connection()
+    pg = raw.driver_connection
+    assert isinstance(pg, psycopg.Connection)
+    known = {t.name: t for t in schema.metadata.sorted_tables}
+    con = _staging([known[t] for t in tables if t in known], 1)
+    try:
+        with pg.cursor() as cur:
+            cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            for name in tables:
+                data = fetch_arrow(cur, f"SELECT * FROM {name}")  # noqa: S608 - table names of the store
+                if name in known:
+                    _load(con, name, data)
+                elif data.num_columns:
+                    con.register("_t", data)
+                    con.execute(f"CREATE TABLE {name} AS SELECT * FROM _t")  # noqa: S608 - table names of the store
+                    con.unregister("_t")
+        pg.rollback()
+    finally:
+        raw.close()
+    return con
+
+
+#: the key of the advisory lock held while one process applies migrations
+MIGRATE_LOCK = CHAIN_LOCK + 2
+
+
+@contextmanager
+def migration_lock(engine: Engine) -> Iterator[None]:
+    """On PostgreSQL, one process at a time applies migrations (the others wait, then find them
+    applied); on DuckDB the file lock does that already."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATE_LOCK})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATE_LOCK})
+            conn.commit()
