@@ -15,7 +15,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,3 +140,19 @@ def store_target(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
     if backend == "postgres":
         return str(request.getfixturevalue("pg_url"))
     return tmp_path / "audit.duckdb"
+
+
+def pg_database(request: pytest.FixtureRequest, months: Iterable[str] = ()) -> str:
+    """A new database with the current schema and the monthly partitions of `events` for `months`
+    (`YYYY-MM`), for tests that insert rows straight into `events` (any fixture scope)."""
+    import sqlalchemy as sa
+
+    from dashboard.store.backend.postgres import partition_ddl
+    from dashboard.store.db import Database
+
+    server: PgServer = request.getfixturevalue("pg_server")
+    url = server.create_database(f"t{os.getpid()}_{next(_numbers)}")
+    with Database(url) as db, db.engine.begin() as conn:
+        for statement in partition_ddl(sorted(set(months))):
+            conn.execute(sa.text(statement))
+    return url

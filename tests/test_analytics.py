@@ -28,6 +28,7 @@ from dashboard.privacy import mask_ip
 from dashboard.store import analytics as A
 from dashboard.store.db import Database
 from dashboard.store.schema import events as events_table
+from tests.pg import pg_database
 
 #: the instant the views are resolved at; the data spans the 10 days before, across the end of
 #: daylight saving time in Europe (25 Oct) and in New York (1 Nov).
@@ -220,10 +221,12 @@ def evs() -> list[Ev]:
     return _make_events()
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory, evs: list[Ev]) -> Iterator[Database]:
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, evs: list[Ev]) -> Iterator[Database]:
     path: Path = tmp_path_factory.mktemp("analytics") / "audit.duckdb"
-    database = Database(path)
+    database = Database(
+        path if request.param == "duckdb" else pg_database(request, {e.at.strftime("%Y-%m") for e in evs})
+    )
     insert(database, evs)
     yield database
     database.close()

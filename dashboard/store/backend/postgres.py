@@ -132,7 +132,7 @@ def create_tables(conn: Connection, tables: Sequence[sa.Table]) -> None:
         # 32-bit floats, as DuckDB stores them (the canonical text of form 2 names them so)
         ddl = ddl.replace("geo_lat FLOAT", "geo_lat REAL").replace("geo_lon FLOAT", "geo_lon REAL")
         conn.execute(sa.text(ddl + " PARTITION BY RANGE (occurred_at)"))
-        for statement in (*EVENT_INDEXES, EVENT_IDS_DDL):
+        for statement in (*EVENT_INDEXES, EVENT_IDS_DDL, *FUNCTIONS_DDL):
             conn.execute(sa.text(statement))
 
 
@@ -141,15 +141,23 @@ def partition_name(month: str) -> str:
     return f"events_{month.replace('-', '_')}"
 
 
-def ensure_partitions(cur: psycopg.Cursor[Any], months: Sequence[str]) -> None:
-    """Create the monthly partitions of `events` that `months` (`YYYY-MM`) lack."""
+def partition_ddl(months: Sequence[str]) -> list[str]:
+    """The statements that create the monthly partitions of `events` for `months` (`YYYY-MM`)."""
+    out = []
     for month in sorted(set(months)):
         year, mon = int(month[:4]), int(month[5:7])
         nxt = f"{year + (mon == 12):04d}-{mon % 12 + 1:02d}-01"
-        cur.execute(
+        out.append(
             f"CREATE TABLE IF NOT EXISTS {partition_name(month)} PARTITION OF events "
             f"FOR VALUES FROM ('{month}-01') TO ('{nxt}')"
         )
+    return out
+
+
+def ensure_partitions(cur: psycopg.Cursor[Any], months: Sequence[str]) -> None:
+    """Create the monthly partitions of `events` that `months` (`YYYY-MM`) lack."""
+    for statement in partition_ddl(months):
+        cur.execute(statement)
 
 
 # -- bulk load ---------------------------------------------------------------------------------
@@ -334,3 +342,96 @@ def migration_lock(engine: Engine) -> Iterator[None]:
         finally:
             conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATE_LOCK})
             conn.commit()
+
+
+# -- the engine functions the read side reaches through `sa.func` --------------------------------
+# The queries are written once, with DuckDB's names (store/analytics.py, detect/, packs/); on the
+# PostgreSQL dialect each name below compiles to PostgreSQL's equivalent. Registered at import.
+
+#: DuckDB's `time_bucket` origin for buckets under a month (a Monday), so both engines cut alike
+_BUCKET_ORIGIN = "TIMESTAMP '2000-01-03 00:00:00'"
+
+#: SQL functions with DuckDB's names and meaning whose argument is a format or a path (a bound
+#: value, which a compiled statement cannot bake in): made with the schema (`create_tables`)
+FUNCTIONS_DDL = (
+    # strftime(ts, '%Y-%m-%dT%H:%M:%S.%gZ'): the format quoted whole, each code closing the quote
+    """CREATE OR REPLACE FUNCTION strftime(ts TIMESTAMP, fmt TEXT) RETURNS TEXT LANGUAGE sql IMMUTABLE
+    PARALLEL SAFE AS $$ SELECT to_char(ts, '"' || replace(replace(replace(replace(replace(replace(replace(
+    replace(replace(fmt, '"', ''), '%Y', '"YYYY"'), '%m', '"MM"'), '%d', '"DD"'), '%H', '"HH24"'),
+    '%M', '"MI"'), '%S', '"SS"'), '%g', '"MS"'), '%f', '"US"') || '"') $$""",
+    # json_extract_string(text, '$.role[1]'): the value at the path as text (NULL when absent)
+    r"""CREATE OR REPLACE FUNCTION json_extract_string(doc TEXT, path TEXT) RETURNS TEXT LANGUAGE sql
+    IMMUTABLE PARALLEL SAFE AS $$ SELECT CAST(doc AS JSONB) #>> regexp_split_to_array(
+    trim(BOTH '.' FROM regexp_replace(regexp_replace(path, '^\$', ''), '\[([0-9]+)\]', '.\1', 'g')),
+    '\.') $$""",
+)
+
+
+#: the DuckDB function names compiled to PostgreSQL's own words below
+_TRANSLATED = frozenset(
+    (
+        "epoch_ms",
+        "time_bucket",
+        "list",
+        "arg_min",
+        "first",
+        "hour",
+        "json_keys",
+        "regexp_matches",
+        "ends_with",
+        "contains",
+    )
+)
+
+
+def _pg_function(element: Any, compiler: Any, **kw: Any) -> str:
+    name = str(element.name).lower()
+    if name not in _TRANSLATED:
+        return str(compiler.visit_function(element, **kw))
+    args = list(element.clauses)
+
+    def sql(i: int) -> str:
+        return str(compiler.process(args[i], **kw))
+
+    if name == "epoch_ms":
+        return f"CAST(EXTRACT(EPOCH FROM {sql(0)}) * 1000 AS BIGINT)"
+    if name == "time_bucket":
+        return f"date_bin({sql(0)}, {sql(1)}, {_BUCKET_ORIGIN})"
+    if name == "list":
+        return f"array_agg({sql(0)})"
+    if name == "arg_min":
+        return f"(array_agg({sql(0)} ORDER BY {sql(1)}) FILTER (WHERE {sql(1)} IS NOT NULL))[1]"
+    if name == "first":
+        return f"(array_agg({sql(0)}))[1]"
+    if name == "hour":
+        return f"EXTRACT(HOUR FROM {sql(0)})"
+    if name == "json_keys":
+        return f"ARRAY(SELECT jsonb_object_keys(CAST({sql(0)} AS JSONB)))"
+    if name == "regexp_matches":
+        return f"({sql(0)} ~ {sql(1)})"
+    if name == "ends_with":
+        return f"(right({sql(0)}, length({sql(1)})) = {sql(1)})"
+    if name == "contains":
+        return f"(strpos({sql(0)}, {sql(1)}) > 0)"
+    return str(compiler.visit_function(element, **kw))
+
+
+def _pg_aggregate_order_by(element: Any, compiler: Any, **kw: Any) -> str:
+    inner = element.element
+    if str(getattr(inner, "name", "")).lower() == "first":
+        arg = compiler.process(next(iter(inner.clauses)), **kw)
+        order = compiler.process(element.order_by, **kw)
+        return f"(array_agg({arg} ORDER BY {order}))[1]"
+    return str(compiler.visit_aggregateorderby(element, **kw))
+
+
+def _register_functions() -> None:
+    from sqlalchemy.ext.compiler import compiles
+    from sqlalchemy.sql.elements import AggregateOrderBy
+    from sqlalchemy.sql.functions import Function
+
+    compiles(Function, "postgresql")(_pg_function)
+    compiles(AggregateOrderBy, "postgresql")(_pg_aggregate_order_by)
+
+
+_register_functions()
