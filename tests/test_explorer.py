@@ -34,6 +34,7 @@ from dashboard.store.schema import chain_batches
 from dashboard.store.schema import events as events_table
 from dashboard.web.access import VIEWER_KEY, Viewer
 from dashboard.web.components import detail, explorer_views, wall_views
+from tests.pg import pg_database
 
 NOW = datetime(2026, 11, 5, 12, 0, tzinfo=UTC)
 NAIVE_NOW = NOW.replace(tzinfo=None)
@@ -173,10 +174,12 @@ def evs() -> list[Ev]:
     return _make_events()
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory, evs: list[Ev]) -> Iterator[Database]:
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, evs: list[Ev]) -> Iterator[Database]:
     path: Path = tmp_path_factory.mktemp("explorer") / "audit.duckdb"
-    database = Database(path)
+    database = Database(
+        path if request.param == "duckdb" else pg_database(request, {e.at.strftime("%Y-%m") for e in evs})
+    )
     insert(database, evs)
     yield database
     database.close()
