@@ -62,7 +62,7 @@ class Server:
     """A running `auditdash serve` subprocess."""
 
     url: str
-    db_path: Path
+    db_path: Path | str
     proc: subprocess.Popen[str]
     log: Path
     log_handle: Any = None
@@ -89,7 +89,7 @@ PORT_ATTEMPTS = 3
 
 
 def start_server(
-    db_path: Path | None,
+    db_path: Path | str | None,
     cwd: Path,
     log: Path,
     extra_env: dict[str, str] | None = None,
@@ -114,7 +114,7 @@ def start_server(
 
 
 def _try_start(
-    db_path: Path | None,
+    db_path: Path | str | None,
     cwd: Path,
     log: Path,
     extra_env: dict[str, str] | None,

@@ -349,6 +349,15 @@ class Database:
         finally:
             con.close()
 
+    def jobs_leader(self) -> Callable[[], bool] | None:
+        """On PostgreSQL, the test "does this process run the scheduled jobs now" (one process of
+        those sharing the store: `backend.postgres.JobsLease`); None on DuckDB (one process)."""
+        if self.url is None:
+            return None
+        lease = postgres.JobsLease(self.url)
+        self.add_user("scheduled jobs lease", lease.close)
+        return lease.held
+
     def _check_postgres_version(self) -> None:
         current = self.version()
         if 0 < current < CURRENT_VERSION:

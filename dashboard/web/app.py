@@ -86,7 +86,7 @@ def create_app(settings: Settings, db: Database | None = None) -> dash.Dash:
         db=database,
         geo=geo,
         ingestor=Ingestor(database, geo, settings.batch_size, archive_dir=settings.archive_dir),
-        scheduler=Scheduler(),
+        scheduler=Scheduler(database.jobs_leader()),
     )
     server.extensions[EXTENSION_KEY] = state
     database.add_user("scheduled jobs", state.scheduler.stop)  # closing the database stops them first

@@ -53,7 +53,10 @@ class Job:
 class Scheduler:
     """Runs registered jobs in background threads until `stop()`."""
 
-    def __init__(self) -> None:
+    def __init__(self, leader: Callable[[], bool] | None = None) -> None:
+        #: when given, a job runs only while it answers True: the one process of several sharing a
+        #: PostgreSQL store that holds the jobs lease (`Database.jobs_leader`)
+        self.leader = leader
         self.jobs: dict[str, Job] = {}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -92,7 +95,8 @@ class Scheduler:
             return
         while not self._stop.is_set() and not job.cancelled.is_set():
             started = time.monotonic()
-            job.run_once()
+            if self.leader is None or self.leader():
+                job.run_once()
             if job.once:
                 return
             if self._stop.wait(max(job.interval_s - (time.monotonic() - started), 0.1)) or job.cancelled.is_set():

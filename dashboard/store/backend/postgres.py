@@ -23,7 +23,11 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import math
+import os
 import re
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -435,3 +439,73 @@ def _register_functions() -> None:
 
 
 _register_functions()
+
+
+# -- the process that runs the scheduled jobs ---------------------------------------------------
+
+
+class JobsLease:
+    """Which of the processes sharing a PostgreSQL store runs the scheduled jobs.
+
+    The holder keeps a session-level advisory lock (`JOBS_LOCK`) on a connection of its own. When
+    the process dies, PostgreSQL ends its session and the lock is free at once (a machine that
+    vanishes: TCP keepalives end the session within about 25 s); the other processes ask again
+    every `RECHECK_S` seconds while their jobs come due, so one of them takes over within a minute.
+    """
+
+    RECHECK_S = 5.0
+
+    def __init__(self, url: str) -> None:
+        self.conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
+        self._conn: psycopg.Connection[Any] | None = None
+        self._held = False
+        self._checked = -math.inf
+        self._lock = threading.Lock()
+
+    def held(self) -> bool:
+        """Whether this process runs the jobs now (asks the database at most every `RECHECK_S`)."""
+        with self._lock:
+            now = time.monotonic()
+            if now - self._checked < self.RECHECK_S:
+                return self._held
+            self._checked = now
+            was = self._held
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._held = False
+                    self._conn = psycopg.connect(
+                        self.conninfo,
+                        autocommit=True,
+                        connect_timeout=10,
+                        keepalives=1,
+                        keepalives_idle=10,
+                        keepalives_interval=5,
+                        keepalives_count=3,
+                        application_name=f"auditdash-jobs-{os.getpid()}",
+                    )
+                if self._held:
+                    self._conn.execute("SELECT 1")
+                else:
+                    row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (JOBS_LOCK,)).fetchone()
+                    self._held = bool(row and row[0])
+            except psycopg.Error as exc:
+                log.warning("scheduled jobs: cannot ask PostgreSQL who runs them (%s); not running them", exc)
+                self._drop()
+            if self._held != was:
+                log.warning(
+                    "scheduled jobs: this process (%d) %s them",
+                    os.getpid(),
+                    "runs" if self._held else "stopped running",
+                )
+            return self._held
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+        self._conn, self._held = None, False
+
+    def close(self, timeout: float = 0.0) -> None:
+        """Give the jobs up (another process takes them)."""
+        with self._lock:
+            self._drop()

@@ -1,0 +1,63 @@
+"""Two `auditdash serve` processes on one PostgreSQL store: a session made by one works on the
+other, the scheduled jobs run in exactly one of them, and move when that one is killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import psycopg
+
+from dashboard.store.backend.postgres import JOBS_LOCK
+from tests.conftest import ROOT, WebClient, first_admin_password, start_server, stop_server
+
+#: how long the test waits for the other process to take the jobs (a deadline, not a measurement)
+TAKEOVER_WAIT_S = 120
+
+
+def _jobs_holders(url: str) -> list[int]:
+    """The process ids of auditdash servers holding the jobs lease, as PostgreSQL sees them."""
+    with psycopg.connect(url.replace("+psycopg", "")) as conn:
+        rows = conn.execute(
+            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND ((l.classid::bigint << 32) | l.objid::bigint) = %s",
+            (JOBS_LOCK,),
+        ).fetchall()
+    return [int(str(name).rsplit("-", 1)[1]) for (name,) in rows]
+
+
+def _wait_for_holder(url: str, among: set[int]) -> int:
+    deadline = time.monotonic() + TAKEOVER_WAIT_S
+    while True:
+        holders = _jobs_holders(url)
+        if len(holders) == 1 and holders[0] in among:
+            return holders[0]
+        assert time.monotonic() < deadline, f"no single jobs holder among {among}: {holders}"
+        time.sleep(0.5)
+
+
+def test_two_servers_share_sessions_and_one_of_them_runs_the_jobs(pg_url: str, tmp_path: Path) -> None:
+    env = {"PYTHONPATH": str(ROOT), "AUDITDASH_HOME": str(tmp_path)}
+    first = start_server(pg_url, ROOT, tmp_path / "a.log", env)
+    second = start_server(pg_url, ROOT, tmp_path / "b.log", env)
+    try:
+        client = WebClient(first)
+        assert client.login("admin", first_admin_password(first)).status == 302
+        assert client.request("GET", "/").status == 200
+        client.server = second  # the same browser, its next request answered by the other process
+        assert client.request("GET", "/").status == 200
+        assert client.logout().status in (302, 303)  # the CSRF token and session work there too
+        client.server = first
+        assert client.request("GET", "/").status in (302, 303)  # signed out in both
+
+        pids = {first.proc.pid, second.proc.pid}
+        holder = _wait_for_holder(pg_url, pids)
+        assert _jobs_holders(pg_url) == [holder]  # exactly one process runs the jobs
+        os.kill(holder, signal.SIGKILL)
+        survivor = _wait_for_holder(pg_url, pids - {holder})
+        assert survivor != holder
+    finally:
+        stop_server(first)
+        stop_server(second)
