@@ -118,3 +118,40 @@ def test_verify_on_postgres_names_an_altered_event(pg_url: str, tmp_path: Path) 
     assert done.returncode != 0
     result = json.loads(done.stdout)
     assert result["ok"] is False and result["breaks"][0]["seq"] == 4, done.stdout
+
+
+def test_migrate_copies_a_duckdb_store_and_running_it_again_is_safe(pg_url: str, tmp_path: Path) -> None:
+    env = {"AUDITDASH_HOME": str(tmp_path)}
+    source = tmp_path / "data" / "old.duckdb"
+    docs = [event(id=f"m{i}", occurred_at=f"2026-0{1 + i % 3}-1{i % 9}T08:00:00Z") for i in range(30)]
+    run_cli("ingest", "--db", str(source), str(_write(tmp_path / "m.ndjson", [*docs, {"id": "bad"}])), env=env)
+    add_user_cli = ("users", "add", "vera", "--role", "compliance", "--password-stdin", "--db", str(source))
+    run_cli(*add_user_cli, input_text="vera-compliance-password\n", env=env)
+    run_cli("checkpoint", "--db", str(source), env=env)
+
+    first = json.loads(run_cli("migrate", "--from", str(source), "--to", pg_url, "--json", env=env).stdout)
+    assert first["rows"]["events"] >= 30 and first["rows"]["quarantine"] == 1
+    assert first["rows"]["dashboard_users"] == 1 and first["rows"]["checkpoints"] == 1
+    assert first["verify"]["ok"] is True, first
+    again = json.loads(run_cli("migrate", "--from", str(source), "--to", pg_url, "--json", env=env).stdout)
+    assert again["rows"]["events"] == 0 and again["rows"]["dashboard_users"] == 0
+    assert again["verify"]["ok"] is True, again
+
+    listed = run_cli("users", "list", "--db", pg_url, env=env).stdout
+    assert "vera" in listed and "compliance" in listed
+    with psycopg.connect(pg_url.replace("+psycopg", "")) as conn:
+        ids = conn.execute("SELECT count(*) FROM events WHERE event_id LIKE 'm%'").fetchone()
+        assert ids == (30,)
+    verified = json.loads(run_cli("verify", "--db", pg_url, "--json", env=env).stdout)
+    assert verified["ok"] is True and verified["checkpoints_checked"] >= 1, verified
+
+
+def test_migrate_refuses_a_target_with_another_chain(pg_url: str, tmp_path: Path) -> None:
+    env = {"AUDITDASH_HOME": str(tmp_path)}
+    source = tmp_path / "data" / "old.duckdb"
+    run_cli("ingest", "--db", str(source), str(_write(tmp_path / "a.ndjson", [event(id="a")])), env=env)
+    run_cli("ingest", "--db", pg_url, str(_write(tmp_path / "b.ndjson", [event(id="b")])), env=env)
+    done = run_cli("migrate", "--from", str(source), "--to", pg_url, env=env, check=False)
+    assert done.returncode == 1 and "holds another chain" in done.stderr and "nothing was copied" in done.stderr
+    with psycopg.connect(pg_url.replace("+psycopg", "")) as conn:
+        assert conn.execute("SELECT event_id FROM events").fetchall() == [("b",)]

@@ -23,6 +23,7 @@ from dashboard.cli import (
     detect,
     ingest,
     integrity,
+    migrate,
     quarantine,
     report,
     retention,
@@ -51,6 +52,7 @@ GROUPS = (
     report,
     chatwoot,
     streams,
+    migrate,
 )
 
 

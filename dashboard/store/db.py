@@ -221,9 +221,11 @@ class Database:
             URL (store/backend/postgres.py; then `path` is the folder-side name of the files kept
             beside the database: keys, archive, see `pg_state_path`).
         read_only: open without the write lock (fails while a writer holds the file).
+        upgrade: on PostgreSQL, apply the migrations an older schema lacks (`auditdash migrate
+            --to URL`); without it such a database is refused, untouched.
     """
 
-    def __init__(self, path: Path | str, read_only: bool = False) -> None:
+    def __init__(self, path: Path | str, read_only: bool = False, upgrade: bool = False) -> None:
         #: the PostgreSQL URL (psycopg 3 driver) when the store is PostgreSQL, else None (DuckDB)
         self.url: str | None = engine_url(str(path)) if is_postgres(path) else None
         self.path = Path(path) if self.url is None else pg_state_path(self.url)
@@ -254,7 +256,7 @@ class Database:
         except sa.exc.DBAPIError as exc:
             self.engine.dispose()
             raise (postgres.explain(exc, self.url) if self.url else _explain(exc, self.path)) from exc
-        if self.url:  # several processes share it: an older schema is upgraded on purpose only
+        if self.url and not upgrade:  # several processes share it: an older schema is upgraded on purpose only
             self._check_postgres_version()
         if not read_only:
             try:
