@@ -131,7 +131,8 @@ class DetectionService:
         started = time.monotonic()
         report = RunReport(scope=(lo, hi))
         with self.db.connect() as conn:
-            conn.exec_driver_sql("SET enable_progress_bar = false")
+            if conn.dialect.name == "duckdb":  # a DuckDB setting (PostgreSQL has no progress bar)
+                conn.exec_driver_sql("SET enable_progress_bar = false")
             clock = now or self._data_clock(conn) or hi
             for c_lo, c_hi in iter_chunks(lo, hi, CHUNK_DAYS):
                 scope = Scope(c_lo, c_hi, clock)
@@ -241,7 +242,8 @@ class DetectionService:
         moment = now or utcnow()
         total = ApplyReport()
         with self.db.connect() as conn:
-            conn.exec_driver_sql("SET enable_progress_bar = false")
+            if conn.dialect.name == "duckdb":  # a DuckDB setting (PostgreSQL has no progress bar)
+                conn.exec_driver_sql("SET enable_progress_bar = false")
             for rule in self.rules.enabled:
                 if any(d.type == "silence" for d in rule.detectors):
                     total.add(self.alerts.apply(rule, evaluate_live_silence(conn, rule, moment)))

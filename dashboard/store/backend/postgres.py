@@ -251,7 +251,8 @@ def stage_batch(engine: Engine, batch: pa.Table) -> Iterator[duckdb.DuckDBPyConn
                     cur,
                     "SELECT e.* FROM _keys k JOIN event_ids i "
                     "ON i.account_id = k.account_id AND i.event_id = k.event_id "
-                    "JOIN events e ON e.seq = i.seq AND e.occurred_at = i.occurred_at WHERE e.seq <= %s",
+                    "JOIN events e ON e.account_id = i.account_id AND e.seq = i.seq AND e.occurred_at = i.occurred_at "
+                    "WHERE e.seq <= %s",
                     (last_seq,),
                 )
                 _load(staging, "events", stored)
@@ -384,6 +385,7 @@ _TRANSLATED = frozenset(
         "regexp_matches",
         "ends_with",
         "contains",
+        "range",
     )
 )
 
@@ -397,6 +399,8 @@ def _pg_function(element: Any, compiler: Any, **kw: Any) -> str:
     def sql(i: int) -> str:
         return str(compiler.process(args[i], **kw))
 
+    if name == "range":  # range(n): 0 .. n-1, as a table of one column
+        return f"generate_series(0, {sql(0)} - 1)"
     if name == "epoch_ms":
         return f"CAST(EXTRACT(EPOCH FROM {sql(0)}) * 1000 AS BIGINT)"
     if name == "time_bucket":
