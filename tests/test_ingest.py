@@ -1,4 +1,4 @@
-"""Ingest through the command line into a real DuckDB file."""
+"""Ingest through the command line into a real store (a DuckDB file; some tests on PostgreSQL too)."""
 
 from __future__ import annotations
 
@@ -20,12 +20,12 @@ def write_ndjson(path: Path, docs: list[object], extra_lines: list[str] = ()) ->
     return path
 
 
-def count(db_path: Path, sql: str) -> int:
+def count(db_path: Path | str, sql: str) -> int:
     with Database(db_path) as db, db.connect() as conn:
         return int(conn.execute(sa.text(sql)).scalar() or 0)
 
 
-def test_ndjson_ingest_counts_duplicates_and_quarantine(tmp_path: Path, db_path: Path) -> None:
+def test_ndjson_ingest_counts_duplicates_and_quarantine(tmp_path: Path, store_target: Path | str) -> None:
     docs = [event(id=f"e{i}", occurred_at=f"2026-05-01T09:{i:02d}:00Z") for i in range(50)]
     src = write_ndjson(
         tmp_path / "events.ndjson",
@@ -36,25 +36,25 @@ def test_ndjson_ingest_counts_duplicates_and_quarantine(tmp_path: Path, db_path:
             json.dumps(docs[0]),  # same id again inside the file
         ],
     )
-    out = run_cli("ingest", str(src), "--db", str(db_path), "--json")
+    out = run_cli("ingest", str(src), "--db", str(store_target), "--json")
     summary = json.loads(out.stdout)
     assert (summary["accepted"], summary["duplicates"], summary["rejected"]) == (50, 1, 2)
     reasons = {r["position"]: r["reason"] for r in summary["rejections"]}
     assert "has no UTC offset" in reasons[51]
     assert reasons[52].startswith("not valid JSON")
 
-    again = json.loads(run_cli("ingest", str(src), "--db", str(db_path), "--json").stdout)
+    again = json.loads(run_cli("ingest", str(src), "--db", str(store_target), "--json").stdout)
     assert (again["accepted"], again["duplicates"]) == (0, 51)
-    assert count(db_path, "SELECT count(*) FROM events") == 50
+    assert count(store_target, "SELECT count(*) FROM events") == 50
 
-    quarantine = json.loads(run_cli("quarantine", "list", "--db", str(db_path), "--json").stdout)
+    quarantine = json.loads(run_cli("quarantine", "list", "--db", str(store_target), "--json").stdout)
     assert {q["position"] for q in quarantine} == {"line 51", "line 52"}
     assert any(q["raw"] == "{not json" and q["source"] == "file:events.ndjson" for q in quarantine)
 
 
-def test_human_summary(tmp_path: Path, db_path: Path) -> None:
+def test_human_summary(tmp_path: Path, store_target: Path | str) -> None:
     src = write_ndjson(tmp_path / "a.ndjson", [event(id="x1"), event(id="x2", ip="300.0.0.1")])
-    out = run_cli("ingest", str(src), "--db", str(db_path))
+    out = run_cli("ingest", str(src), "--db", str(store_target))
     assert "accepted 1, duplicates 0, rejected 1" in out.stdout
     assert "rejected at 2: ip '300.0.0.1' is not an IPv4 or IPv6 address" in out.stdout
 
@@ -141,14 +141,14 @@ def test_missing_file_is_a_clear_error(tmp_path: Path, db_path: Path) -> None:
     assert "no such file" in proc.stderr
 
 
-def test_large_file_streams_in_batches(tmp_path: Path, db_path: Path) -> None:
+def test_large_file_streams_in_batches(tmp_path: Path, store_target: Path | str) -> None:
     docs = [event(id=f"big{i}", occurred_at=f"2026-05-01T10:{i % 60:02d}:{i % 59:02d}Z") for i in range(2500)]
     src = write_ndjson(tmp_path / "big.ndjson", docs)
-    out = run_cli("ingest", str(src), "--db", str(db_path), "--json", env={"AUDITDASH_BATCH_SIZE": "1000"})
+    out = run_cli("ingest", str(src), "--db", str(store_target), "--json", env={"AUDITDASH_BATCH_SIZE": "1000"})
     assert json.loads(out.stdout)["accepted"] == 2500
     # three batches, three links of the chain
-    assert count(db_path, "SELECT count(*) FROM chain_batches") == 3
-    assert count(db_path, "SELECT max(seq) - min(seq) + 1 FROM events") == 2500
+    assert count(store_target, "SELECT count(*) FROM chain_batches") == 3
+    assert count(store_target, "SELECT max(seq) - min(seq) + 1 FROM events") == 2500
 
 
 def test_cli_refuses_a_database_held_by_another_process(tmp_path: Path, db_path: Path) -> None:

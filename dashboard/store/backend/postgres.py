@@ -249,7 +249,7 @@ def stage_batch(engine: Engine, batch: pa.Table) -> Iterator[duckdb.DuckDBPyConn
                 copy_arrow(cur, "_keys", batch.select(["account_id", "event_id"]))
                 stored = fetch_arrow(
                     cur,
-                    "SELECT e.* FROM _keys k JOIN event_ids i "
+                    "SELECT e.* FROM (SELECT DISTINCT account_id, event_id FROM _keys) k JOIN event_ids i "
                     "ON i.account_id = k.account_id AND i.event_id = k.event_id "
                     "JOIN events e ON e.account_id = i.account_id AND e.seq = i.seq AND e.occurred_at = i.occurred_at "
                     "WHERE e.seq <= %s",
