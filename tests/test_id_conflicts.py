@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 import pytest
+import sqlalchemy as sa
 
 from dashboard import cli
 from dashboard.access.tokens import create_token, list_tokens
@@ -53,24 +54,25 @@ def _rows(db_path: Path, sql: str, params: list[Any] | None = None) -> list[tupl
 
 
 def _quarantine(db: Database) -> list[tuple[str, str, str, str]]:
-    with db.raw() as con:
-        rows = con.execute("SELECT source, position, reason, raw FROM quarantine ORDER BY id").fetchall()
+    with db.connect() as conn:
+        rows = conn.execute(sa.text("SELECT source, position, reason, raw FROM quarantine ORDER BY id")).fetchall()
     return [(str(a), str(b), str(c), str(d)) for a, b, c, d in rows]
 
 
 def _seq_of(db: Database, account: str, event_id: str) -> list[int]:
-    with db.raw() as con:
-        rows = con.execute(
-            "SELECT seq FROM events WHERE account_id = ? AND event_id = ? ORDER BY seq", [account, event_id]
+    with db.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT seq FROM events WHERE account_id = :a AND event_id = :e ORDER BY seq"),
+            {"a": account, "e": event_id},
         ).fetchall()
     return [int(r[0]) for r in rows]
 
 
-def test_an_exact_resend_is_a_silent_duplicate(tmp_path: Path) -> None:
+def test_an_exact_resend_is_a_silent_duplicate(store_target: Path | str) -> None:
     original = event(id="dup-1", metadata={"a": 1, "b": [1, 2]}, changes={"role": ["agent", "admin"]})
     # the same event as another sender library writes it: other offset, other key order
     again = {**original, "occurred_at": "2026-05-01T11:30:00+02:00", "metadata": {"b": [1, 2], "a": 1}}
-    with Database(tmp_path / "a.duckdb") as db, Ingestor(db) as ingestor:
+    with Database(store_target) as db, Ingestor(db) as ingestor:
         first = ingestor.ingest_batch(_records([original]), "file:a.ndjson")
         second = ingestor.ingest_batch(_records([again, original]), "api:other")
         assert (first.accepted, first.duplicates, first.conflicts) == (1, 0, 0)
@@ -79,8 +81,8 @@ def test_an_exact_resend_is_a_silent_duplicate(tmp_path: Path) -> None:
         assert _seq_of(db, "acme", "dup-1") == [1]
 
 
-def test_changed_content_is_a_conflict_kept_in_quarantine(tmp_path: Path) -> None:
-    with Database(tmp_path / "c.duckdb") as db, Ingestor(db) as ingestor:
+def test_changed_content_is_a_conflict_kept_in_quarantine(store_target: Path | str) -> None:
+    with Database(store_target) as db, Ingestor(db) as ingestor:
         ingestor.ingest_batch(_records([event(id="x0"), event(id="evt-7", action="auth.login")]), "file:day1.ndjson")
         changed = event(id="evt-7", action="auth.logout", actor={"id": "u1", "name": "Someone Else"})
         raw = json.dumps(changed)
@@ -93,15 +95,15 @@ def test_changed_content_is_a_conflict_kept_in_quarantine(tmp_path: Path) -> Non
         assert [(r.pos, r.reason, r.raw) for r in result.conflict_records] == [(4, reason, raw)]
         # kept, raw, where the quarantine list shows it; the stored event is untouched
         assert _quarantine(db) == [("file:day2.ndjson", "line 4", reason, raw)]
-        with db.raw() as con:
-            stored = con.execute("SELECT seq, action, actor_name FROM events WHERE event_id = 'evt-7'").fetchall()
-        assert stored == [(2, "auth.login", "Ana Souza")]
+        with db.connect() as conn:
+            stored = conn.execute(sa.text("SELECT seq, action, actor_name FROM events WHERE event_id = 'evt-7'")).all()
+        assert [tuple(r) for r in stored] == [(2, "auth.login", "Ana Souza")]
 
 
-def test_conflicts_within_one_batch(tmp_path: Path) -> None:
+def test_conflicts_within_one_batch(store_target: Path | str) -> None:
     first = event(id="same", outcome="success")
     docs = [event(id="other"), first, event(id="same", outcome="failure", reason="bad_password"), dict(first)]
-    with Database(tmp_path / "b.duckdb") as db, Ingestor(db) as ingestor:
+    with Database(store_target) as db, Ingestor(db) as ingestor:
         result = ingestor.ingest_batch(_records(docs), "api:t", "index")
         assert (result.accepted, result.duplicates, result.conflicts) == (2, 1, 1)
         assert _seq_of(db, "acme", "same") == [2]
@@ -114,8 +116,8 @@ def test_conflicts_within_one_batch(tmp_path: Path) -> None:
         assert [q[1] for q in _quarantine(db)] == ["index 3"]
 
 
-def test_the_same_id_in_two_accounts_is_two_events(tmp_path: Path) -> None:
-    with Database(tmp_path / "t.duckdb") as db, Ingestor(db) as ingestor:
+def test_the_same_id_in_two_accounts_is_two_events(store_target: Path | str) -> None:
+    with Database(store_target) as db, Ingestor(db) as ingestor:
         a = ingestor.ingest_batch(_records([event(id="shared", account_id="tenant-a")]), "api:a")
         b = ingestor.ingest_batch(_records([event(id="shared", account_id="tenant-b", action="auth.logout")]), "api:b")
         assert (a.accepted, b.accepted, b.duplicates, b.conflicts) == (1, 1, 0, 0)
