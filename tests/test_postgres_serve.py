@@ -3,6 +3,7 @@ other, the scheduled jobs run in exactly one of them, and move when that one is 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 import psycopg
 
 from dashboard.store.backend.postgres import JOBS_LOCK
-from tests.conftest import ROOT, WebClient, first_admin_password, start_server, stop_server
+from tests.conftest import ROOT, WebClient, event, first_admin_password, run_cli, start_server, stop_server
 
 #: how long the test waits for the other process to take the jobs (a deadline, not a measurement)
 TAKEOVER_WAIT_S = 120
@@ -40,6 +41,8 @@ def _wait_for_holder(url: str, among: set[int]) -> int:
 
 def test_two_servers_share_sessions_and_one_of_them_runs_the_jobs(pg_url: str, tmp_path: Path) -> None:
     env = {"PYTHONPATH": str(ROOT), "AUDITDASH_HOME": str(tmp_path)}
+    ingest = run_cli("tokens", "create", "sender", "--db", pg_url, env=env).stdout.strip()
+    read = run_cli("tokens", "create", "siem", "--scope", "read", "--db", pg_url, env=env).stdout.strip()
     first = start_server(pg_url, ROOT, tmp_path / "a.log", env)
     second = start_server(pg_url, ROOT, tmp_path / "b.log", env)
     try:
@@ -51,6 +54,15 @@ def test_two_servers_share_sessions_and_one_of_them_runs_the_jobs(pg_url: str, t
         assert client.logout().status in (302, 303)  # the CSRF token and session work there too
         client.server = first
         assert client.request("GET", "/").status in (302, 303)  # signed out in both
+
+        # events sent to one process are read through the other's API
+        body = json.dumps([event(id=f"two{i}") for i in range(7)]).encode()
+        headers = {"Authorization": f"Bearer {ingest}", "Content-Type": "application/json"}
+        status, reply = second.request("POST", "/api/v1/events", body, headers)
+        assert status == 200 and isinstance(reply, dict) and reply["accepted"] == 7, reply
+        status, page = first.request("GET", "/api/v1/events?limit=100", None, {"Authorization": f"Bearer {read}"})
+        assert status == 200 and isinstance(page, dict), page
+        assert [e["id"] for e in page["events"] if e["id"].startswith("two")] == [f"two{i}" for i in range(7)]
 
         pids = {first.proc.pid, second.proc.pid}
         holder = _wait_for_holder(pg_url, pids)
