@@ -78,7 +78,7 @@ def write_checkpoint(db: Database, where: Locations, reason: str, only_if_moved:
         The checkpoint, or None when the chain is empty or has not moved.
     """
     signer = signer_of(where)
-    with db.raw() as con:
+    with db.reading(("chain_batches", "checkpoints")) as con:  # on PostgreSQL: a consistent copy
         head = _head(con)
         if head is None:
             return None
