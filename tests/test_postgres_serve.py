@@ -13,6 +13,7 @@ import psycopg
 
 from dashboard.store.backend.postgres import JOBS_LOCK
 from tests.conftest import ROOT, WebClient, event, first_admin_password, run_cli, start_server, stop_server
+from tests.pg import PG_PASSWORD
 
 #: how long the test waits for the other process to take the jobs (a deadline, not a measurement)
 TAKEOVER_WAIT_S = 120
@@ -46,6 +47,9 @@ def test_two_servers_share_sessions_and_one_of_them_runs_the_jobs(pg_url: str, t
     first = start_server(pg_url, ROOT, tmp_path / "a.log", env)
     second = start_server(pg_url, ROOT, tmp_path / "b.log", env)
     try:
+        said = first.log.read_text()
+        assert "auditdash serving postgresql+psycopg://auditdash:***@127.0.0.1" in said
+        assert PG_PASSWORD not in said
         client = WebClient(first)
         assert client.login("admin", first_admin_password(first)).status == 302
         assert client.request("GET", "/").status == 200

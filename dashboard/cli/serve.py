@@ -42,6 +42,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from dashboard.access.users import ensure_first_admin
     from dashboard.cli.demo import seed_demo
     from dashboard.cli.users import print_first_admin
+    from dashboard.store.backend.postgres import redacted
     from dashboard.store.db import Database, server_info_path, write_server_info
     from dashboard.web.app import create_app
     from dashboard.web.components.status import reports_problem
@@ -68,7 +69,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     scheduler = app.server.extensions["auditdash"].scheduler
     scheduler.start()
     signal.signal(signal.SIGTERM, _stop_serving)
-    print(f"auditdash serving {settings.db_path} on {url} (Ctrl+C to stop)", flush=True)
+    shown = redacted(settings.db_url) if settings.db_url else settings.db_path  # never the password
+    print(f"auditdash serving {shown} on {url} (Ctrl+C to stop)", flush=True)
     try:
         server.run()
     except KeyboardInterrupt:
