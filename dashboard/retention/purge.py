@@ -25,7 +25,7 @@ from dashboard.store import schema, selflog
 from dashboard.store.archive import Manifest, maintenance_lock, manifest_files, month_range, read_manifests
 from dashboard.store.db import Database, utcnow
 from dashboard.store.duck import run, transaction
-from dashboard.store.writer import refuse_foreign_tail
+from dashboard.store.writer import ChainTampered, refuse_foreign_tail
 
 if TYPE_CHECKING:
     from dashboard.access.users import Actor
@@ -197,6 +197,7 @@ def run_purge(
         # events impossible to store: refuse before anything is moved, in words.
         with db.raw() as con:
             refuse_foreign_tail(con, db.path)
+            refuse_skipped_rows(con, db.path)
         where.archive_dir.mkdir(parents=True, exist_ok=True)
         manifests, problems = read_manifests(where.archive_dir)
         if problems:
@@ -294,6 +295,25 @@ def run_purge(
             },
         )
         return result
+
+
+def refuse_skipped_rows(con: duckdb.DuckDBPyConnection, db_path: object) -> None:
+    """Raise `ChainTampered` while rows stored outside the chain lie in the hot store at sequence
+    numbers a chain batch skipped over (`chain_batches.skipped_first..skipped_last`): archiving
+    would carry them into the archive's files as if auditdash had stored them, and deleting them
+    would destroy the evidence of the tampering."""
+    count, first, last = run(
+        con,
+        "SELECT count(*), min(e.seq), max(e.seq) FROM events e JOIN chain_batches b "
+        "ON e.seq BETWEEN b.skipped_first AND b.skipped_last WHERE b.skipped_first IS NOT NULL",
+    )[0]
+    if count:
+        raise ChainTampered(
+            f"{db_path}: {int(count):,} stored events (seq {int(first):,} to {int(last):,}) hold sequence "
+            "numbers the integrity chain skipped over: they were inserted outside auditdash. Nothing was "
+            "purged. Run `auditdash verify`, keep the file as evidence, and remove those rows (or restore a "
+            "backup) before purging."
+        )
 
 
 def _delete_archived(
