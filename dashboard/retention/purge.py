@@ -21,7 +21,7 @@ from dashboard.evidence.locations import Locations
 from dashboard.retention.archive_write import MonthPlan, pause_at, reconcile, tidy, write_month
 from dashboard.retention.holds import held_sql
 from dashboard.retention.policy import RetentionError, RetentionPolicy
-from dashboard.store import schema, selflog
+from dashboard.store import rollups, schema, selflog
 from dashboard.store.archive import Manifest, maintenance_lock, manifest_files, month_range, read_manifests
 from dashboard.store.db import Database, utcnow
 from dashboard.store.duck import run, transaction
@@ -106,7 +106,8 @@ def plan_purge(db: Database, where: Locations, policy: RetentionPolicy, now: dat
                 plan = months.setdefault(month, MonthPlan(month))
                 count = run(
                     con,
-                    f"SELECT count(*) FILTER (WHERE r.event_id IS NOT NULL AND NOT {held_sql('r')}) "  # noqa: S608
+                    f"SELECT count(*) FILTER (WHERE r.event_id IS NOT NULL AND NOT {held_sql('r')} "  # noqa: S608
+                    "AND r.action <> 'audit.erase') "  # erasure records never expire (archive_write)
                     "FROM read_parquet($f) r",
                     {"f": str(where.archive_dir / manifests[month].file)},
                 )[0][0]
@@ -324,12 +325,10 @@ def _delete_archived(
     if not files:
         return 0
     with db.write_lock, db.raw() as con, transaction(con):
-        deleted = run(
-            con,
-            f"""DELETE FROM events WHERE occurred_at < $cutoff AND NOT {held_sql("events")}
+        gone = f"""occurred_at < $cutoff AND NOT {held_sql("events")}
                 AND seq IN (SELECT a.seq FROM read_parquet($files) a JOIN events e USING (seq)
-                            WHERE a.hash = e.hash)""",  # noqa: S608
-            {"cutoff": cutoff, "files": files},
-        )
+                            WHERE a.hash = e.hash)"""  # noqa: S608
+        rollups.remove_rows(con, gone, {"cutoff": cutoff, "files": files})  # in step, same transaction
+        deleted = run(con, f"DELETE FROM events WHERE {gone}", {"cutoff": cutoff, "files": files})  # noqa: S608
         pause_at("deleting")
     return int(deleted[0][0]) if deleted else 0
