@@ -70,7 +70,10 @@ pytest: $(TEST_STAMP) system-test-deps geo $(OIDC_STAMP)
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; \
 	exit $$rc
 
-test: lint typecheck pytest
+# lint and typecheck run beside pytest (make -j): they fill the cores while tests wait for servers,
+# browsers and timeouts. --output-sync=line keeps their lines whole; any failure fails `make test`.
+test: $(TEST_STAMP) system-test-deps geo $(OIDC_STAMP)
+	@$(MAKE) --no-print-directory -j3 --output-sync=line lint typecheck pytest
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-results

@@ -49,7 +49,7 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         },
 
         /* Pages such as /wall take the whole window: no navigation, no sidebar. */
-        shellClass: function (pathname, bare, nofilters) {
+        shellClass: function (pathname, bare, nofilters, filterPaths) {
             var path = pathname || "/";
             var under = function (p) {
                 return path === p || path.indexOf(p + "/") === 0;
@@ -57,8 +57,12 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
             if ((bare || []).some(under)) {
                 return "ad-shell ad-shell--bare";
             }
+            // the sidebar only where it acts: pages that read it (not a refusal, nor "page not found")
+            var acts = !filterPaths || filterPaths.some(function (p) {
+                return path === p || path === p + "/";
+            });
             // pages with their own controls: the sidebar's filters would be claimed but not applied
-            return (nofilters || []).some(under) ? "ad-shell ad-shell--nofilters" : "ad-shell";
+            return !acts || (nofilters || []).some(under) ? "ad-shell ad-shell--nofilters" : "ad-shell";
         }
     }
 });

@@ -295,93 +295,96 @@ def default(name: str) -> Any:
 
 @dataclass(frozen=True)
 class Settings:
-    """The resolved settings of one process (every path absolute: see the module's docstring)."""
+    """The resolved settings of one process (every path absolute: see the module's docstring).
 
-    home: Path | None = None
-    db_path: Path = DEFAULT_DB_NAME
-    host: str = "127.0.0.1"
-    port: int = 8050
-    threads: int = 8
-    geo_dir: Path = Path("data/geo")
-    geoip_mmdb: Path | None = None
-    max_body_bytes: int = 16 * 1024 * 1024
-    batch_size: int = 122_880
-    quarantine_max_records: int = 10_000
-    demo_events: int = 500_000
-    wall_refresh_s: int = 30
-    secret_key: str | None = field(default=None, repr=False)
-    session_idle_timeout_s: int = 1800
-    session_max_age_s: int = 43_200
-    wall_session_max_age_s: int = 30 * 86_400
-    login_max_failures: int = 5
-    login_max_failures_per_address: int = 20
-    login_lockout_s: int = 900
-    login_delay_s: int = 1
-    frame_ancestors: str = ""
-    proxy_count: int = 0
-    oidc_issuer: str | None = None
-    oidc_client_id: str | None = None
-    oidc_client_secret: str | None = field(default=None, repr=False)
-    oidc_client_secret_path: Path | None = None
-    oidc_provider_name: str = "single sign-on"
-    oidc_redirect_uri: str = ""
-    oidc_scopes: str = "openid email profile"
-    oidc_username_claim: str = "preferred_username,email"
-    oidc_role_claim: str = "groups"
-    oidc_role_map: str = ""
-    oidc_access_contact: str = ""
-    oidc_timeout_s: int = 10
-    local_login: bool = True
-    break_glass_user: str = "admin"
-    retention_profile: str = "standard"
-    hot_days: int = 90
-    archive_months: int = 12
-    archive_dir: Path | None = None
-    checkpoint_key: str | None = field(default=None, repr=False)
-    checkpoint_key_path: Path | None = None
-    checkpoint_signing: str = "ed25519"
-    checkpoint_signing_key_path: Path | None = None
-    checkpoint_public_key_path: Path | None = None
-    checkpoint_path: Path | None = None
-    purge_interval_s: int = 21_600
-    checkpoint_interval_s: int = 3_600
-    verify_interval_s: int = 86_400
-    rules_path: Path | None = None
-    detect_interval_s: int = 30
-    silence_check_s: int = 300
-    deadline_check_s: int = 300
-    deadline_grace_s: int = 3600
-    webhook_url: str | None = None
-    webhook_secret: str | None = field(default=None, repr=False)
-    webhook_min_severity: str = "medium"
-    smtp_host: str | None = None
-    smtp_port: int = 25
-    smtp_from: str = "auditdash@localhost"
-    smtp_to: str | None = None
-    smtp_user: str | None = None
-    smtp_password: str | None = field(default=None, repr=False)
-    smtp_starttls: bool = False
-    email_min_severity: str = "high"
-    digest_min_severity: str = "low"
-    digest_interval_s: int = 86_400
-    notify_max_age_hours: int = 24
-    notify_retries: int = 5
-    notify_backoff_s: int = 30
-    notify_link_base: str = ""
-    reports_dir: Path = Path("reports")
-    organisation: str = ""
-    pack_schedules: str = ""
-    pack_verify_max_events: int = 1_000_000
-    pack_email_max_bytes: int = 10 * 1024 * 1024
-    chatwoot_url: str | None = None
-    chatwoot_account_id: str | None = None
-    chatwoot_token: str | None = field(default=None, repr=False)
-    chatwoot_token_path: Path | None = None
-    chatwoot_interval_s: int = 300
-    streams_path: Path | None = None
-    stream_lag_events: int = 10_000
-    stream_lag_s: int = 900
-    stream_backoff_max_s: int = 300
+    Each field's default is its entry's in `SETTINGS`, written there only (`db_url` is no setting:
+    it is derived from `db_path`)."""
+
+    home: Path | None = default("home")
+    db_path: Path = default("db_path")
+    host: str = default("host")
+    port: int = default("port")
+    threads: int = default("threads")
+    geo_dir: Path = default("geo_dir")
+    geoip_mmdb: Path | None = default("geoip_mmdb")
+    max_body_bytes: int = default("max_body_bytes")
+    batch_size: int = default("batch_size")
+    quarantine_max_records: int = default("quarantine_max_records")
+    demo_events: int = default("demo_events")
+    wall_refresh_s: int = default("wall_refresh_s")
+    secret_key: str | None = field(default=default("secret_key"), repr=False)
+    session_idle_timeout_s: int = default("session_idle_timeout_s")
+    session_max_age_s: int = default("session_max_age_s")
+    wall_session_max_age_s: int = default("wall_session_max_age_s")
+    login_max_failures: int = default("login_max_failures")
+    login_max_failures_per_address: int = default("login_max_failures_per_address")
+    login_lockout_s: int = default("login_lockout_s")
+    login_delay_s: int = default("login_delay_s")
+    frame_ancestors: str = default("frame_ancestors")
+    proxy_count: int = default("proxy_count")
+    oidc_issuer: str | None = default("oidc_issuer")
+    oidc_client_id: str | None = default("oidc_client_id")
+    oidc_client_secret: str | None = field(default=default("oidc_client_secret"), repr=False)
+    oidc_client_secret_path: Path | None = default("oidc_client_secret_path")
+    oidc_provider_name: str = default("oidc_provider_name")
+    oidc_redirect_uri: str = default("oidc_redirect_uri")
+    oidc_scopes: str = default("oidc_scopes")
+    oidc_username_claim: str = default("oidc_username_claim")
+    oidc_role_claim: str = default("oidc_role_claim")
+    oidc_role_map: str = default("oidc_role_map")
+    oidc_access_contact: str = default("oidc_access_contact")
+    oidc_timeout_s: int = default("oidc_timeout_s")
+    local_login: bool = default("local_login")
+    break_glass_user: str = default("break_glass_user")
+    retention_profile: str = default("retention_profile")
+    hot_days: int = default("hot_days")
+    archive_months: int = default("archive_months")
+    archive_dir: Path | None = default("archive_dir")
+    checkpoint_key: str | None = field(default=default("checkpoint_key"), repr=False)
+    checkpoint_key_path: Path | None = default("checkpoint_key_path")
+    checkpoint_signing: str = default("checkpoint_signing")
+    checkpoint_signing_key_path: Path | None = default("checkpoint_signing_key_path")
+    checkpoint_public_key_path: Path | None = default("checkpoint_public_key_path")
+    checkpoint_path: Path | None = default("checkpoint_path")
+    purge_interval_s: int = default("purge_interval_s")
+    checkpoint_interval_s: int = default("checkpoint_interval_s")
+    verify_interval_s: int = default("verify_interval_s")
+    rules_path: Path | None = default("rules_path")
+    detect_interval_s: int = default("detect_interval_s")
+    silence_check_s: int = default("silence_check_s")
+    deadline_check_s: int = default("deadline_check_s")
+    deadline_grace_s: int = default("deadline_grace_s")
+    webhook_url: str | None = default("webhook_url")
+    webhook_secret: str | None = field(default=default("webhook_secret"), repr=False)
+    webhook_min_severity: str = default("webhook_min_severity")
+    smtp_host: str | None = default("smtp_host")
+    smtp_port: int = default("smtp_port")
+    smtp_from: str = default("smtp_from")
+    smtp_to: str | None = default("smtp_to")
+    smtp_user: str | None = default("smtp_user")
+    smtp_password: str | None = field(default=default("smtp_password"), repr=False)
+    smtp_starttls: bool = default("smtp_starttls")
+    email_min_severity: str = default("email_min_severity")
+    digest_min_severity: str = default("digest_min_severity")
+    digest_interval_s: int = default("digest_interval_s")
+    notify_max_age_hours: int = default("notify_max_age_hours")
+    notify_retries: int = default("notify_retries")
+    notify_backoff_s: int = default("notify_backoff_s")
+    notify_link_base: str = default("notify_link_base")
+    reports_dir: Path = default("reports_dir")
+    organisation: str = default("organisation")
+    pack_schedules: str = default("pack_schedules")
+    pack_verify_max_events: int = default("pack_verify_max_events")
+    pack_email_max_bytes: int = default("pack_email_max_bytes")
+    chatwoot_url: str | None = default("chatwoot_url")
+    chatwoot_account_id: str | None = default("chatwoot_account_id")
+    chatwoot_token: str | None = field(default=default("chatwoot_token"), repr=False)
+    chatwoot_token_path: Path | None = default("chatwoot_token_path")
+    chatwoot_interval_s: int = default("chatwoot_interval_s")
+    streams_path: Path | None = default("streams_path")
+    stream_lag_events: int = default("stream_lag_events")
+    stream_lag_s: int = default("stream_lag_s")
+    stream_backoff_max_s: int = default("stream_backoff_max_s")
     #: the PostgreSQL URL when `AUDITDASH_DB` / `--db` names one (then `db_path` is where the files
     #: kept beside the database go: keys, archive); None for a DuckDB file
     db_url: str | None = None

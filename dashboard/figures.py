@@ -175,6 +175,26 @@ def _iso(value: datetime | date) -> str:
     )
 
 
+def percent(share: float) -> str:
+    """A share as people read it: "12.5%", "<0.1%" for a few among millions (never "0.0%" for some)."""
+    if share <= 0:
+        return "0%"
+    if share < 0.001:
+        return "<0.1%"
+    if share < 1 and f"{share:.1%}" == "100.0%":
+        return ">99.9%"
+    return f"{share:.1%}"
+
+
+#: failure shares on the map's colour bar: most places fail a few percent and attackers' all the
+#: time, so the colour follows the square root of the share (1% and 5% get colours of their own)
+SHARE_TICKS: tuple[float, ...] = (0.0, 0.01, 0.05, 0.2, 0.5, 1.0)
+
+
+def _share_colour(share: float) -> float:
+    return round(max(0.0, min(1.0, share)) ** 0.5, 4)
+
+
 def category_title(category: str) -> str:
     """The seed's heading for a category ('authentication' -> 'Authentication Events')."""
     return CATEGORY_TITLES.get(category, category)
@@ -211,8 +231,9 @@ def timeline_spec(
         end: local end of the range.
         tz: the zone the axis is in.
 
-    A bar's `customdata` is its bucket as an ISO 8601 interval of local times
-    ("2026-11-20T14:00/2026-11-20T15:00"), for cross-filtering to that period.
+    A bar's x is the local start of its bucket ("2026-11-20T14:00") and `layout.meta.bucket_seconds`
+    its width, for cross-filtering to that period (assets/pages.js); the period is not repeated
+    on every bar of every category (that doubled the chart's size).
     """
     title = f"Events {bucket_per} ({tz})"
     rows = Rows.of(frame)
@@ -224,10 +245,7 @@ def timeline_spec(
     for b, c, n in zip(rows["bucket"], rows["category"], rows["events"], strict=True):
         cells[(b, str(c))] = cells.get((b, str(c)), 0) + int(n)
     buckets = sorted({b for b, _ in cells})
-    starts = [_datetime(b) for b in buckets]
-    x = [s.isoformat() for s in starts]
-    width = timedelta(seconds=bucket_seconds)
-    periods = [f"{s.isoformat(timespec='minutes')}/{(s + width).isoformat(timespec='minutes')}" for s in starts]
+    x = [_datetime(b).isoformat(timespec="minutes") for b in buckets]
     present = {c for _, c in cells}
     order = [c for c in CATEGORIES if c in present] + sorted(present - set(CATEGORIES))
     traces = []
@@ -243,7 +261,6 @@ def timeline_spec(
                 "xperiod": bucket_seconds * 1000,
                 "xperiodalignment": "start",
                 "marker": {"color": CATEGORY_COLORS.get(category, CATEGORY_COLORS["other"]), "line": {"width": 0}},
-                "customdata": periods,
                 "hovertemplate": f"%{{x}} ({tz})<br>{name}: %{{y:,}}<extra></extra>",
             }
         )
@@ -251,6 +268,7 @@ def timeline_spec(
         traces,
         _layout(
             title,
+            meta={"bucket_seconds": bucket_seconds},
             barmode="stack",
             bargap=0.08,
             showlegend=True,
@@ -511,6 +529,10 @@ def reasons_spec(frame: Table, title: str = "Failures by reason") -> Spec:
     )
 
 
+#: the Security map's height (px): the whole page width at 1440 px makes Europe's cities readable
+MAP_HEIGHT = 560
+
+
 def map_note(placed: int, country_only: int) -> str:
     """What the IP map shows, in words (the Security page and the PDF say the same)."""
     parts = [f"{placed:,} events placed at city level"]
@@ -572,9 +594,10 @@ def ip_map_spec(
                 "marker": {"line": {"color": "white", "width": 0.5}},
             }
         )
-    places = _records(points)
+    # the busiest places first, so smaller ones are drawn over them and stay clickable
+    places = sorted(_records(points), key=lambda r: -int(r["events"]))
     if places:
-        peak = max(max(int(r["events"]) for r in places), 1)
+        peak = max(int(places[0]["events"]), 1)
         traces.append(
             {
                 "type": "scattergeo",
@@ -585,21 +608,32 @@ def ip_map_spec(
                 "customdata": [["country", r["country"]] for r in places],
                 "text": [
                     f"<b>{r['city'] or 'Unknown city'}, {country_name(r['country'])}</b><br>"
-                    f"{int(r['events']):,} events, {int(r['failures']):,} failed ({r['failure_share']:.1%})<br>"
+                    f"{int(r['events']):,} events, {int(r['failures']):,} failed ({percent(r['failure_share'])})<br>"
                     f"{int(r['users']):,} user{'s' if int(r['users']) != 1 else ''}, "
                     f"{int(r['ips']):,} address{'es' if int(r['ips']) != 1 else ''} (busiest {r['top_ip']})"
                     for r in places
                 ],
                 "hovertemplate": "%{text}<extra></extra>",
                 "marker": {
-                    "size": [6 + 34 * (int(r["events"]) / peak) ** 0.5 for r in places],
-                    "color": [float(r["failure_share"]) for r in places],
+                    # area follows events; at most 28 px across, so the cities of Europe stay apart
+                    "size": [round(5 + 23 * (int(r["events"]) / peak) ** 0.5, 1) for r in places],
+                    # on a 0-100% linear scale every place of a typical view (a few percent
+                    # failed) took the same colour: see SHARE_TICKS
+                    "color": [_share_colour(float(r["failure_share"])) for r in places],
                     "colorscale": FAILURE_SCALE,
                     "cmin": 0,
                     "cmax": 1,
-                    "opacity": 0.8,
-                    "line": {"color": "white", "width": 0.8},
-                    "colorbar": {"title": {"text": "Failed"}, "tickformat": ".0%", "thickness": 12, "len": 0.7},
+                    "opacity": 0.75,
+                    "line": {"color": "white", "width": 0.6},
+                    "colorbar": {
+                        "title": {"text": "Failed<br>share", "side": "top"},
+                        "tickvals": [_share_colour(t) for t in SHARE_TICKS],
+                        "ticktext": [f"{t:.0%}" for t in SHARE_TICKS],
+                        "thickness": 12,
+                        "len": 0.6,
+                        "x": 1.0,
+                        "xpad": 4,
+                    },
                 },
             }
         )
@@ -634,7 +668,7 @@ def ip_map_spec(
         traces,
         _layout(
             title,
-            height=460,
+            height=MAP_HEIGHT,
             margin={"l": 0, "r": 0, "t": 44, "b": 0},
             showlegend=True,
             legend={"orientation": "h", "y": 0.02, "x": 0.01, "bgcolor": "rgba(255,255,255,0.8)"},
@@ -771,8 +805,10 @@ def wall_map_figure(
             "oceancolor": "#0b1220",
             "countrycolor": "#4b5563",
             "coastlinecolor": "#6b7280",
-            "center": {"lon": 0},
+            "center": {"lon": 0, "lat": 0},
             "projection": {"rotation": {"lon": 0}},
+            # the whole globe's outline: the page map's latitude crop cut the ocean's top and bottom off
+            "lataxis": {"range": [-90, 90]},
         },
     )
     return _wall_layout(fig, title)

@@ -20,31 +20,68 @@ import ipaddress
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
+import sqlalchemy.ext.compiler
 
 from dashboard.events.contract import OUTCOMES
 from dashboard.events.taxonomy import CATEGORIES, CATEGORY_TITLES
 from dashboard.store.schema import events
 from dashboard.when import WhenError, in_zone, parse_when
 
-PRESETS: dict[str, timedelta] = {
+#: rolling ranges: the span up to now.
+ROLLING_PRESETS: dict[str, timedelta] = {
     "24h": timedelta(hours=24),
     "7d": timedelta(days=7),
     "30d": timedelta(days=30),
     "90d": timedelta(days=90),
 }
+#: calendar ranges: whole local days in the view's zone (a closed period, or up to now for "to date").
+CALENDAR_PRESETS: tuple[str, ...] = ("yesterday", "last-week", "last-month", "last-quarter", "mtd", "ytd")
+#: every preset (the URL's `range=`): a rolling span, or None for a calendar range.
+PRESETS: dict[str, timedelta | None] = {**ROLLING_PRESETS, **dict.fromkeys(CALENDAR_PRESETS)}
 PRESET_LABELS: dict[str, str] = {
     "24h": "Last 24 hours",
     "7d": "Last 7 days",
     "30d": "Last 30 days",
     "90d": "Last 90 days",
+    "yesterday": "Yesterday",
+    "last-week": "Last week",
+    "last-month": "Last month",
+    "last-quarter": "Last quarter",
+    "mtd": "Month to date",
+    "ytd": "Year to date",
 }
 DEFAULT_PRESET = "7d"
+
+
+def calendar_days(preset: str, today: date) -> tuple[date, date | None]:
+    """The local days of a calendar preset around `today`: [first, end) or (first, None) for "to now".
+
+    Weeks run Monday to Sunday (ISO 8601); quarters start in January, April, July and October.
+    """
+    if preset == "yesterday":
+        return today - timedelta(days=1), today
+    if preset == "last-week":
+        monday = today - timedelta(days=today.weekday())
+        return monday - timedelta(days=7), monday
+    if preset == "last-month":
+        first = today.replace(day=1)
+        return (first - timedelta(days=1)).replace(day=1), first
+    if preset == "last-quarter":
+        first = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+        previous = (first - timedelta(days=1)).replace(day=1)
+        return date(previous.year, 3 * ((previous.month - 1) // 3) + 1, 1), first
+    if preset == "mtd":
+        return today.replace(day=1), None
+    if preset == "ytd":
+        return date(today.year, 1, 1), None
+    raise ValueError(f"{preset!r} is not a calendar preset")
+
 
 #: the columns free text searches: actor, target and changed values.
 TEXT_COLUMNS: tuple[str, ...] = (
@@ -212,7 +249,9 @@ class Filters:
     """What the user is looking at.
 
     Attributes:
-        preset: a relative range (`24h`, `7d`, `30d`, `90d`), or None for the custom range.
+        preset: a rolling range (`24h`, `7d`, `30d`, `90d`), a calendar range in `tz` (`yesterday`,
+            `last-week`, `last-month`, `last-quarter`, `mtd`, `ytd`: see `calendar_days`), or None
+            for the custom range.
         start: custom range start, a local time in `tz` (inclusive).
         end: custom range end, a local time in `tz` (exclusive; a date in the URL means its whole day).
         users: actor ids.
@@ -458,8 +497,10 @@ class Filters:
         the same; the charts, zone offsets and SQL of `to=2999-12-31` stay those of today.
         """
         now_utc = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
+        if self.preset in CALENDAR_PRESETS:
+            return self._calendar_range(self.preset, now_utc)
         if self.preset is not None or (self.start is None and self.end is None):
-            span = PRESETS.get(self.preset or DEFAULT_PRESET, PRESETS[DEFAULT_PRESET])
+            span = ROLLING_PRESETS.get(self.preset or DEFAULT_PRESET, ROLLING_PRESETS[DEFAULT_PRESET])
             return now_utc - span, now_utc
         wall = datetime.now(UTC).replace(tzinfo=None)
         earliest = _EARLIEST_EVENT - timedelta(days=1)
@@ -472,6 +513,17 @@ class Filters:
         start = max(to_utc(self.start), earliest) if self.start else _EARLIEST_EVENT
         end = min(to_utc(self.end), latest) if self.end else now_utc
         return min(start, end), end
+
+    def _calendar_range(self, preset: str, now_utc: datetime) -> tuple[datetime, datetime]:
+        """A calendar preset as naive UTC: local midnights in the view's zone (exact across DST)."""
+        zone = self.zone
+        today = in_zone(now_utc, zone).date()
+        first, end = calendar_days(preset, today)
+
+        def midnight(day: date) -> datetime:
+            return datetime.combine(day, time()).replace(tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
+
+        return midnight(first), midnight(end) if end is not None else now_utc
 
     # -- SQL -------------------------------------------------------------------------------------
     def conditions(self, table: sa.Table, now: datetime | None = None) -> list[sa.ColumnElement[bool]]:
@@ -498,7 +550,7 @@ class Filters:
         if self.ip:
             conds.append(ip_condition(c.ip, self.ip))
         if self.text:
-            conds.append(sa.or_(*(getattr(c, col).icontains(self.text, autoescape=True) for col in TEXT_COLUMNS)))
+            conds.append(TextSearch(table, self.text))
         if self.weekdays or self.hours:
             local = local_clock(c.occurred_at, self._local_segments(start, end, now))
             if self.weekdays:
@@ -527,7 +579,14 @@ class Filters:
             start, end = self.resolve_range(now)
             local_start, local_end = in_zone(start, self.zone), in_zone(end, self.zone)
             label = PRESET_LABELS.get(self.preset or DEFAULT_PRESET, "")
-            parts.append(f"{label} ({local_start:%Y-%m-%d %H:%M} to {local_end:%Y-%m-%d %H:%M})")
+            if self.preset in CALENDAR_PRESETS and local_end.time() == time() and local_end > local_start:
+                final = (local_end - timedelta(days=1)).date()  # a closed period: its days, inclusive
+                days = (
+                    f"{local_start:%Y-%m-%d}" if final == local_start.date() else f"{local_start:%Y-%m-%d} to {final}"
+                )
+                parts.append(f"{label} ({days})")
+            else:
+                parts.append(f"{label} ({local_start:%Y-%m-%d %H:%M} to {local_end:%Y-%m-%d %H:%M})")
         else:
             first = _format_when(self.start, end=False) if self.start else "the beginning"
             last = _format_when(self.end, end=True) if self.end else "now"
@@ -561,6 +620,42 @@ class Filters:
     def is_default(self) -> bool:
         """Whether nothing but the default range is set."""
         return self == Filters(tz=self.tz)
+
+
+def text_scan(table: sa.Table, text: str, columns: tuple[str, ...] = TEXT_COLUMNS) -> sa.ColumnElement[bool]:
+    """Free text as a scan: a case-insensitive substring of any of `columns` (`%`, `_`, `\\` literal)."""
+    return sa.or_(*(table.c[col].icontains(text, autoescape=True) for col in columns))
+
+
+class TextSearch(sa.sql.expression.ColumnElement[bool]):
+    """The free-text condition of a view on an events-shaped table: `text_scan` over TEXT_COLUMNS.
+
+    It compiles to that scan. On a store that keeps the distinct actors and targets, the store
+    rewrites it before it runs into the same rows by equality on the matching values
+    (`dashboard.store.rollups.resolve_text`, docs/architecture.md "Free-text search").
+    """
+
+    __visit_name__ = "auditdash_text_search"
+    inherit_cache = True
+    type = sa.Boolean()
+    _traverse_internals = [("scan", sa.sql.visitors.InternalTraversal.dp_clauseelement)]  # noqa: RUF012
+
+    def __init__(self, table: sa.Table, text: str) -> None:
+        self.text = text
+        self.scan = text_scan(table, text)
+
+    @property
+    def table(self) -> Any:
+        """The relation the condition reads (after a statement was adapted to read another, that one)."""
+        for element in sa.sql.visitors.iterate(self.scan):
+            if isinstance(element, sa.ColumnClause) and element.table is not None:
+                return element.table
+        return None  # pragma: no cover - the scan always reads columns
+
+
+@sa.ext.compiler.compiles(TextSearch)
+def _compile_text_search(element: TextSearch, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.scan.self_group(), **kw))
 
 
 def ip_condition(column: sa.ColumnElement[Any], value: str) -> sa.ColumnElement[bool]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import http.cookiejar
+import io
 import json
 import os
 import re
@@ -55,6 +57,52 @@ def run_cli(
     if check and proc.returncode != 0:
         raise AssertionError(f"auditdash {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def cli(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+    input_text: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run `auditdash ARGS` in this process (`dashboard.cli.main`), as `run_cli` does in a new one.
+
+    The same command code, settings from the same environment (`env` on top, for the call only),
+    the same working folder, standard input, output and exit code; only the interpreter start
+    (about a second of imports) is saved. Use `run_cli` where a separate process is the point:
+    a database held by another process, signals, a process killed midway.
+    """
+    from dashboard.cli import main
+
+    full_env = {"AUDITDASH_GEO_DIR": str(GEO_DIR), **(env or {})}
+    saved_env = {name: os.environ.get(name) for name in full_env}
+    saved_cwd = os.getcwd()
+    saved_stdin = sys.stdin
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        os.environ.update(full_env)
+        os.chdir(cwd or ROOT)
+        sys.stdin = io.StringIO(input_text or "")
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # argparse's usage errors, as the process would exit
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+                if exc.code is not None and not isinstance(exc.code, int):
+                    print(exc.code, file=sys.stderr)
+    finally:
+        sys.stdin = saved_stdin
+        os.chdir(saved_cwd)
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    done = subprocess.CompletedProcess(["auditdash", *args], code, out.getvalue(), err.getvalue())
+    if check and done.returncode != 0:
+        raise AssertionError(f"auditdash {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+    return done
 
 
 @dataclass
@@ -176,7 +224,7 @@ def first_admin_password(server: Server) -> str:
 def add_user(db_path: Path, name: str, role: str, password: str | None = None) -> str:
     """Create a dashboard user with the CLI (before the server starts: it then owns the file)."""
     password = password or f"{name}-{role}-password"
-    run_cli("users", "add", name, "--role", role, "--password-stdin", "--db", str(db_path), input_text=password + "\n")
+    cli("users", "add", name, "--role", role, "--password-stdin", "--db", str(db_path), input_text=password + "\n")
     return password
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import Server, event, run_cli, start_server, stop_server
+from tests.conftest import Server, cli, event, start_server, stop_server
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +16,7 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serve
     (each sends events with ids of its own, so none sees another's)."""
     tmp = tmp_path_factory.mktemp("api")
     db_path = tmp / "api.duckdb"
-    token = run_cli("tokens", "create", "ci", "--db", str(db_path)).stdout.strip()
+    token = cli("tokens", "create", "ci", "--db", str(db_path)).stdout.strip()
     srv = start_server(db_path, tmp, tmp / "api.log", {"AUDITDASH_MAX_BODY_BYTES": str(1024 * 1024)})
     try:
         yield srv, token
@@ -123,5 +123,5 @@ def test_cli_can_send_to_the_running_server(api_server, tmp_path) -> None:
     server, token = api_server
     src = tmp_path / "x.ndjson"
     src.write_text("\n".join(json.dumps(event(id=f"cli{i}")) for i in range(30)) + "\n")
-    out = run_cli("ingest", str(src), "--server", server.url, "--token", token, "--json")
+    out = cli("ingest", str(src), "--server", server.url, "--token", token, "--json")
     assert json.loads(out.stdout)["accepted"] == 30

@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from dashboard.store.db import Database
-from tests.conftest import Server, event, run_cli, start_server, stop_server
+from tests.conftest import Server, cli, event, start_server, stop_server
 
 
 @dataclass
@@ -55,8 +55,8 @@ def _events(n: int) -> list[dict[str, Any]]:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     tmp = tmp_path_factory.mktemp("api-read")
     db_path = tmp / "read.duckdb"
-    ingest = run_cli("tokens", "create", "sender", "--db", str(db_path)).stdout.strip()
-    read = run_cli("tokens", "create", "siem", "--scope", "read", "--db", str(db_path)).stdout.strip()
+    ingest = cli("tokens", "create", "sender", "--db", str(db_path)).stdout.strip()
+    read = cli("tokens", "create", "siem", "--scope", "read", "--db", str(db_path)).stdout.strip()
     server = start_server(db_path, tmp, tmp / "server.log")
     status, reply = server.request(
         "POST",

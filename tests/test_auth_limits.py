@@ -1,7 +1,7 @@
 """Sessions that end, logins that slow down and lock, the second factor, the first administrator.
 
-A real server with the limits turned down to seconds (idle 5 s, absolute 12 s, lockout 8 s after
-3 failures of a name or 6 of an address, 3 s base delay), so the tests wait for real.
+A real server with the limits turned down to seconds (idle 4 s, absolute 8 s, lockout 5 s after
+3 failures of a name or 6 of an address, 2 s base delay), so the tests wait for real, briefly.
 
 The limits leave room for a loaded machine, where a request can take a second or two: the server
 notes activity in steps of a quarter of the idle timeout, so a session may end 3/4 of it after
@@ -28,17 +28,17 @@ from dashboard.store.db import Database
 from tests.conftest import (
     Server,
     WebClient,
+    cli,
     first_admin_password,
     page_payload,
-    run_cli,
     start_server,
     stop_server,
 )
 
-IDLE_S = 5
-MAX_AGE_S = 12
-LOCKOUT_S = 8
-DELAY_S = 3  # after the second failure of a name (then the third locks it)
+IDLE_S = 4
+MAX_AGE_S = 8
+LOCKOUT_S = 5
+DELAY_S = 2  # after the second failure of a name (then the third locks it)
 LIMITS = {
     "AUDITDASH_SESSION_IDLE_TIMEOUT_S": str(IDLE_S),
     "AUDITDASH_SESSION_MAX_AGE_S": str(MAX_AGE_S),
@@ -223,7 +223,7 @@ def test_first_start_administrator(tmp_path: Path) -> None:
     finally:
         stop_server(server)
     assert password.encode() not in db_path.read_bytes()
-    listed = json.loads(run_cli("users", "list", "--db", str(db_path), "--json").stdout)
+    listed = json.loads(cli("users", "list", "--db", str(db_path), "--json").stdout)
     assert [(u["username"], u["role"]) for u in listed] == [("admin", "admin")]
     again = start_server(db_path, tmp_path, tmp_path / "again.log")
     stop_server(again)

@@ -27,10 +27,10 @@ from dashboard.store.db import Database
 from tests.conftest import (
     GEO_DIR,
     WebClient,
+    cli,
     first_admin_password,
     free_port,
     page_payload,
-    run_cli,
     start_server,
     stop_server,
 )
@@ -286,13 +286,13 @@ def test_errors_say_what_to_do_and_are_remembered(chatwoot: FakeChatwoot, db: Da
 def test_command_line_pull_and_status(chatwoot: FakeChatwoot, tmp_path: Path) -> None:
     db_path = str(tmp_path / "cli.duckdb")
     args = ("--url", chatwoot.url, "--account", ACCOUNT, "--db", db_path)
-    bad = run_cli("chatwoot", "pull", *args, "--token-stdin", input_text="nope\n", check=False)
+    bad = cli("chatwoot", "pull", *args, "--token-stdin", input_text="nope\n", check=False)
     assert bad.returncode == 1 and "refused the access token (HTTP 401)" in bad.stderr
-    done = run_cli("chatwoot", "pull", *args, "--token-stdin", "--json", input_text=TOKEN + "\n")
+    done = cli("chatwoot", "pull", *args, "--token-stdin", "--json", input_text=TOKEN + "\n")
     assert json.loads(done.stdout)["accepted"] == 40
-    status = json.loads(run_cli("chatwoot", "status", *args, "--json").stdout)
+    status = json.loads(cli("chatwoot", "status", *args, "--json").stdout)
     assert (status["cursor"], status["pulled_total"], status["last_error"]) == (40, 40, None)
-    words = run_cli("chatwoot", "status", *args).stdout
+    words = cli("chatwoot", "status", *args).stdout
     assert "newest Chatwoot audit id stored: 40; entries pulled in all: 40" in words
 
 

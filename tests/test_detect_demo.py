@@ -15,7 +15,7 @@ from dashboard.demo import DemoSpec, generate
 from dashboard.detect.quality import evaluate, missed
 from dashboard.ingest.pipeline import Ingestor
 from dashboard.store.db import Database
-from tests.conftest import run_cli
+from tests.conftest import cli
 from tests.test_detect_helpers import detect, geo
 
 END = datetime(2026, 6, 30, tzinfo=UTC)
@@ -92,19 +92,19 @@ def test_cli_detect_and_alerts_list(planted: tuple[Path, dict[str, Any], list[di
     source, truth, alerts = planted
     path = tmp_path / "cli.duckdb"
     path.write_bytes(source.read_bytes())
-    out = json.loads(run_cli("detect", "--db", str(path), "--json").stdout)
+    out = json.loads(cli("detect", "--db", str(path), "--json").stdout)
     assert out["alerts_created"] == 0  # the alerts are already there: nothing doubles
     assert out["evidence_added"] == 0
-    listed = json.loads(run_cli("alerts", "list", "--db", str(path), "--json").stdout)
+    listed = json.loads(cli("alerts", "list", "--db", str(path), "--json").stdout)
     assert len(listed) == len(alerts)
     brute = next(i for i in truth["incidents"] if i["kind"] == "brute_force")
     r6 = [a for a in listed if a["rule"] == "R6" and a["key"]["user"] == brute["user"]]
     assert len(r6) == 1 and r6[0]["severity"] == "critical"
     assert set(r6[0]["evidence_event_ids"]) <= set(brute["event_ids"])
     assert set(r6[0]) >= {"rule", "severity", "key", "window", "event_count", "evidence_event_ids"}
-    text = run_cli("alerts", "list", "--db", str(path), "--severity", "critical").stdout
+    text = cli("alerts", "list", "--db", str(path), "--severity", "critical").stdout
     assert "R6" in text and "evidence:" in text
     ranged = json.loads(
-        run_cli("detect", "--db", str(path), "--from", brute["start"][:10], "--to", brute["end"][:10], "--json").stdout
+        cli("detect", "--db", str(path), "--from", brute["start"][:10], "--to", brute["end"][:10], "--json").stdout
     )
     assert ranged["findings_by_rule"]["R1"] == 1 and ranged["alerts_created"] == 0

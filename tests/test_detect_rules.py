@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from dashboard.detect.rules import DEFAULT_RULES_PATH, RulesError, load_rules, parse_rules
-from tests.conftest import GEO_DIR, ROOT, run_cli
+from tests.conftest import GEO_DIR, ROOT, cli
 
 SHIPPED_IDS = {
     *(f"R{i}" for i in range(1, 14)),
@@ -203,7 +203,7 @@ def test_the_server_refuses_to_start_with_a_bad_rules_file(tmp_path: Path) -> No
 
 
 def test_detect_refuses_a_missing_rules_file(tmp_path: Path) -> None:
-    proc = run_cli(
+    proc = cli(
         "detect",
         "--db",
         str(tmp_path / "x.duckdb"),

@@ -659,7 +659,7 @@ def test_wall_alerts_list_open_ones_most_severe_first(tmp_path: Path) -> None:
             "updated_at": NAIVE_NOW,
         }
         rows = [
-            {**base, "id": 1, "title": "Low one", "severity": "low", "status": "open", "last_seen": NAIVE_NOW,
+            {**base, "id": 1, "title": "Medium one", "severity": "medium", "status": "open", "last_seen": NAIVE_NOW,
              "key_json": json.dumps({"ip": "91.32.96.240"})},
             {**base, "id": 2, "title": "Critical one", "severity": "critical", "status": "acknowledged",
              "last_seen": NAIVE_NOW - timedelta(hours=1), "key_json": json.dumps({"user": "u1"})},
@@ -670,8 +670,8 @@ def test_wall_alerts_list_open_ones_most_severe_first(tmp_path: Path) -> None:
             conn.execute(alerts.insert(), rows)
         with database.connect() as conn:
             found = wall.open_alerts(conn)
-        assert found.count == 2 and found.by_severity == {"critical": 1, "low": 1}
-        assert [a["title"] for a in found.top] == ["Critical one", "Low one"]
+        assert found.count == 2 and found.by_severity == {"critical": 1, "medium": 1}
+        assert [a["title"] for a in found.top] == ["Critical one", "Medium one"]
         text = _text(wall_views.alerts_list(found))
         assert "91.32.96.240" not in text and "91.32.96.x" in text and "Done" not in text
         assert "Agent1 Lastname1" not in text  # summaries may name people: the wall does not show them

@@ -53,11 +53,12 @@ def test_timeline_bars_add_up_per_category(db: Database, evs: list[Ev]) -> None:
     assert fig.layout.title.text == "Events per hour (Europe/Berlin)"
     assert fig.layout.barmode == "stack"
     assert "Europe/Berlin" in fig.layout.xaxis.title.text
-    for trace in fig.data:  # each bar knows its own period, for cross-filtering
-        for x, period in zip(trace.x, trace.customdata, strict=True):
-            start, end = period.split("/")
-            assert x.startswith(start)
-            assert datetime.fromisoformat(end) - datetime.fromisoformat(start) == timedelta(hours=1)
+    # a bar's period, for cross-filtering: its x is the local start, the layout says the width
+    assert fig.layout.meta == {"bucket_seconds": 3600}
+    for trace in fig.data:
+        assert trace.customdata is None  # the period is not repeated on every bar
+        for x in trace.x:
+            assert datetime.fromisoformat(x).minute == 0
     # the categories keep their colours everywhere
     colors = {t.name: t.marker.color for t in fig.data}
     assert colors[F.category_title("authentication")] == F.CATEGORY_COLORS["authentication"]
@@ -130,6 +131,14 @@ def test_reasons_figure(db: Database, evs: list[Ev]) -> None:
     assert dict(totals) == dict(expected)
 
 
+def test_percent_never_shows_zero_for_some() -> None:
+    assert F.percent(12 / 10_000_000) == "<0.1%"
+    assert F.percent(0) == "0%"
+    assert F.percent(0.125) == "12.5%"
+    assert F.percent(0.99999) == ">99.9%"
+    assert F.percent(1.0) == "100.0%"
+
+
 def test_ip_map_layers(db: Database, evs: list[Ev]) -> None:
     view = A.View.of(Filters(preset="30d"), NOW)
     with db.connect() as conn:
@@ -152,9 +161,13 @@ def test_ip_map_layers(db: Database, evs: list[Ev]) -> None:
     for text, color in zip(cities.text, cities.marker.color, strict=True):
         city = text.split("<b>")[1].split(",")[0]
         assert f"{by_city[city]:,} events, {fails[city]:,} failed" in text
-        assert color == pytest.approx(fails[city] / by_city[city])
+        # colour: the square root of the failure share, so 1% and 5% differ (the bar says the shares)
+        assert color == pytest.approx((fails[city] / by_city[city]) ** 0.5, abs=1e-4)
+    assert list(cities.marker.colorbar.ticktext) == ["0%", "1%", "5%", "20%", "50%", "100%"]
+    assert list(cities.marker.colorbar.tickvals) == pytest.approx([0, 0.1, 0.2236, 0.4472, 0.7071, 1], abs=1e-4)
     sizes = list(cities.marker.size)
-    assert sizes.index(max(sizes)) == list(points["events"]).index(max(points["events"]))
+    busiest = cities.text[sizes.index(max(sizes))].split("<b>")[1].split(",")[0]
+    assert by_city[busiest] == max(by_city.values())
     assert stars.marker.symbol == "star"
     assert len(stars.lat) == len(new.dropna(subset=["lat", "lon"]))  # a country without a city has no point
     # offline map: centred on Greenwich, not the Pacific

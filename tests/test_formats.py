@@ -11,7 +11,7 @@ import pytest
 
 from dashboard.events.validate import validate_batch
 from dashboard.ingest.formats import convert_batch, from_chatwoot, from_ecs, from_ocsf, from_okta
-from tests.conftest import run_cli
+from tests.conftest import cli
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -202,5 +202,5 @@ def test_unreadable_records_reach_the_quarantine_with_a_reason() -> None:
 def test_cli_imports_a_chatwoot_export(tmp_path: Path, fmt: str) -> None:
     path = tmp_path / "chatwoot-pages.ndjson"
     path.write_text(json.dumps(CHATWOOT_PAGE) + "\n")
-    out = run_cli("ingest", str(path), "--format", fmt, "--db", str(tmp_path / "c.duckdb"), "--json")
+    out = cli("ingest", str(path), "--format", fmt, "--db", str(tmp_path / "c.duckdb"), "--json")
     assert json.loads(out.stdout)["accepted"] == 4

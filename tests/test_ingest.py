@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from dashboard.store.db import Database
-from tests.conftest import event, run_cli
+from tests.conftest import cli, event, run_cli
 
 
 def write_ndjson(path: Path, docs: list[object], extra_lines: list[str] = ()) -> Path:
@@ -36,25 +36,25 @@ def test_ndjson_ingest_counts_duplicates_and_quarantine(tmp_path: Path, store_ta
             json.dumps(docs[0]),  # same id again inside the file
         ],
     )
-    out = run_cli("ingest", str(src), "--db", str(store_target), "--json")
+    out = cli("ingest", str(src), "--db", str(store_target), "--json")
     summary = json.loads(out.stdout)
     assert (summary["accepted"], summary["duplicates"], summary["rejected"]) == (50, 1, 2)
     reasons = {r["position"]: r["reason"] for r in summary["rejections"]}
     assert "has no UTC offset" in reasons[51]
     assert reasons[52].startswith("not valid JSON")
 
-    again = json.loads(run_cli("ingest", str(src), "--db", str(store_target), "--json").stdout)
+    again = json.loads(cli("ingest", str(src), "--db", str(store_target), "--json").stdout)
     assert (again["accepted"], again["duplicates"]) == (0, 51)
     assert count(store_target, "SELECT count(*) FROM events") == 50
 
-    quarantine = json.loads(run_cli("quarantine", "list", "--db", str(store_target), "--json").stdout)
+    quarantine = json.loads(cli("quarantine", "list", "--db", str(store_target), "--json").stdout)
     assert {q["position"] for q in quarantine} == {"line 51", "line 52"}
     assert any(q["raw"] == "{not json" and q["source"] == "file:events.ndjson" for q in quarantine)
 
 
 def test_human_summary(tmp_path: Path, store_target: Path | str) -> None:
     src = write_ndjson(tmp_path / "a.ndjson", [event(id="x1"), event(id="x2", ip="300.0.0.1")])
-    out = run_cli("ingest", str(src), "--db", str(store_target))
+    out = cli("ingest", str(src), "--db", str(store_target))
     assert "accepted 1, duplicates 0, rejected 1" in out.stdout
     assert "rejected at 2: ip '300.0.0.1' is not an IPv4 or IPv6 address" in out.stdout
 
@@ -64,14 +64,14 @@ def test_json_array_and_gzip(tmp_path: Path, db_path: Path) -> None:
     path = tmp_path / "events.json.gz"
     with gzip.open(path, "wt") as fh:
         json.dump(docs, fh, indent=2)
-    summary = json.loads(run_cli("ingest", str(path), "--db", str(db_path), "--json").stdout)
+    summary = json.loads(cli("ingest", str(path), "--db", str(db_path), "--json").stdout)
     assert summary["accepted"] == 10
 
 
 def test_broken_json_array_keeps_the_rest_in_quarantine(tmp_path: Path, db_path: Path) -> None:
     path = tmp_path / "broken.json"
     path.write_text("[" + json.dumps(event(id="ok1")) + ', {"id": "b", oops} ]')
-    summary = json.loads(run_cli("ingest", str(path), "--db", str(db_path), "--json").stdout)
+    summary = json.loads(cli("ingest", str(path), "--db", str(db_path), "--json").stdout)
     assert summary["accepted"] == 1
     assert summary["rejected"] == 1
     assert "JSON array broken at element 1" in summary["rejections"][0]["reason"]
@@ -96,7 +96,7 @@ def test_csv_with_dotted_columns(tmp_path: Path, db_path: Path) -> None:
         )
         writer.writerow(["c2", "2026-05-01T09:30:00Z", "auth.login", "failure", "u2", "agent", "10.0.0.5", ""])
         writer.writerow(["c3", "2026-05-01T09:30:00Z", "auth.login", "sometimes", "u2", "agent", "", ""])
-    summary = json.loads(run_cli("ingest", str(path), "--db", str(db_path), "--json").stdout)
+    summary = json.loads(cli("ingest", str(path), "--db", str(db_path), "--json").stdout)
     assert (summary["accepted"], summary["rejected"]) == (2, 1)
     assert summary["rejections"][0]["position"] == 4  # the line number in the file
     with Database(db_path) as db, db.connect() as conn:
@@ -112,7 +112,7 @@ def test_files_from_windows_tools_with_a_byte_order_mark(tmp_path: Path, db_path
     (tmp_path / "c.csv").write_bytes(bom + b"id,occurred_at,action,actor.id\nbom3,2026-05-01T09:30:00Z,auth.login,u1\n")
     (tmp_path / "d.ndjson.gz").write_bytes(gzip.compress(bom + (json.dumps(event(id="bom4")) + "\n").encode()))
     names = [str(tmp_path / n) for n in ("a.ndjson", "b.json", "c.csv", "d.ndjson.gz")]
-    summary = json.loads(run_cli("ingest", *names, "--db", str(db_path), "--json").stdout)
+    summary = json.loads(cli("ingest", *names, "--db", str(db_path), "--json").stdout)
     assert (summary["accepted"], summary["rejected"]) == (4, 0), summary
     assert count(db_path, "SELECT count(*) FROM events WHERE event_id LIKE 'bom%'") == 4
 
@@ -126,7 +126,7 @@ def test_unusable_epoch_times_are_rejected_and_the_rest_stored(tmp_path: Path, d
     ]
     src = tmp_path / "epochs.ndjson"
     src.write_text("\n".join(lines) + "\n")
-    summary = json.loads(run_cli("ingest", str(src), "--db", str(db_path), "--json").stdout)
+    summary = json.loads(cli("ingest", str(src), "--db", str(db_path), "--json").stdout)
     assert (summary["accepted"], summary["rejected"]) == (1, 3)
     reasons = {r["position"]: r["reason"] for r in summary["rejections"]}
     assert reasons[1] == "occurred_at NaN is not a usable epoch time (seconds or milliseconds since 1970)"
@@ -136,7 +136,7 @@ def test_unusable_epoch_times_are_rejected_and_the_rest_stored(tmp_path: Path, d
 
 
 def test_missing_file_is_a_clear_error(tmp_path: Path, db_path: Path) -> None:
-    proc = run_cli("ingest", str(tmp_path / "nope.ndjson"), "--db", str(db_path), check=False)
+    proc = cli("ingest", str(tmp_path / "nope.ndjson"), "--db", str(db_path), check=False)
     assert proc.returncode == 1
     assert "no such file" in proc.stderr
 
@@ -144,7 +144,7 @@ def test_missing_file_is_a_clear_error(tmp_path: Path, db_path: Path) -> None:
 def test_large_file_streams_in_batches(tmp_path: Path, store_target: Path | str) -> None:
     docs = [event(id=f"big{i}", occurred_at=f"2026-05-01T10:{i % 60:02d}:{i % 59:02d}Z") for i in range(2500)]
     src = write_ndjson(tmp_path / "big.ndjson", docs)
-    out = run_cli("ingest", str(src), "--db", str(store_target), "--json", env={"AUDITDASH_BATCH_SIZE": "1000"})
+    out = cli("ingest", str(src), "--db", str(store_target), "--json", env={"AUDITDASH_BATCH_SIZE": "1000"})
     assert json.loads(out.stdout)["accepted"] == 2500
     # three batches, three links of the chain
     assert count(store_target, "SELECT count(*) FROM chain_batches") == 3
@@ -167,7 +167,7 @@ def test_cli_refuses_a_database_held_by_another_process(tmp_path: Path, db_path:
 
 @pytest.mark.parametrize("cmd", [["stats"], ["tokens", "list"], ["quarantine", "list"]])
 def test_summaries_have_json(db_path: Path, cmd: list[str]) -> None:
-    out = run_cli(*cmd, "--db", str(db_path), "--json")
+    out = cli(*cmd, "--db", str(db_path), "--json")
     json.loads(out.stdout)
 
 

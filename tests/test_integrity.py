@@ -25,7 +25,7 @@ from dashboard.evidence.verify import verify
 from dashboard.store.db import Database
 from dashboard.store.writer import EVENT_HASH_SQL, GENESIS_HASH, batch_hash, store_batch
 from dashboard.when import parse_when
-from tests.conftest import event, run_cli
+from tests.conftest import cli, event
 
 NOW = datetime(2026, 11, 20, 12, 0)
 # what a tamperer with the file would run to make changed rows look consistent again
@@ -374,11 +374,11 @@ def test_range_verification_checks_the_batches_of_the_range(chain: Path) -> None
 
 
 def test_verify_command(chain: Path) -> None:
-    ok = run_cli("verify", "--db", str(chain), "--json")
+    ok = cli("verify", "--db", str(chain), "--json")
     data = json.loads(ok.stdout)
     assert data["ok"] is True and data["head_hash"]
     tamper(chain, "DELETE FROM events WHERE seq = 12")
-    broken = run_cli("verify", "--db", str(chain), check=False)
+    broken = cli("verify", "--db", str(chain), check=False)
     assert broken.returncode == 1
     assert broken.stdout.startswith("BROKEN: missing at seq 12")
     con = duckdb.connect(str(chain), read_only=True)

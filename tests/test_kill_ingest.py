@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import Server, event, run_cli, start_server, stop_server
+from tests.conftest import Server, cli, event, start_server, stop_server
 
 BATCH = 50
 
@@ -46,7 +46,7 @@ def test_kill_9_during_ingest_loses_and_doubles_nothing(
     run: int, acks_before_kill: int, then_s: float, tmp_path: Path
 ) -> None:
     db_path = tmp_path / "kill.duckdb"
-    token = run_cli("tokens", "create", "sender", "--db", str(db_path)).stdout.strip()
+    token = cli("tokens", "create", "sender", "--db", str(db_path)).stdout.strip()
     server = start_server(db_path, tmp_path, tmp_path / "server.log")
     acknowledged: list[int] = []
     sent: list[int] = []
@@ -96,5 +96,5 @@ def test_kill_9_during_ingest_loses_and_doubles_nothing(
         sql = "SELECT count(*), count(DISTINCT event_id) FROM events WHERE event_id LIKE 'kill-%'"
         total, distinct = con.execute(sql).fetchone() or (0, 0)
     assert total == distinct == BATCH * len(sent)
-    verify = run_cli("verify", "--db", str(db_path), check=False)
+    verify = cli("verify", "--db", str(db_path), check=False)
     assert verify.returncode == 0, verify.stdout + verify.stderr

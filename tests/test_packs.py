@@ -35,7 +35,7 @@ from dashboard.packs.manifest import check_pack
 from dashboard.packs.model import Control, PackCancelled, PackError, PackRequest, PackResult
 from dashboard.store.db import Database
 from dashboard.store.schema import events
-from tests.conftest import GEO_DIR, ROOT, event, run_cli
+from tests.conftest import GEO_DIR, ROOT, cli, event
 
 END = datetime(2026, 6, 30, tzinfo=UTC)
 TZ = "Europe/Berlin"
@@ -465,19 +465,19 @@ def test_cli_report_builds_a_pack_with_the_url_vocabulary(demo: Demo, tmp_path: 
     copy.write_bytes(demo.path.read_bytes())
     out = tmp_path / "out"
     args = ["report", "--db", str(copy), "--from", "2026-06-01", "--to", "2026-06-29", "--tz", TZ]
-    proc = run_cli(*args, "--categories", "authentication", "--format", "pdf,csv,json", "--out", str(out), "--json")
+    proc = cli(*args, "--categories", "authentication", "--format", "pdf,csv,json", "--out", str(out), "--json")
     summary = json.loads(proc.stdout)
     assert summary["events"] == _count(demo.db, AUTH)
     assert [Path(f).suffix for f in summary["files"]] == [".pdf", ".csv", ".ndjson", ".json"]
     assert all(Path(f).exists() for f in summary["files"])
     assert summary["filters"] == "2026-06-01 to 2026-06-29, Europe/Berlin, authentication events, all users"
     assert check_pack(Path(summary["folder"])) == []
-    bad = run_cli("report", "--db", str(copy), "--outcome", "maybe", check=False)
+    bad = cli("report", "--db", str(copy), "--outcome", "maybe", check=False)
     assert bad.returncode == 2 and "outcome='maybe' is not one of" in bad.stderr
-    bad = run_cli("report", "--db", str(copy), "--format", "docx", check=False)
+    bad = cli("report", "--db", str(copy), "--format", "docx", check=False)
     assert bad.returncode == 2 and "unknown format docx" in bad.stderr
     # a time of day, local to the pack's zone: Tuesdays between 14:00 and 15:00 in Berlin
-    proc = run_cli(*args, "--weekdays", "2", "--hours", "14", "--format", "csv", "--out", str(out), "--json")
+    proc = cli(*args, "--weekdays", "2", "--hours", "14", "--format", "csv", "--out", str(out), "--json")
     summary = json.loads(proc.stdout)
     assert "Tuesdays, 14:00-15:00" in summary["filters"]
     csv_file = next(Path(f) for f in summary["files"] if f.endswith(".csv"))
@@ -485,7 +485,7 @@ def test_cli_report_builds_a_pack_with_the_url_vocabulary(demo: Demo, tmp_path: 
         stamps = [datetime.fromisoformat(r["occurred_at"]) for r in csv.DictReader(fh)]
     assert len(stamps) == summary["events"] > 0
     assert {(t.isoweekday(), t.hour) for t in stamps} == {(2, 14)}
-    bad = run_cli("report", "--db", str(copy), "--weekdays", "9", check=False)
+    bad = cli("report", "--db", str(copy), "--weekdays", "9", check=False)
     assert bad.returncode == 2 and "weekdays='9' is not a weekday" in bad.stderr
 
 

@@ -27,7 +27,7 @@ from dashboard.retention.restore import restore
 from dashboard.store import archive as retention
 from dashboard.store.archive import file_sha256, read_manifests
 from dashboard.store.db import Database, utcnow
-from tests.conftest import GEO_DIR, ROOT, run_cli
+from tests.conftest import GEO_DIR, ROOT, cli
 from tests.test_integrity import copy_database, locations, make_events, store
 
 NOW = datetime(2026, 11, 20, 12, 0)  # hot cutoff (90 days) 2026-08-01, archive cutoff 2025-08-01
@@ -122,7 +122,7 @@ def test_purge_archives_verifies_then_deletes(store_path: Path) -> None:
 
 def test_dry_run_changes_nothing(store_path: Path) -> None:
     before = pairs(store_path)
-    out = run_cli("purge", "--dry-run", "--db", str(store_path))
+    out = cli("purge", "--dry-run", "--db", str(store_path))
     assert out.stdout.startswith("dry run: would move")
     assert pairs(store_path) == before and not locations(store_path).archive_dir.exists()
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from dashboard.events.validate import validate_records
 from dashboard.store.db import CURRENT_VERSION, Database
-from dashboard.store.writer import GENESIS_HASH, HASHED_COLUMNS_V2, batch_hash, store_batch
+from dashboard.store.writer import GENESIS_HASH, HASHED_COLUMNS_V2, PERSONAL_COLUMNS, batch_hash, store_batch
 from tests.conftest import event
 
 
@@ -22,8 +22,9 @@ def store(db: Database, docs: list[dict], source: str = "test"):
 
 
 def canonical_hash(row: dict) -> str:
-    """An independent re-implementation of the documented canonical text, version 2 (docs/integrity.md)."""
-    parts = ["auditdash-event/2"]
+    """An independent re-implementation of the documented canonical text, version 3 (docs/integrity.md):
+    version 2's fields, the personal ones as salted commitments."""
+    parts = ["auditdash-event/3"]
     for col in HASHED_COLUMNS_V2:
         value = row[col]
         if value is None:
@@ -35,7 +36,11 @@ def canonical_hash(row: dict) -> str:
             text = format(value, ".9g")
         else:
             text = str(value)
-        parts.append(f"{len(text.encode())}:{text}")
+        if col in PERSONAL_COLUMNS:
+            field_salt = hashlib.sha256(f"{row['salt']}\x1f{col}".encode()).hexdigest()
+            parts.append("c:" + hashlib.sha256(f"{field_salt}\x1f{text}".encode()).hexdigest())
+        else:
+            parts.append(f"{len(text.encode())}:{text}")
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 

@@ -30,8 +30,14 @@ from dashboard.retention.purge import run_purge
 from dashboard.retention.restore import restore
 from dashboard.store import schema, writer
 from dashboard.store.db import Database
-from dashboard.store.writer import HASHED_COLUMNS_V2, QUARANTINE_TEXT_SQL, ChainTampered, store_batch
-from tests.conftest import GEO_DIR, event, run_cli
+from dashboard.store.writer import (
+    HASHED_COLUMNS_V2,
+    PERSONAL_COLUMNS,
+    QUARANTINE_TEXT_SQL,
+    ChainTampered,
+    store_batch,
+)
+from tests.conftest import GEO_DIR, cli, event
 from tests.test_integrity import copy_database, locations, make_events, tamper, verified
 
 NOW = datetime(2026, 11, 20, 12, 0)
@@ -97,18 +103,18 @@ def test_intact_store_verifies_with_form_2_and_chained_quarantine(store: Path) -
     result = verified(store)
     assert result.ok, result.summary()
     assert result.checked_events == 100 and result.batches == 4
-    assert rows(store, "SELECT DISTINCT version FROM chain_batches") == [(2,)]
+    assert rows(store, "SELECT DISTINCT version FROM chain_batches") == [(3,)]
     assert rows(store, "SELECT count(*) FILTER (WHERE batch_id IS NULL), count(hash) FROM quarantine") == [(0, 8)]
     assert rows(store, "SELECT sum(quarantine_count) FROM chain_batches") == [(8,)]
     located = rows(store, "SELECT geo_lat, geo_lon, geo_city FROM events WHERE seq = $1", [TARGET + 1])
     assert located == [(52.5, 13.25, "Berlin")]
 
 
-def test_canonical_form_2_is_the_documented_text(store: Path) -> None:
-    """An independent Python version of docs/integrity.md, form 2, gives every stored hash."""
+def test_canonical_form_3_is_the_documented_text(store: Path) -> None:
+    """An independent Python version of docs/integrity.md, form 3, gives every stored hash."""
 
     def text(row: dict[str, Any]) -> str:
-        parts = ["auditdash-event/2"]
+        parts = ["auditdash-event/3"]
         for col in HASHED_COLUMNS_V2:
             value = row[col]
             if value is None:
@@ -119,6 +125,10 @@ def test_canonical_form_2_is_the_documented_text(store: Path) -> None:
             elif isinstance(value, float):
                 value = format(value, ".9g")
             value = str(value)
+            if col in PERSONAL_COLUMNS:  # a salted commitment
+                field_salt = hashlib.sha256(f"{row['salt']}\x1f{col}".encode()).hexdigest()
+                parts.append("c:" + hashlib.sha256(f"{field_salt}\x1f{value}".encode()).hexdigest())
+                continue
             parts.append(f"{len(value.encode())}:{value}")
         return "\x1f".join(parts)
 
@@ -132,7 +142,7 @@ def test_canonical_form_2_is_the_documented_text(store: Path) -> None:
     assert any(e["geo_lat"] is not None for e in events)
     for e in events:
         assert hashlib.sha256(text(e).encode()).hexdigest() == e["hash"], e["seq"]
-    assert sorted(EVENT_COLUMNS) == sorted(HASHED_COLUMNS_V2)
+    assert sorted(EVENT_COLUMNS) == sorted([*HASHED_COLUMNS_V2, "salt", "erased"])
 
 
 # ---------------------------------------------------------------------------------- inserted row
@@ -178,7 +188,7 @@ def snapshot_of(db: Database) -> list[Any]:
 def test_cli_verify_reports_the_inserted_row_without_a_traceback(store: Path) -> None:
     tamper(store, INSERT_NEXT)
     before = snapshot(store)
-    proc = run_cli("verify", "--db", str(store), check=False)
+    proc = cli("verify", "--db", str(store), check=False)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
     assert proc.stdout.startswith("BROKEN: inserted at seq 101 (hot store)"), proc.stdout
@@ -362,7 +372,7 @@ def test_form_1_store_still_verifies_and_detects_edits(v1_store: Path) -> None:
 def test_form_1_store_continues_in_form_2(v1_store: Path) -> None:
     with Database(v1_store) as db:
         store_with_rejects(db, make_events(30, datetime(2026, 10, 1), datetime(2026, 11, 1), prefix="n"))
-    assert rows(v1_store, "SELECT version, count(*) FROM chain_batches GROUP BY 1 ORDER BY 1") == [(1, 2), (2, 2)]
+    assert rows(v1_store, "SELECT version, count(*) FROM chain_batches GROUP BY 1 ORDER BY 1") == [(1, 2), (3, 2)]
     result = verified(v1_store)
     assert result.ok, result.summary()
     tamper(v1_store, "UPDATE events SET geo_lon = 0 WHERE seq = 51")  # the first of form 2, located

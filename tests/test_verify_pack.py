@@ -34,7 +34,7 @@ from dashboard.ingest.pipeline import Ingestor
 from dashboard.packs.build import PackSettings, build_pack
 from dashboard.packs.model import PackRequest
 from dashboard.store.db import Database
-from tests.conftest import GEO_DIR, event, run_cli
+from tests.conftest import GEO_DIR, cli, event
 
 END = datetime(2026, 6, 30, tzinfo=UTC)
 #: the view: failures in June (so it selects part of most batches)
@@ -73,7 +73,7 @@ def pack(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
             ingestor.ingest_batch([(i, json.dumps(d)) for i, d in enumerate(docs)], f"file:b{batch}.ndjson")
     finally:
         db.close()
-    run_cli("checkpoint", "--db", str(path))  # the key and a checkpoint, as an operator makes them
+    cli("checkpoint", "--db", str(path))  # the key and a checkpoint, as an operator makes them
     db = Database(path)
     try:
         settings = PackSettings(reports_dir=tmp / "reports", settings=Settings(db_path=path))
@@ -112,7 +112,7 @@ def test_the_pack_holds_the_proof_and_verifies_with_the_command(pack: tuple[Path
     assert len(batches) == 4
     assert all(len(b["view_seqs"]) == 8 and len(b["hashes"]) == 12 * 64 for b in batches)
     assert checkpoint["key_id"] == proof["public_key_id"] and checkpoint["batch_id"] >= 4
-    done = run_cli("verify-pack", str(zpath), "--public-key", str(pub))
+    done = cli("verify-pack", str(zpath), "--public-key", str(pub))
     assert done.stdout.startswith(f"OK: {zpath} verifies (32 events, 4 batches")
 
 
@@ -309,11 +309,11 @@ def test_changes_inside_the_proof_are_named(pack: tuple[Path, Path, Path], copy:
 
 def test_the_command_names_the_failure_and_exits_non_zero(pack: tuple[Path, Path, Path], copy: Path) -> None:
     _rewrite_csv(copy, lambda rows: [rows[1], rows[0], *rows[2:]])
-    done = run_cli("verify-pack", str(copy), "--public-key", str(pack[1]), check=False)
+    done = cli("verify-pack", str(copy), "--public-key", str(pack[1]), check=False)
     assert done.returncode == 1
     assert done.stdout.startswith(f"FAILED: {copy} does not verify")
     assert "event reordered:" in done.stdout
-    missing = run_cli("verify-pack", str(copy), "--public-key", str(copy.with_name("nope.pub")), check=False)
+    missing = cli("verify-pack", str(copy), "--public-key", str(copy.with_name("nope.pub")), check=False)
     assert missing.returncode == 2 and "nope.pub" in missing.stderr
 
 
@@ -369,6 +369,6 @@ def test_an_empty_view_verifies_and_a_masked_pack_says_it_has_no_proof(pack: tup
     assert report.checked["events"] == 0 and "the view holds no events: there is no chain to link" in report.notes
     assert masked.manifest["proof"] == {"included": False, "reason": "masked packs carry no proof"}
     zpath = next(p for p in masked.paths() if p.suffix == ".zip")
-    done = run_cli("verify-pack", str(zpath), "--public-key", str(pub), check=False)
+    done = cli("verify-pack", str(zpath), "--public-key", str(pub), check=False)
     assert done.returncode == 2
     assert "the pack has no proof (proof/proof.json); packs built with masked data carry none" in done.stderr

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dash import Patch, no_update
 from dash._utils import to_json
 
 from dashboard.figures import figure
@@ -15,6 +16,7 @@ from dashboard.filters import Filters
 from dashboard.privacy import mask_ip
 from dashboard.store.db import Database
 from dashboard.web.components import views
+from dashboard.web.components.parts import only_changed
 from tests.test_analytics import NOW, PLACES, USERS, Ev, _make_events, in_view, insert
 
 
@@ -84,3 +86,30 @@ def test_masked_block() -> None:
     assert views.masked_block("203.0.113.x") == "203.0.113.0/24"
     assert views.masked_block("2001:db8:1::x") == "2001:db8:1::/48"
     assert views.masked_block("masked") is None
+
+
+def test_only_what_changed_is_sent() -> None:
+    fig = {"data": [{"type": "bar", "y": [1, 2]}], "layout": {"title": {"text": "Events (UTC)"}}}
+    first, shown = only_changed({"count": "12", "chart": fig}, None)
+    assert first == ["12", fig]  # a page's first answer is whole
+    same, again = only_changed({"count": "12", "chart": fig}, shown)
+    assert same == [no_update, no_update] and again == shown
+    retitled = {"data": fig["data"], "layout": {"title": {"text": "Events (Asia/Kolkata)"}}}
+    other = {"data": [{"type": "bar", "y": [3]}], "layout": fig["layout"]}
+    count, chart = only_changed({"count": "13", "chart": retitled}, shown)[0]
+    assert count == "13"
+    assert isinstance(chart, Patch) and chart.to_plotly_json()["operations"][0]["location"] == ["layout"]
+    _, chart = only_changed({"count": "12", "chart": other}, shown)[0]
+    assert isinstance(chart, Patch) and chart.to_plotly_json()["operations"][0]["location"] == ["data"]
+    whole = {"data": other["data"], "layout": retitled["layout"]}
+    assert only_changed({"count": "12", "chart": whole}, shown)[0][1] is whole
+    # what the browser's store says is only trusted to withhold an update from that browser
+    assert only_changed({"count": "12"}, {"count": 5})[0] == ["12"]
+
+
+def test_overview_lead_says_what_the_page_shows() -> None:
+    everything = views.overview_lead(F30, NOW)
+    assert everything.startswith("Events and failed logins") and "of all activity" in everything
+    assert "Last 30 days" in everything and "times in Europe/Berlin" in everything
+    narrowed = views.overview_lead(Filters(preset="30d", tz="Europe/Berlin", outcome="failure"), NOW)
+    assert "of the filtered activity" in narrowed

@@ -6,13 +6,13 @@ import argparse
 import json
 import sys
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dashboard.cli.common import EXIT_FAILED, EXIT_OK, settings_from
-from dashboard.config import Settings
-from dashboard.ingest.chatwoot_api import ChatwootError, ChatwootSource, PullState, pull
-from dashboard.ingest.pipeline import Ingestor
-from dashboard.store.db import Database
+
+if TYPE_CHECKING:  # the connector and the store load when a command runs, not with `auditdash --help`
+    from dashboard.config import Settings
+    from dashboard.ingest.chatwoot_api import ChatwootSource
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser, as_json: argparse.ArgumentParser) -> None:
@@ -32,6 +32,8 @@ def add_parser(sub: Any, common: argparse.ArgumentParser, as_json: argparse.Argu
 
 
 def _source(args: argparse.Namespace) -> tuple[Settings, ChatwootSource]:
+    from dashboard.ingest.chatwoot_api import ChatwootError, ChatwootSource
+
     settings = settings_from(args, chatwoot_url=args.url, chatwoot_account_id=args.account)
     if getattr(args, "token_stdin", False):
         settings = settings.with_overrides(chatwoot_token=sys.stdin.readline().strip())
@@ -44,7 +46,10 @@ def _source(args: argparse.Namespace) -> tuple[Settings, ChatwootSource]:
 
 
 def _cmd_pull(args: argparse.Namespace) -> int:
+    from dashboard.ingest.chatwoot_api import ChatwootError, pull
     from dashboard.ingest.geo import default_locator
+    from dashboard.ingest.pipeline import Ingestor
+    from dashboard.store.db import Database
 
     try:
         settings, source = _source(args)
@@ -70,6 +75,9 @@ def _cmd_pull(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
+    from dashboard.ingest.chatwoot_api import ChatwootError, PullState
+    from dashboard.store.db import Database
+
     try:
         settings, source = _source(args)
         with Database(settings.db_target) as db:

@@ -14,9 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dashboard import config
-from dashboard.store.db import DatabaseLocked
-from dashboard.store.errors import StoreError
-from dashboard.store.faults import StorageFault, classify
 
 if TYPE_CHECKING:
     from dashboard.access.users import Actor
@@ -112,6 +109,11 @@ def run(handler: Handler, args: argparse.Namespace) -> int:
     """Run one command and turn what it raises into a message and an exit code: a database
     owned by a server 3, a storage fault (full disk, I/O error, damaged file) 4, a refused
     change or a bad setting 1. Anything else is a bug and keeps its traceback."""
+    # the store loads here, when a command runs, not when `auditdash` starts (`--help`, usage errors)
+    from dashboard.store.db import DatabaseLocked
+    from dashboard.store.errors import StoreError
+    from dashboard.store.faults import StorageFault, classify
+
     try:
         return handler(args)
     except DatabaseLocked as exc:

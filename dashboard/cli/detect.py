@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any
 
 from dashboard.cli.common import EXIT_OK, EXIT_USAGE, settings_from
-from dashboard.store.db import Database
 from dashboard.when import GRAMMAR, utc_text, when_arg
 
 
@@ -40,6 +39,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser, as_json: argparse.Argu
 def cmd_detect(args: argparse.Namespace) -> int:
     """Run the detection rules over a period (default: every stored event)."""
     from dashboard.detect.service import build_service
+    from dashboard.store.db import Database
 
     settings = settings_from(args)
     db = Database(settings.db_target)
@@ -82,6 +82,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
 def cmd_alerts(args: argparse.Namespace) -> int:
     """List alerts with their rule, severity, key, window, counts and evidence event ids."""
     from dashboard.detect.alerts import AlertStore
+    from dashboard.store.db import Database
 
     settings = settings_from(args)
     db = Database(settings.db_target)

@@ -21,7 +21,11 @@ from dashboard.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Progress, cli
 FILTER_OPTIONS: tuple[tuple[str, str], ...] = (
     ("from", "start date (2026-08-01) or local date-time (2026-08-01T09:00), in --tz"),
     ("to", "end date, inclusive (a date means its whole day), in --tz"),
-    ("range", "relative range instead of --from/--to: 24h, 7d, 30d, 90d (default 7d)"),
+    (
+        "range",
+        "range instead of --from/--to: 24h, 7d, 30d, 90d, or whole days in --tz: yesterday, last-week, "
+        "last-month, last-quarter, mtd, ytd (default 7d)",
+    ),
     ("users", "actor ids, comma-separated"),
     ("roles", "actor roles, comma-separated"),
     ("categories", "action categories, comma-separated (authentication, settings, ...)"),

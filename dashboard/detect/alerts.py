@@ -394,6 +394,31 @@ class AlertStore:
             )
         return self.get(alert_id) or {}
 
+    def act_many(
+        self,
+        alert_ids: Sequence[int],
+        action: str,
+        actor: str,
+        role: str | None = None,
+        *,
+        assignee: str | None = None,
+        resolution: str | None = None,
+        note: str | None = None,
+        ip: str | None = None,
+    ) -> tuple[list[int], dict[int, str]]:
+        """One action on several alerts: each is done (and recorded in the audit log) as `act` does
+        it alone. Returns the alerts done and, for the others, why not (alert id -> reason)."""
+        done: list[int] = []
+        refused: dict[int, str] = {}
+        for alert_id in dict.fromkeys(int(a) for a in alert_ids):
+            try:
+                self.act(alert_id, action, actor, role, assignee=assignee, resolution=resolution, note=note, ip=ip)
+            except AlertError as exc:
+                refused[alert_id] = str(exc)
+            else:
+                done.append(alert_id)
+        return done, refused
+
     # ---------------------------------------------------------------- reads
 
     def list(
@@ -421,7 +446,7 @@ class AlertStore:
             query = query.where(A.c.first_seen < until)
         query = query.order_by(A.c.last_seen.desc(), A.c.id.desc()).limit(limit)
         with self.db.connect() as conn:
-            rows = [_public(dict(r._mapping)) for r in conn.execute(query).fetchall()]
+            rows = [public_row(dict(r._mapping)) for r in conn.execute(query).fetchall()]
             if with_evidence and rows:
                 ids = [r["id"] for r in rows]
                 ev = conn.execute(
@@ -442,7 +467,7 @@ class AlertStore:
             row = conn.execute(sa.select(A).where(A.c.id == alert_id)).first()
             if row is None:
                 return None
-            alert = _public(dict(row._mapping))
+            alert = public_row(dict(row._mapping))
             held = conn.execute(
                 sa.select(EV.c.seq, EV.c.event_id, EV.c.occurred_at)
                 .where(EV.c.alert_id == alert_id)
@@ -503,7 +528,7 @@ class AlertStore:
             return int(conn.execute(sa.select(sa.func.count()).select_from(A)).scalar_one())
 
 
-def _public(row: dict[str, Any]) -> dict[str, Any]:
+def public_row(row: dict[str, Any]) -> dict[str, Any]:
     """An alert row as callers use it: JSON columns decoded."""
     out = dict(row)
     for name in ("measures", "detail"):  # read safely: a tampered store must not break the alert list

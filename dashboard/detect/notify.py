@@ -36,6 +36,7 @@ from sqlalchemy.engine import Connection
 
 from dashboard import __version__
 from dashboard.config import ConfigError, Settings
+from dashboard.detect.present import ALERTS_PATH, alert_path
 from dashboard.detect.rules import SEVERITIES, RuleSet, severity_rank
 from dashboard.events import jsontext
 from dashboard.mail import MailError, SmtpServer
@@ -198,7 +199,7 @@ class Notifier:
         if key is None:
             key = json.loads(alert["key_json"])
         measures = alert["measures"] if isinstance(alert["measures"], dict) else json.loads(alert["measures"])
-        link = f"{self.config.public_url}/alerts?alert={alert['id']}"
+        link = self.config.public_url + alert_path(alert["id"])
         return {
             "event": kind,
             "alert": {
@@ -241,7 +242,7 @@ class Notifier:
                     "created_at": _iso(now),
                     "count": len(items),
                     "alerts": items,
-                    "link": f"{self.config.public_url}/alerts",
+                    "link": self.config.public_url + ALERTS_PATH,
                 }
                 digest_id = conn.execute(
                     N.insert()

@@ -7,13 +7,19 @@ reused by other pages.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import plotly.graph_objects as go
 
+from dashboard.countries import country_name
 from dashboard.filters import Filters
 from dashboard.privacy import mask_ip, masked_network, shorten_name
+from dashboard.when import in_zone
+
+#: the path that opens one alert on the Alerts page (links in e-mail, webhooks, the wall, Review).
+ALERTS_PATH = "/alerts"
 
 SEVERITY_BADGE: dict[str, str] = {
     "critical": "danger",
@@ -25,28 +31,65 @@ SEVERITY_BADGE: dict[str, str] = {
 STATUS_BADGE: dict[str, str] = {"open": "danger", "acknowledged": "warning", "resolved": "success"}
 
 
-def fmt_time(value: datetime | None) -> str:
-    """UTC time as the pages show it."""
-    return f"{value:%Y-%m-%d %H:%M:%S} UTC" if value else "-"
+def alert_path(alert_id: int | str) -> str:
+    """The link that opens one alert: `/alerts?alert=ID` (prefix the public address for mail)."""
+    return f"{ALERTS_PATH}?alert={int(alert_id)}"
 
 
-def key_text(key: Mapping[str, Any], masked: bool) -> str:
-    """`user 1014 · ip 203.0.113.x` (addresses masked for masked viewers)."""
+def fmt_time(value: datetime | None, zone: ZoneInfo | None = None) -> str:
+    """A stored (naive UTC) time as the pages show it, in `zone` (default UTC) and naming it."""
+    if not value:
+        return "-"
+    if zone is None or zone.key == "UTC":
+        return f"{value:%Y-%m-%d %H:%M:%S} UTC"
+    return f"{in_zone(value, zone):%Y-%m-%d %H:%M:%S} {zone.key}"
+
+
+def day_time(value: datetime, today: date) -> str:
+    """A time with its day: `today 10:32`, `yesterday 22:05`, `2026-11-30 10:32`."""
+    if value.date() == today:
+        return f"today {value:%H:%M}"
+    if value.date() == today - timedelta(days=1):
+        return f"yesterday {value:%H:%M}"
+    return f"{value:%Y-%m-%d %H:%M}"
+
+
+#: the key fields that name a person (the one acting, or the one acted upon).
+PERSON_KEYS: tuple[str, ...] = ("user", "subject")
+
+
+def person_text(person_id: str, name: str | None, masked: bool) -> str:
+    """`Ana Souza (1053)`; `Ana S. (1053)` for masked viewers; the id alone when no name is known."""
+    shown = shorten_name(name) if masked else name
+    return f"{shown} ({person_id})" if shown and shown != person_id else person_id
+
+
+def key_text(key: Mapping[str, Any], masked: bool, names: Mapping[str, str | None] | None = None) -> str:
+    """`user Ana Souza (1014) · ip 203.0.113.x`: people by name when `names` knows them (shortened
+    for masked viewers), addresses masked for masked viewers, countries by name."""
     parts = []
     for name, value in key.items():
         if name == "account_id":
             continue
-        shown = mask_ip(str(value)) if masked and name == "ip" else value
+        if name == "ip":
+            shown = mask_ip(str(value)) if masked else value
+        elif name in PERSON_KEYS:
+            shown = person_text(str(value), (names or {}).get(str(value)), masked)
+        elif name == "country":
+            shown = country_name(str(value))
+        else:
+            shown = value
         parts.append(f"{name} {shown}")
     return " · ".join(parts) or "-"
 
 
-def summary_text(alert: Mapping[str, Any], masked: bool) -> str:
-    """The alert's one-line summary as a viewer may see it (the stored one holds addresses)."""
-    if not masked:
+def summary_text(alert: Mapping[str, Any], masked: bool, names: Mapping[str, str | None] | None = None) -> str:
+    """The alert's one-line summary as a viewer may see it (the stored one holds addresses and ids)."""
+    if not masked and names is None:
         return str(alert["summary"])
     n = int(alert["event_count"])
-    return f"{alert['title']}: {key_text(alert.get('key') or {}, masked)} · {n} event{'s' if n != 1 else ''}"
+    key = key_text(alert.get("key") or {}, masked, names)
+    return f"{alert['title']}: {key} · {n} event{'s' if n != 1 else ''}"
 
 
 def mask_evidence(rows: Sequence[Mapping[str, Any]], masked: bool) -> list[dict[str, Any]]:

@@ -170,7 +170,13 @@ def period_detail(db: Database, start: date, end: date, limit: int = 200) -> dic
             .limit(limit)
         ).fetchall()
         by_user = conn.execute(
-            sa.select(E.c.account_id, user.label("user"), sa.func.count().label("n"), sa.func.max(E.c.occurred_at))
+            sa.select(
+                E.c.account_id,
+                user.label("user"),
+                sa.func.count().label("n"),
+                sa.func.max(E.c.occurred_at),
+                sa.func.max(E.c.actor_name).label("name"),
+            )
             .where(in_period, failed)
             .group_by(E.c.account_id, user)
             .order_by(sa.func.count().desc())
@@ -190,12 +196,14 @@ def period_detail(db: Database, start: date, end: date, limit: int = 200) -> dic
         ).fetchall()
         changes = conn.execute(
             sa.select(
+                E.c.seq,
                 E.c.event_id,
                 E.c.occurred_at,
                 E.c.account_id,
                 E.c.action,
                 E.c.actor_id,
                 E.c.actor_name,
+                E.c.target_type,
                 E.c.target_id,
                 E.c.target_name,
                 E.c.changes,
@@ -209,7 +217,9 @@ def period_detail(db: Database, start: date, end: date, limit: int = 200) -> dic
     return {
         "alerts": [{**dict(r._mapping), "key": json.loads(r.key_json)} for r in alerts],
         "failed_total": int(failed_total),
-        "failed_by_user": [{"account_id": r[0], "user": r[1], "failures": int(r[2]), "last": r[3]} for r in by_user],
+        "failed_by_user": [
+            {"account_id": r[0], "user": r[1], "failures": int(r[2]), "last": r[3], "name": r[4]} for r in by_user
+        ],
         "failed_by_ip": [{"ip": r[0], "country": r[1], "failures": int(r[2]), "users": int(r[3])} for r in by_ip],
         "privilege_changes": [dict(r._mapping) for r in changes],
     }

@@ -104,6 +104,7 @@ ACTIVITIES: tuple[Activity, ...] = (
             "audit.token_change",
             "audit.settings_change",
             "audit.hold",
+            "audit.erase",
             "alert.acknowledge",
             "alert.assign",
             "alert.resolve",

@@ -30,7 +30,13 @@ from dashboard.evidence.locations import ED25519, Locations
 from dashboard.store.archive import archive_files
 from dashboard.store.db import Database
 from dashboard.store.schema import HASHED_COLUMNS
-from dashboard.store.writer import HASHED_COLUMNS_V2, versioned_text_sql
+from dashboard.store.writer import (
+    HASHED_COLUMNS_V2,
+    PERSONAL_COLUMNS,
+    field_salt_sql,
+    recorded_commitment_sql,
+    versioned_text_sql,
+)
 
 #: the script's name in a pack
 SCRIPT_NAME = "verify_pack.py"
@@ -56,8 +62,14 @@ class ProofFile:
 
 
 #: field texts per canonical form version: SQL of each column's text (NULL stays NULL)
-_TIME_TEXT = {1: "strftime({c}, '%Y-%m-%dT%H:%M:%S.%gZ')", 2: "strftime({c}, '%Y-%m-%dT%H:%M:%S.%fZ')"}
-COLUMNS: dict[int, tuple[str, ...]] = {1: tuple(HASHED_COLUMNS), 2: HASHED_COLUMNS_V2}
+_TIME_TEXT = {
+    1: "strftime({c}, '%Y-%m-%dT%H:%M:%S.%gZ')",
+    2: "strftime({c}, '%Y-%m-%dT%H:%M:%S.%fZ')",
+    3: "strftime({c}, '%Y-%m-%dT%H:%M:%S.%fZ')",
+}
+COLUMNS: dict[int, tuple[str, ...]] = {1: tuple(HASHED_COLUMNS), 2: HASHED_COLUMNS_V2, 3: HASHED_COLUMNS_V2}
+if script.PERSONAL_COLUMNS != PERSONAL_COLUMNS:  # pragma: no cover - one definition, two copies
+    raise ImportError("verify_pack_script.PERSONAL_COLUMNS differs from writer.PERSONAL_COLUMNS")
 _VERSION_SQL = "(SELECT _cb.version FROM chain_batches _cb WHERE _cb.batch_id = events.batch_id)"
 
 LIMITS = (
@@ -90,9 +102,27 @@ def _field_columns() -> list[sa.ColumnElement[Any]]:
         sa.literal_column("hash").label("p_hash"),
         sa.literal_column(_VERSION_SQL).label("p_version"),
         sa.literal_column(versioned_text_sql(_VERSION_SQL)).label("p_text"),
+        sa.literal_column("erased IS NOT NULL").label("p_erased"),
     ]
     out.extend(sa.literal_column(sql).label(f"x_{name}") for name, sql in names.items())
+    # form 3: each personal field's salt and, for an erased one, the commitment its erasure recorded
+    for col in PERSONAL_COLUMNS:
+        out.append(sa.literal_column(field_salt_sql(col)).label(f"k_{col}"))
+        out.append(sa.literal_column(recorded_commitment_sql(col)).label(f"r_{col}"))
     return out
+
+
+def _commitments(row: dict[str, Any], version: int) -> tuple[dict[str, str], dict[str, str]]:
+    """Form 3: the salts of the personal fields given as values, and the recorded commitments."""
+    if version < 3:
+        return {}, {}
+    recorded = {c: str(row[f"r_{c}"]) for c in PERSONAL_COLUMNS if row[f"r_{c}"] is not None}
+    salts = {
+        c: str(row[f"k_{c}"])
+        for c in PERSONAL_COLUMNS
+        if c not in recorded and row[f"x_{c}"] is not None and row[f"k_{c}"] is not None
+    }
+    return salts, recorded
 
 
 def _fields(row: dict[str, Any], version: int) -> list[str | None]:
@@ -125,9 +155,23 @@ def collect(view: Any, folder: Path, archive: Locations | None, control: Any) ->
                 if version not in COLUMNS:
                     raise ProofError(f"event seq {row['p_seq']}: no chain batch {row['p_batch']} accounts for it")
                 fields = _fields(row, version)
-                if script.canonical_text(version, fields) != str(row["p_text"]).encode("utf-8"):
+                salts, recorded = _commitments(row, version)
+                text = script.canonical_text(version, fields, COLUMNS[version], salts, recorded)
+                if text != str(row["p_text"]).encode("utf-8"):
                     raise ProofError(f"event seq {row['p_seq']}: its canonical text could not be rebuilt for the proof")
-                doc = {"seq": row["p_seq"], "batch": row["p_batch"], "v": version, "hash": row["p_hash"], "f": fields}
+                doc: dict[str, Any] = {
+                    "seq": row["p_seq"],
+                    "batch": row["p_batch"],
+                    "v": version,
+                    "hash": row["p_hash"],
+                    "f": fields,
+                }
+                if salts:
+                    doc["k"] = salts
+                if row["p_erased"] and version < 3:  # erased in form 1 or 2: its hash stands for it
+                    doc["kept"] = True
+                if recorded:
+                    doc["c"] = recorded
                 fh.write(json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n")
                 out.batches.setdefault(int(row["p_batch"]), []).append(int(row["p_seq"]))
                 out.events += 1

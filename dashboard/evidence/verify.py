@@ -22,6 +22,7 @@ from __future__ import annotations
 import bisect
 import collections
 import hashlib
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -32,12 +33,12 @@ from typing import Any
 
 import duckdb
 
-from dashboard.evidence.canonical import KNOWN_VERSIONS, ROW_TEXT_SQL, text_rows_sql
+from dashboard.evidence.canonical import ERASE_ACTION, KNOWN_VERSIONS, ROW_TEXT_SQL, erasure_digest, text_rows_sql
 from dashboard.evidence.checkpoints import Checkpoint, read_checkpoint_file
 from dashboard.evidence.hashing import MAX_FINDINGS, check_rows, hash_workers, stream_batches
 from dashboard.evidence.keys import signature_checks
 from dashboard.evidence.locations import Locations
-from dashboard.store.archive import file_sha256, maintenance_lock, read_manifests
+from dashboard.store.archive import file_sha256, maintenance_lock, parquet_sql, read_manifests
 from dashboard.store.db import Database, utcnow
 from dashboard.store.duck import run
 from dashboard.store.writer import EMPTY_DIGEST, GENESIS_HASH, QUARANTINE_TEXT_SQL, batch_hash
@@ -493,7 +494,8 @@ def _verify_in(
     # or an interrupted purge leaves identical copies in both places).
     run(con, "CREATE OR REPLACE TEMP VIEW _hot AS SELECT * FROM events")
     if files:
-        con.read_parquet(files).create_view("_arch", replace=True)
+        listed = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
+        run(con, f"CREATE OR REPLACE TEMP VIEW _arch AS SELECT * FROM {parquet_sql(listed)}")  # noqa: S608
     else:
         run(con, "CREATE OR REPLACE TEMP VIEW _arch AS SELECT * FROM events WHERE false")
     run(
@@ -682,12 +684,80 @@ def _verify_in(
                 "batch",
                 bid,
             )
+    _check_erasures(con, out)
     if not archive_only:
         _check_quarantine(con, by_id, forms, out)
     checkpoints = _check_checkpoints(con, where, by_id, head, out, checkpoint_files, public_keys)
     if not selected and not archive_only and batches:
         out.notes.append("no events in the range")
     return hot, archived, expired, checked, len(selected), checkpoints, head
+
+
+def _check_erasures(con: duckdb.DuckDBPyConnection, out: _Findings) -> None:
+    """Erased fields must be vouched for by an erasure record (docs/integrity.md, "Erasure").
+
+    An erasure replaces values whose commitments it records in `erased` (form 3), or leaves the
+    event's stored hash as the commitment of its content (forms 1 and 2); marking an event erased
+    without an erasure would stop its fields from being checked. So every event's `erased`.by
+    names, per field, the erasure that did it, and that erasure's `audit.erase` event (itself in
+    the chain) lists them: the digest of `seq:fields` over its events must be the one it recorded.
+    """
+    marks: dict[str, list[tuple[int, list[str]]]] = {}
+    for seq, text, place in run(
+        con,
+        """SELECT seq, erased, 'hot store' FROM _hot WHERE erased IS NOT NULL
+           UNION ALL SELECT a.seq, a.erased, 'archive' FROM _arch a
+           WHERE a.erased IS NOT NULL AND NOT EXISTS (SELECT 1 FROM _hot h WHERE h.seq = a.seq)""",
+    ):
+        try:
+            by = dict(json.loads(text).get("by") or {})
+        except (ValueError, AttributeError, TypeError):
+            out.add("altered", int(seq), place, "the event's erasure record (`erased`) is unreadable", "row")
+            continue
+        per: dict[str, list[str]] = {}
+        for column, erasures in by.items():
+            for erasure in erasures if isinstance(erasures, list) else [erasures]:
+                per.setdefault(str(erasure), []).append(str(column))
+        if not per:
+            out.add("altered", int(seq), place, "the event is marked erased without naming an erasure", "row")
+        for erasure, columns in per.items():
+            marks.setdefault(erasure, []).append((int(seq), columns))
+    records: dict[str, tuple[int, str | None, int | None]] = {}
+    for seq, erasure, digest, count in run(
+        con,
+        f"""SELECT seq, json_extract_string(metadata, '$.erasure_id'), json_extract_string(metadata, '$.digest'),
+                  TRY_CAST(json_extract_string(metadata, '$.events') AS BIGINT)
+           FROM (SELECT seq, action, outcome, metadata FROM _hot
+                 UNION ALL SELECT a.seq, a.action, a.outcome, a.metadata FROM _arch a
+                 WHERE NOT EXISTS (SELECT 1 FROM _hot h WHERE h.seq = a.seq))
+           WHERE action = '{ERASE_ACTION}' AND outcome = 'success'""",  # noqa: S608 - our own constant
+    ):
+        if erasure is not None:
+            records[str(erasure)] = (int(seq), digest, count)
+    for erasure, items in sorted(marks.items(), key=lambda kv: min(s for s, _ in kv[1])):
+        first = min(s for s, _ in items)
+        record = records.get(erasure)
+        if record is None:
+            out.add(
+                "altered",
+                first,
+                f"erasure {erasure}",
+                f"{len(items):,} events are marked erased by an erasure no {ERASE_ACTION} event records",
+                "row",
+            )
+        elif erasure_digest(items) != record[1]:
+            out.add(
+                "altered",
+                first,
+                f"erasure {erasure}",
+                f"the events marked erased ({len(items):,}) are not those its record at seq {record[0]} lists "
+                f"({record[2] if record[2] is not None else '?'})",
+                "row",
+            )
+    if marks:
+        out.notes.append(
+            f"{sum(len(v) for v in marks.values()):,} erased events, vouched for by {len(marks):,} erasure records"
+        )
 
 
 def _check_quarantine(

@@ -52,20 +52,63 @@ MANIFEST_SIGNATURE_PREFIX = b"auditdash-pack-manifest/1\n"
 GENESIS_HASH = "0" * 64
 EMPTY_DIGEST = hashlib.sha256(b"").hexdigest()
 EVENT_PREFIX_V2 = "auditdash-event/2"
+EVENT_PREFIX_V3 = "auditdash-event/3"
 SEP = "\x1f"
+#: form 3: the fields that enter the canonical text as salted commitments (docs/integrity.md)
+PERSONAL_COLUMNS = (
+    "reason",
+    "actor_name",
+    "actor_email",
+    "target_name",
+    "ip",
+    "geo_city",
+    "geo_lat",
+    "geo_lon",
+    "user_agent",
+    "changes",
+    "metadata",
+)
 
 #: how many findings of one kind are listed before the rest are counted
 MAX_LISTED = 20
 
 
 # -- the chain, as docs/integrity.md defines it ---------------------------------------------------
-def canonical_text(version: int, fields: list[str | None]) -> bytes:
-    """An event's canonical text from its field texts (as the proof stores them), in `version`."""
+def commitment(field_salt: str, text: str) -> str:
+    """Form 3: a personal field's commitment, SHA-256 of its salt, U+001F and its text."""
+    return hashlib.sha256(f"{field_salt}{SEP}{text}".encode()).hexdigest()
+
+
+def canonical_text(
+    version: int,
+    fields: list[str | None],
+    columns: Iterable[str] = (),
+    salts: dict[str, str] | None = None,
+    recorded: dict[str, str] | None = None,
+) -> bytes:
+    """An event's canonical text from its field texts (as the proof stores them), in `version`.
+
+    Form 3 needs the fields' `columns`, the `salts` of the personal fields given as values and the
+    commitments an erasure `recorded` for the fields it replaced."""
     if version == 1:
         return SEP.join("\x00" if v is None else v for v in fields).encode("utf-8")
-    parts = [EVENT_PREFIX_V2]
-    for v in fields:
-        parts.append("-" if v is None else f"{len(v.encode('utf-8'))}:{v}")
+    if version == 2:
+        return SEP.join(
+            [EVENT_PREFIX_V2, *("-" if v is None else f"{len(v.encode('utf-8'))}:{v}" for v in fields)]
+        ).encode("utf-8")
+    parts = [EVENT_PREFIX_V3]
+    salts, recorded = salts or {}, recorded or {}
+    for col, v in zip(columns, fields, strict=True):
+        if col not in PERSONAL_COLUMNS:
+            parts.append("-" if v is None else f"{len(v.encode('utf-8'))}:{v}")
+        elif col in recorded:
+            parts.append("c:" + recorded[col])
+        elif v is None:
+            parts.append("-")
+        elif col in salts:
+            parts.append("c:" + commitment(salts[col], v))
+        else:
+            parts.append("!")  # no salt: matches no hash
     return SEP.join(parts).encode("utf-8")
 
 
@@ -558,6 +601,7 @@ def verify_zip(path: Path, key_paths: list[Path]) -> Report:
                 report.notes.append("the view holds no events: there is no chain to link")
             # every event of the view: its fields give its hash
             view: dict[int, ViewEvent] = {}
+            kept = 0
             for doc in events:
                 seq, version = int(doc["seq"]), int(doc["v"])
                 cols = columns.get(version)
@@ -566,7 +610,10 @@ def verify_zip(path: Path, key_paths: list[Path]) -> Report:
                         "event altered", f"{EVENTS_FILE}: seq {seq}: fields do not fit canonical form {version}"
                     )
                     continue
-                if hashlib.sha256(canonical_text(version, doc["f"])).hexdigest() != doc["hash"]:
+                text = canonical_text(version, doc["f"], cols, doc.get("k"), doc.get("c"))
+                if doc.get("kept") is True and version < 3:
+                    kept += 1  # erased in form 1 or 2: the hash stands for its content (docs/integrity.md)
+                elif hashlib.sha256(text).hexdigest() != doc["hash"]:
                     report.fail(
                         "event altered", f"{EVENTS_FILE}: seq {seq}: its fields do not give its hash {doc['hash']}"
                     )
@@ -574,6 +621,11 @@ def verify_zip(path: Path, key_paths: list[Path]) -> Report:
                     report.fail("event added", f"{EVENTS_FILE}: seq {seq} is listed twice")
                 view[seq] = ViewEvent(
                     seq, int(doc["batch"]), version, str(doc["hash"]), dict(zip(cols, doc["f"], strict=True))
+                )
+            if kept:
+                report.notes.append(
+                    f"{kept:,} erased events of canonical forms 1-2: their hash stands for their content, vouched "
+                    "for by its place in its batch and the signed manifest, not by their fields"
                 )
             # every batch touched: all hashes give the digest, the view's events sit at their place
             in_batches: set[int] = set()

@@ -13,6 +13,12 @@ or the same inline, entries separated by `;`::
 
     daily@06:00 formats=pdf,csv tz=Europe/Berlin categories=authentication to=audit@example.com; monthly formats=zip
 
+A schedule may take its filters from a saved view (`view: ID`, inline `view=ID`; the Report page
+shows a view's id and the line to add): the view's filters as they are when the pack is built,
+without its period (the schedule defines that), in the view's zone unless the schedule sets
+`tz`; filters the schedule sets itself win. A view deleted meanwhile fails the build, which
+is reported and retried like any failed build.
+
 A daily pack covers the previous local day, a weekly one the previous Monday-to-Sunday week, a
 monthly one the previous calendar month, in the schedule's time zone. Each period is built
 once (the state file remembers it, so a restart neither skips nor repeats one; a server that
@@ -81,6 +87,16 @@ class Schedule:
     formats: tuple[str, ...] = ("pdf", "csv")
     email: tuple[str, ...] = ()
     title: str | None = None
+    view: str | None = None
+    """The id of the saved view the filters come from (resolved when a pack is built: `with_view`)."""
+
+    def with_view(self, view_query: str) -> Schedule:
+        """This schedule with the saved view's filters under its own (the view's period left out)."""
+        own = dict(parse_qsl(self.query, keep_blank_values=False))
+        view = dict(parse_qsl(view_query.lstrip("?"), keep_blank_values=False))
+        # the view's filters and its own-activity switch; never its period
+        theirs = {k: v for k, v in view.items() if k in FILTER_KEYS or k == "own"}
+        return Schedule(**{**asdict(self), "query": urlencode({**theirs, **own}), "view": None})
 
     @property
     def base_filters(self) -> Filters:
@@ -140,6 +156,8 @@ class Schedule:
         """`daily at 06:00 (Europe/Berlin): PDF, CSV; authentication events ...`."""
         words = self.base_filters.describe().split(", ", 2)
         extra = words[2] if len(words) > 2 else "all users"
+        if self.view:
+            extra = f"the saved view {self.view}" + (f", {extra}" if self.query else "")
         return f"{self.every} at {self.at:%H:%M} ({self.tz}): {', '.join(f.upper() for f in self.formats)}; {extra}"
 
     def to_json(self) -> dict[str, Any]:
@@ -194,7 +212,7 @@ def _from_mapping(data: Mapping[str, Any], index: int) -> Schedule:
     every = str(data.get("every", "")).strip().lower()
     if every not in PERIODS:
         raise ScheduleError(f"{where}: every={every!r} is not one of {', '.join(PERIODS)}")
-    known = {"name", "every", "at", "formats", "filters", "email", "to", "title"}
+    known = {"name", "every", "at", "formats", "filters", "email", "to", "title", "view"}
     unknown = [k for k in data if k not in known]
     if unknown:
         raise ScheduleError(f"{where}: unknown key {', '.join(map(str, unknown))} (known: {', '.join(sorted(known))})")
@@ -214,7 +232,17 @@ def _from_mapping(data: Mapping[str, Any], index: int) -> Schedule:
         formats=formats,
         email=email,
         title=str(data["title"]) if data.get("title") else None,
+        view=_view_id(data.get("view"), where),
     )
+
+
+def _view_id(value: Any, where: str) -> str | None:
+    if value in (None, ""):
+        return None
+    text = str(value).strip()
+    if not (0 < len(text) <= 64 and all(c.isalnum() or c in "-_" for c in text)):
+        raise ScheduleError(f"{where}: view={text[:40]!r} is not a saved view's id (the Report page shows it)")
+    return text
 
 
 def _inline(entry: str, index: int) -> dict[str, Any]:
@@ -229,7 +257,7 @@ def _inline(entry: str, index: int) -> dict[str, Any]:
         key, sep, value = token.partition("=")
         if not sep:
             raise ScheduleError(f"schedule {index + 1}: {token!r} is not key=value")
-        if key in ("name", "at", "formats", "to", "email", "title"):
+        if key in ("name", "at", "formats", "to", "email", "title", "view"):
             data[key] = value
         else:
             filters[key] = value
@@ -359,12 +387,15 @@ class ScheduleRunner:
         submit: Submit,
         smtp: mail.SmtpConfig,
         manifest_of: Callable[[str], dict[str, Any] | None],
+        view_query: Callable[[str], str | None] | None = None,
     ) -> None:
         self.schedules = schedules
         self.reports_dir = reports_dir
         self.submit = submit
         self.smtp = smtp
         self.manifest_of = manifest_of
+        #: a saved view's filters (its link query) by id, None when it no longer exists
+        self.view_query = view_query
         self.book_path = reports_dir / "scheduled" / "state.json"
         self._lock = threading.Lock()
 
@@ -382,8 +413,27 @@ class ScheduleRunner:
             self._deliver(book, now)
             book.save()
 
-    def _run_schedule(self, sched: Schedule, book: Book, now: datetime) -> None:
-        st = book.schedules.setdefault(sched.name, ScheduleState())
+    def _resolve(self, sched: Schedule) -> Schedule | str:
+        """The schedule with its saved view's filters, or why they cannot be had."""
+        if not sched.view:
+            return sched
+        query = self.view_query(sched.view) if self.view_query is not None else None
+        if query is None:
+            return f"the saved view {sched.view} no longer exists: save it again and update the schedule"
+        return sched.with_view(query)
+
+    def _run_schedule(self, configured: Schedule, book: Book, now: datetime) -> None:
+        st = book.schedules.setdefault(configured.name, ScheduleState())
+        sched = self._resolve(configured)
+        if isinstance(sched, str):
+            retry = _parse_iso(st.retry_at)
+            if retry is None or now >= retry:
+                st.failures += 1
+                st.last_error, st.last_run_at = sched, _iso(now)
+                st.retry_at = _iso(now + timedelta(seconds=BUILD_RETRY_S))
+                log.error("scheduled pack %s: %s", configured.name, sched)
+                book.save()
+            return
         start, end = sched.latest_due(now)
         key = sched.period_key(start)
         if st.last_period == key:

@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from dashboard.evidence.canonical import text_rows_sql
+from dashboard.evidence.canonical import ERASE_ACTION, text_rows_sql
 from dashboard.evidence.hashing import check_rows, hash_workers
 from dashboard.evidence.locations import IntegrityError, Locations
 from dashboard.retention.holds import held_sql
@@ -30,6 +30,7 @@ from dashboard.store.archive import (
     file_sha256,
     manifest_path,
     month_range,
+    parquet_sql,
 )
 from dashboard.store.db import Database, utcnow
 from dashboard.store.duck import run
@@ -64,7 +65,9 @@ class MonthPlan:
         return self.move + self.already_archived
 
 
-_KEEP_ALWAYS = ("seq", "batch_id", "hash")
+#: what an expired event keeps: its place in the chain, and what an erasure recorded (commitments
+#: and the erasure that vouches for them; no personal value)
+_KEEP_ALWAYS = ("seq", "batch_id", "hash", "erased")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -152,9 +155,10 @@ def _source_sql(old_file: str | None, expire: bool) -> str:
     """The rows of a month's next revision: its archived rows plus the hot rows that join them.
 
     Parameters: $month_start, $month_end, $cutoff, $old (the current file, when there is one).
-    When `expire`, every event not under a legal hold keeps only seq, batch_id and hash.
+    When `expire`, every event not under a legal hold keeps only seq, batch_id, hash and erased;
+    erasure records (`audit.erase` events) never expire: they vouch for erased events.
     """
-    old = "SELECT * FROM read_parquet($old)" if old_file else "SELECT * FROM events WHERE false"
+    old = f"SELECT * FROM {parquet_sql('$old')}" if old_file else "SELECT * FROM events WHERE false"  # noqa: S608
     new = (
         f"SELECT {ARCHIVE_COLUMNS_SQL} FROM events e "  # noqa: S608 - our own column names
         "WHERE e.occurred_at >= $month_start AND e.occurred_at < $month_end "
@@ -165,7 +169,8 @@ def _source_sql(old_file: str | None, expire: bool) -> str:
     if not expire:
         return f"WITH _old AS ({old}) SELECT * FROM ({rows})"  # noqa: S608
     cols = ", ".join(c if c in _KEEP_ALWAYS else f"CASE WHEN r._keep THEN r.{c} END AS {c}" for c in ARCHIVE_COLUMNS)
-    return f"WITH _old AS ({old}) SELECT {cols} FROM (SELECT x.*, {held_sql('x')} AS _keep FROM ({rows}) x) r"  # noqa: S608
+    keep = f"({held_sql('x')} OR coalesce(x.action = '{ERASE_ACTION}', false))"
+    return f"WITH _old AS ({old}) SELECT {cols} FROM (SELECT x.*, {keep} AS _keep FROM ({rows}) x) r"  # noqa: S608
 
 
 def write_month(

@@ -21,11 +21,11 @@ from dashboard.evidence.locations import Locations
 from dashboard.retention.archive_write import MonthPlan, pause_at, reconcile, tidy, write_month
 from dashboard.retention.holds import held_sql
 from dashboard.retention.policy import RetentionError, RetentionPolicy
-from dashboard.store import schema, selflog
+from dashboard.store import rollups, schema, selflog
 from dashboard.store.archive import Manifest, maintenance_lock, manifest_files, month_range, read_manifests
 from dashboard.store.db import Database, utcnow
 from dashboard.store.duck import run, transaction
-from dashboard.store.writer import refuse_foreign_tail
+from dashboard.store.writer import ChainTampered, refuse_foreign_tail
 
 if TYPE_CHECKING:
     from dashboard.access.users import Actor
@@ -106,7 +106,8 @@ def plan_purge(db: Database, where: Locations, policy: RetentionPolicy, now: dat
                 plan = months.setdefault(month, MonthPlan(month))
                 count = run(
                     con,
-                    f"SELECT count(*) FILTER (WHERE r.event_id IS NOT NULL AND NOT {held_sql('r')}) "  # noqa: S608
+                    f"SELECT count(*) FILTER (WHERE r.event_id IS NOT NULL AND NOT {held_sql('r')} "  # noqa: S608
+                    "AND r.action <> 'audit.erase') "  # erasure records never expire (archive_write)
                     "FROM read_parquet($f) r",
                     {"f": str(where.archive_dir / manifests[month].file)},
                 )[0][0]
@@ -197,6 +198,7 @@ def run_purge(
         # events impossible to store: refuse before anything is moved, in words.
         with db.raw() as con:
             refuse_foreign_tail(con, db.path)
+            refuse_skipped_rows(con, db.path)
         where.archive_dir.mkdir(parents=True, exist_ok=True)
         manifests, problems = read_manifests(where.archive_dir)
         if problems:
@@ -296,6 +298,25 @@ def run_purge(
         return result
 
 
+def refuse_skipped_rows(con: duckdb.DuckDBPyConnection, db_path: object) -> None:
+    """Raise `ChainTampered` while rows stored outside the chain lie in the hot store at sequence
+    numbers a chain batch skipped over (`chain_batches.skipped_first..skipped_last`): archiving
+    would carry them into the archive's files as if auditdash had stored them, and deleting them
+    would destroy the evidence of the tampering."""
+    count, first, last = run(
+        con,
+        "SELECT count(*), min(e.seq), max(e.seq) FROM events e JOIN chain_batches b "
+        "ON e.seq BETWEEN b.skipped_first AND b.skipped_last WHERE b.skipped_first IS NOT NULL",
+    )[0]
+    if count:
+        raise ChainTampered(
+            f"{db_path}: {int(count):,} stored events (seq {int(first):,} to {int(last):,}) hold sequence "
+            "numbers the integrity chain skipped over: they were inserted outside auditdash. Nothing was "
+            "purged. Run `auditdash verify`, keep the file as evidence, and remove those rows (or restore a "
+            "backup) before purging."
+        )
+
+
 def _delete_archived(
     db: Database, where: Locations, manifests: dict[str, Manifest], months: list[str], cutoff: datetime
 ) -> int:
@@ -304,12 +325,10 @@ def _delete_archived(
     if not files:
         return 0
     with db.write_lock, db.raw() as con, transaction(con):
-        deleted = run(
-            con,
-            f"""DELETE FROM events WHERE occurred_at < $cutoff AND NOT {held_sql("events")}
+        gone = f"""occurred_at < $cutoff AND NOT {held_sql("events")}
                 AND seq IN (SELECT a.seq FROM read_parquet($files) a JOIN events e USING (seq)
-                            WHERE a.hash = e.hash)""",  # noqa: S608
-            {"cutoff": cutoff, "files": files},
-        )
+                            WHERE a.hash = e.hash)"""  # noqa: S608
+        rollups.remove_rows(con, gone, {"cutoff": cutoff, "files": files})  # in step, same transaction
+        deleted = run(con, f"DELETE FROM events WHERE {gone}", {"cutoff": cutoff, "files": files})  # noqa: S608
         pause_at("deleting")
     return int(deleted[0][0]) if deleted else 0

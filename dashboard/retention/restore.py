@@ -16,13 +16,14 @@ from dashboard.evidence.hashing import check_rows
 from dashboard.evidence.locations import IntegrityError, Locations
 from dashboard.retention.holds import add_hold
 from dashboard.retention.policy import RetentionError
-from dashboard.store import selflog
+from dashboard.store import rollups, selflog
 from dashboard.store.archive import (
     ARCHIVE_COLUMNS_SQL,
     file_sha256,
     maintenance_lock,
     manifest_files,
     months_between,
+    parquet_sql,
     read_manifests,
 )
 from dashboard.store.db import Database, utcnow
@@ -85,7 +86,7 @@ def restore(
                     f"archive {month}: {manifest.file} is missing or altered; run auditdash archive verify"
                 )
         select = (
-            f"SELECT {ARCHIVE_COLUMNS_SQL} FROM read_parquet($files) a WHERE a.event_id IS NOT NULL "  # noqa: S608
+            f"SELECT {ARCHIVE_COLUMNS_SQL} FROM {parquet_sql('$files')} a WHERE a.event_id IS NOT NULL "  # noqa: S608
             "AND a.occurred_at >= $start AND a.occurred_at < $end"
         )
         params = {"files": files, "start": start, "end": end}
@@ -120,12 +121,9 @@ def restore(
 
 def _insert_missing(con: Any, select: str, params: dict[str, Any]) -> int:
     """Insert the archived events of `select` that the store lacks (by seq); return how many."""
-    inserted = run(
-        con,
-        f"INSERT INTO events SELECT * FROM ({select}) s "  # noqa: S608
-        "WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.seq = s.seq)",
-        params,
-    )
+    missing = f"SELECT * FROM ({select}) s WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.seq = s.seq)"  # noqa: S608
+    rollups.add_rows(con, missing, params)  # before the insert, which `missing` then no longer selects
+    inserted = run(con, f"INSERT INTO events {missing}", params)
     return int(inserted[0][0]) if inserted else 0
 
 

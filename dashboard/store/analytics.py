@@ -39,10 +39,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from dashboard.events import jsontext, taxonomy
-from dashboard.events.taxonomy import activity_actions
+from dashboard.events.taxonomy import FAILED_LOGIN_OUTCOME, LOCKOUT_ACTIONS, activity_actions
 from dashboard.filters import View, local_clock
 from dashboard.privacy import mask_ipv4_sql
-from dashboard.store.predicates import failed_login, lockout
+from dashboard.store import rollups
 from dashboard.store.schema import alerts as alerts_table
 from dashboard.store.schema import events
 
@@ -212,6 +212,27 @@ _COUNT = sa.func.count()
 _FAILURES = sa.func.count().filter(E.outcome == "failure")
 
 
+# -- sources: the rollups where they answer, raw events where they must (dashboard.store.rollups) --------
+def _events(src: sa.Subquery) -> sa.ColumnElement[Any]:
+    """The number of events of a group of source rows."""
+    return sa.func.coalesce(sa.func.sum(src.c.n), 0)
+
+
+def _failures(src: sa.Subquery) -> sa.ColumnElement[Any]:
+    """The failed events of a group of source rows."""
+    return sa.func.coalesce(sa.func.sum(src.c.n).filter(src.c.outcome == "failure"), 0)
+
+
+def failed_login_on(table: sa.Table) -> sa.ColumnElement[bool]:
+    """`predicates.failed_login` on an events-shaped table (the notable events)."""
+    return sa.and_(table.c.action.in_(FAILED_LOGIN_ACTIONS), table.c.outcome == FAILED_LOGIN_OUTCOME)
+
+
+def lockout_on(table: sa.Table) -> sa.ColumnElement[bool]:
+    """`predicates.lockout` on an events-shaped table."""
+    return table.c.action.in_(LOCKOUT_ACTIONS)
+
+
 # -- Overview ------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Headline:
@@ -228,15 +249,19 @@ class Headline:
 def headline(conn: Connection, view: View) -> Headline:
     """Events, failed logins, distinct users, distinct addresses, and open alerts when there are alerts."""
     alerts = _open_alerts_query(conn, view)
+    everything = rollups.source(conn, view, ())
+    people = rollups.source(conn, view, ("actor_id", "actor_type"))
+    places = rollups.source(conn, view, ("ip",))
+    n = rollups.notable(conn)
     figures: list[sa.ColumnElement[Any]] = [
-        _COUNT,
-        sa.func.count().filter(failed_login()),
-        sa.func.count(sa.distinct(E.actor_id)).filter(E.actor_type == "user"),
-        sa.func.count(sa.distinct(E.ip)),
+        sa.select(_events(everything)).scalar_subquery(),
+        sa.select(_COUNT).select_from(n).where(view.where(n), failed_login_on(n)).scalar_subquery(),
+        sa.select(sa.func.count(sa.distinct(people.c.actor_id))).where(people.c.actor_type == "user").scalar_subquery(),
+        sa.select(sa.func.count(sa.distinct(places.c.ip))).scalar_subquery(),
     ]
     if alerts is not None:  # in the same statement: one round trip less on every filter change
         figures.append(alerts.scalar_subquery())
-    row = conn.execute(sa.select(*figures).where(view.where())).one()
+    row = conn.execute(sa.select(*figures)).one()
     return Headline(
         int(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4] or 0) if alerts is not None else None
     )
@@ -302,8 +327,9 @@ def timeline(conn: Connection, view: View) -> Timeline:
     """Events over time stacked by category; the bar width follows the range (minutes to weeks)."""
     bucket = choose_bucket(view.start, view.end)
     sql_seconds = math.gcd(bucket.seconds, _offset_unit(view))
-    utc_bucket = _utc_bucket(E.occurred_at, sql_seconds).label("b")
-    stmt = sa.select(utc_bucket, E.category, _COUNT).where(view.where()).group_by(utc_bucket, E.category)
+    src = rollups.source(conn, view, ("category",), clock=sql_seconds)
+    utc_bucket = _utc_bucket(src.c.occurred_at, sql_seconds).label("b")
+    stmt = sa.select(utc_bucket, src.c.category, _events(src)).group_by(utc_bucket, src.c.category)
     # a few thousand rows at most: plain Python is faster here than pandas' machinery
     counts: dict[tuple[datetime, str], int] = defaultdict(int)
     starts = [s for s, _ in view.segments]
@@ -320,17 +346,19 @@ def timeline(conn: Connection, view: View) -> Timeline:
 
 def top_users_rows(conn: Connection, view: View, limit: int = 10) -> Rows:
     """The busiest people (actor type `user`): actor_id, actor_name, actor_role, events, failures."""
+    src = rollups.source(conn, view, ("actor_id", "actor_name", "actor_role", "actor_type", "outcome"))
+    s = src.c
     stmt = (
         sa.select(
-            E.actor_id,
-            sa.func.max(E.actor_name),
-            sa.func.max(E.actor_role),
-            _COUNT.label("events"),
-            _FAILURES,
+            s.actor_id,
+            sa.func.max(s.actor_name),
+            sa.func.max(s.actor_role),
+            _events(src).label("events"),
+            _failures(src),
         )
-        .where(view.where(), E.actor_type == "user", E.actor_id.is_not(None))
-        .group_by(E.actor_id)
-        .order_by(sa.desc("events"), E.actor_id)
+        .where(s.actor_type == "user", s.actor_id.is_not(None))
+        .group_by(s.actor_id)
+        .order_by(sa.desc("events"), s.actor_id)
         .limit(limit)
     )
     return _rows(conn, stmt, ["actor_id", "actor_name", "actor_role", "events", "failures"])
@@ -343,14 +371,7 @@ def top_users(conn: Connection, view: View, limit: int = 10) -> pd.DataFrame:
 
 def top_actions(conn: Connection, view: View, limit: int = 10) -> pd.DataFrame:
     """The most frequent actions: action, category, events, failures."""
-    stmt = (
-        sa.select(E.action, sa.func.max(E.category), _COUNT.label("events"), _FAILURES)
-        .where(view.where())
-        .group_by(E.action)
-        .order_by(sa.desc("events"), E.action)
-        .limit(limit)
-    )
-    return _frame(conn, stmt, ["action", "category", "events", "failures"])
+    return action_counts_rows(conn, view).head(limit).frame()
 
 
 def action_counts_rows(conn: Connection, view: View) -> Rows:
@@ -359,13 +380,15 @@ def action_counts_rows(conn: Connection, view: View) -> Rows:
     One scan serves both the busiest actions and the events per category (see
     `rank_actions` and `categories_of`), which a page showing both needs.
     """
+    src = rollups.source(conn, view, ("action", "category", "outcome"))
+    s = src.c
     stmt = (
-        sa.select(E.action, sa.func.max(E.category), _COUNT.label("events"), _FAILURES)
-        .where(view.where())
-        .group_by(E.action)
-        .order_by(sa.desc("events"), E.action)
+        sa.select(s.action, sa.func.max(s.category), _events(src).label("events"), _failures(src))
+        .group_by(s.action)
+        .order_by(sa.desc("events"), s.action)
     )
-    return _rows(conn, stmt, ["action", "category", "events", "failures"])
+    rows = conn.execute(stmt).fetchall()
+    return Rows(("action", "category", "events", "failures"), [(a, c, int(n), int(f)) for a, c, n, f in rows])
 
 
 def action_counts(conn: Connection, view: View) -> pd.DataFrame:
@@ -391,13 +414,15 @@ def category_rows(actions: Rows) -> Rows:
 
 def by_category(conn: Connection, view: View) -> pd.DataFrame:
     """Events per category: category, events, failures; largest first."""
+    src = rollups.source(conn, view, ("category", "outcome"))
+    s = src.c
     stmt = (
-        sa.select(E.category, _COUNT.label("events"), _FAILURES)
-        .where(view.where())
-        .group_by(E.category)
-        .order_by(sa.desc("events"), E.category)
+        sa.select(s.category, _events(src).label("events"), _failures(src))
+        .group_by(s.category)
+        .order_by(sa.desc("events"), s.category)
     )
-    return _frame(conn, stmt, ["category", "events", "failures"])
+    rows = [(c, int(n), int(f)) for c, n, f in conn.execute(stmt).fetchall()]
+    return records_frame(rows, ["category", "events", "failures"])
 
 
 # -- Security ------------------------------------------------------------------------------------------------
@@ -413,14 +438,15 @@ class SecuritySummary:
 
 def security_summary(conn: Connection, view: View) -> SecuritySummary:
     """Failed logins, account lockouts, and the people and addresses they came from."""
-    failed = failed_login()
+    n = rollups.notable(conn)
+    failed, locked = failed_login_on(n), lockout_on(n)
     row = conn.execute(
         sa.select(
             sa.func.count().filter(failed),
-            sa.func.count().filter(lockout()),
-            sa.func.count(sa.distinct(E.actor_id)).filter(failed),
-            sa.func.count(sa.distinct(E.ip)).filter(failed),
-        ).where(view.where(), sa.or_(failed, lockout()))
+            sa.func.count().filter(locked),
+            sa.func.count(sa.distinct(n.c.actor_id)).filter(failed),
+            sa.func.count(sa.distinct(n.c.ip)).filter(failed),
+        ).where(view.where(n), sa.or_(failed, locked))
     ).one()
     return SecuritySummary(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
 
@@ -433,13 +459,14 @@ def failed_logins_by_weekday_hour(conn: Connection, view: View) -> pd.DataFrame:
 
 def weekday_hour_counts(conn: Connection, view: View) -> list[list[int]]:
     """`failed_logins_by_weekday_hour` as 7 lists (Mon..Sun) of 24 counts."""
-    local = local_time(E.occurred_at, view)
+    n = rollups.notable(conn)
+    local = local_time(n.c.occurred_at, view)
     dow = sa.extract("isodow", local).label("dow")
     hour = sa.extract("hour", local).label("hour")
-    stmt = sa.select(dow, hour, _COUNT).where(view.where(), failed_login()).group_by(dow, hour)
+    stmt = sa.select(dow, hour, _COUNT).where(view.where(n), failed_login_on(n)).group_by(dow, hour)
     counts = [[0] * 24 for _ in WEEKDAYS]
-    for dow_v, hour_v, n in conn.execute(stmt).fetchall():
-        counts[int(dow_v) - 1][int(hour_v)] += int(n)
+    for dow_v, hour_v, count in conn.execute(stmt).fetchall():
+        counts[int(dow_v) - 1][int(hour_v)] += int(count)
     return counts
 
 
@@ -449,20 +476,22 @@ def failed_logins_by_user_day_rows(conn: Connection, view: View, limit: int = 20
     Columns: actor_id, actor_name, day (naive local midnight), failures. People who failed
     without a known actor id (unknown user names) are grouped as actor_id ''.
     """
-    failed = [view.where(), failed_login()]
-    who = sa.func.coalesce(E.actor_id, "").label("who")
+    n = rollups.notable(conn)
+    N = n.c
+    failed = [view.where(n), failed_login_on(n)]
+    who = sa.func.coalesce(N.actor_id, "").label("who")
     top = (
-        sa.select(who, sa.func.max(E.actor_name).label("name"), _COUNT.label("total"))
+        sa.select(who, sa.func.max(N.actor_name).label("name"), _COUNT.label("total"))
         .where(*failed)
         .group_by(who)
         .order_by(sa.desc("total"), who)
         .limit(limit)
         .cte("top_users")
     )
-    day = sa.func.date_trunc("day", local_time(E.occurred_at, view)).label("day")
+    day = sa.func.date_trunc("day", local_time(N.occurred_at, view)).label("day")
     stmt = (
         sa.select(top.c.who, top.c.name, day, _COUNT)
-        .select_from(events.join(top, sa.func.coalesce(E.actor_id, "") == top.c.who))
+        .select_from(n.join(top, sa.func.coalesce(N.actor_id, "") == top.c.who))
         .where(*failed)
         .group_by(top.c.who, top.c.name, top.c.total, day)
         .order_by(sa.desc(top.c.total), top.c.who, day)
@@ -477,12 +506,13 @@ def failed_logins_by_user_day(conn: Connection, view: View, limit: int = 20) -> 
 
 def failures_by_reason_rows(conn: Connection, view: View) -> Rows:
     """Failed events per reason and action: reason ('unspecified' when none), action, failures."""
-    reason = sa.func.coalesce(E.reason, "unspecified").label("reason")
+    n = rollups.notable(conn)
+    reason = sa.func.coalesce(n.c.reason, "unspecified").label("reason")
     stmt = (
-        sa.select(reason, E.action, _COUNT.label("failures"))
-        .where(view.where(), E.outcome == "failure")
-        .group_by(reason, E.action)
-        .order_by(sa.desc("failures"), reason, E.action)
+        sa.select(reason, n.c.action, _COUNT.label("failures"))
+        .where(view.where(n), n.c.outcome == "failure")
+        .group_by(reason, n.c.action)
+        .order_by(sa.desc("failures"), reason, n.c.action)
     )
     return _rows(conn, stmt, ["reason", "action", "failures"])
 
@@ -509,18 +539,20 @@ def top_address_rows(conn: Connection, view: View, limit: int = 15, masked: bool
     """
     # per address and person first (cheap), then per address: counting distinct people in one
     # pass over all rows costs twice as much
-    key = (mask_ipv4_sql(E.ip) if masked else E.ip).label("k")
+    src = rollups.source(conn, view, ("ip", "actor_id", "geo_country", "geo_city", "outcome"))
+    s = src.c
+    key = (mask_ipv4_sql(s.ip) if masked else s.ip).label("k")
     fine = (
         sa.select(
             key,
-            E.actor_id.label("actor"),
-            sa.func.max(E.geo_country).label("country"),
-            sa.func.max(E.geo_city).label("city"),
-            _COUNT.label("n"),
-            _FAILURES.label("f"),
+            s.actor_id.label("actor"),
+            sa.func.max(s.geo_country).label("country"),
+            sa.func.max(s.geo_city).label("city"),
+            _events(src).label("n"),
+            _failures(src).label("f"),
         )
-        .where(view.where(), E.ip.is_not(None))
-        .group_by(key, E.actor_id)
+        .where(s.ip.is_not(None))
+        .group_by(key, s.actor_id)
         .cte("per_ip_person")
     )
     a = fine.c
@@ -555,10 +587,12 @@ def permission_change_rows(conn: Connection, view: View, limit: int = 50) -> Row
     Columns: occurred_at (naive local), actor_id, actor_name, action, target_id, target_name,
     field, before, after (values as readable text).
     """
+    n = rollups.notable(conn)
+    N = n.c
     stmt = (
-        sa.select(E.occurred_at, E.actor_id, E.actor_name, E.action, E.target_id, E.target_name, E.changes)
-        .where(view.where(), E.action.in_(CHANGE_ACTIONS))
-        .order_by(E.occurred_at.desc(), E.seq.desc())
+        sa.select(N.occurred_at, N.actor_id, N.actor_name, N.action, N.target_id, N.target_name, N.changes)
+        .where(view.where(n), N.action.in_(CHANGE_ACTIONS))
+        .order_by(N.occurred_at.desc(), N.seq.desc())
         .limit(limit)
     )
     out: list[tuple[Any, ...]] = []
@@ -634,20 +668,22 @@ def map_point_rows(conn: Connection, view: View, masked: bool = False) -> Rows:
     `masked` addresses are counted and shown by network, as `top_addresses` does.
     One scan groups by place, address and person; the roll-ups run on that small result.
     """
-    key = (mask_ipv4_sql(E.ip) if masked else E.ip).label("k")
+    src = rollups.source(conn, view, ("geo_lat", "geo_lon", "ip", "actor_id", "geo_city", "geo_country", "outcome"))
+    s = src.c
+    key = (mask_ipv4_sql(s.ip) if masked else s.ip).label("k")
     fine = (
         sa.select(
-            E.geo_lat.label("lat"),
-            E.geo_lon.label("lon"),
+            s.geo_lat.label("lat"),
+            s.geo_lon.label("lon"),
             key,
-            E.actor_id.label("actor"),
-            sa.func.max(E.geo_city).label("city"),
-            sa.func.max(E.geo_country).label("country"),
-            _COUNT.label("n"),
-            _FAILURES.label("f"),
+            s.actor_id.label("actor"),
+            sa.func.max(s.geo_city).label("city"),
+            sa.func.max(s.geo_country).label("country"),
+            _events(src).label("n"),
+            _failures(src).label("f"),
         )
-        .where(view.where(), E.geo_lat.is_not(None), E.geo_lon.is_not(None))
-        .group_by(E.geo_lat, E.geo_lon, key, E.actor_id)
+        .where(s.geo_lat.is_not(None), s.geo_lon.is_not(None))
+        .group_by(s.geo_lat, s.geo_lon, key, s.actor_id)
         .cte("per_ip_person")
     )
     a = fine.c
@@ -705,14 +741,16 @@ def country_total_rows(conn: Connection, view: View, unplaced_only: bool = True)
     With `unplaced_only` (the map's fallback), only events with a country but no coordinates
     count: the ones a city-level point cannot show.
     """
-    conds = [view.where(), E.geo_country.is_not(None)]
+    src = rollups.source(conn, view, ("geo_country", "geo_lat", "outcome"))
+    s = src.c
+    conds = [s.geo_country.is_not(None)]
     if unplaced_only:
-        conds.append(E.geo_lat.is_(None))
+        conds.append(s.geo_lat.is_(None))
     stmt = (
-        sa.select(E.geo_country, _COUNT.label("events"), _FAILURES)
+        sa.select(s.geo_country, _events(src).label("events"), _failures(src))
         .where(*conds)
-        .group_by(E.geo_country)
-        .order_by(sa.desc("events"), E.geo_country)
+        .group_by(s.geo_country)
+        .order_by(sa.desc("events"), s.geo_country)
     )
     out = [(c, int(n), int(f), _ratio(f, n)) for c, n, f in conn.execute(stmt).fetchall()]
     return Rows(("country", "events", "failures", "failure_share"), out)
@@ -730,6 +768,8 @@ class FirstSeen:
     """
 
     pairs: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    #: the sequence number of an event at that first instant, per (person, country)
+    first_seqs: dict[tuple[str, str], int] = field(default_factory=dict)
     people: dict[str, datetime] = field(default_factory=dict)
     last_seq: int = 0
     built_at: float = 0.0
@@ -743,14 +783,21 @@ class FirstSeen:
     def extend(self, conn: Connection) -> None:
         """Fold in the events stored after `last_seq`."""
         stmt = (
-            sa.select(E.actor_id, E.geo_country, sa.func.min(E.occurred_at), sa.func.max(E.seq))
+            sa.select(
+                E.actor_id,
+                E.geo_country,
+                sa.func.min(E.occurred_at),
+                sa.func.max(E.seq),
+                sa.func.arg_min(E.seq, E.occurred_at),
+            )
             .where(E.seq > self.last_seq, E.actor_id.is_not(None), E.geo_country.is_not(None))
             .group_by(E.actor_id, E.geo_country)
         )
-        for actor, country, first, top in conn.execute(stmt).fetchall():
+        for actor, country, first, top, first_seq in conn.execute(stmt).fetchall():
             key = (str(actor), str(country))
             if key not in self.pairs or first < self.pairs[key]:
                 self.pairs[key] = first
+                self.first_seqs[key] = int(first_seq)
             if actor not in self.people or first < self.people[actor]:
                 self.people[actor] = first
             self.last_seq = max(self.last_seq, int(top))
@@ -792,7 +839,69 @@ def new_country_rows(conn: Connection, view: View, limit: int = 100) -> Rows:
 
     Columns: actor_id, actor_name, country, first_seen (naive local), ip, city, lat, lon, events
     (the first sighting's address and place; events from that country in the view).
+
+    The people's countries and events come from the rollups; the first sighting is the event the
+    first-seen index names, read by its sequence number when it is in the view. People whose
+    first sighting in the view is another event (a filter leaves the first out, or events arrived
+    after the index) are read from the raw events, as is everything in `rollups.raw_only`.
     """
+    index = first_seen(conn)
+    rows: list[tuple[Any, ...]] = []
+    redo: set[str] | None = None  # people read from the raw events; None: everyone
+    f = view.filters
+    # filters that keep a person's first event from a country in the view whenever they keep any
+    # of that person's events from it: the first sighting is then the index's event
+    keeps_firsts = not (f.text or f.roles or f.categories or f.actions or f.outcome or f.ip or f.accounts)
+    keeps_firsts = keeps_firsts and not (f.weekdays or f.hours)
+    if keeps_firsts and not rollups.raw_only_now() and rollups.in_step(conn):
+        redo = set()
+        src = rollups.source(conn, view, ("actor_id", "geo_country", "actor_name"))
+        pairs = conn.execute(
+            sa.select(src.c.actor_id, src.c.geo_country, sa.func.max(src.c.actor_name), _events(src))
+            .where(src.c.actor_id.is_not(None), src.c.geo_country.is_not(None))
+            .group_by(src.c.actor_id, src.c.geo_country)
+        ).fetchall()
+        late = sa.select(E.actor_id).where(
+            view.where(), E.seq > index.last_seq, E.actor_id.is_not(None), E.geo_country.is_not(None)
+        )
+        redo.update(str(a) for (a,) in conn.execute(late.distinct()).fetchall())
+        candidates: dict[int, tuple[Any, ...]] = {}
+        for actor, country, name, n in pairs:
+            key = (str(actor), str(country))
+            since = index.pairs.get(key)
+            if since is None or key not in index.first_seqs:
+                redo.add(key[0])
+                continue
+            person = index.people.get(actor, since)
+            if view.start <= since < view.end and person < since:
+                candidates[index.first_seqs[key]] = (actor, name, country, since, int(n))
+        found: dict[int, tuple[Any, ...]] = {}
+        if candidates:
+            # one semi-join on a list of sequence numbers (an IN list of thousands costs seconds)
+            wanted = sa.bindparam("first_seqs", sorted(candidates), type_=sa.ARRAY(sa.BigInteger))
+            stmt = sa.select(E.seq, E.ip, E.geo_city, E.geo_lat, E.geo_lon).where(
+                view.where(), E.seq.in_(sa.select(sa.func.unnest(wanted)))
+            )
+            found = {int(r[0]): tuple(r[1:]) for r in conn.execute(stmt).fetchall()}
+        redo.update(str(c[0]) for seq, c in candidates.items() if seq not in found)
+        for seq, (actor, name, country, since, n) in candidates.items():
+            if str(actor) not in redo:
+                rows.append((actor, name, country, since, *found[seq], n))
+        if len(redo) > 1000:
+            rows, redo = [], None
+    if redo is None or redo:
+        rows += _new_country_raw(conn, view, index, redo)
+    rows.sort(key=lambda r: r[0])
+    rows.sort(key=lambda r: r[3], reverse=True)  # newest first, then by person
+    columns = ("actor_id", "actor_name", "country", "first_seen", "ip", "city", "lat", "lon", "events")
+    return Rows(columns, [(*r[:3], view.local(r[3]), *r[4:]) for r in rows[:limit]])
+
+
+def _new_country_raw(conn: Connection, view: View, index: FirstSeen, people: set[str] | None) -> list[tuple[Any, ...]]:
+    """`new_country_rows` from the raw events, for `people` (None: everyone)."""
+    conds = [view.where(), E.actor_id.is_not(None), E.geo_country.is_not(None)]
+    if people is not None:
+        conds.append(E.actor_id.in_(sorted(people)))
     stmt = (
         sa.select(
             E.actor_id,
@@ -805,21 +914,16 @@ def new_country_rows(conn: Connection, view: View, limit: int = 100) -> Rows:
             sa.func.arg_min(E.geo_lon, E.occurred_at),
             _COUNT,
         )
-        .where(view.where(), E.actor_id.is_not(None), E.geo_country.is_not(None))
+        .where(*conds)
         .group_by(E.actor_id, E.geo_country)
     )
-    candidates = conn.execute(stmt).fetchall()
-    index = first_seen(conn)
     rows = []
-    for actor, country, name, first, ip, city, lat, lon, n in candidates:
+    for actor, country, name, first, ip, city, lat, lon, n in conn.execute(stmt).fetchall():
         since = index.pairs.get((actor, country), first)
         person = index.people.get(actor, since)
         if view.start <= since < view.end and since <= first and person < since:
             rows.append((actor, name, country, since, ip, city, lat, lon, int(n)))
-    rows.sort(key=lambda r: r[0])
-    rows.sort(key=lambda r: r[3], reverse=True)  # newest first, then by person
-    columns = ("actor_id", "actor_name", "country", "first_seen", "ip", "city", "lat", "lon", "events")
-    return Rows(columns, [(*r[:3], view.local(r[3]), *r[4:]) for r in rows[:limit]])
+    return rows
 
 
 # -- the sidebar's choices ---------------------------------------------------------------------------------------

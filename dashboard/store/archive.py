@@ -133,6 +133,19 @@ ARCHIVE_COLUMNS: tuple[str, ...] = tuple(c.name for c in schema.events.columns)
 
 
 ARCHIVE_COLUMNS_SQL = ", ".join(ARCHIVE_COLUMNS)
+#: columns `events` gained after months were first archived (schema version 12): a file written
+#: before has none of them, and reads them as NULL (its events are of canonical forms 1 and 2)
+LATER_COLUMNS: tuple[str, ...] = ("salt", "erased")
+
+
+def parquet_sql(files_sql: str) -> str:
+    """SQL of a subquery: the rows of the archive files `files_sql` (a SQL list or a parameter) with
+    exactly the columns of `events`, in order; a column a file lacks (`LATER_COLUMNS`) is NULL."""
+    nulls = ", ".join(f"CAST(NULL AS VARCHAR) AS {c}" for c in LATER_COLUMNS)
+    return (
+        f"(SELECT {ARCHIVE_COLUMNS_SQL} FROM (SELECT {nulls} WHERE false UNION ALL BY NAME "  # noqa: S608
+        f"SELECT * FROM read_parquet({files_sql}, union_by_name = true)))"
+    )
 
 
 def month_start(when: datetime) -> datetime:
@@ -175,12 +188,14 @@ def archive_files(where: ArchiveSite, start: datetime | None = None, end: dateti
     return [str(where.archive_dir / m.file) for m in archived_months(where, start, end)]
 
 
-def archive_table(files: Sequence[str]) -> sa.TableValuedAlias:
+def archive_table(files: Sequence[str]) -> sa.Subquery:
     """The archived rows of `files` as a table with the columns of `events` (read in place)."""
+    cols = [sa.column(c.name, c.type) for c in schema.events.columns]
     return (
-        sa.func.read_parquet(sa.bindparam("archive_files", list(files), type_=sa.ARRAY(sa.String)))
-        .table_valued(*ARCHIVE_COLUMNS)
-        .alias("archived")
+        sa.text(f"SELECT * FROM {parquet_sql(':archive_files')}")  # noqa: S608 - our own SQL
+        .bindparams(sa.bindparam("archive_files", list(files), type_=sa.ARRAY(sa.String)))
+        .columns(*cols)
+        .subquery("archived")
     )
 
 
@@ -240,7 +255,7 @@ def shadow_events_sql(database: str, files: Sequence[str], start: datetime, end:
     archived_cols = ", ".join(f"a.{c}" for c in ARCHIVE_COLUMNS)
     return (
         f"CREATE TEMP VIEW events AS SELECT {ARCHIVE_COLUMNS_SQL} FROM {hot} "  # noqa: S608 - our own literals
-        f"UNION ALL SELECT {archived_cols} FROM read_parquet({files_sql}) a "
+        f"UNION ALL SELECT {archived_cols} FROM {parquet_sql(files_sql)} a "
         f"WHERE a.event_id IS NOT NULL AND a.occurred_at >= {lo} AND a.occurred_at < {hi} "
         f"AND NOT EXISTS (SELECT 1 FROM {hot} h WHERE h.seq = a.seq AND h.occurred_at >= {lo} AND h.occurred_at < {hi})"
     )

@@ -129,6 +129,20 @@ def _versioned_chain(conn: Connection) -> None:
         conn.execute(sa.text(sql))
 
 
+def _rollups(conn: Connection) -> None:
+    """Create the rollups and fill them from the events stored (docs/architecture.md, "Rollups")."""
+    from dashboard.store import rollups  # it reads the filter model, which reads the schema
+
+    rollups.rebuild_step(conn)
+
+
+def _text_values(conn: Connection) -> None:
+    """Create the free-text search's tables and fill them from the events stored."""
+    from dashboard.store import rollups
+
+    rollups.text_step(conn)
+
+
 #: forward migrations, applied in version order; each release appends, none is ever edited.
 #: A new table is defined in schema.py and created by its own migration here.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
@@ -187,6 +201,14 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
         lambda conn: _add_columns(conn, schema.chain_batches, "skipped_first", "skipped_last"),
     ),
     (10, "streaming out: destinations made on the Streams page", _create(schema.stream_destinations)),
+    (
+        12,
+        "erasure: a salt per event for its personal fields' commitments (canonical form 3), erasure records",
+        lambda conn: _add_columns(conn, schema.events, "salt", "erased"),
+    ),
+    (11, "saved views: named filters, own or shared", _create(schema.saved_views)),
+    (13, "rollups: event counts per bucket, and the notable events, built from the stored events", _rollups),
+    (14, "free-text search: the distinct actors and targets of the stored events", _text_values),
 ]
 
 CURRENT_VERSION = max(version for version, _, _ in MIGRATIONS)

@@ -51,6 +51,7 @@ from dashboard.events import jsontext
 from dashboard.events.taxonomy import CATEGORY_TITLES
 from dashboard.filters import Filters, View
 from dashboard.privacy import mask_ip, shorten_name
+from dashboard.store import rollups
 from dashboard.store.archive import ArchiveSite, archive_files, archived_months, union_relation
 from dashboard.store.db import Database
 from dashboard.store.schema import events
@@ -335,8 +336,14 @@ def snapshot(
         max_seq = int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(E.seq), 0))).scalar() or 0)
         # an archived event is older than every hot one, except when the hot store is empty
         snap = Snapshot(filters, instant, max(max_seq, last_archived), 0, files)
-        count = sa.select(sa.func.count()).select_from(events).where(snap.where())
-        total = int(conn.execute(over(snap, count)).scalar() or 0)
+        if files:
+            count = sa.select(sa.func.count()).select_from(events).where(snap.where())
+            total = int(conn.execute(over(snap, count)).scalar() or 0)
+        else:
+            # the rollups where they answer (dashboard.store.rollups): in this transaction they
+            # count exactly the events up to `max_seq`, as the raw count would
+            src = rollups.source(conn, snap.view, ())
+            total = int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(src.c.n), 0))).scalar() or 0)
     return Snapshot(filters, instant, snap.max_seq, total, files)
 
 
@@ -407,7 +414,13 @@ def statement(snap: Snapshot, sort: Sort, p: Plan, anchor_values: Sequence[Any] 
     if anchor_values is not None:
         conds.append(_after(keys, anchor_values, p.reverse))
     stmt = sa.select(*_LIST_COLUMNS).where(*conds).order_by(*_order_by(keys, p.reverse)).limit(p.limit)
-    return over(snap, stmt.offset(p.skip) if p.skip else stmt)
+    stmt = stmt.offset(p.skip) if p.skip else stmt
+    if snap.filters.text and not snap.archive:
+        # free text matches by equality on values (docs/architecture.md): the page's sequence
+        # numbers are found reading a few columns, then their rows, in one statement
+        chosen = stmt.with_only_columns(E.seq).correlate(None).scalar_subquery()
+        return sa.select(*_LIST_COLUMNS).where(E.seq.in_(chosen)).order_by(*_order_by(keys, p.reverse))
+    return over(snap, stmt)
 
 
 def anchor_values(conn: Connection, sort: Sort, seq: int, snap: Snapshot | None = None) -> list[Any] | None:

@@ -60,6 +60,10 @@ events = sa.Table(
     sa.Column("source", sa.String, nullable=False),
     sa.Column("batch_id", sa.BigInteger, nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    # canonical form 3 (schema version 12, docs/integrity.md "Erasure"): the event's random salt
+    # (32 hex characters) of its personal fields' commitments, and what an erasure recorded
+    sa.Column("salt", sa.String),
+    sa.Column("erased", sa.String),
 )
 
 chain_batches = sa.Table(
@@ -400,4 +404,96 @@ stream_destinations = sa.Table(
     sa.Column("created_by", sa.String, nullable=False),
     sa.Column("updated_at", sa.DateTime, nullable=False),
     sa.Column("updated_by", sa.String, nullable=False),
+)
+
+# -- saved views (schema version 11, README "Saved views") ----------------------------------------
+
+saved_views = sa.Table(
+    "saved_views",
+    metadata,
+    # a named set of filters: `query` is the view's link query (Filters.to_query, no period when
+    # the view keeps none); shared views are listed to every signed-in person, a link opens any
+    sa.Column("id", sa.String, primary_key=True),  # short random text, the `view=` of links
+    sa.Column("owner", sa.String, nullable=False),  # the dashboard user who saved it
+    sa.Column("name", sa.String, nullable=False),
+    sa.Column("query", sa.String, nullable=False),
+    sa.Column("shared", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+# -- rollups of the events (schema version 13, docs/architecture.md "Rollups") ---------------------
+# Counts of events per UTC bucket (`occurred_at`: the bucket's start) and per value of the columns
+# the pages group and filter by, kept in the transaction that stores, purges or restores events.
+# The columns carry the events' names, so the same view conditions apply to both.
+
+
+def _rollup(name: str, *dims: str) -> sa.Table:
+    columns = [sa.Column("occurred_at", sa.DateTime, nullable=False)]
+    columns += [sa.Column(d, events.c[d].type) for d in dims]
+    return sa.Table(name, metadata, *columns, sa.Column("n", sa.BigInteger, nullable=False))
+
+
+_ACTIVITY = ("account_id", "category", "action", "outcome", "actor_role", "geo_country")
+#: per action and outcome, per quarter-hour, hour and day (charts of every time zone stay exact)
+rollup_activity_15m = _rollup("rollup_activity_15m", *_ACTIVITY)
+rollup_activity_1h = _rollup("rollup_activity_1h", *_ACTIVITY)
+rollup_activity_1d = _rollup("rollup_activity_1d", *_ACTIVITY)
+_ACTOR = ("account_id", "category", "outcome", "actor_role", "geo_country", "actor_type", "actor_id", "actor_name")
+#: per person, per day and per week (busiest people, distinct people)
+rollup_actor_1d = _rollup("rollup_actor_1d", *_ACTOR)
+rollup_actor_7d = _rollup("rollup_actor_7d", *_ACTOR)
+_ADDRESS = (
+    "account_id",
+    "category",
+    "outcome",
+    "actor_role",
+    "geo_country",
+    "actor_id",
+    "ip",
+    "geo_city",
+    "geo_lat",
+    "geo_lon",
+)
+#: per address, person and place, per day and per week (map, addresses, distinct addresses)
+rollup_address_1d = _rollup("rollup_address_1d", *_ADDRESS)
+rollup_address_7d = _rollup("rollup_address_7d", *_ADDRESS)
+#: what the rollups count: the number of events and the sum of their sequence numbers, changed in
+#: the same transactions; a store whose events differ (rows written outside auditdash) reads raw
+rollup_state = sa.Table(
+    "rollup_state",
+    metadata,
+    sa.Column("events", sa.BigInteger, nullable=False),
+    sa.Column("seq_sum", sa.BigInteger, nullable=False),
+)
+#: the rare events the security figures read (failures, lockouts, role and permission changes),
+#: whole, so every filter (text, addresses, hours) applies to them as to `events`
+events_notable = sa.Table(
+    "events_notable", metadata, *[sa.Column(c.name, c.type, nullable=c.nullable) for c in events.columns]
+)
+
+# -- free-text search: the distinct values it reads (schema version 14, docs/architecture.md) ----------
+# Every distinct actor (id, name, e-mail) and target (id, name) of the stored events with the number
+# of events that carry it, kept in the transactions that store, purge, restore or erase events (a
+# value no event carries any more is gone), and a generation that every such change advances.
+text_actors = sa.Table(
+    "text_actors",
+    metadata,
+    sa.Column("actor_id", sa.String),
+    sa.Column("actor_name", sa.String),
+    sa.Column("actor_email", sa.String),
+    sa.Column("n", sa.BigInteger, nullable=False),
+)
+text_targets = sa.Table(
+    "text_targets",
+    metadata,
+    sa.Column("target_id", sa.String),
+    sa.Column("target_name", sa.String),
+    sa.Column("n", sa.BigInteger, nullable=False),
+)
+text_state = sa.Table(
+    "text_state",
+    metadata,
+    sa.Column("generation", sa.BigInteger, nullable=False),  # advanced when events are removed or restored
+    sa.Column("high", sa.BigInteger, nullable=False),  # the highest sequence number counted
 )

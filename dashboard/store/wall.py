@@ -8,7 +8,7 @@ numbers of one refresh agree with each other.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -104,17 +104,45 @@ def failing_sources(conn: Connection, view: View, limit: int = 8) -> pd.DataFram
     return merged.sort_values(["failures", "ip"], ascending=[False, True]).head(limit).reset_index(drop=True)
 
 
+#: the severities the wall lists (every unresolved alert counts in its tile; lower ones are only counted).
+LISTED_SEVERITIES: tuple[str, ...] = ("critical", "high", "medium")
+#: how many alerts the wall lists: what its panel holds at every screen size it is made for.
+WALL_ALERT_ROWS = 5
+#: an alert raised this recently is marked new on the wall.
+NEW_FOR = timedelta(hours=1)
+
+
 @dataclass(frozen=True)
 class OpenAlerts:
-    """Alerts not resolved yet: None as `count` when detection is not installed (no alerts table)."""
+    """Alerts not resolved yet: None as `count` when detection is not installed (no alerts table).
+
+    `top` are the ones the wall lists (see `open_alerts`), `rest` counts the others by severity.
+    """
 
     count: int | None
     by_severity: dict[str, int]
     top: list[dict[str, Any]]
+    rest: dict[str, int] = field(default_factory=dict)
 
 
-def open_alerts(conn: Connection, limit: int = 4) -> OpenAlerts:
-    """The open (and acknowledged) alerts, most severe and most recent first, keys masked."""
+def open_alerts(
+    conn: Connection, since: datetime | None = None, now: datetime | None = None, limit: int = WALL_ALERT_ROWS
+) -> OpenAlerts:
+    """The alerts the wall shows, by one documented rule (docs/detections.md, "The wall screen").
+
+    Every alert not resolved (open or acknowledged) counts. The list holds those of severity medium
+    and above, in this order: critical ones (whatever their age), then the others active since
+    `since` (the wall's 24 hours), then the older ones; within each group the most severe first, open
+    before acknowledged, the latest activity first. The first `limit` are listed; `rest` counts the
+    others, low ones included, by severity. Keys come back as stored: the caller masks them.
+
+    Args:
+        conn: an open connection.
+        since: the start of the wall's period (naive UTC); None: no recency group.
+        now: the instant "new" is judged at (naive UTC; default: the database's clock is not used,
+            so pass it to mark new alerts).
+        limit: how many to list.
+    """
     if not sa.inspect(conn).has_table(schema.alerts.name):  # detection never set up in this store
         return OpenAlerts(None, {}, [])
     a = schema.alerts.c
@@ -124,11 +152,16 @@ def open_alerts(conn: Connection, limit: int = 4) -> OpenAlerts:
         for sev, n in conn.execute(sa.select(a.severity, sa.func.count()).where(still_open).group_by(a.severity))
     }
     rank = sa.case({sev: i for i, sev in enumerate(SEVERITY_ORDER)}, value=a.severity, else_=len(SEVERITY_ORDER))
+    fresh: sa.ColumnElement[int] = sa.case((a.last_seen >= since, 1), else_=2) if since is not None else sa.literal(1)
+    group = sa.case((a.severity == "critical", 0), else_=fresh)
+    status_rank = sa.case((a.status == "open", 0), else_=1)
     rows = (
         conn.execute(
-            sa.select(a.id, a.title, a.severity, a.status, a.key_json, a.last_seen, a.event_count)
-            .where(still_open)
-            .order_by(rank, a.last_seen.desc(), a.id.desc())
+            sa.select(
+                a.id, a.rule_id, a.title, a.severity, a.status, a.key_json, a.last_seen, a.event_count, a.created_at
+            )
+            .where(still_open, a.severity.in_(LISTED_SEVERITIES))
+            .order_by(group, rank, status_rank, a.last_seen.desc(), a.id.desc())
             .limit(limit)
         )
         .mappings()
@@ -137,7 +170,19 @@ def open_alerts(conn: Connection, limit: int = 4) -> OpenAlerts:
     top = []
     for r in rows:
         key = jsontext.decode(r["key_json"]) if r["key_json"] else {}
-        top.append({**dict(r), "key": key if isinstance(key, dict) else {}})
+        row = {**dict(r), "key": key if isinstance(key, dict) else {}}
+        # new: raised within the hour about activity of the wall's period (a re-run over old data is not news)
+        row["new"] = (
+            now is not None
+            and r["created_at"] is not None
+            and r["created_at"] >= now - NEW_FOR
+            and (since is None or r["last_seen"] >= since)
+        )
+        top.append(row)
     ordered = {sev: counts[sev] for sev in SEVERITY_ORDER if counts.get(sev)}
     ordered.update({k: v for k, v in counts.items() if k not in ordered})
-    return OpenAlerts(sum(ordered.values()), ordered, top)
+    rest = dict(ordered)
+    for listed in top:
+        sev = str(listed["severity"])
+        rest[sev] = rest.get(sev, 0) - 1
+    return OpenAlerts(sum(ordered.values()), ordered, top, {k: v for k, v in rest.items() if v > 0})

@@ -15,10 +15,12 @@ batch `hash` is SHA-256 over the previous batch hash and the batch's fields, so 
 
 from __future__ import annotations
 
+import binascii
 import contextlib
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,7 +34,7 @@ import pyarrow.compute as pc
 
 from dashboard.events.contract import FIELDS
 from dashboard.events.validate import Rejected
-from dashboard.store import schema
+from dashboard.store import rollups, schema
 from dashboard.store.db import Database, utcnow
 from dashboard.store.duck import one, run, transaction
 from dashboard.store.errors import StoreError
@@ -87,9 +89,11 @@ HASHED_COLUMNS_V2: tuple[str, ...] = (
     "source",
     "batch_id",
 )
-_UNCOVERED = {c.name for c in schema.events.columns} - set(HASHED_COLUMNS_V2) - {"hash"}
+#: columns form 3 covers through the personal fields' commitments (not as fields of their own)
+COMMITMENT_COLUMNS = ("salt", "erased")
+_UNCOVERED = {c.name for c in schema.events.columns} - set(HASHED_COLUMNS_V2) - {"hash", *COMMITMENT_COLUMNS}
 if _UNCOVERED:  # pragma: no cover - a new column needs a new canonical form version
-    raise ImportError(f"events columns {sorted(_UNCOVERED)} are not in the canonical form: add version 3")
+    raise ImportError(f"events columns {sorted(_UNCOVERED)} are not in the canonical form: add a form version")
 #: canonical form version 2 of a quarantined record (`quarantine` columns but `id` and `hash`)
 QUARANTINE_COLUMNS_V2: tuple[str, ...] = ("batch_id", "received_at", "source", "position", "reason", "raw")
 EVENT_PREFIX_V2 = "auditdash-event/2"
@@ -112,13 +116,77 @@ def _text_v2(prefix: str, columns: Sequence[str]) -> str:
 
 
 EVENT_TEXT_SQL_V2 = _text_v2(EVENT_PREFIX_V2, HASHED_COLUMNS_V2)
+
+#: canonical form 3: the columns of form 2, in its order; these personal fields enter as salted
+#: commitments (`c:` and the commitment) instead of their values, so an erasure can replace a value
+#: while the event's hash still verifies (docs/integrity.md, "Erasure").
+PERSONAL_COLUMNS: tuple[str, ...] = (
+    "reason",
+    "actor_name",
+    "actor_email",
+    "target_name",
+    "ip",
+    "geo_city",
+    "geo_lat",
+    "geo_lon",
+    "user_agent",
+    "changes",
+    "metadata",
+)
+EVENT_PREFIX_V3 = "auditdash-event/3"
+SALT_BYTES = 16
+
+
+def field_text_sql(col: str) -> str:
+    """SQL of a column's text as forms 2 and 3 read it (NULL stays NULL)."""
+    if col in ("occurred_at", "received_at"):
+        return f"strftime({col}, '%Y-%m-%dT%H:%M:%S.%fZ')"
+    if col in ("geo_lat", "geo_lon"):  # stored as 32-bit floats: 9 significant digits name each exactly
+        return f"printf('%.9g', CAST({col} AS FLOAT))"
+    return f"CAST({col} AS VARCHAR)"
+
+
+#: `erased` when it is JSON (NULL otherwise: a damaged record must fail the hash, not the query)
+_ERASED = "(CASE WHEN json_valid(erased) THEN erased END)"
+
+
+def recorded_commitment_sql(col: str) -> str:
+    """SQL of the commitment an erasure recorded for `col` (NULL when the field is not erased)."""
+    return f"json_extract_string({_ERASED}, '$.c.{col}')"
+
+
+def field_salt_sql(col: str) -> str:
+    """SQL of the salt of `col`'s commitment: SHA-256 of the event's salt, U+001F and the column's
+    name; an erased event keeps it for its fields not erased (`erased`.s) and loses its salt."""
+    return f"coalesce(json_extract_string({_ERASED}, '$.s.{col}'), sha256(salt || {_SEP} || '{col}'))"
+
+
+def commitment_sql(col: str) -> str:
+    """SQL of a personal field's commitment computed from its value (NULL when it cannot be)."""
+    return f"sha256({field_salt_sql(col)} || {_SEP} || {field_text_sql(col)})"
+
+
+def _field_v3(col: str) -> str:
+    if col not in PERSONAL_COLUMNS:
+        return _field_v2(col)
+    rec = recorded_commitment_sql(col)
+    # a missing salt gives `!`, which no stored hash matches (concat_ws would drop a NULL)
+    return (
+        f"CASE WHEN {rec} IS NOT NULL THEN 'c:' || {rec} WHEN {field_text_sql(col)} IS NULL THEN '-' "
+        f"ELSE coalesce('c:' || {commitment_sql(col)}, '!') END"
+    )
+
+
+EVENT_TEXT_SQL_V3 = (
+    f"concat_ws({_SEP}, '{EVENT_PREFIX_V3}', " + ", ".join(_field_v3(c) for c in HASHED_COLUMNS_V2) + ")"
+)
 #: SQL expression of a quarantined record's canonical text (form 2) over the columns of `quarantine`
 QUARANTINE_TEXT_SQL = _text_v2(QUARANTINE_PREFIX_V2, QUARANTINE_COLUMNS_V2)
 
 #: the canonical form new batches are written with; each batch keeps its own (`chain_batches.version`)
-HASH_VERSION = 2
+HASH_VERSION = 3
 #: SQL expression of an event's canonical text, per canonical form version
-EVENT_TEXT_SQLS: dict[int, str] = {1: EVENT_TEXT_SQL_V1, 2: EVENT_TEXT_SQL_V2}
+EVENT_TEXT_SQLS: dict[int, str] = {1: EVENT_TEXT_SQL_V1, 2: EVENT_TEXT_SQL_V2, 3: EVENT_TEXT_SQL_V3}
 #: SQL expression of an event's hash over the columns of `events` (or a table shaped like it), per version
 EVENT_HASH_SQLS: dict[int, str] = {v: f"sha256({t})" for v, t in EVENT_TEXT_SQLS.items()}
 #: the hash of the current canonical form (what new events get)
@@ -130,7 +198,18 @@ EMPTY_DIGEST = hashlib.sha256(b"").hexdigest()
 def versioned_text_sql(version: str) -> str:
     """SQL expression of an event's canonical text in the form named by the SQL expression `version`
     (the version of the event's batch; an unknown batch is read in the current form)."""
-    return f"CASE WHEN {version} = 1 THEN {EVENT_TEXT_SQL_V1} ELSE {EVENT_TEXT_SQL_V2} END"
+    return (
+        f"CASE WHEN {version} = 1 THEN {EVENT_TEXT_SQL_V1} WHEN {version} = 2 THEN {EVENT_TEXT_SQL_V2} "
+        f"ELSE {EVENT_TEXT_SQL_V3} END"
+    )
+
+
+def new_salts(n: int) -> pa.Array:
+    """`n` random salts (SALT_BYTES from the operating system's CSPRNG each, as hex), built in bulk."""
+    width = 2 * SALT_BYTES
+    data = binascii.hexlify(os.urandom(SALT_BYTES * n))
+    offsets = np.arange(0, width * (n + 1), width, dtype=np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.tobytes()), pa.py_buffer(data))
 
 
 def batch_hash(
@@ -278,7 +357,8 @@ _INSERT_COLUMNS = (
 #: the batch's new events as `events` rows, stamped for this batch (`EVENT_HASH_SQL` reads these).
 _STAMPED = (
     f"SELECT seq, {_INSERT_COLUMNS}, CAST($received AS TIMESTAMP) AS received_at, "
-    "CAST($source AS VARCHAR) AS source, CAST($batch_id AS BIGINT) AS batch_id FROM _new"
+    "CAST($source AS VARCHAR) AS source, CAST($batch_id AS BIGINT) AS batch_id, salt, "
+    "CAST(NULL AS VARCHAR) AS erased FROM _new"
 )
 
 
@@ -658,15 +738,19 @@ def store_batch(
                         _mark_broken(con, skipped, received)
                         result.skipped = skipped
                     # Sequence numbers follow positions: `new` is in position order.
-                    con.register("_new", new.append_column("seq", pa.array(np.arange(first, last + 1, dtype=np.int64))))
+                    numbered = new.append_column("seq", pa.array(np.arange(first, last + 1, dtype=np.int64)))
+                    con.register("_new", numbered.append_column("salt", new_salts(new_count)))
                     run(
                         con,
-                        f"INSERT INTO events (seq, {_INSERT_COLUMNS}, received_at, source, batch_id, hash) "
-                        f"SELECT seq, {_INSERT_COLUMNS}, received_at, source, batch_id, {EVENT_HASH_SQLS[version]} "
+                        f"INSERT INTO events (seq, {_INSERT_COLUMNS}, received_at, source, batch_id, salt, hash) "
+                        f"SELECT seq, {_INSERT_COLUMNS}, received_at, source, batch_id, salt, "
+                        f"{EVENT_HASH_SQLS[version]} "
                         f"FROM ({_STAMPED})",
                         stamp,
                     )
                     result.first_seq, result.last_seq = first, last
+                    # the rollups count the new events in the same transaction (docs/architecture.md)
+                    rollups.add_rows(con, "SELECT * FROM events WHERE seq >= $a AND seq <= $b", {"a": first, "b": last})
                 result.accepted = new_count
                 refused = sorted([*rejected, *conflicts], key=lambda r: r.pos)
                 if refused:

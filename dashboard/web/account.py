@@ -28,6 +28,7 @@ from dashboard.access import users
 from dashboard.store.db import utcnow
 from dashboard.store.errors import StoreError
 from dashboard.web import auth, auth_pages
+from dashboard.web.shell_nav import shell_nav
 from dashboard.web.state import AppState, state
 
 #: how long a secret shown for set-up waits for its first code
@@ -84,6 +85,7 @@ def _page(message: str | None = None, error: str | None = None, status: int = 20
         error=error,
         enrolment=enrolment,
         sessions=users.own_sessions(state().db, current.username, current.session_id),
+        nav=shell_nav(current.username, current.role, current.csrf_token),
     )
     return auth.html_response(body, status)
 

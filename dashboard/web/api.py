@@ -105,7 +105,10 @@ def post_events() -> flask.Response:
     try:
         if body[:2] == b"\x1f\x8b" or "gzip" in flask.request.headers.get("Content-Encoding", "").lower():
             body = gunzip_bounded(body, limit)
-        fmt, batches = read_body(body, st.settings.batch_size)
+        # one batch for the whole body (a record takes at least two bytes): the body is stored in
+        # one transaction, all or nothing, however AUDITDASH_BATCH_SIZE is set (the body limit
+        # bounds its memory)
+        fmt, batches = read_body(body, max(st.settings.batch_size, len(body)))
     except BodyError as exc:
         return _error(exc.status, str(exc), **exc.where)
     label = position_label(fmt)
@@ -159,7 +162,7 @@ _PAGING_KEYS = ("after", "limit", "format")
 READ_FORMATS = ("contract", "ocsf")
 _TIME_KEYS = ("range", "from", "to")
 #: GET /api/v1/events: parameters given once, and comma-separated lists (which may also repeat)
-EVENT_SINGLE = ("after", "limit", "format", "range", "from", "to", "tz", "outcome", "ip", "q")
+EVENT_SINGLE = ("after", "limit", "format", "range", "from", "to", "tz", "outcome", "ip", "q", "own")
 EVENT_LISTS = LIST_FIELDS
 ALERT_LISTS = ("status", "severity", "rule")
 
@@ -295,6 +298,7 @@ def _event_problems(query: dict[str, list[str]]) -> list[tuple[str, str]]:
             problems.append(("tz", f"tz={tz[:100]!r} is not an IANA time zone (Europe/Berlin, America/New_York, UTC)"))
     one_of("categories", tuple(CATEGORIES))
     one_of("outcome", tuple(OUTCOMES))
+    one_of("own", ("1", "0"))
     problems.extend(
         ("ip", f"ip={v[:100]!r} is not an address or CIDR block") for v in query.get("ip", []) if not _is_address(v)
     )

@@ -18,6 +18,7 @@ import flask
 from dashboard.config import Settings
 from dashboard.ingest.geo import default_locator
 from dashboard.ingest.pipeline import Ingestor
+from dashboard.roles import WALL
 from dashboard.store.db import Database
 from dashboard.store.faults import classify
 from dashboard.web.account import install_account
@@ -27,6 +28,7 @@ from dashboard.web.layout import callback_error, install_shell, shell
 from dashboard.web.packs import install_packs
 from dashboard.web.scheduler import Scheduler
 from dashboard.web.services import install_chatwoot, install_detection, install_retention, install_streams
+from dashboard.web.shell_nav import shell_nav
 from dashboard.web.sso import install_sso
 from dashboard.web.state import EXTENSION_KEY, AppState
 
@@ -64,6 +66,29 @@ def _storage_fault_page(exc: Exception) -> Any:
     return response
 
 
+def _http_error_page(exc: Any) -> Any:
+    """A 403 or 404 of a route outside the API and Dash's endpoints (a download, say): a page in
+    words under the app's navigation, not the framework's bare text."""
+    req = flask.request
+    if req.path.startswith(("/api/", "/_")) or req.method not in ("GET", "HEAD"):
+        return exc
+    from dashboard.web import auth, auth_pages
+
+    current = auth.load_current_session()
+    nav = None
+    if current is not None and current.role != WALL:
+        nav = shell_nav(current.username, current.role, current.csrf_token)
+    path = req.path if len(req.path) <= 120 else req.path[:120] + "…"
+    if exc.code == 404:
+        message = f"There is nothing at {path}: the link may be mistyped, or what it named was removed."
+    else:
+        role = f" ({current.role})" if current is not None else ""
+        message = (
+            f"Your role{role} may not open {path}. If you need it for your work, ask an administrator of auditdash."
+        )
+    return auth.html_response(auth_pages.refusal_page(exc.code, message, nav), exc.code)
+
+
 def create_app(settings: Settings, db: Database | None = None) -> dash.Dash:
     """Create the dashboard app serving `settings.db_path` (or the given open database)."""
     database = db or Database(settings.db_target)
@@ -92,6 +117,8 @@ def create_app(settings: Settings, db: Database | None = None) -> dash.Dash:
     database.add_user("scheduled jobs", state.scheduler.stop)  # closing the database stops them first
     server.register_blueprint(api)
     server.register_error_handler(Exception, _storage_fault_page)
+    server.register_error_handler(403, _http_error_page)
+    server.register_error_handler(404, _http_error_page)
     # Each capability installs its routes, request hooks, listeners and jobs here, in order.
     for install in INSTALLERS:
         install(app, state)

@@ -43,9 +43,10 @@ from dashboard.keyfile import create_key_file
 from dashboard.roles import ADMIN
 from dashboard.store import selflog
 from dashboard.store.db import utcnow
-from dashboard.web import auth_pages, auth_rules
+from dashboard.web import auth_pages, auth_rules, refusal
 from dashboard.web.access import VIEWER_KEY, Viewer, viewer
 from dashboard.web.api import bearer_token
+from dashboard.web.shell_nav import shell_nav
 from dashboard.web.state import AppState, state
 
 log = logging.getLogger(__name__)
@@ -168,7 +169,14 @@ def _refuse(decision: auth_rules.Decision) -> Response:
     status = decision.status or 403
     if auth_rules.wants_json(req.path, req.method, req.headers.get("Accept", "")):
         return _json_error(status, decision.message)
-    return html_response(auth_pages.refusal_page(status, decision.message), status)
+    current: CurrentSession | None = flask.g.get(SESSION_INFO_KEY)
+    rule = req.url_rule.rule if req.url_rule is not None else None
+    if status == 403 and rule in auth_rules.DASH_INDEX_RULES and current and current.role != auth_rules.WALL_ROLE:
+        # a page the role may not open: the app's shell, whose router shows the refusal in words
+        return html_response(dash.get_app().index(), 403)
+    signed_in = current is not None and current.role != auth_rules.WALL_ROLE
+    nav = shell_nav(current.username, current.role, current.csrf_token) if current and signed_in else None
+    return html_response(auth_pages.refusal_page(status, decision.message, nav), status)
 
 
 def _login_required() -> Response:
@@ -598,9 +606,11 @@ def _guarded_layout(page: dict[str, Any], original: Any) -> Callable[..., Any]:
         role = viewer().role
         decision = auth_rules.decide_page(role, str(page.get("path", "/")), list(dash.page_registry.values()))
         if not decision.allowed:
-            refusal = decision.message if decision.status != 302 else "the wall role may only open /wall"
+            if role != auth_rules.WALL_ROLE:
+                return refusal.layout(page, role)  # what they tried, their role, whom to ask
+            refused = decision.message if decision.status != 302 else "the wall role may only open /wall"
             return html.Div(
-                [html.H1("Not allowed", className="h4"), html.P(f"{page.get('name', 'This page')}: {refusal}.")],
+                [html.H1("Not allowed", className="h4"), html.P(f"{page.get('name', 'This page')}: {refused}.")],
                 id="page-refused",
                 className="alert alert-warning",
             )

@@ -22,6 +22,7 @@ def _document(title: str, body: Markup) -> str:
             '<html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             "<title>{title} · auditdash</title>"
+            '<link rel="icon" href="data:,">'  # no /favicon.ico request: no such page (404)
             '<link rel="stylesheet" href="{css}"></head>'
             '<body class="bg-body-tertiary">{body}</body></html>'
         ).format(title=title, css=BOOTSTRAP, body=body)
@@ -110,13 +111,29 @@ def totp_page(csrf_token: str, error: str | None = None) -> str:
     return _document("One-time code", _card("One-time code", _alert(error, "danger") + form))
 
 
-def refusal_page(status: int, message: str) -> str:
-    """A page that says a request was refused, and why."""
-    title = {400: "Bad request", 403: "Not allowed"}.get(status, "Refused")
+def app_nav(links: list[tuple[str, str]], bar: str = "") -> Markup:
+    """The app's navigation bar (the shell's, as plain HTML) for the server-rendered pages of a
+    signed-in person: `links` are (name, path) of the pages their role may open; `bar` is the
+    signed-in bar (`user_bar`) above it."""
+    items = Markup("").join(
+        Markup('<li class="nav-item"><a class="nav-link" href="{path}">{name}</a></li>').format(path=path, name=name)
+        for name, path in links
+    )
+    return Markup(bar) + Markup(  # noqa: S704  # `bar` is user_bar's HTML: every value in it is escaped
+        '<nav class="navbar navbar-expand navbar-dark bg-dark ad-navbar" id="navbar">'
+        '<div class="container-fluid"><a class="navbar-brand" href="/"><span class="fw-semibold">auditdash</span>'
+        '<span class="ad-brand-sub"> · Audit Logs</span></a>'
+        '<ul class="navbar-nav ad-nav">{items}</ul></div></nav>'
+    ).format(items=items)
+
+
+def refusal_page(status: int, message: str, nav: Markup | None = None) -> str:
+    """A page that says a request was refused, and why (under the app's navigation when `nav` is given)."""
+    title = {400: "Bad request", 403: "Not allowed", 404: "Not found"}.get(status, "Refused")
     content = Markup('<p id="refusal-message">{message}</p><a class="btn btn-secondary" href="/">Home</a>').format(
         message=message
     )
-    return _document(title, _card(title, content))
+    return _document(title, (nav or Markup("")) + _card(title, content))
 
 
 def user_bar(username: str, role: str, csrf_token: str, is_admin: bool) -> str:
@@ -173,10 +190,12 @@ def account_page(
     error: str | None = None,
     enrolment: tuple[str, str, Markup] | None = None,
     sessions: list[dict[str, Any]] | None = None,
+    nav: Markup | None = None,
 ) -> str:
     """The signed-in person's own account: who they are, their password, their second factor.
 
-    `enrolment` is (secret, otpauth URI, QR code SVG) while a second factor is being set up.
+    `enrolment` is (secret, otpauth URI, QR code SVG) while a second factor is being set up;
+    `nav` is the app's navigation (`app_nav`) above the page.
     """
     csrf = Markup('<input type="hidden" name="csrf_token" value="{}">').format(csrf_token)
     about = Markup(
@@ -250,7 +269,7 @@ def account_page(
         password=_section("Password", "account-password", password_form),
         totp=_section("Second factor", "account-totp", totp),
     )
-    return _document("Your account", body)
+    return _document("Your account", (nav or Markup("")) + body)
 
 
 def _sessions(sessions: list[dict[str, Any]], csrf: Markup) -> Markup:

@@ -19,7 +19,9 @@ Rules, in order:
 * a callback belongs to the page whose module registered it (or to the shell, or is Dash's
   pages router); a callback request must send exactly the registered inputs and states, in
   order, and any pathname it sends (the router's, the shell's) must name a page the role may
-  open. Unknown, browser-only and unassigned callbacks are refused.
+  open, except the pages router's for a signed-in person other than the wall, which renders the
+  page's refusal in words instead (the page's layout is guarded: its content is never built).
+  Unknown, browser-only and unassigned callbacks are refused.
 """
 
 from __future__ import annotations
@@ -181,7 +183,7 @@ def is_pages_router(callback_key: str) -> bool:
 
 
 #: modules whose callbacks belong to the shell around every page (not to one page)
-SHELL_MODULES = frozenset({"dashboard.web.layout"})
+SHELL_MODULES = frozenset({"dashboard.web.layout", "dashboard.web.components.filter_views"})
 #: the inputs that carry the browser's pathname: Dash's pages location and the shell's own
 PATHNAME_SOURCES = frozenset({(PAGES_LOCATION_ID, "pathname"), ("url", "pathname")})
 _WILDCARDS = ("ALL", "MATCH", "ALLSMALLER")
@@ -377,7 +379,7 @@ def decide_callback(
         if not isinstance(pathname, str):
             return Decision(400, "a pathname must be text")
         refusal = _page_refusal(role, pathname, pages)
-        if refusal is not None:
+        if refusal is not None and not (route.kind == "router" and role != WALL_ROLE):
             return refusal
     return ALLOW
 

@@ -82,7 +82,18 @@ F_ACCOUNTS = "f-accounts"
 F_TEXT = "f-text"
 F_TZ = "f-tz"
 F_UTC = "f-utc"
+F_OWN = "f-own"  # "Include auditdash's own activity" (Filters.dashboard_activity, URL own=1)
 F_CLEAR = "f-clear"
+# saved views (dashboard/web/components/filter_views.py)
+F_VIEWS = "f-views"
+F_VIEW_NAME = "f-view-name"
+F_VIEW_SHARED = "f-view-shared"
+F_VIEW_SAVE = "f-view-save"
+F_VIEW_SHARE = "f-view-share"
+F_VIEW_DELETE = "f-view-delete"
+F_VIEW_LINK = "f-view-link"
+F_VIEW_STATUS = "f-view-status"
+F_VIEW_ABOUT = "f-view-about"
 
 # -- cross-filter sources (pattern-matching ids; one callback per page serves them all) -------------
 #: {"type": XF_VALUE, "field": "users", "value": "u17"}: a clickable table value that narrows a field.

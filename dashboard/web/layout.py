@@ -8,8 +8,14 @@ browser's time zone and keep the query string on the navigation links.
 
 `/wall` (and any page registered with `sidebar=False`) gets no navigation and no sidebar; a
 `wall` session gets the bare page container only, so no shell callback runs for the kiosk.
-A page registered with `filters=False` (Alerts, Review, Streams: their own controls choose what
-they show) gets the navigation but no sidebar and no summary, so no page claims a filter it ignores.
+A page registered with `filters=False` (Review, Streams: their own controls choose what
+they show), the pages in `NO_SIDEBAR_PATHS` (Users & tokens, Retention: they show no events), a
+refusal and "page not found" get the navigation but no sidebar and no summary, so no page claims a
+filter it ignores (the `FILTER_PATHS_STORE` lists, per role, the pages where the sidebar acts).
+
+A path that names no page answers HTTP 404 (the index page, whose router shows "Page not found"
+inside the shell, `dashboard.web.not_found_404`). A store without events says, above every page,
+how to load them or start with the demo data.
 
 Above every page, for every role (the wall too), the status strip
 (`dashboard.web.components.status`) says what is wrong: integrity not verified or failed,
@@ -26,14 +32,17 @@ from typing import Any
 import dash
 import dash_bootstrap_components as dbc
 import flask
+import sqlalchemy as sa
 from dash import ALL, ClientsideFunction, Input, Output, State, dcc, html, no_update
 
-from dashboard.filters import Filters
+from dashboard.filters import OWN_CATEGORY, Filters
 from dashboard.roles import WALL
+from dashboard.store.db import Database
 from dashboard.store.faults import classify
-from dashboard.web import ids
+from dashboard.store.schema import events
+from dashboard.web import auth_rules, ids, not_found_404
 from dashboard.web.access import viewer
-from dashboard.web.components import filterbar, status
+from dashboard.web.components import filter_views, filterbar, status
 from dashboard.web.components.parts import attrs
 from dashboard.web.state import AppState, state
 
@@ -48,6 +57,11 @@ URL_TARGET = "url-target"
 BARE_PATHS_STORE = "shell-bare-paths"
 #: the paths of pages that do not read the sidebar's filters (registered with `filters=False`).
 NOFILTER_PATHS_STORE = "shell-nofilter-paths"
+#: the pages, of those the viewer's role may open, where the sidebar acts (it is hidden elsewhere)
+FILTER_PATHS_STORE = "shell-filter-paths"
+#: pages that show no events, so the sidebar would act on nothing there
+NO_SIDEBAR_PATHS: frozenset[str] = frozenset({"/admin", "/retention", not_found_404.PATH})
+FIRST_START_HINT = "first-start-hint"
 #: the sidebar's values and the dropdowns whose options the shell extends: one table (`filterbar.CONTROLS`).
 _CONTROLS = filterbar.CONTROLS
 _OPTION_CONTROLS = filterbar.OPTION_CONTROLS
@@ -85,6 +99,77 @@ def nofilter_paths() -> list[str]:
     The shell hides the sidebar and the view's summary there, so no page claims a filter it ignores.
     """
     return sorted(str(p["path"]) for p in dash.page_registry.values() if p.get("filters") is False)
+
+
+def filter_paths(role: str) -> list[str]:
+    """The pages `role` may open whose content follows the sidebar."""
+    registry = list(dash.page_registry.values())
+    out = []
+    for page in registry:
+        path = str(page.get("path"))
+        if page.get("filters") is False or page.get("sidebar") is False or path in NO_SIDEBAR_PATHS:
+            continue
+        if auth_rules.decide_page(role, path, registry).allowed:
+            out.append(path)
+    return sorted(out)
+
+
+#: databases known to hold events (a store with events never becomes empty again while served)
+_HAS_EVENTS: set[str] = set()
+
+
+def has_events(db: Database) -> bool:
+    """Whether the store holds any event besides auditdash's own activity (one indexed probe)."""
+    key = str(db.path)
+    if key in _HAS_EVENTS:
+        return True
+    with db.connect() as conn:
+        found = conn.execute(sa.select(sa.literal(1)).where(events.c.category != OWN_CATEGORY).limit(1)).first()
+    if found is not None:
+        _HAS_EVENTS.add(key)
+    return found is not None
+
+
+def first_start_hint(db: Database) -> dbc.Alert | None:
+    """On a store without events: how to load them, or start with the demo data."""
+    if has_events(db):
+        return None
+    where = f"--db {db.path}"
+    return dbc.Alert(
+        [
+            html.H2("No events yet", className="h6"),
+            html.P("This store holds no audit events, so the pages below are empty. To fill it:", className="mb-1"),
+            html.Ul(
+                [
+                    html.Li(
+                        [
+                            "send events to the API: ",
+                            html.Code("POST /api/v1/events"),
+                            " with an ingest token (an administrator makes one on Users & tokens), see docs/api.md;",
+                        ]
+                    ),
+                    html.Li(
+                        [
+                            "or load files through this server: ",
+                            html.Code("auditdash ingest FILE... --server URL --token TOKEN"),
+                            " (NDJSON, JSON, CSV; --format chatwoot, okta, ocsf or ecs for other formats);",
+                        ]
+                    ),
+                    html.Li(
+                        [
+                            "or look around with generated demo data: stop the server, run ",
+                            html.Code(f"auditdash demo {where}"),
+                            " and start it again.",
+                        ]
+                    ),
+                ],
+                className="mb-0",
+            ),
+        ],
+        id=FIRST_START_HINT,
+        color="info",
+        className="small",
+    )
 
 
 def _is_bare(pathname: str | None) -> bool:
@@ -137,6 +222,7 @@ def _full_shell(who: Any) -> html.Div:
     db = state().db
     choices = filterbar.load_choices(db)
     people = filterbar.user_options(filterbar.actor_directory(db), None, [], who.masked)
+    views = filter_views.options_for_viewer()
     links = [
         dbc.NavItem(
             dbc.NavLink(page["name"], href=page["relative_path"], id={"type": ids.NAV_LINK, "path": page["path"]})
@@ -152,6 +238,7 @@ def _full_shell(who: Any) -> html.Div:
             dcc.Store(id=URL_TARGET, storage_type="memory"),
             dcc.Store(id=BARE_PATHS_STORE, data=bare_paths()),
             dcc.Store(id=NOFILTER_PATHS_STORE, data=nofilter_paths()),
+            dcc.Store(id=FILTER_PATHS_STORE, data=filter_paths(who.role)),
             dbc.Navbar(
                 dbc.Container(
                     [
@@ -174,10 +261,11 @@ def _full_shell(who: Any) -> html.Div:
             ),
             html.Div(
                 [
-                    filterbar.sidebar(choices, who.masked, people),
+                    filterbar.sidebar(choices, who.masked, people, views),
                     html.Main(
                         [
                             status_strip(),
+                            first_start_hint(db),
                             html.Div(id=ids.FILTER_SUMMARY, className="ad-summary", **attrs(aria_live="polite")),
                             html.Div(id=ids.FILTER_PROBLEMS),
                             dash.page_container,
@@ -290,6 +378,7 @@ def callback_error(exc: Exception) -> Any:
 def install_shell(app: dash.Dash, _state: AppState) -> None:
     """Register the shell's callbacks (an installer of `create_app`)."""
     app.server.extensions[STARTED_KEY] = datetime.now(UTC).replace(tzinfo=None)
+    not_found_404.register()
     app.callback(
         Output(status.STRIP, "children"),
         Output(status.FAULT, "children"),
@@ -344,4 +433,22 @@ def install_shell(app: dash.Dash, _state: AppState) -> None:
         Input(ids.URL, "pathname"),
         State(BARE_PATHS_STORE, "data"),
         State(NOFILTER_PATHS_STORE, "data"),
+        State(FILTER_PATHS_STORE, "data"),
     )
+    filter_views.install_views(app)
+    app.server.after_request(_not_found_status)
+
+
+def _not_found_status(response: flask.Response) -> flask.Response:
+    """A Dash index page for a path that names no page answers 404 (its router shows the notice)."""
+    req = flask.request
+    rule = req.url_rule.rule if req.url_rule is not None else None
+    if (
+        response.status_code == 200
+        and req.method in ("GET", "HEAD")
+        and rule in auth_rules.DASH_INDEX_RULES
+        and not _is_bare(req.path)
+        and auth_rules.page_for_path(req.path, dash.page_registry.values()) in (None, not_found_404.page())
+    ):
+        response.status_code = 404
+    return response

@@ -16,6 +16,7 @@ import dash
 import flask
 from werkzeug.wrappers import Response
 
+from dashboard.access import saved_views
 from dashboard.packs.build import PackSettings
 from dashboard.packs.jobs import PackService, may_download
 from dashboard.packs.mail import SmtpConfig
@@ -119,6 +120,7 @@ def install_packs(app: dash.Dash, st: AppState) -> None:
         submit=lambda request: submit_and_wait(svc, request),
         smtp=SmtpConfig.from_settings(settings),
         manifest_of=svc.manifest,
+        view_query=lambda view_id: saved_views.query_of(st.db, view_id),
     )
     server.extensions[SERVICE_KEY] = svc
     server.extensions[RUNNER_KEY] = sched_runner
@@ -127,13 +129,25 @@ def install_packs(app: dash.Dash, st: AppState) -> None:
     server.add_url_rule(f"{DOWNLOAD_PREFIX}/<pack_id>/<name>", "report_download", _download, methods=["GET"])
 
 
+def _view_name(view_id: str | None) -> str | None:
+    """The name of a schedule's saved view (None without one; "deleted" when it is gone)."""
+    if not view_id:
+        return None
+    found = saved_views.name_of(service().db, view_id)
+    return found if found is not None else "deleted"
+
+
 def page_state() -> dict[str, Any]:
     """Schedules and deliveries for the report page."""
     r = runner()
     book = r.book()
     return {
         "schedules": [
-            {**s.to_json(), **(book.schedules[s.name].__dict__ if s.name in book.schedules else {})}
+            {
+                **s.to_json(),
+                **(book.schedules[s.name].__dict__ if s.name in book.schedules else {}),
+                "view_name": _view_name(s.view),
+            }
             for s in r.schedules
         ],
         "outbox": [d.__dict__ for d in reversed(book.outbox)],

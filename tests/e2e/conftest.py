@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import ROOT, Server, add_user, run_cli, start_server, stop_server
+from tests.conftest import ROOT, Server, add_user, cli, start_server, stop_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = ROOT / "test-results" / "screenshots"
@@ -104,8 +104,8 @@ def demo_30d(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _make_demo_30d(path: Path) -> None:
-    run_cli("demo", "--days", "30", "--events", "30000", "--db", str(path))
-    run_cli("detect", "--no-notify", "--db", str(path))
+    cli("demo", "--days", "30", "--events", "30000", "--db", str(path))
+    cli("detect", "--no-notify", "--db", str(path))
 
 
 @dataclass

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import Server, first_admin_password, run_cli, start_server, stop_server
+from tests.conftest import Server, cli, first_admin_password, start_server, stop_server
 from tests.e2e.conftest import login, screenshot_path
 
 pytestmark = pytest.mark.browser
@@ -53,7 +53,7 @@ def test_no_demo_when_the_file_is_not_the_default(tmp_path: Path) -> None:
     db_path = tmp_path / "custom.duckdb"
     srv = start_server(db_path, tmp_path, tmp_path / "s.log", args=())
     stop_server(srv)
-    stats = json.loads(run_cli("stats", "--db", str(db_path), "--json").stdout)
+    stats = json.loads(cli("stats", "--db", str(db_path), "--json").stdout)
     # only auditdash's own record of creating the first administrator
     assert stats["by_category"] == {"audit": 1}
     assert stats["demo"] is False

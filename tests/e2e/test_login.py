@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import Server, add_user, run_cli, start_server, stop_server
+from tests.conftest import Server, add_user, cli, start_server, stop_server
 from tests.e2e.conftest import login, screenshot_path
 
 pytestmark = pytest.mark.browser
@@ -37,7 +37,7 @@ class Site:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     tmp = tmp_path_factory.mktemp("login")
     db_path = tmp / "login.duckdb"
-    run_cli("demo", "--days", "7", "--events", "3000", "--db", str(db_path))
+    cli("demo", "--days", "7", "--events", "3000", "--db", str(db_path))
     passwords = {
         "ada": add_user(db_path, "ada", "admin"),
         "cora": add_user(db_path, "cora", "compliance"),

@@ -10,6 +10,7 @@ and place, or "internal" / "masked"), with what (user agent), to what (target), 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,7 @@ from dash import html
 from dashboard.countries import country_name
 from dashboard.events import jsontext
 from dashboard.events.taxonomy import CATEGORY_TITLES
+from dashboard.store.analytics import changed_fields
 from dashboard.store.explorer import Change, Event, Related, place_text, utc_text
 from dashboard.web import ids
 from dashboard.web.components.parts import xf_value
@@ -125,9 +127,36 @@ def _target(row: Mapping[str, Any]) -> list[Any]:
     if kind:
         out.append(html.Span(kind, className="ex-kind"))
     out.append(html.Strong(f" {name}" if name else f" {target_id}"))
-    if name and target_id and target_id != name:
+    if name and target_id and name not in (target_id, f"#{target_id}"):
         out.append(html.Span(f" (id {target_id})", className="ex-sub-inline"))
     return out
+
+
+def _decoded(text: str | None) -> Any:
+    """A value the store wrote as JSON text (a list or an object) decoded; any other text as it is."""
+    if text is None or not text.startswith(("[", "{")):
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text  # a text that only starts like JSON
+
+
+def in_words(field: str, before: str | None, after: str | None) -> tuple[str | None, str | None]:
+    """A change's values as Security's table writes them (`analytics.changed_fields`: lists as
+    "a, b", yes/no), not as JSON; None stays None (no value on that side)."""
+    if not any(isinstance(_decoded(v), list | dict) for v in (before, after)):
+        return before, after
+    ((_, words_before, words_after),) = changed_fields(jsontext.dumps({field: [_decoded(before), _decoded(after)]}))
+    return (None if before is None else words_before, None if after is None else words_after)
+
+
+def value_words(value: Any) -> str:
+    """A recorded detail's value in words (text as it is; lists as "a, b"; yes/no), as Security writes values."""
+    if isinstance(value, str):
+        return value
+    ((_, _, words),) = changed_fields(jsontext.dumps({"value": [None, value]}))
+    return words
 
 
 def changes_table(changes: Sequence[Change]) -> Any:
@@ -136,14 +165,9 @@ def changes_table(changes: Sequence[Change]) -> Any:
         return html.P("This event records no changed values.", className="ex-sub")
     body = []
     for c in changes:
-        before = (
-            html.Del(c.before, className="ex-before")
-            if c.before is not None
-            else html.Span("(none)", className="ex-none")
-        )
-        after = (
-            html.Ins(c.after, className="ex-after") if c.after is not None else html.Span("(none)", className="ex-none")
-        )
+        was, now = in_words(c.field, c.before, c.after)
+        before = html.Del(was, className="ex-before") if was is not None else html.Span("(none)", className="ex-none")
+        after = html.Ins(now, className="ex-after") if now is not None else html.Span("(none)", className="ex-none")
         body.append(
             html.Tr(
                 [
@@ -178,7 +202,7 @@ def _metadata(metadata: Mapping[str, Any] | None) -> Any:
         html.Tr(
             [
                 html.Td(str(k), className="ex-field"),
-                html.Td(v if isinstance(v, str) else jsontext.dumps(v)),
+                html.Td(value_words(v)),
             ]
         )
         for k, v in metadata.items()
@@ -207,7 +231,7 @@ def related_list(groups: Sequence[Related], tz: str) -> Any:
                 [
                     html.Span(r["time"], className="ex-rel-time"),
                     html.Span(r["action"], className="ex-rel-action"),
-                    html.Span(r["actor"], className="ex-rel-actor"),
+                    html.Span(r["actor"], className="ex-rel-actor", title=r["actor"]),
                     html.Span(r["outcome"], className=f"ex-rel-outcome ex-rel-outcome--{r['outcome']}"),
                 ],
                 id={"type": ids.EX_OPEN, "seq": r["seq"]},

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qs
 
 from dashboard.access.users import Actor
 from dashboard.evidence.locations import Locations
@@ -31,44 +33,121 @@ from dashboard.when import in_zone
 
 log = logging.getLogger(__name__)
 
-#: columns of the grid: (column id = sort key, row field, header, width, sortable)
-_COLUMNS: tuple[tuple[str, str, str, int, float], ...] = (
-    ("occurred_at", "time", "Time", 190, 0),
-    ("actor_name", "actor", "User", 130, 1.3),
-    ("actor_role", "role", "Role", 110, 0.8),
-    ("action", "action", "Action", 190, 1.6),
-    ("outcome", "outcome", "Outcome", 105, 0),
-    ("ip", "ip", "IP address", 130, 1.1),
-    ("geo_country", "place", "Location", 130, 1.2),
-    ("target_name", "target", "Target", 150, 1.4),
-    ("account_id", "account", "Account", 110, 0.8),
+
+#: a column of the grid: its id (the store's sort key), the row field it shows, its name in a link's
+#: `sort=`, header, least width in px (what its usual values need), share of the room left over
+#: (0: a fixed width), and how its cells are drawn.
+@dataclass(frozen=True)
+class Column:
+    col_id: str
+    field: str
+    link: str
+    header: str
+    width: int
+    flex: float
+    cell_class: str | None = None
+
+
+#: The columns, sized so all of them fit beside the sidebar from 1440 px wide (the grid is about
+#: 1,090 px there, less its scroll bar) without a horizontal scroll bar; wider screens share the rest by `flex`. A value
+#: longer than its column ends in "…" and is shown whole on hover (and in the detail panel).
+COLUMNS: tuple[Column, ...] = (
+    Column("occurred_at", "time", "time", "Time", 152, 0, "ex-cell-time"),
+    Column("actor_name", "actor", "user", "User", 112, 0.9),
+    Column("actor_role", "role", "role", "Role", 92, 0.6),
+    Column("action", "action", "action", "Action", 166, 0.9, "ex-cell-mono"),
+    Column("outcome", "outcome", "outcome", "Outcome", 80, 0),
+    Column("ip", "ip", "ip", "IP address", 128, 0.3, "ex-cell-mono"),
+    Column("geo_country", "place", "location", "Location", 112, 0.9),
+    Column("target_name", "target", "target", "Target", 128, 1.6),
+    Column("account_id", "account", "account", "Account", 100, 0.5),
 )
+_BY_LINK = {c.link: c for c in COLUMNS}
+#: column id -> its name in a link (assets/explorer.js reads it from the grid's context)
+SORT_NAMES: dict[str, str] = {c.col_id: c.link for c in COLUMNS}
+_BY_ID = {c.col_id: c for c in COLUMNS}
 
 
-def column_defs(tz: str) -> list[dict[str, Any]]:
-    """The grid's columns (every one sortable on the server); the time column names the zone it shows."""
+def column_defs(tz: str, sort: Sort | None = None) -> list[dict[str, Any]]:
+    """The grid's columns (every one sortable on the server), sorted as `sort` says (default: newest
+    first); the time column names the zone it shows."""
+    sort = sort or Sort()
     out: list[dict[str, Any]] = []
-    for col_id, field, header, width, flex in _COLUMNS:
+    for c in COLUMNS:
         col: dict[str, Any] = {
-            "colId": col_id,
-            "field": field,
-            "headerName": f"{header} ({tz})" if col_id == "occurred_at" else header,
-            "minWidth": width,
+            "colId": c.col_id,
+            "field": c.field,
+            "headerName": f"{c.header} ({tz})" if c.col_id == "occurred_at" else c.header,
+            "minWidth": c.width,
             "sortable": True,
-            "sortingOrder": ["desc", "asc"] if col_id == "occurred_at" else ["asc", "desc"],
+            "sortingOrder": ["desc", "asc"] if c.col_id == "occurred_at" else ["asc", "desc"],
         }
-        if flex:
-            col["flex"] = flex
+        if c.flex:
+            col["flex"] = c.flex
         else:
-            col["width"] = width
-        if col_id == "occurred_at":
-            col.update(sort="desc", pinned="left", cellClass="ex-cell-time", headerTooltip=f"Times in {tz}")
-        if col_id == "outcome":
+            col["width"] = c.width
+        if c.cell_class:
+            col["cellClass"] = c.cell_class
+        if c.col_id == sort.column:
+            col["sort"] = "desc" if sort.descending else "asc"
+        if c.col_id == "occurred_at":
+            # a long zone name wraps in the header instead of widening the column
+            col.update(pinned="left", headerTooltip=f"Times in {tz}", wrapHeaderText=True, autoHeaderHeight=True)
+        elif c.col_id == "outcome":
             col["cellRenderer"] = "ExplorerOutcome"
-        if col_id in ("ip", "action"):
-            col["cellClass"] = "ex-cell-mono"
+        else:
+            col["tooltipField"] = c.field  # the whole value on hover when the column cuts it
         out.append(col)
     return out
+
+
+# -- the view in the link: `#sort=user.asc&event=123` ----------------------------------------------------------
+#: The Explorer keeps its own state in the link's fragment (after `#`): the shell owns the query
+#: (the filters, rewritten to their canonical form and carried to the other pages), the fragment is
+#: the page's. `sort=<field>.<asc|desc>` names the order (absent: newest first); `event=<seq>` the
+#: event open in the detail panel.
+def sort_text(sort: Sort) -> str:
+    """`user.asc` for a link; "" for the default order (newest first)."""
+    if sort == Sort():
+        return ""
+    return f"{_BY_ID[sort.column].link}.{'desc' if sort.descending else 'asc'}"
+
+
+@dataclass(frozen=True)
+class LinkView:
+    """What a link's fragment asks for: the order, the open event, and what was not understood."""
+
+    sort: Sort
+    event: int | None
+    problems: tuple[str, ...]
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= 40 and text.isprintable() else text[:40].encode("unicode_escape").decode() + "…"
+
+
+def link_view(fragment: str | None) -> LinkView:
+    """Read `#sort=user.asc&event=123` (the leading `#` optional); bad values are dropped with a note."""
+    params = parse_qs((fragment or "").lstrip("#"), keep_blank_values=True)
+    problems: list[str] = []
+    sort = Sort()
+    given = (params.get("sort") or [""])[-1].strip()
+    if given:
+        name, _, direction = given.rpartition(".")
+        col = _BY_LINK.get(name)
+        if col is None or direction not in ("asc", "desc"):
+            fields = ", ".join(c.link for c in COLUMNS)
+            problems.append(f"sort={_shown(given)} is not a column and direction ({fields}; .asc or .desc)")
+        else:
+            sort = Sort(col.col_id, direction == "desc")
+    event: int | None = None
+    seq = (params.get("event") or [""])[-1].strip()
+    if seq:
+        if seq.isdigit() and len(seq) <= 18:
+            event = int(seq)
+        else:
+            problems.append(f"event={_shown(seq)} is not an event number")
+    return LinkView(sort, event, tuple(problems))
 
 
 def audit_actor() -> Actor:

@@ -99,11 +99,18 @@ def options_for(
 
 
 def zone_options() -> list[dict[str, str]]:
-    """Every IANA time zone with a region (plus UTC), sorted."""
+    """Every IANA time zone with a region (plus UTC), sorted.
+
+    The label is the zone's name as the URL's `tz=` spells it; typing finds a zone by its city
+    with spaces or underscores ("new york", "New_York") and by its region ("europe/ber").
+    """
     zones = sorted(
         z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/", "posix/", "right/"))
     )
-    return [{"label": "UTC", "value": "UTC"}, *({"label": z.replace("_", " "), "value": z} for z in zones)]
+    return [
+        {"label": "UTC", "value": "UTC", "search": "UTC"},
+        *({"label": z, "value": z, "search": f"{z} {z.replace('_', ' ')}"} for z in zones),
+    ]
 
 
 # -- a small per-database cache: the sidebar's lists must not scan the log on every page load ---------------

@@ -50,6 +50,7 @@ CONTROLS: tuple[SidebarControl, ...] = (
     SidebarControl(ids.F_TEXT, "value", "text"),
     SidebarControl(ids.F_TZ, "value", "tz"),
     SidebarControl(ids.F_UTC, "value", "utc"),
+    SidebarControl(ids.F_OWN, "value", "own"),
 )
 #: control id -> Controls field, for the controls with one value (the date picker has two).
 CONTROL_FIELDS: dict[str, str] = {c.id: c.field for c in CONTROLS if c.prop == "value"}
@@ -74,6 +75,7 @@ class Controls:
     text: str = ""
     tz: str | None = None
     utc: bool = False
+    own: bool = False
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> Controls:
@@ -83,7 +85,7 @@ class Controls:
             raw = values.get(f.name)
             if isinstance(f.default, tuple):
                 clean[f.name] = tuple(str(v) for v in (raw or []) if v not in (None, ""))
-            elif f.name == "utc":
+            elif f.name in ("utc", "own"):
                 clean[f.name] = bool(raw)
             elif f.name in ("start_date", "end_date", "tz"):
                 clean[f.name] = str(raw)[:64] if raw else None
@@ -117,14 +119,18 @@ def _local_day(value: datetime) -> str:
     return value.date().isoformat()
 
 
-def controls_for(f: Filters, browser_tz: str | None, now: datetime) -> Controls:
-    """What the controls show for the view `f`."""
+def controls_for(f: Filters, browser_tz: str | None, now: datetime, chosen_tz: str | None = None) -> Controls:
+    """What the controls show for the view `f`.
+
+    While the view is in UTC ("Show times in UTC" on), the zone picker keeps the zone chosen
+    before (`chosen_tz`, else the browser's), so switching UTC off returns to it.
+    """
     start, end = f.resolve_range(now)
     local_start, local_end = in_zone(start, f.zone), in_zone(end, f.zone)
     # the picker shows inclusive days: a range ending at midnight ends the day before
     last = local_end - timedelta(microseconds=1) if local_end > local_start else local_end
     actions = tuple(CATEGORY_PREFIX + c for c in f.categories) + f.actions
-    zone = f.tz if f.tz != "UTC" else (valid_zone(browser_tz) or "UTC")
+    zone = f.tz if f.tz != "UTC" else (valid_zone(chosen_tz) or valid_zone(browser_tz) or "UTC")
     return Controls(
         preset=f.preset if f.preset in PRESETS else CUSTOM,
         start_date=_local_day(local_start),
@@ -139,6 +145,7 @@ def controls_for(f: Filters, browser_tz: str | None, now: datetime) -> Controls:
         text=f.text or "",
         tz=zone,
         utc=f.tz == "UTC",
+        own=f.dashboard_activity,
     )
 
 
@@ -201,6 +208,8 @@ def apply_control(
     if control == ids.F_TZ:
         zone = valid_zone(c.tz) or current.tz
         return current.with_(tz=zone)
+    if control == ids.F_OWN:
+        return current.with_(dashboard_activity=c.own)
     if control == ids.F_UTC:
         if c.utc:
             return current.with_(tz="UTC")

@@ -9,10 +9,11 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from dashboard.events.contract import OUTCOMES
-from dashboard.filters import PRESET_LABELS
+from dashboard.filters import CALENDAR_PRESETS, ROLLING_PRESETS
 from dashboard.web import ids
 from dashboard.web.components.filter_choices import Choices, action_options, simple_options, zone_options
 from dashboard.web.components.filter_controls import CUSTOM, OUTCOME_LABELS
+from dashboard.web.components.filter_views import views_section
 from dashboard.web.components.parts import attrs
 
 
@@ -27,9 +28,45 @@ def _section(label: str, control: Any, help_text: str | None = None, label_for: 
     )
 
 
-def sidebar(choices: Choices, masked: bool, people: Sequence[dict[str, str]] = ()) -> html.Aside:
-    """The filter sidebar (values are set by the shell's callback from the URL; `people`: first user options)."""
-    presets = [{"label": key.replace("h", " h").replace("d", " d"), "value": key} for key in PRESET_LABELS]
+#: the preset buttons' short labels (the summary line says the whole name and the dates)
+PRESET_BUTTONS: dict[str, str] = {
+    "24h": "24 h",
+    "7d": "7 d",
+    "30d": "30 d",
+    "90d": "90 d",
+    "yesterday": "Yesterday",
+    "last-week": "Last week",
+    "last-month": "Last month",
+    "last-quarter": "Last quarter",
+    "mtd": "Month to date",
+    "ytd": "Year to date",
+}
+#: a multi-select applies when its list closes (several values are picked in one go)
+ON_CLOSE = "Applies when the list closes."
+
+
+def _buttons(control_id: str, options: list[dict[str, Any]], value: str, class_name: str) -> dbc.RadioItems:
+    return dbc.RadioItems(
+        id=control_id,
+        options=options,
+        value=value,
+        inline=True,
+        class_name=class_name,
+        input_class_name="btn-check",
+        label_class_name="btn btn-outline-secondary",
+        label_checked_class_name="active",
+    )
+
+
+def sidebar(
+    choices: Choices,
+    masked: bool,
+    people: Sequence[dict[str, str]] = (),
+    views: Sequence[dict[str, Any]] = (),
+) -> html.Aside:
+    """The filter sidebar (values are set by the shell's callback from the URL; `people`: first user
+    options; `views`: the saved views the viewer sees, as dropdown options)."""
+    presets = [{"label": PRESET_BUTTONS[key], "value": key} for key in (*ROLLING_PRESETS, *CALENDAR_PRESETS)]
     presets.append({"label": "Custom", "value": CUSTOM})
     return html.Aside(
         [
@@ -40,31 +77,25 @@ def sidebar(choices: Choices, masked: bool, people: Sequence[dict[str, str]] = (
                 ],
                 className="d-flex justify-content-between align-items-center mb-2",
             ),
+            views_section(views),
             _section(
                 "Date range",
                 html.Div(
                     [
-                        dbc.RadioItems(
-                            id=ids.F_PRESET,
-                            options=presets,
-                            value="7d",
-                            inline=True,
-                            class_name="ad-presets btn-group btn-group-sm w-100",
-                            input_class_name="btn-check",
-                            label_class_name="btn btn-outline-secondary",
-                            label_checked_class_name="active",
-                        ),
+                        _buttons(ids.F_PRESET, presets, "7d", "ad-presets w-100"),
                         dcc.DatePickerRange(
                             id=ids.F_DATES,
                             display_format="YYYY-MM-DD",
                             first_day_of_week=1,
                             updatemode="bothdates",
                             minimum_nights=0,
+                            # over the page, not inside the sidebar: both months are seen whole
+                            with_portal=True,
                             className="ad-dates mt-2",
                         ),
                     ]
                 ),
-                "Dates are in the zone chosen below.",
+                "Calendar ranges (yesterday, last week ...) are whole days in the zone chosen below.",
             ),
             _section(
                 "Users",
@@ -77,6 +108,7 @@ def sidebar(choices: Choices, masked: bool, people: Sequence[dict[str, str]] = (
                     closeOnSelect=False,
                     debounce=True,
                 ),
+                ON_CLOSE,
             ),
             _section(
                 "Roles",
@@ -89,6 +121,7 @@ def sidebar(choices: Choices, masked: bool, people: Sequence[dict[str, str]] = (
                     closeOnSelect=False,
                     debounce=True,
                 ),
+                ON_CLOSE,
             ),
             _section(
                 "Action types",
@@ -103,19 +136,15 @@ def sidebar(choices: Choices, masked: bool, people: Sequence[dict[str, str]] = (
                     optionHeight=30,
                     maxHeight=320,
                 ),
-                "A whole category, or single actions.",
+                "A whole category, or single actions. " + ON_CLOSE,
             ),
             _section(
                 "Outcome",
-                dbc.RadioItems(
-                    id=ids.F_OUTCOME,
-                    options=[{"label": OUTCOME_LABELS.get(o, o), "value": o} for o in ("", *OUTCOMES)],
-                    value="",
-                    inline=True,
-                    class_name="btn-group btn-group-sm w-100",
-                    input_class_name="btn-check",
-                    label_class_name="btn btn-outline-secondary",
-                    label_checked_class_name="active",
+                _buttons(
+                    ids.F_OUTCOME,
+                    [{"label": OUTCOME_LABELS.get(o, o), "value": o} for o in ("", *OUTCOMES)],
+                    "",
+                    "btn-group btn-group-sm w-100",
                 ),
             ),
             _section(
@@ -142,6 +171,7 @@ def sidebar(choices: Choices, masked: bool, people: Sequence[dict[str, str]] = (
                     closeOnSelect=False,
                     debounce=True,
                 ),
+                ON_CLOSE,
             ),
             _section(
                 "Accounts",
@@ -154,6 +184,8 @@ def sidebar(choices: Choices, masked: bool, people: Sequence[dict[str, str]] = (
                     closeOnSelect=False,
                     debounce=True,
                 ),
+                ON_CLOSE + " A team is a saved view of its accounts: choose them, then save the view "
+                "under the team's name (above); packs and schedules can be made from it.",
             ),
             _section(
                 "Text",
@@ -174,12 +206,28 @@ def sidebar(choices: Choices, masked: bool, people: Sequence[dict[str, str]] = (
                 html.Div(
                     [
                         dcc.Dropdown(
-                            id=ids.F_TZ, options=zone_options(), value=None, clearable=False, placeholder="Browser zone"
+                            id=ids.F_TZ,
+                            options=zone_options(),
+                            value=None,
+                            clearable=False,
+                            searchable=True,
+                            placeholder="Type a city or zone",
                         ),
                         dbc.Switch(id=ids.F_UTC, label="Show times in UTC", value=False, class_name="mt-2 mb-0"),
                     ]
                 ),
-                "Every chart and time says which zone it shows.",
+                "Every chart and time says which zone it shows. UTC off returns to the zone chosen here.",
+            ),
+            _section(
+                "auditdash's own activity",
+                dbc.Switch(
+                    id=ids.F_OWN,
+                    label="Include auditdash's own activity",
+                    value=False,
+                    class_name="mb-0",
+                ),
+                "Sign-ins, views and exports of this dashboard's users (category audit). Always recorded; "
+                "left out of the figures unless switched on here or chosen under Action types.",
             ),
         ],
         id=ids.SIDEBAR,

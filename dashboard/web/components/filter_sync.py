@@ -169,7 +169,7 @@ def sync(
             filters=f,
             search="?" + query if query != canonical_now else None,
             push=False,
-            controls=controls_for(f, browser_tz, instant),
+            controls=controls_for(f, browser_tz, instant, controls.tz),
             problems=f.problems,
         )
     base = _from_store(current)
@@ -192,7 +192,7 @@ def sync(
         filters=f if changed else None,
         search="?" + query if query != canonical_now else None,
         push=True,
-        controls=controls_for(f, browser_tz, instant),
+        controls=controls_for(f, browser_tz, instant, controls.tz),
         clear_patch=trigger == ids.FILTERS_PATCH,
         problems=f.problems,
     )

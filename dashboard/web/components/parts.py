@@ -5,12 +5,14 @@ They hold no data access and no callbacks, so any page (Explorer, Wall, ...) may
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import dash_bootstrap_components as dbc
 import pandas as pd
-from dash import dcc, html
+from dash import Patch, dcc, html, no_update
+from plotly.io.json import to_json_plotly
 
 from dashboard.web import ids
 
@@ -36,18 +38,25 @@ def rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
 
 
-def page_header(title: str, crumb: str, lead: str | None = None) -> html.Div:
-    """Breadcrumb ("Audit Logs / Security"), the page title, and one line on what the page is for."""
+def page_header(title: str, crumb: str, lead: str | None = None, lead_id: str | None = None) -> html.Div:
+    """Breadcrumb ("Audit Logs / Security"), the page title, and one line on what the page is for
+    (`lead_id`: the line has this id, for a callback that says what the page shows for the view)."""
     trail = [html.Li(label, className="breadcrumb-item") for label in PRODUCT_TRAIL]
     trail.append(html.Li(crumb, className="breadcrumb-item active", **attrs(aria_current="page")))
     return html.Div(
         [
             html.Nav(html.Ol(trail, className="breadcrumb ad-breadcrumb mb-1"), **attrs(aria_label="breadcrumb")),
             html.H1(title, className="h3 mb-1"),
-            html.P(lead, className="text-body-secondary mb-0") if lead else None,
+            _lead(lead, lead_id),
         ],
         className="ad-page-header mb-3",
     )
+
+
+def _lead(text: str | None, lead_id: str | None) -> html.P | None:
+    if lead_id:
+        return html.P(text, id=lead_id, className="text-body-secondary mb-0")
+    return html.P(text, className="text-body-secondary mb-0") if text else None
 
 
 def stat_card(label: str, value_id: str, note: str | None = None, note_id: str | None = None) -> dbc.Col:
@@ -199,3 +208,46 @@ def data_table(
 def number(value: int | None) -> str:
     """A count as people read it: 12,345 (an em dash when unknown)."""
     return "—" if value is None else f"{value:,}"
+
+
+def _digest(value: Any) -> str:
+    return hashlib.blake2b(to_json_plotly(value).encode(), digest_size=12).hexdigest()
+
+
+def only_changed(values: Mapping[str, Any], shown: Mapping[str, Any] | None) -> tuple[list[Any], dict[str, Any]]:
+    """What a page's one callback sends: only the outputs that changed since the last answer.
+
+    Args:
+        values: the new value of every output, by a name (figures as {"data", "layout"} specs).
+        shown: what the page's `shown` store holds: the digests of the values last sent to this
+            page instance (None on its first answer; the store lives in the page's layout, so a
+            page drawn anew starts empty).
+
+    Returns the outputs in `values`' order and the new digests (for the store). An unchanged
+    value is `no_update` (nothing sent, nothing redrawn); a figure whose layout is unchanged gets
+    a `dash.Patch` of its traces only, and one whose traces are unchanged a patch of its layout.
+    """
+    before: Mapping[str, Any] = shown if isinstance(shown, Mapping) else {}
+    out: list[Any] = []
+    digests: dict[str, Any] = {}
+    for name, value in values.items():
+        old = before.get(name)
+        if isinstance(value, dict) and set(value) == {"data", "layout"}:
+            new: Any = [_digest(value["data"]), _digest(value["layout"])]
+            if isinstance(old, list) and old == new:
+                out.append(no_update)
+            elif isinstance(old, list) and len(old) == 2 and old[1] == new[1]:
+                traces = Patch()
+                traces["data"] = value["data"]
+                out.append(traces)
+            elif isinstance(old, list) and len(old) == 2 and old[0] == new[0]:
+                layout = Patch()
+                layout["layout"] = value["layout"]
+                out.append(layout)
+            else:
+                out.append(value)
+        else:
+            new = _digest(value)
+            out.append(no_update if old == new else value)
+        digests[name] = new
+    return out, digests

@@ -7,8 +7,9 @@ whatever the viewer's role: the wall hangs where visitors pass.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import plotly.graph_objects as go
@@ -16,7 +17,8 @@ from dash import html
 
 from dashboard import figures
 from dashboard.countries import country_name
-from dashboard.detect.present import SEVERITY_BADGE, key_text
+from dashboard.detect import alert_list
+from dashboard.detect.present import PERSON_KEYS, SEVERITY_BADGE, alert_path, day_time, key_text
 from dashboard.filters import Filters, View
 from dashboard.privacy import mask_ip
 from dashboard.store import analytics, wall
@@ -26,6 +28,8 @@ from dashboard.store.db import Database
 #: the wall shows the whole last day, sign-in attempts at auditdash itself included
 WALL_FILTERS = Filters(preset="24h", tz="UTC", dashboard_activity=True)
 NO_DETECTION = "No alert rules yet: detection is not set up."
+#: the networks the failed-logins table lists (what its panel holds at every screen size)
+FAILING_ROWS = 6
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,8 @@ class WallView:
     failed_note: str
     alert_count: str
     alert_note: str
+    alert_tone: str
+    """The class of the open-alerts figure: red while a critical alert is open."""
     activity: go.Figure
     map: go.Figure
     failing: Any
@@ -81,53 +87,84 @@ def failing_table(frame: Any) -> Any:
     return html.Table([head, body], className="table table-sm wall-table mb-0")
 
 
-def alerts_list(found: wall.OpenAlerts) -> Any:
-    """The open alerts, most severe first (keys masked)."""
+def alerts_list(
+    found: wall.OpenAlerts,
+    today: date | None = None,
+    links: bool = False,
+    names: Mapping[str, str | None] | None = None,
+) -> Any:
+    """The alerts the wall lists (`wall.open_alerts` says which, in which order), keys masked.
+
+    Times carry their day (`today 10:32`, `2026-11-30 10:32`); a critical alert and one raised
+    within the last hour (`new`) stand out; the last line counts what is not listed, by severity.
+
+    Args:
+        found: what `wall.open_alerts` read.
+        today: the wall's day (UTC), for the times; default: today.
+        links: link each alert to its page (for viewers who may open the Alerts page).
+        names: the people the keys name (id -> name), shown shortened ("Ana S. (1053)").
+    """
     if found.count is None:
         return html.Div(NO_DETECTION, className="wall-empty")
-    if not found.top:
-        return html.Div("No open alerts.", className="wall-empty wall-ok")
+    day = today or datetime.now(UTC).date()
     items = []
     for a in found.top:
         sev = str(a["severity"])
+        n = int(a["event_count"])
+        title = f"{a['title']} #{a['id']}" if "id" in a else str(a["title"])
+        classes = f"wall-alert wall-alert--{sev}" + (" wall-alert--new" if a.get("new") else "")
         items.append(
             html.Li(
                 [
                     html.Span(sev.upper(), className=f"wall-sev badge text-bg-{SEVERITY_BADGE.get(sev, 'secondary')}"),
-                    html.Span(str(a["title"]), className="wall-alert-title"),
                     html.Span(
-                        f"{key_text(a['key'], masked=True)} · {a['event_count']:,} "
-                        f"event{'s' if a['event_count'] != 1 else ''} · "
-                        f"last {a['last_seen']:%H:%M} UTC · {a['status']}",
+                        [
+                            html.Span("NEW", className="wall-new badge text-bg-light me-2") if a.get("new") else None,
+                            html.A(title, href=alert_path(a["id"]), className="wall-alert-link")
+                            if links and "id" in a
+                            else title,
+                        ],
+                        className="wall-alert-title",
+                    ),
+                    html.Span(
+                        f"{key_text(a['key'], masked=True, names=names)} · {n:,} event{'s' if n != 1 else ''} · "
+                        f"last {day_time(a['last_seen'], day)} UTC · {a['status']}",
                         className="wall-alert-meta",
                     ),
                 ],
-                className="wall-alert",
+                className=classes,
             )
         )
-    more = found.count - len(found.top)
-    if more > 0:
-        items.append(html.Li(f"and {more} more", className="wall-alert wall-alert-more"))
+    rest = sum(found.rest.values())
+    if not items:
+        quiet = "No open alerts." if not rest else "No open alert of medium severity or above."
+        items.append(html.Li(quiet, className="wall-empty wall-ok"))
+    if rest > 0:
+        by = ", ".join(f"{n} {sev}" for sev, n in found.rest.items())
+        items.append(html.Li(f"and {rest} more ({by}) on the Alerts page", className="wall-alert wall-alert-more"))
     return html.Ul(items, className="wall-alerts")
 
 
-def refresh(db: Database, now: datetime | None = None, every_s: int = 30) -> WallView:
+def refresh(db: Database, now: datetime | None = None, every_s: int = 30, links: bool = False) -> WallView:
     """One refresh of the wall: the last 24 hours up to `now`, masked.
 
     Args:
         db: the store.
         now: the end of the 24 hours (default: now).
         every_s: the refresh interval, for the status line.
+        links: link the listed alerts to their page (viewers who may open it).
     """
     instant = (now or datetime.now(UTC)).astimezone(UTC)
     view = View.of(WALL_FILTERS, instant)
     with db.connect() as conn:
         nums = wall.numbers(conn, view)
         activity = wall.activity(conn, view)
-        failing = wall.failing_sources(conn, view)
+        failing = wall.failing_sources(conn, view, limit=FAILING_ROWS)
         points = analytics.map_points(conn, view, masked=True)
         countries = analytics.country_totals(conn, view)
-        found = wall.open_alerts(conn)
+        found = wall.open_alerts(conn, since=view.start, now=view.end)
+        people = [str(a["key"][k]) for a in found.top for k in PERSON_KEYS if a["key"].get(k)]
+        names = alert_list.people_names(conn, people)
     if not points.empty:
         points = points.assign(top_ip=[(mask_ip(ip) or "") if ip else "" for ip in points["top_ip"]])
     if found.count is None:
@@ -135,6 +172,11 @@ def refresh(db: Database, now: datetime | None = None, every_s: int = 30) -> Wal
     else:
         alert_count = _n(found.count)
         alert_note = " · ".join(f"{n} {sev}" for sev, n in found.by_severity.items()) or "all clear"
+    tone = "wall-tile-value wall-tile-value--critical" if found.by_severity.get("critical") else "wall-tile-value"
+    activity, world = figures.wall_activity_figure(activity), figures.wall_map_figure(points, countries)
+    for fig in (activity, world):  # the panel sets the height: the wall fits the screen it is on
+        fig.layout.height = None
+        fig.layout.autosize = True
     return WallView(
         clock=f"{instant:%H:%M} UTC",
         updated=f"updated {instant:%H:%M:%S} UTC · refreshes every {every_s} s",
@@ -145,8 +187,9 @@ def refresh(db: Database, now: datetime | None = None, every_s: int = 30) -> Wal
         failed_note=f"from {_n(nums.failing_sources)} address{'es' if nums.failing_sources != 1 else ''}",
         alert_count=alert_count,
         alert_note=alert_note,
-        activity=figures.wall_activity_figure(activity),
-        map=figures.wall_map_figure(points, countries),
+        alert_tone=tone,
+        activity=activity,
+        map=world,
         failing=failing_table(failing),
-        alerts=alerts_list(found),
+        alerts=alerts_list(found, instant.date(), links, names),
     )

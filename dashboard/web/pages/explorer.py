@@ -3,9 +3,15 @@
 The grid uses AG Grid's infinite row model: the browser asks for rows [start, end) with the
 sort it wants, and gets exactly one page back (`explorer_views.rows`). The listing (the view
 resolved at one instant, with its total) lives in a store; a new listing purges the grid's
-cache (assets/explorer.js). Clicking a row opens the detail panel. The "Include archived months"
-switch is part of the listing: on, the listing also reads the archived months its range overlaps,
-straight from their Parquet files.
+cache (assets/explorer.js). The "Include archived months" switch is part of the listing: on, the
+listing also reads the archived months its range overlaps, straight from their Parquet files.
+
+The order and the open event are in the link's fragment (`#sort=user.asc&event=123`, see
+`explorer_views.link_view`): clicking a row, pressing Enter or Space on it, or opening a related
+event writes `event=` there (assets/explorer.js, a new history entry), and the server opens the
+event the fragment names (`_detail`, masked for the viewer). Closing the panel goes back to where
+it was opened, so Back and Forward move between the list and the events opened from it; a copied
+link opens the same order and event.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from dash.exceptions import PreventUpdate
 
 from dashboard.evidence.locations import Locations
 from dashboard.store import explorer
-from dashboard.store.explorer import Snapshot
+from dashboard.store.explorer import Snapshot, Sort
 from dashboard.web import ids
 from dashboard.web.components import detail, explorer_views
 from dashboard.web.components.parts import page_header
@@ -44,19 +50,30 @@ GRID_OPTIONS: dict[str, Any] = {
     "suppressDragLeaveHidesColumns": True,
     "rowHeight": 34,
     "headerHeight": 38,
+    # a cut value shows whole on hover, as the browser's own tooltip (no script needed)
+    "enableBrowserTooltips": True,
     "localeText": {"noRowsToShow": "No events match the filters.", "loadingOoo": "Loading events…"},
 }
 
 
-def grid(tz: str) -> dag.AgGrid:
-    """The events table, with its time column in zone `tz` (made with the first listing, so its
-    first request for rows always finds the listing)."""
+#: the event the panel shows (its seq), or None
+EX_SHOWN = "explorer-shown"
+#: written by the clientside callbacks that change the link (their Dash output; nothing reads it)
+EX_URL_SYNC = "explorer-url-sync"
+#: what a link's fragment asked for and was not understood
+EX_LINK_NOTE = "explorer-link-note"
+
+
+def grid(tz: str, sort: Sort | None = None) -> dag.AgGrid:
+    """The events table, with its time column in zone `tz`, in the order `sort` (made with the first
+    listing, so its first request for rows always finds the listing)."""
     return dag.AgGrid(
         id=ids.EX_GRID,
         rowModelType="infinite",
-        columnDefs=explorer_views.column_defs(tz),
+        columnDefs=explorer_views.column_defs(tz, sort),
         defaultColDef={"resizable": True, "suppressHeaderMenuButton": True, "filter": False},
-        dashGridOptions=GRID_OPTIONS,
+        # the columns' names in a link's `sort=` (assets/explorer.js)
+        dashGridOptions={**GRID_OPTIONS, "context": {"sortNames": explorer_views.SORT_NAMES}},
         getRowId="params.data.id",
         className="ex-grid",
         style={"height": "calc(100vh - 260px)", "minHeight": "520px", "width": "100%"},
@@ -94,8 +111,8 @@ def layout(**_query: str) -> html.Div:
             page_header(
                 "Explorer",
                 "Explorer",
-                "Every event of the filtered view, newest first. Click a row to see who did what, from where, "
-                "and what changed.",
+                "Every event of the filtered view, newest first. Click a row (or press Enter on it) to see who "
+                "did what, from where, and what changed.",
             ),
             html.Div(
                 [
@@ -120,18 +137,39 @@ def layout(**_query: str) -> html.Div:
                 ],
                 className="ex-toolbar",
             ),
+            html.Div(id=EX_LINK_NOTE),
             html.Div(html.Div("Loading events…", className="ex-grid-wait"), id=ids.EX_GRID_HOLDER),
             html.P(
                 "Sorting by a column other than time keeps the newest first among equal values. "
-                "Times are shown in the zone of the view; the detail panel also gives UTC.",
+                "Times are shown in the zone of the view; the detail panel also gives UTC. "
+                "The address bar keeps the order and the open event: copy it to share this view.",
                 className="ex-footnote",
             ),
             detail.panel(),
             dcc.Store(id=ids.EX_LISTING, storage_type="memory"),
             dcc.Store(id=ids.EX_ANCHORS, storage_type="memory"),
+            dcc.Store(id=EX_SHOWN, storage_type="memory"),
+            dcc.Store(id=EX_URL_SYNC, storage_type="memory"),
         ],
         className="ex-page",
     )
+
+
+def _link_note(problems: tuple[str, ...]) -> Any:
+    if not problems:
+        return None
+    return dbc.Alert(
+        ["Part of this link was not understood and is ignored: ", "; ".join(problems), "."],
+        color="warning",
+        className="py-2 small",
+        id="explorer-link-problem",
+    )
+
+
+def _open(seq: int, listing: Any) -> tuple[Any, ...]:
+    """The panel's outputs for event `seq`: open, title, body, the shown seq."""
+    title, body = explorer_views.open_event(state().db, seq, listing, archive=_archive())
+    return True, title, body, seq
 
 
 @dash.callback(
@@ -139,14 +177,19 @@ def layout(**_query: str) -> html.Div:
     Output(ids.EX_TOTAL, "children"),
     Output(ids.EX_ASOF, "children"),
     Output(ids.EX_GRID_HOLDER, "children"),
+    Output(EX_LINK_NOTE, "children"),
     Output(ids.EX_PANEL, "is_open", allow_duplicate=True),
+    Output(ids.EX_PANEL, "title", allow_duplicate=True),
+    Output(ids.EX_PANEL_BODY, "children", allow_duplicate=True),
+    Output(EX_SHOWN, "data", allow_duplicate=True),
     Input(ids.FILTERS, "data"),
     Input(ids.EX_RELOAD, "n_clicks"),
     Input(ids.EX_ARCHIVE, "value"),
     State(ids.EX_LISTING, "data"),
+    State(ids.URL, "hash"),
     prevent_initial_call="initial_duplicate",
 )
-def _listing(filters_data: Any, _reload: Any, include_archive: Any, current: Any) -> tuple[Any, ...]:
+def _listing(filters_data: Any, _reload: Any, include_archive: Any, current: Any, fragment: Any) -> tuple[Any, ...]:
     if filters_data is None:
         raise PreventUpdate  # the shell has not read the URL yet
     # switching the archive on or off makes a new listing, as "Reload" does
@@ -157,10 +200,16 @@ def _listing(filters_data: Any, _reload: Any, include_archive: Any, current: Any
         raise PreventUpdate
     count, asof = explorer_views.listing_texts(snap)
     previous = Snapshot.from_store(current)
-    # A new grid for the first listing and for a new zone (the time column's header); otherwise
-    # the grid stays and assets/explorer.js drops its pages.
-    table = grid(snap.filters.tz) if previous is None or previous.filters.tz != snap.filters.tz else no_update
-    return snap.to_store(), count, asof, table, False
+    asked = explorer_views.link_view(fragment)
+    if previous is None:
+        # the first listing of the page: the order and the event of the link it was opened with
+        table = grid(snap.filters.tz, asked.sort)
+        panel = _open(asked.event, snap.to_store()) if asked.event is not None else (False, no_update, no_update, None)
+        return snap.to_store(), count, asof, table, _link_note(asked.problems), *panel
+    # A new grid for a new zone (the time column's header); otherwise the grid stays and
+    # assets/explorer.js drops its pages. A new view closes the panel.
+    table = grid(snap.filters.tz, asked.sort) if previous.filters.tz != snap.filters.tz else no_update
+    return snap.to_store(), count, asof, table, no_update, False, no_update, no_update, None
 
 
 # A new listing for a grid that already shows one: back to the first page and drop the pages the
@@ -196,24 +245,64 @@ def _rows(request: Any, listing: Any, anchors: Any) -> tuple[Any, Any, Any]:
     return response, kept, no_update
 
 
+# Opening an event writes `event=` into the link (a new history entry); the server then opens
+# what the link names (`_detail`). Clicks on rows and on related events come here; Enter and
+# Space on a focused row are read by assets/explorer.js itself.
+dash.clientside_callback(
+    ClientsideFunction(namespace="explorer", function_name="openClicked"),
+    Output(EX_URL_SYNC, "data", allow_duplicate=True),
+    Input(ids.EX_GRID, "cellClicked"),
+    Input({"type": ids.EX_OPEN, "seq": ALL}, "n_clicks"),
+    prevent_initial_call=True,
+)
+
+# The panel closed (its X, Escape, or a new view): the link no longer names the event; when the
+# panel was opened from this page, the history goes back to the entry before it.
+dash.clientside_callback(
+    ClientsideFunction(namespace="explorer", function_name="panelClosed"),
+    Output(EX_URL_SYNC, "data", allow_duplicate=True),
+    Input(ids.EX_PANEL, "is_open"),
+    prevent_initial_call=True,
+)
+
+# The query the shell's Location holds: assets/explorer.js tells Back and Forward between two
+# entries of this page that differ only in the fragment from those that change the view.
+dash.clientside_callback(
+    ClientsideFunction(namespace="explorer", function_name="trackSearch"),
+    Output(EX_URL_SYNC, "data", allow_duplicate=True),
+    Input(ids.URL, "search"),
+    prevent_initial_call="initial_duplicate",
+)
+
+# Back and Forward (or a pasted link) changed the order the link names: the grid follows.
+dash.clientside_callback(
+    ClientsideFunction(namespace="explorer", function_name="applySort"),
+    Output(EX_URL_SYNC, "data", allow_duplicate=True),
+    Input(ids.URL, "hash"),
+    prevent_initial_call=True,
+)
+
+
 @dash.callback(
     Output(ids.EX_PANEL, "is_open"),
     Output(ids.EX_PANEL, "title"),
     Output(ids.EX_PANEL_BODY, "children"),
-    Input(ids.EX_GRID, "cellClicked"),
-    Input({"type": ids.EX_OPEN, "seq": ALL}, "n_clicks"),
+    Output(EX_SHOWN, "data"),
+    Input(ids.URL, "hash"),
     State(ids.EX_LISTING, "data"),
+    State(EX_SHOWN, "data"),
+    State(ids.EX_PANEL, "is_open"),
     prevent_initial_call=True,
 )
-def _detail(cell: Any, _clicks: Any, listing: Any) -> tuple[Any, ...]:
-    trigger = dash.ctx.triggered_id
-    if isinstance(trigger, dict):
-        if not any(t.get("value") for t in dash.ctx.triggered):
-            raise PreventUpdate  # buttons of a newly drawn panel, not clicked
-        seq = trigger.get("seq")
-    elif isinstance(cell, dict) and cell.get("rowId") is not None:
-        seq = cell["rowId"]
-    else:
-        return no_update, no_update, no_update
-    title, body = explorer_views.open_event(state().db, seq, listing, archive=_archive())
-    return True, title, body
+def _detail(fragment: Any, listing: Any, shown: Any, is_open: Any) -> tuple[Any, ...]:
+    """Open the event the link names (or close the panel when it names none)."""
+    if listing is None:
+        raise PreventUpdate  # the page's first listing opens the link's event
+    wanted = explorer_views.link_view(fragment).event
+    if wanted is None:
+        if is_open:
+            return False, no_update, no_update, None
+        raise PreventUpdate
+    if is_open and shown == wanted:
+        raise PreventUpdate  # already shown (the link changed only its order)
+    return _open(wanted, listing)

@@ -16,16 +16,18 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
+from dashboard.access import saved_views
 from dashboard.evidence.locations import Locations
 from dashboard.filters import Filters
 from dashboard.packs.build import from_archive_text
-from dashboard.packs.model import FORMAT_LABELS, FORMATS, RAW_FORMATS, PackError, PackRequest
+from dashboard.packs.model import FORMAT_LABELS, FORMATS, RAW_FORMATS, ZIP_FORMATS, PackError, PackRequest
 from dashboard.packs.view import count_matching
 from dashboard.roles import READERS
 from dashboard.store.archive import ArchivedInView, archived_in_view
 from dashboard.web import ids
 from dashboard.web import packs as packs_web
 from dashboard.web.access import viewer
+from dashboard.web.components import filter_views, filterbar
 from dashboard.web.components.parts import data_table, page_header
 from dashboard.web.state import state
 from dashboard.when import in_zone
@@ -60,6 +62,8 @@ CANCEL_NOTE = "report-cancel-note"
 #: were resolved against}; the pack is built from exactly this, whatever changed since
 ANCHOR = "report-anchor"
 ARCHIVED = "report-archived"  # how many of the view's events are read from archived months
+VIEW = "report-view"  # a saved view to build the pack from
+VIEW_SCHEDULE = "report-view-schedule"  # how to schedule that view's pack
 
 LEAD = "What auditors ask for: the current view as a PDF report, every event as CSV and JSON, with a manifest."
 
@@ -87,14 +91,49 @@ def _view_text(f: Filters, now: datetime, archived: ArchivedInView) -> tuple[str
 
 
 def _format_options(masked: bool) -> list[dict[str, Any]]:
+    """The formats, as the viewer's role gets them: a masked role's ZIP holds no raw JSON, and says so."""
     options = []
     for fmt in FORMATS:
         label = FORMAT_LABELS[fmt]
         disabled = masked and fmt in RAW_FORMATS
         if disabled:
             label += " (not for your role: it holds the raw events)"
+        if masked and fmt == "zip":
+            inside = [FORMAT_LABELS[f].split(" (")[0] for f in ZIP_FORMATS if f not in RAW_FORMATS]
+            label = f"ZIP with {', '.join(inside)} and the manifest (no raw JSON for your role)"
         options.append({"label": label, "value": fmt, "disabled": disabled})
     return options
+
+
+def _view_options() -> list[dict[str, Any]]:
+    who = viewer()
+    return filter_views.view_options(saved_views.visible(state().db, who.username), who.username)
+
+
+def _from_view_card() -> dbc.Card:
+    """A pack or a schedule from a saved view (a team is a saved view of its accounts)."""
+    options = _view_options()
+    return dbc.Card(
+        dbc.CardBody(
+            [
+                html.H2("From a saved view", className="h6"),
+                html.P(
+                    "Build the pack for a saved view (a team is a saved view of its accounts): choosing one "
+                    "sets the filters to it. Save views in the sidebar.",
+                    className="text-body-secondary small mb-2",
+                ),
+                dcc.Dropdown(
+                    id=VIEW,
+                    options=options,
+                    value=None,
+                    placeholder="Choose a saved view" if options else "No saved views yet",
+                    clearable=True,
+                ),
+                html.Div(id=VIEW_SCHEDULE, className="small mt-2"),
+            ]
+        ),
+        className="ad-card mb-3",
+    )
 
 
 def _size(n: int) -> str:
@@ -154,7 +193,7 @@ def _schedules() -> tuple[Any, Any]:
     rows = [
         (
             s["name"],
-            s["description"],
+            s["description"] + (f" (saved view “{s['view_name']}”)" if s.get("view_name") else ""),
             ", ".join(s["email"]) or "—",
             s.get("last_period") or "not yet",
             _last_result(s),
@@ -267,6 +306,7 @@ def layout(**query: str) -> html.Div:
                 ),
                 className="ad-card mb-3",
             ),
+            _from_view_card(),
             dbc.Card(
                 [
                     dbc.CardHeader(html.H2("Your recent packs", className="h6 mb-0"), className="ad-card-header"),
@@ -434,3 +474,36 @@ def _cancel(clicks: int, job_id: str | None) -> str:
     if job is None or job.owner != viewer().username:
         raise PreventUpdate
     return "Cancelling…" if svc.cancel(job_id) else "The pack had already finished."
+
+
+@callback(
+    Output(ids.FILTERS_PATCH, "data", allow_duplicate=True),
+    Output(VIEW_SCHEDULE, "children"),
+    Input(VIEW, "value"),
+    prevent_initial_call=True,
+)
+def _choose_view(view_id: str | None) -> tuple[Any, Any]:
+    """A saved view chosen: the page's filters become it, and the line that schedules its pack."""
+    if not view_id:
+        raise PreventUpdate
+    try:
+        view = saved_views.get(state().db, str(view_id), viewer().username)
+    except saved_views.SavedViewError as exc:
+        return no_update, html.Span(str(exc), className="text-danger")
+    fields = view.filters.to_store()
+    schedule = f"weekly@06:00 view={view.id} formats=pdf,csv to=you@example.com"
+    how = html.Div(
+        [
+            html.P(f"The filters are now those of “{view.name}”; the pack above holds its events.", className="mb-1"),
+            html.P(
+                [
+                    "To have its pack built every week (daily, monthly) and e-mailed, an administrator adds ",
+                    html.Code(schedule, id="report-view-line"),
+                    " to AUDITDASH_PACK_SCHEDULES (docs/packs.md). The schedule reads the view when it runs: "
+                    "change the view and the next packs follow.",
+                ],
+                className="mb-0 text-body-secondary",
+            ),
+        ]
+    )
+    return filterbar.patch(**fields), how

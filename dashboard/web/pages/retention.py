@@ -9,7 +9,7 @@ Every id starts with `retention-`.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import dash
@@ -112,7 +112,20 @@ def _last_verification() -> Any:
         return html.Span("No scheduled verification yet.", className="text-muted")
     data = json.loads(raw)
     text = data.get("summary", "")
-    return html.Span(f"Last scheduled check ({data.get('started_at', '?')}): {text}", className="small")
+    return html.Span(f"Last scheduled check ({_utc_text(data.get('started_at'))}): {text}", className="small")
+
+
+def _utc_text(value: Any) -> str:
+    """A stored ISO instant as the page writes times: `2026-05-01 12:00:00 UTC`."""
+    if not isinstance(value, str) or not value:
+        return "time not recorded"
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
 
 
 def _plan_view(plan: PurgePlan | None) -> Any:
@@ -150,6 +163,19 @@ def _plan_view(plan: PurgePlan | None) -> Any:
     )
 
 
+def covers(hold: Hold) -> str:
+    """What a hold covers, as the form asked for it: whole UTC days as `2026-11-02 to 2026-11-05`
+    (the last day included); other spans to the minute, in UTC."""
+    start, end = hold.starts_at, hold.ends_at
+    if hold.kind == "user" or start is None or end is None:
+        return hold.describe()
+    if start.time() == time() and end.time() == time() and end > start:
+        last = (end - timedelta(days=1)).date()
+        days = f"{start:%Y-%m-%d}" if last == start.date() else f"{start:%Y-%m-%d} to {last:%Y-%m-%d}"
+        return f"events of {days} (UTC days, the last one included)"
+    return f"events from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
+
+
 def holds_view(holds: list[Hold], admin: bool) -> Any:
     """The active legal holds (with a release button for administrators)."""
     if not holds:
@@ -159,7 +185,7 @@ def holds_view(holds: list[Hold], admin: bool) -> Any:
         html.Tr(
             [
                 html.Td(h.id),
-                html.Td(h.describe()),
+                html.Td(covers(h)),
                 html.Td(h.reason),
                 html.Td(f"{h.created_by}, {h.created_at:%Y-%m-%d}"),
                 html.Td(
@@ -192,7 +218,7 @@ def _runs_view(runs: list[dict[str, Any]]) -> Any:
                     html.Tr(
                         [
                             html.Td(r["run_id"]),
-                            html.Td(f"{r['started_at']:%Y-%m-%d %H:%M}"),
+                            html.Td(f"{r['started_at']:%Y-%m-%d %H:%M} UTC", className="text-nowrap"),
                             html.Td(r["state"]),
                             html.Td(f"{r['archived']:,}"),
                             html.Td(f"{r['deleted']:,}"),
@@ -215,9 +241,9 @@ def _next_purge() -> str:
     every = f"every {job.interval_s / 3600:g} h"
     if job.last_run is None:
         return f"{every}; first run about {job.first_delay_s / 60:g} min after the server started"
-    nxt = job.last_run.timestamp() + job.interval_s
+    nxt = job.last_run + timedelta(seconds=job.interval_s)  # last_run: naive UTC
     error = f" (last run failed: {job.last_error})" if job.last_error else ""
-    return f"{every}; next at {datetime.fromtimestamp(nxt):%Y-%m-%d %H:%M}{error}"
+    return f"{every}; next at {nxt:%Y-%m-%d %H:%M} UTC{error}"
 
 
 def layout(**_query: str) -> html.Div:
@@ -348,16 +374,54 @@ def layout(**_query: str) -> html.Div:
     )
 
 
+#: how every date on this page is written and typed: ISO, as in the rest of the product
+DATE_FORMAT = "YYYY-MM-DD"
+
+
+def _day_picker(picker_id: str, label: str) -> dbc.Col:
+    """A date field shown and typed as YYYY-MM-DD (a browser's own date field follows its locale,
+    mm/dd/yyyy in the United States)."""
+    return dbc.Col(
+        [
+            dbc.Label(label, html_for=picker_id, className="small mb-1"),
+            html.Div(
+                dcc.DatePickerSingle(
+                    id=picker_id,
+                    display_format=DATE_FORMAT,
+                    month_format="MMMM YYYY",
+                    placeholder=DATE_FORMAT,
+                    first_day_of_week=1,
+                    clearable=True,
+                    className="retention-date",
+                )
+            ),
+        ],
+        md="auto",
+    )
+
+
 def _hold_form() -> dbc.Row:
     return dbc.Row(
         [
-            dbc.Col(dbc.Input(id="retention-hold-from", type="date", size="sm"), md=2),
-            dbc.Col(dbc.Input(id="retention-hold-to", type="date", size="sm"), md=2),
-            dbc.Col(dbc.Input(id="retention-hold-user", placeholder="or a user id", size="sm"), md=2),
-            dbc.Col(dbc.Input(id="retention-hold-reason", placeholder="reason (matter, ticket)", size="sm"), md=4),
-            dbc.Col(dbc.Button("Place hold", id=HOLD_ADD, color="primary", size="sm", n_clicks=0), md="auto"),
+            _day_picker("retention-hold-from", "First day (UTC)"),
+            _day_picker("retention-hold-to", "Last day (UTC, included)"),
+            dbc.Col(
+                [
+                    dbc.Label("or a user id", html_for="retention-hold-user", className="small mb-1"),
+                    dbc.Input(id="retention-hold-user", placeholder="user id"),
+                ],
+                md=2,
+            ),
+            dbc.Col(
+                [
+                    dbc.Label("Reason", html_for="retention-hold-reason", className="small mb-1"),
+                    dbc.Input(id="retention-hold-reason", placeholder="matter, ticket"),
+                ],
+                md=3,
+            ),
+            dbc.Col(dbc.Button("Place hold", id=HOLD_ADD, color="primary", n_clicks=0), md="auto"),
         ],
-        className="g-2",
+        className="g-2 align-items-end",
     )
 
 
@@ -430,10 +494,13 @@ def change_hold(action: str, **values: Any) -> tuple[dbc.Alert, Any]:
     try:
         if action == "add":
             user = (values.get("user") or "").strip() or None
+            if not user and not (values.get("start") and values.get("end")):
+                # (the service's own message names the command line's options)
+                raise ValueError("A hold needs its first and last day (YYYY-MM-DD), or a user id.")
             start = _hold_when("From", values.get("start"), end=False) if not user else None
             end = _hold_when("To", values.get("end"), end=True) if not user else None
             hold = add_hold(db, actor, values.get("reason") or "", start=start, end=end, user_id=user)
-            notice = dbc.Alert(f"Legal hold {hold.id} placed: {hold.describe()}.", color="success")
+            notice = dbc.Alert(f"Legal hold {hold.id} placed: {covers(hold)}.", color="success")
         else:
             hold = release_hold(db, int(values["hold_id"]), actor)
             notice = dbc.Alert(f"Legal hold {hold.id} released.", color="info")
@@ -447,8 +514,8 @@ def change_hold(action: str, **values: Any) -> tuple[dbc.Alert, Any]:
     Output(HOLDS, "children"),
     Input(HOLD_ADD, "n_clicks"),
     Input({"type": HOLD_RELEASE, "index": ALL}, "n_clicks"),
-    State("retention-hold-from", "value"),
-    State("retention-hold-to", "value"),
+    State("retention-hold-from", "date"),
+    State("retention-hold-to", "date"),
     State("retention-hold-user", "value"),
     State("retention-hold-reason", "value"),
     prevent_initial_call=True,

@@ -4,11 +4,17 @@ For a chosen period (UTC days): each day's alerts, failed sign-ins, lockouts and
 changes, and whether a sign-off covers it; below, what the period holds in detail. Compliance
 officers and administrators sign the period off with a note; the sign-off is stored, recorded
 in the audit log and listed in compliance packs. Every component id starts with `review-`.
+
+The page opens on the period chosen in the sidebar of the other pages (the link's `range`, or
+`from` and `to`, in its zone), widened to the whole UTC days that cover it and have ended: a
+sign-off covers whole days in UTC, so one day means the same to every reviewer whatever their zone. The page says
+so and which days it shows. A link's `start` and `end` choose the days instead. The sidebar's
+other filters (users, accounts ...) do not apply: a review covers the whole log.
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import dash
@@ -16,11 +22,16 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from dashboard.detect.present import SEVERITY_BADGE, STATUS_BADGE, fmt_time, summary_text
+from dashboard.detect.present import SEVERITY_BADGE, STATUS_BADGE, alert_path, fmt_time, summary_text
 from dashboard.detect.review import ReviewError, day_summaries, list_signoffs, period_detail, sign_off
+from dashboard.events import jsontext
+from dashboard.filters import Filters
 from dashboard.privacy import mask_ip, shorten_name
 from dashboard.roles import AUDITORS, READERS
+from dashboard.store.analytics import changed_fields
 from dashboard.store.db import utcnow
+from dashboard.store.explorer import PERSON_TARGETS
+from dashboard.store.explorer import _mask_value as mask_value  # the Explorer's masking of changed values
 from dashboard.web.access import viewer
 from dashboard.web.auth import request_actor
 from dashboard.web.components.parts import page_header
@@ -54,12 +65,48 @@ def _parse_day(name: str, text: str | None, default: date, problems: list[str]) 
     return (moment - timedelta(microseconds=1)).date() if name == "end" else moment.date()
 
 
-def layout(start: str | None = None, end: str | None = None, **_query: str) -> html.Div:
-    """The page; `?start=2026-05-01&end=2026-05-07` chooses the period (default: the last 7 days)."""
+def sidebar_days(query: dict[str, Any], now: datetime | None = None) -> tuple[date, date, str]:
+    """The UTC days that cover the sidebar's period in a link (`range`, or `from` and `to`, in `tz`),
+    the last one no later than yesterday (a day is signed off once it has ended: "last 7 days"
+    gives the 7 days before today), and that period in words."""
+    f = Filters.from_query(query)
+    period = Filters(preset=f.preset, start=f.start, end=f.end, tz=f.tz)
+    lo, hi = period.resolve_range(now)
+    yesterday = (now or utcnow()).date() - timedelta(days=1)
+    last = min((hi - timedelta(microseconds=1)).date(), yesterday)
+    first = min(lo.date(), last)
+    return first, last, period.describe(now).removesuffix(", all users")
+
+
+def _days_note(first: date, last: date, source: str) -> dbc.Alert:
+    days = first.isoformat() if first == last else f"{first.isoformat()} to {last.isoformat()}"
+    count = (last - first).days + 1
+    return dbc.Alert(
+        [
+            html.Strong(f"Showing {days} ({count:,} UTC day{'s' if count != 1 else ''}). "),
+            source,
+            " A sign-off covers whole days in UTC, so a day means the same to every reviewer whatever "
+            "their time zone, and a day is shown once it has ended; choose other days "
+            "below. The sidebar's other filters (users, accounts, "
+            "countries ...) do not apply here: a review covers the whole log.",
+        ],
+        color="light",
+        className="py-2 small border",
+        id="review-days-note",
+    )
+
+
+def layout(start: str | None = None, end: str | None = None, **query: str) -> html.Div:
+    """The page; `?start=2026-05-01&end=2026-05-07` chooses the days, else the sidebar's period does."""
     today = utcnow().date()
     problems: list[str] = []
-    last = _parse_day("end", end, today - timedelta(days=1), problems)
-    first = _parse_day("start", start, last - timedelta(days=6), problems)
+    if start or end:
+        last = _parse_day("end", end, today - timedelta(days=1), problems)
+        first = _parse_day("start", start, last - timedelta(days=6), problems)
+        source = "These days were chosen by the link (start and end)."
+    else:
+        first, last, period = sidebar_days(dict(query))
+        source = f"They cover the period chosen in the sidebar on the other pages: {period}."
     can_sign = viewer().role in SIGNING_ROLES
     return html.Div(
         [
@@ -76,6 +123,7 @@ def layout(start: str | None = None, end: str | None = None, **_query: str) -> h
             )
             if problems
             else None,
+            _days_note(first, last, source),
             dbc.Row(
                 [
                     dbc.Col(
@@ -125,6 +173,38 @@ def layout(start: str | None = None, end: str | None = None, **_query: str) -> h
             html.Div(id="review-signoffs"),
         ]
     )
+
+
+def _person(name: str | None, user: str | None, masked: bool) -> str:
+    """A person by name (shortened for masked roles) with their id; the id, or "-", without a name."""
+    if name:
+        shown = shorten_name(name) if masked else name
+        return f"{shown} ({user})" if user and user != name and "@" not in user else str(shown)
+    if user and "@" in user and masked:
+        return str(shorten_name(user))
+    return user or "-"
+
+
+def change_words(changes: str | None, masked: bool) -> list[Any]:
+    """An event's changed values as Security's table shows them ("role: administrator → agent"),
+    masked for masked roles; one line per changed field."""
+    text = changes
+    data = jsontext.decode_object(changes) if changes else None
+    if masked and isinstance(data, dict) and not jsontext.is_unreadable(data):
+        text = jsontext.dumps({k: mask_value(str(k), v) for k, v in data.items()})
+    return [
+        html.Div(
+            [
+                html.Span(f"{field}: ", className="review-field text-body-secondary"),
+                html.Span(before, className="ad-before"),
+                html.Span(" → ", className="ad-arrow"),
+                html.Span(after, className="ad-after"),
+            ]
+            if before or after
+            else [html.Span(field, className="text-muted")],
+        )
+        for field, before, after in changed_fields(text)
+    ]
 
 
 def _period(start: str | None, end: str | None) -> tuple[date, date]:
@@ -185,10 +265,10 @@ def _show(start_text: str | None, end_text: str | None, _n: int) -> tuple[Any, A
                     [
                         html.Th("Day"),
                         html.Th("Alerts raised"),
-                        html.Th("Still open"),
-                        html.Th("Failed sign-ins"),
-                        html.Th("Lockouts"),
-                        html.Th("Privilege changes"),
+                        html.Th("Still open", className="text-end"),
+                        html.Th("Failed sign-ins", className="text-end"),
+                        html.Th("Lockouts", className="text-end"),
+                        html.Th("Privilege changes", className="text-end"),
                         html.Th("Review"),
                     ]
                 )
@@ -218,7 +298,7 @@ def _show(start_text: str | None, end_text: str | None, _n: int) -> tuple[Any, A
                     [
                         dbc.Badge(a["severity"], color=SEVERITY_BADGE[a["severity"]], className="me-1"),
                         dbc.Badge(a["status"], color=STATUS_BADGE[a["status"]], className="me-1"),
-                        dcc.Link(f"#{a['id']} {summary_text(a, masked)}", href=f"/alerts?alert={a['id']}"),
+                        dcc.Link(f"#{a['id']} {summary_text(a, masked)}", href=alert_path(a["id"])),
                         f" · {fmt_time(a['first_seen'])}",
                     ]
                 )
@@ -236,7 +316,7 @@ def _show(start_text: str | None, end_text: str | None, _n: int) -> tuple[Any, A
                     html.Tr(
                         [
                             html.Td(r["account_id"]),
-                            html.Td(r["user"]),
+                            html.Td(_person(r["name"], r["user"], masked)),
                             html.Td(r["failures"]),
                             html.Td(fmt_time(r["last"])),
                         ]
@@ -269,23 +349,36 @@ def _show(start_text: str | None, end_text: str | None, _n: int) -> tuple[Any, A
     changes = dbc.Table(
         [
             html.Thead(
-                html.Tr([html.Th("Time (UTC)"), html.Th("Action"), html.Th("By"), html.Th("On"), html.Th("Change")])
+                html.Tr(
+                    [html.Th("Time (UTC)"), html.Th("Action"), html.Th("By"), html.Th("On"), html.Th("Before → after")]
+                )
             ),
             html.Tbody(
                 [
                     html.Tr(
                         [
-                            html.Td(f"{c['occurred_at']:%Y-%m-%d %H:%M}", className="text-nowrap"),
+                            html.Td(
+                                dcc.Link(
+                                    f"{c['occurred_at']:%Y-%m-%d %H:%M}",
+                                    href=f"/explorer?tz=UTC#event={c['seq']}",
+                                    title="Open this event in the Explorer",
+                                ),
+                                className="text-nowrap",
+                            ),
                             html.Td(c["action"]),
                             html.Td(
                                 (shorten_name(c["actor_name"]) if masked else c["actor_name"]) or c["actor_id"] or "-"
                             ),
                             html.Td(
-                                (shorten_name(c["target_name"]) if masked else c["target_name"])
+                                (
+                                    shorten_name(c["target_name"])
+                                    if masked and c.get("target_type") in PERSON_TARGETS
+                                    else c["target_name"]
+                                )
                                 or c["target_id"]
                                 or "-"
                             ),
-                            html.Td(c["changes"] or "", className="small font-monospace"),
+                            html.Td(change_words(c["changes"], masked), className="small review-change"),
                         ]
                     )
                     for c in detail["privilege_changes"]

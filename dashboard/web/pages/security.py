@@ -7,21 +7,23 @@ from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, callback, html
+from dash import Input, Output, State, callback, dcc, html
 from dash.exceptions import PreventUpdate
 
 from dashboard.events.taxonomy import FAILED_LOGIN_ACTIONS, FAILED_LOGIN_OUTCOME
-from dashboard.figures import actor_from_label, weekday_hour_of
+from dashboard.figures import MAP_HEIGHT, actor_from_label, weekday_hour_of
 from dashboard.web import ids
 from dashboard.web.access import viewer
 from dashboard.web.components import views
 from dashboard.web.components.filterbar import page_filters, page_moment, patch
-from dashboard.web.components.parts import MAP_CONFIG, graph_card, page_header, stat_card, table_card
+from dashboard.web.components.parts import MAP_CONFIG, graph_card, only_changed, page_header, stat_card, table_card
 from dashboard.web.state import state
 
 dash.register_page(__name__, path="/security", name="Security", title="Security · Audit Logs · auditdash", order=10)
 
 LEAD = "Failed login attempts, where sign-ins come from, and changes to roles and permissions."
+#: digests of what the page's callback last sent (`parts.only_changed`)
+SHOWN = "sec-shown"
 
 
 def _credits() -> list[Any]:
@@ -40,6 +42,7 @@ def layout(**_query: str) -> html.Div:
     """The page skeleton; the charts follow the shell's `filters` store (which the URL sets)."""
     return html.Div(
         [
+            dcc.Store(id=SHOWN, storage_type="memory"),
             page_header("Security", "Security", LEAD),
             dbc.Row(
                 [
@@ -68,34 +71,31 @@ def layout(**_query: str) -> html.Div:
                 graph_card(ids.SEC_HEATMAP_USERS, 320, footer="Click a cell to show that user on that day."),
                 className="mb-3",
             ),
-            dbc.Row(
-                [
-                    dbc.Col(
-                        graph_card(
-                            ids.SEC_MAP,
-                            460,
-                            config=MAP_CONFIG,
-                            footer=html.Div(
-                                [
-                                    html.Span(id=ids.SEC_MAP_NOTE),
-                                    " Click a place to show only its country; a star marks a country new to a user. ",
-                                    html.Span(_credits(), className="ad-credit", id="geo-credit"),
-                                ]
-                            ),
-                        ),
-                        xl=7,
+            # the map takes the page's width: half of it left Europe's cities on top of each other
+            html.Div(
+                graph_card(
+                    ids.SEC_MAP,
+                    MAP_HEIGHT,
+                    config=MAP_CONFIG,
+                    footer=html.Div(
+                        [
+                            html.Span(id=ids.SEC_MAP_NOTE),
+                            " Click a place to show only its country; a star marks a country new to a user."
+                            " Size: events; colour: the share of them that failed. ",
+                            html.Span(_credits(), className="ad-credit", id="geo-credit"),
+                        ]
                     ),
-                    dbc.Col(
-                        table_card(
-                            "Countries new to a user",
-                            ids.SEC_NEW_COUNTRIES,
-                            "First activity from a country in this view, after activity from elsewhere before.",
-                            scroll=True,
-                        ),
-                        xl=5,
-                    ),
-                ],
-                className="g-3 mb-3",
+                ),
+                className="mb-3",
+            ),
+            html.Div(
+                table_card(
+                    "Countries new to a user",
+                    ids.SEC_NEW_COUNTRIES,
+                    "First activity from a country in this view, after activity from elsewhere before.",
+                    scroll=True,
+                ),
+                className="mb-3",
             ),
             html.Div(
                 table_card(
@@ -111,38 +111,61 @@ def layout(**_query: str) -> html.Div:
     )
 
 
-@callback(
-    Output(ids.SEC_FAILED, "children"),
-    Output(ids.SEC_LOCKED, "children"),
-    Output(ids.SEC_FAILING_USERS, "children"),
-    Output(ids.SEC_FAILING_IPS, "children"),
-    Output(ids.SEC_HEATMAP_WEEK, "figure"),
-    Output(ids.SEC_HEATMAP_USERS, "figure"),
-    Output(ids.SEC_REASONS, "figure"),
-    Input(ids.FILTERS, "data"),
+#: every output of the page's one callback, by the name `only_changed` keeps its digest under
+_OUTPUTS: tuple[tuple[str, str, str], ...] = (
+    ("failed", ids.SEC_FAILED, "children"),
+    ("locked", ids.SEC_LOCKED, "children"),
+    ("failing_users", ids.SEC_FAILING_USERS, "children"),
+    ("failing_ips", ids.SEC_FAILING_IPS, "children"),
+    ("weekday_hour", ids.SEC_HEATMAP_WEEK, "figure"),
+    ("user_day", ids.SEC_HEATMAP_USERS, "figure"),
+    ("reasons", ids.SEC_REASONS, "figure"),
+    ("map", ids.SEC_MAP, "figure"),
+    ("new_countries", ids.SEC_NEW_COUNTRIES, "children"),
+    ("map_note", ids.SEC_MAP_NOTE, "children"),
+    ("top_ips", ids.SEC_TOP_IPS, "children"),
+    ("changes", ids.SEC_CHANGES, "children"),
 )
-def _failures(data: dict[str, Any] | None) -> tuple[Any, ...]:
-    c = views.security_failures(state().db, page_filters(data), viewer().masked, page_moment(data))
-    return c.failed, c.locked, c.failing_users, c.failing_ips, c.weekday_hour, c.user_day, c.reasons
-
-
-@callback(
-    Output(ids.SEC_MAP, "figure"),
-    Output(ids.SEC_NEW_COUNTRIES, "children"),
-    Output(ids.SEC_MAP_NOTE, "children"),
-    Input(ids.FILTERS, "data"),
-)
-def _map(data: dict[str, Any] | None) -> tuple[Any, Any, str]:
-    return views.security_map(state().db, page_filters(data), viewer().masked, page_moment(data))
 
 
 @callback(
-    Output(ids.SEC_TOP_IPS, "children"),
-    Output(ids.SEC_CHANGES, "children"),
+    *(Output(cid, prop) for _, cid, prop in _OUTPUTS),
+    Output(SHOWN, "data"),
     Input(ids.FILTERS, "data"),
+    State(SHOWN, "data"),
 )
-def _tables(data: dict[str, Any] | None) -> tuple[Any, Any]:
-    return views.security_tables(state().db, page_filters(data), viewer().masked, page_moment(data))
+def _page(data: dict[str, Any] | None, shown: Any) -> tuple[Any, ...]:
+    """The whole page in one round trip: its queries run side by side, only what changed is sent."""
+    if data is None:
+        raise PreventUpdate  # the shell has not read the URL yet
+    db, f, now, masked = state().db, page_filters(data), page_moment(data), viewer().masked
+    c, (world, new_countries, note), (top_ips, changes) = views.in_parallel(
+        lambda: views.security_failures(db, f, masked, now),
+        lambda: views.security_map(db, f, masked, now),
+        lambda: views.security_tables(db, f, masked, now),
+    )
+    values = dict(
+        zip(
+            (name for name, _, _ in _OUTPUTS),
+            (
+                c.failed,
+                c.locked,
+                c.failing_users,
+                c.failing_ips,
+                c.weekday_hour,
+                c.user_day,
+                c.reasons,
+                world,
+                new_countries,
+                note,
+                top_ips,
+                changes,
+            ),
+            strict=True,
+        )
+    )
+    out, digests = only_changed(values, shown)
+    return (*out, digests)
 
 
 @callback(

@@ -17,8 +17,10 @@ import dash
 import flask
 from dash import Input, Output, dcc, html
 
+from dashboard.roles import READERS
 from dashboard.store import selflog
 from dashboard.web import ids
+from dashboard.web.access import viewer
 from dashboard.web.components import status, wall_views
 from dashboard.web.components.explorer_views import audit_actor
 from dashboard.web.components.parts import MAP_CONFIG
@@ -132,6 +134,7 @@ def layout(**_query: str) -> html.Div:
     Output(ids.WALL_FAILED_NOTE, "children"),
     Output(ids.WALL_ALERT_COUNT, "children"),
     Output(ids.WALL_ALERT_NOTE, "children"),
+    Output(ids.WALL_ALERT_COUNT, "className"),
     Output(ids.WALL_TIMELINE, "figure"),
     Output(ids.WALL_MAP, "figure"),
     Output(ids.WALL_FAILING, "children"),
@@ -140,7 +143,8 @@ def layout(**_query: str) -> html.Div:
 )
 def _refresh(_n: Any) -> tuple[Any, ...]:
     st = state()
-    v = wall_views.refresh(st.db, every_s=max(1, int(st.settings.wall_refresh_s)))
+    links = viewer().role in READERS  # the kiosk (`wall` role) may not open the Alerts page
+    v = wall_views.refresh(st.db, every_s=max(1, int(st.settings.wall_refresh_s)), links=links)
     return (
         v.clock,
         v.updated,
@@ -151,6 +155,7 @@ def _refresh(_n: Any) -> tuple[Any, ...]:
         v.failed_note,
         v.alert_count,
         v.alert_note,
+        v.alert_tone,
         v.activity,
         v.map,
         v.failing,
