@@ -26,6 +26,7 @@ from dashboard.store import rollups
 from dashboard.store.db import Database
 from dashboard.store.writer import store_batch
 from tests.conftest import event
+from tests.pg import pg_database
 from tests.test_integrity import locations, tamper
 
 #: the data spans the 100 days before, across daylight-saving changes in Europe, America and Australia
@@ -88,10 +89,12 @@ def ingest(db: Database, docs: list[dict[str, Any]], batch: int = 97) -> None:
         store_batch(db, checked.accepted, [], "test")
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """The same events stored through the writer on each engine (on PostgreSQL the writer's rollup
+    changes reach its tables in the batch's transaction)."""
     path: Path = tmp_path_factory.mktemp("rollups") / "rollups.duckdb"
-    database = Database(path)
+    database = Database(path if request.param == "duckdb" else pg_database(request))
     ingest(database, make_docs(900, 7, datetime(2026, 8, 12), datetime(2026, 11, 20, 12, 7), "r"), batch=300)
     rollups.forget_checks()
     with database.connect() as conn:
@@ -100,8 +103,18 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     database.close()
 
 
+#: the tables `rollups.differences` reads
+DERIVED = (
+    "events",
+    *(r.table.name for r in rollups.ROLLUPS),
+    rollups.NOTABLE.name,
+    *(t.name for t, _ in rollups.TEXT_VALUES),
+)
+
+
 def differences(db: Database) -> list[str]:
-    with db.raw() as con:
+    """Where the rollups disagree with the events (on PostgreSQL: read in one consistent snapshot)."""
+    with db.reading(DERIVED) as con:
         return rollups.differences(con)
 
 
@@ -182,6 +195,12 @@ filters = st.builds(
     st.sampled_from((None, None, None, "agent u3", "supervisor")),
     st.booleans(),
 )
+
+
+def test_the_writer_kept_the_rollups_in_step(db: Database) -> None:
+    assert differences(db) == []
+    with db.connect() as conn:
+        assert rollups.in_step(conn)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -175,6 +175,15 @@ def remove_rows(con: duckdb.DuckDBPyConnection, where_sql: str, params: Any = No
         run(con, "DROP TABLE IF EXISTS _rollup_gone")
 
 
+def rebuild_postgres(cur: Any) -> None:
+    """`rebuild` on PostgreSQL, with a psycopg cursor in the caller's transaction (`auditdash
+    migrate` after copying events)."""
+    from dashboard.store.backend import postgres
+
+    postgres.rebuild_rollups(cur, [(r.table, r.grain) for r in ROLLUPS], notable_sql("e"))
+    postgres.rebuild_text(cur, TEXT_VALUES)
+
+
 def rebuild(con: duckdb.DuckDBPyConnection) -> None:
     """Recompute every rollup from `events` (the caller holds the write lock and a transaction)."""
     for rollup in ROLLUPS:
@@ -195,6 +204,13 @@ def rebuild(con: duckdb.DuckDBPyConnection) -> None:
 
 def rebuild_step(conn: sa.Connection) -> None:
     """The migration step: build the rollups of the events a store holds already."""
+    if conn.dialect.name == "postgresql":  # the same tables and counts in PostgreSQL's words
+        from dashboard.store.backend import postgres
+
+        postgres.create_counted(conn, [r.table for r in ROLLUPS] + [NOTABLE, STATE])
+        with postgres.driver_cursor(conn) as cur:
+            postgres.rebuild_rollups(cur, [(r.table, r.grain) for r in ROLLUPS], notable_sql("e"))
+        return
     driver = conn.connection.driver_connection
     con = cast(duckdb.DuckDBPyConnection, getattr(driver, "_ConnectionWrapper__c", driver))
     schema.metadata.create_all(conn, tables=[r.table for r in ROLLUPS] + [NOTABLE, STATE])
@@ -521,6 +537,13 @@ def rebuild_text(con: duckdb.DuckDBPyConnection) -> None:
 
 def text_step(conn: sa.Connection) -> None:
     """The migration step: the free-text search's tables, filled from the events stored."""
+    if conn.dialect.name == "postgresql":
+        from dashboard.store.backend import postgres
+
+        postgres.create_counted(conn, [TEXT_ACTORS, TEXT_TARGETS, TEXT_STATE])
+        with postgres.driver_cursor(conn) as cur:
+            postgres.rebuild_text(cur, TEXT_VALUES)
+        return
     driver = conn.connection.driver_connection
     con = cast(duckdb.DuckDBPyConnection, getattr(driver, "_ConnectionWrapper__c", driver))
     schema.metadata.create_all(conn, tables=[TEXT_ACTORS, TEXT_TARGETS, TEXT_STATE])

@@ -19,13 +19,25 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from dashboard.store import schema
+from dashboard.store import rollups, schema
 from dashboard.store.backend import postgres
 from dashboard.store.db import Database
 from dashboard.store.errors import StoreError
 
 #: the tables of the chain, copied past the target's head; every other table is merged by key
 CHAIN_TABLES = ("events", "chain_batches", "quarantine")
+#: tables not merged by key: the chain (copied past the target's head), the schema's version, and
+#: what is derived from the events (rebuilt from the target's events in the same transaction)
+SKIPPED = frozenset(
+    (
+        *CHAIN_TABLES,
+        "schema_version",
+        *(t.name for t in postgres.COUNTED),
+        "events_notable",
+        "rollup_state",
+        "text_state",
+    )
+)
 #: rows of events per Arrow batch streamed from DuckDB
 CHUNK_ROWS = 100_000
 
@@ -69,9 +81,11 @@ def copy_store(source: Database, target: Database) -> Copied:
             )
             present = set(sa.inspect(source.engine).get_table_names())
             for table in schema.metadata.sorted_tables:
-                if table.name in CHAIN_TABLES or table.name == "schema_version" or table.name not in present:
+                if table.name in SKIPPED or table.name not in present:
                     continue
                 out.rows[table.name] = _merge(cur, src, table)
+            # the rollups and free-text values count the target's events, copied or not
+            rollups.rebuild_postgres(cur)
             for table in schema.metadata.sorted_tables:
                 for column in table.columns:
                     if isinstance(column.default, sa.Sequence):

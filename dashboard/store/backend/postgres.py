@@ -54,6 +54,24 @@ JOBS_LOCK = CHAIN_LOCK + 1
 CHAIN_TABLES = ("events", "chain_batches", "quarantine", "checkpoints", "archive_months", "meta")
 #: the tables the writer reads and writes; staged in DuckDB for one batch
 _STAGED = (schema.meta, schema.events, schema.chain_batches, schema.quarantine, schema.archive_months)
+#: tables of counts kept in the writer's transaction (store/rollups.py): one row per key (every
+#: column but `n`), `n` added to on PostgreSQL (`INSERT ... ON CONFLICT ... DO UPDATE`)
+COUNTED = (
+    schema.rollup_activity_15m,
+    schema.rollup_activity_1h,
+    schema.rollup_activity_1d,
+    schema.rollup_actor_1d,
+    schema.rollup_actor_7d,
+    schema.rollup_address_1d,
+    schema.rollup_address_7d,
+    schema.text_actors,
+    schema.text_targets,
+)
+#: one-row tables the writer updates (what the rollups count; the free-text generation): staged
+#: with PostgreSQL's row and written back whole (every writer holds the chain lock)
+_STATES = (schema.rollup_state, schema.text_state)
+#: the derived tables of a batch, staged empty: what the writer adds there is what PostgreSQL gains
+_DERIVED = (*COUNTED, schema.events_notable, *_STATES)
 
 
 class PostgresUnavailable(StoreError):
@@ -138,6 +156,79 @@ def create_tables(conn: Connection, tables: Sequence[sa.Table]) -> None:
         conn.execute(sa.text(ddl + " PARTITION BY RANGE (occurred_at)"))
         for statement in (*EVENT_INDEXES, EVENT_IDS_DDL, *FUNCTIONS_DDL):
             conn.execute(sa.text(statement))
+
+
+def _key_sql(table: sa.Table) -> str:
+    """The conflict key of a counted table: `occurred_at` (when it has one) and an MD5 of the other
+    columns, each as its length and text or `-` for NULL (no two keys share it; long names stay
+    within an index entry's size, which the columns themselves need not)."""
+    dims = [c.name for c in table.columns if c.name not in ("occurred_at", "n")]
+    parts = " || ',' || ".join(f"coalesce(length(CAST({d} AS TEXT)) || ':' || CAST({d} AS TEXT), '-')" for d in dims)
+    key = f"(md5({parts}))"
+    return f"occurred_at, {key}" if "occurred_at" in table.c else key
+
+
+def create_counted(conn: Connection, tables: Sequence[sa.Table]) -> None:
+    """Create the counted tables (`COUNTED`) among `tables` with their conflict keys (a unique index)."""
+    schema.metadata.create_all(conn, tables=list(tables))
+    for table in tables:
+        if table in COUNTED:
+            conn.execute(
+                sa.text(f"CREATE UNIQUE INDEX IF NOT EXISTS {table.name}_key ON {table.name} ({_key_sql(table)})")
+            )
+
+
+#: DuckDB's bucket of a rollup grain (store/rollups.py `_bucket_sql`) in PostgreSQL's words
+def _bucket_sql(grain: int) -> str:
+    if grain == 86400:
+        return "date_trunc('day', occurred_at)"
+    if grain == 3600:
+        return "date_trunc('hour', occurred_at)"
+    return f"date_bin(INTERVAL '{grain} seconds', occurred_at, TIMESTAMP '1970-01-01')"
+
+
+def rebuild_rollups(cur: psycopg.Cursor[Any], grains: Sequence[tuple[sa.Table, int]], notable_where: str) -> None:
+    """Recompute the rollups from `events` on PostgreSQL (store/rollups.py `rebuild`): `grains` the
+    rollup tables with their bucket in seconds, `notable_where` the condition on `events e` of the
+    notable events. In the cursor's transaction, under the chain lock (writers wait meanwhile)."""
+    cur.execute("SELECT pg_advisory_xact_lock(%s)", (CHAIN_LOCK,))
+    for table, grain in grains:
+        dims = ", ".join(c.name for c in table.columns if c.name not in ("occurred_at", "n"))
+        cur.execute(f"DELETE FROM {table.name}")  # noqa: S608 - names of the schema
+        cur.execute(
+            f"INSERT INTO {table.name} (occurred_at, {dims}, n) SELECT {_bucket_sql(grain)}, {dims}, count(*) "  # noqa: S608
+            f"FROM events GROUP BY {_bucket_sql(grain)}, {dims}"
+        )
+    columns = ", ".join(c.name for c in schema.events.columns)
+    cur.execute("DELETE FROM events_notable")
+    cur.execute(f"INSERT INTO events_notable SELECT {columns} FROM events e WHERE {notable_where}")  # noqa: S608
+    cur.execute("DELETE FROM rollup_state")
+    cur.execute("INSERT INTO rollup_state SELECT count(*), coalesce(sum(seq), 0) FROM events")
+
+
+def rebuild_text(cur: psycopg.Cursor[Any], values: Sequence[tuple[sa.Table, Sequence[str]]]) -> None:
+    """Recompute the free-text search's distinct values from `events` on PostgreSQL (store/rollups.py
+    `rebuild_text`): `values` the tables with the columns they keep. Under the chain lock."""
+    cur.execute("SELECT pg_advisory_xact_lock(%s)", (CHAIN_LOCK,))
+    for table, dims in values:
+        cols = ", ".join(dims)
+        present = " OR ".join(f"{d} IS NOT NULL" for d in dims)
+        cur.execute(f"DELETE FROM {table.name}")  # noqa: S608 - names of the schema
+        cur.execute(
+            f"INSERT INTO {table.name} ({cols}, n) SELECT {cols}, count(*) FROM events "  # noqa: S608
+            f"WHERE {present} GROUP BY {cols}"
+        )
+    cur.execute("SELECT coalesce(max(generation), 0) + 1 FROM text_state")
+    generation = int(cur.fetchone()[0])  # type: ignore[index]
+    cur.execute("DELETE FROM text_state")
+    cur.execute("INSERT INTO text_state SELECT %s, coalesce(max(seq), 0) FROM events", (generation,))
+
+
+def driver_cursor(conn: Connection) -> psycopg.Cursor[Any]:
+    """A psycopg cursor in the transaction of SQLAlchemy connection `conn`."""
+    pg = conn.connection.driver_connection
+    assert isinstance(pg, psycopg.Connection)
+    return pg.cursor()
 
 
 def partition_name(month: str) -> str:
@@ -237,7 +328,9 @@ def stage_batch(engine: Engine, batch: pa.Table) -> Iterator[duckdb.DuckDBPyConn
             head_batch = int(head.column("batch_id")[0].as_py()) if head.num_rows else 0
             cur.execute("SELECT coalesce(max(id), 0) + 1 FROM quarantine")
             q_start = int(cur.fetchone()[0])  # type: ignore[index]
-            staging = _staging(_STAGED, q_start)
+            staging = _staging((*_STAGED, *_DERIVED), q_start)
+            for state in _STATES:
+                _load(staging, state.name, fetch_arrow(cur, f"SELECT * FROM {state.name}"))  # noqa: S608 - schema names
             _load(staging, "chain_batches", head)
             _load(staging, "meta", fetch_arrow(cur, "SELECT * FROM meta WHERE key = 'integrity_status'"))
             _load(staging, "archive_months", fetch_arrow(cur, "SELECT * FROM archive_months"))
@@ -277,6 +370,7 @@ def stage_batch(engine: Engine, batch: pa.Table) -> Iterator[duckdb.DuckDBPyConn
             copy_arrow(cur, "chain_batches", added)
             if quarantined.num_rows:
                 cur.execute("SELECT setval('quarantine_id_seq', (SELECT max(id) FROM quarantine))")
+            _write_derived(cur, staging)
             after = staging.execute("SELECT value FROM meta WHERE key = 'integrity_status'").fetchall()
             if after != before:
                 cur.execute("DELETE FROM meta WHERE key = 'integrity_status'")
@@ -296,6 +390,29 @@ def stage_batch(engine: Engine, batch: pa.Table) -> Iterator[duckdb.DuckDBPyConn
         if staging is not None:
             staging.close()
         raw.close()
+
+
+def _write_derived(cur: psycopg.Cursor[Any], staging: duckdb.DuckDBPyConnection) -> None:
+    """What the writer's rollup upkeep (store/rollups.py `add_rows`) made on the staging DuckDB,
+    applied to PostgreSQL's tables in the batch's transaction: counts added to the stored ones by
+    key, notable events appended, the state rows written back."""
+    for table in COUNTED:
+        data = staging.sql(f"SELECT * FROM {table.name}").to_arrow_table()  # noqa: S608 - schema names
+        if not data.num_rows:
+            continue
+        cur.execute(f"CREATE TEMPORARY TABLE _delta (LIKE {table.name}) ON COMMIT DROP")
+        copy_arrow(cur, "_delta", data)
+        columns = ", ".join(f'"{c}"' for c in data.column_names)
+        cur.execute(
+            f"INSERT INTO {table.name} AS t ({columns}) SELECT {columns} FROM _delta "  # noqa: S608 - schema names
+            f"ON CONFLICT ({_key_sql(table)}) DO UPDATE SET n = t.n + excluded.n"
+        )
+        cur.execute("DROP TABLE _delta")
+    copy_arrow(cur, "events_notable", staging.sql("SELECT * FROM events_notable").to_arrow_table())
+    for state in _STATES:
+        rows = staging.sql(f"SELECT * FROM {state.name}").to_arrow_table()  # noqa: S608 - schema names
+        cur.execute(f"DELETE FROM {state.name}")  # noqa: S608 - schema names
+        copy_arrow(cur, state.name, rows)
 
 
 def _rollback(pg: psycopg.Connection[Any]) -> None:
