@@ -14,9 +14,11 @@ from pathlib import Path
 import psycopg
 import sqlalchemy as sa
 
+from dashboard.store import rollups
 from dashboard.store.db import CURRENT_VERSION, Database
 from tests.conftest import GEO_DIR, ROOT, event, free_port, run_cli
 from tests.pg import PG_PASSWORD, PgServer
+from tests.test_rollups import DERIVED
 
 
 def _write(path: Path, docs: list[dict]) -> Path:
@@ -104,6 +106,9 @@ def test_four_processes_ingesting_overlapping_files_store_each_event_once(pg_url
     verified = run_cli("verify", "--db", pg_url, "--json", env={"AUDITDASH_HOME": str(tmp_path)})
     result = json.loads(verified.stdout)
     assert result["ok"] is True and result["checked_events"] == 400, verified.stdout
+    # the rollups the four writers added to, batch by batch, count every event once
+    with Database(pg_url) as db, db.reading(DERIVED) as con:
+        assert rollups.differences(con) == []
 
 
 def test_verify_on_postgres_names_an_altered_event(pg_url: str, tmp_path: Path) -> None:

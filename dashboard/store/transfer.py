@@ -3,7 +3,8 @@
 Everything is copied in one PostgreSQL transaction that holds the chain's advisory lock: the
 events (streamed from DuckDB as Arrow batches, written with `COPY`, their monthly partitions and
 `event_ids` made on the way), the chain, the quarantine, and every other table (users, sessions,
-tokens, alerts, reviews, holds, checkpoints, settings, streams). Either all of it is stored or
+tokens, alerts, reviews, holds, checkpoints, settings, streams, saved views); the rollups and
+free-text values are rebuilt from the target's events at the end. Either all of it is stored or
 nothing is. Running it again is safe: a target whose chain is the source's (a copy made before,
 perhaps with batches added since) gets only what it lacks (rows of other tables whose key it does
 not hold yet); a target holding another chain is refused before anything is written.
