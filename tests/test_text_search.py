@@ -26,6 +26,7 @@ from dashboard.retention.restore import restore
 from dashboard.store import explorer, rollups, schema
 from dashboard.store.db import Database
 from tests.conftest import event
+from tests.pg import pg_database
 from tests.test_integrity import locations
 from tests.test_rollups import ingest
 
@@ -82,10 +83,10 @@ def make_docs(n: int, seed: int, start: datetime, end: datetime, prefix: str) ->
     return docs
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     path: Path = tmp_path_factory.mktemp("text") / "text.duckdb"
-    database = Database(path)
+    database = Database(path if request.param == "duckdb" else pg_database(request))
     ingest(database, make_docs(500, 3, datetime(2026, 9, 1), datetime(2026, 11, 20, 12), "t"), batch=125)
     rollups.forget_checks()
     yield database

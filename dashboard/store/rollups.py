@@ -664,9 +664,9 @@ def text_condition(table: sa.Table, text: str, match: TextMatch) -> sa.ColumnEle
 def _rewrite_text(
     conn: sa.Connection, clauseelement: Any, multiparams: Any, params: Any, execution_options: Any
 ) -> tuple[Any, Any, Any]:
-    """Before a statement runs on a DuckDB store: its free-text conditions on `events` and
+    """Before a statement runs on a DuckDB or PostgreSQL store: its free-text conditions on `events` and
     `events_notable` found by equality (`resolve_text`), when the store's tables are in step."""
-    if conn.dialect.name != "duckdb" or not isinstance(clauseelement, sa.sql.ClauseElement):
+    if conn.dialect.name not in ("duckdb", "postgresql") or not isinstance(clauseelement, sa.sql.ClauseElement):
         return clauseelement, multiparams, params
     searches = [
         e
