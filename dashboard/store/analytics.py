@@ -851,7 +851,11 @@ def new_country_rows(conn: Connection, view: View, limit: int = 100) -> Rows:
     f = view.filters
     # filters that keep a person's first event from a country in the view whenever they keep any
     # of that person's events from it: the first sighting is then the index's event
-    keeps_firsts = not (f.text or f.roles or f.categories or f.actions or f.outcome or f.ip or f.accounts)
+    # free text that matches people only (by id, name or e-mail) is a filter on people, as `users` is
+    match = rollups.resolve_text(conn, f.text) if f.text and not rollups.raw_only_now() else None
+    people_only = match is not None and match.actor_ids is not None and match.seqs == ()
+    text = bool(f.text) and not people_only
+    keeps_firsts = not (text or f.roles or f.categories or f.actions or f.outcome or f.ip or f.accounts)
     keeps_firsts = keeps_firsts and not (f.weekdays or f.hours)
     if keeps_firsts and not rollups.raw_only_now() and rollups.in_step(conn):
         redo = set()

@@ -14,8 +14,9 @@ by, so their size follows the number of distinct combinations, not of events:
 Upkeep (`add_rows`, `remove_rows`) runs in the transaction that stores, purges or restores the
 events; `rebuild` recomputes everything from `events` (the migration, a repair). `source` gives a
 query the rows to count: the rollups for the whole buckets of the range and the raw events for
-the parts at its edges, or the raw events alone when a filter needs them (free text, an address
-on a table without addresses, a time of day in a zone whose offsets do not fall on the buckets).
+the parts at its edges, or the raw events alone when a filter needs them (an address on a table
+without addresses, a time of day in a zone whose offsets do not fall on the buckets, free text
+that needs a scan).
 Either way the counts are the same (tests/test_rollups.py compares them).
 """
 
@@ -450,8 +451,9 @@ def notable(conn: sa.Connection) -> sa.Table:
 # statement runs, `_rewrite_text` replaces the condition on `events` / `events_notable` by the same
 # rows found by equality: the people whose id, name or e-mail contains the text (from the few
 # distinct actors in `text_actors`), or the sequence numbers of the events whose target or changes
-# contain it (found once per text and kept, topped up as events arrive; skipped when no target in
-# `text_targets` matches). Each store's answer is exactly the scan's (tests/test_text_search.py).
+# contain it (found once per text, by the ids of the matching targets in `text_targets` where they
+# decide it, and kept, topped up as events arrive). `source` counts the people's events from the
+# rollups. Each store's answer is exactly the scan's (tests/test_text_search.py).
 TEXT_ACTORS = schema.text_actors
 TEXT_TARGETS = schema.text_targets
 TEXT_STATE = schema.text_state
@@ -464,7 +466,7 @@ TEXT_VALUES: tuple[tuple[sa.Table, tuple[str, ...]], ...] = (
 )
 #: above this many events matching by target or changes, the condition scans those columns
 TEXT_SEQ_LIMIT = 200_000
-#: above this many matching people, the condition scans the actor columns
+#: above this many matching people (or targets), the condition scans their columns
 TEXT_ACTOR_LIMIT = 20_000
 _TEXT_CACHE_SIZE = 64
 
@@ -589,14 +591,22 @@ def _actor_ids(conn: sa.Connection, text: str) -> tuple[str, ...] | None:
 def _seqs(conn: sa.Connection, text: str, after: int, high: int) -> tuple[int, ...] | None:
     """The events in (after, high] whose target or changes contain the text (None: too many)."""
     t, e = TEXT_TARGETS, schema.events
-    targets = conn.execute(
-        sa.select(sa.literal(1)).select_from(t).where(text_scan(t, text, ("target_id", "target_name"))).limit(1)
-    ).first()
-    columns = OTHER_TEXT if targets else ("changes",)
+    hit = text_scan(t, text, ("target_id", "target_name"))
+    ids = [r[0] for r in conn.execute(sa.select(t.c.target_id).where(hit).distinct().limit(TEXT_ACTOR_LIMIT + 1))]
+    changes = text_scan(e, text, ("changes",))
+    if not ids:
+        found = changes
+    elif None in ids or len(ids) > TEXT_ACTOR_LIMIT:
+        found = text_scan(e, text, OTHER_TEXT)
+    else:  # by target id, when no other name under those ids misses the text
+        other = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(t)
+            .where(_one_of(t.c.target_id, ids, sa.String), sa.not_(sa.func.coalesce(hit, sa.false())))
+        ).scalar()
+        found = text_scan(e, text, OTHER_TEXT) if other else sa.or_(_one_of(e.c.target_id, ids, sa.String), changes)
     rows = conn.execute(
-        sa.select(e.c.seq)
-        .where(e.c.seq > after, e.c.seq <= high, text_scan(e, text, columns))
-        .limit(TEXT_SEQ_LIMIT + 1)
+        sa.select(e.c.seq).where(e.c.seq > after, e.c.seq <= high, found).limit(TEXT_SEQ_LIMIT + 1)
     ).all()
     if len(rows) > TEXT_SEQ_LIMIT:
         return None
