@@ -165,9 +165,17 @@ def test_migrate_from_duckdb_counts_the_copied_events_once_also_when_run_again(
     assert _sql(pg_url, "SELECT events FROM rollup_state") == [(events,)]
 
 
-def test_erasure_on_postgres_is_refused_untouched(pg_url: str, tmp_path: Path, env: dict[str, str]) -> None:
-    cli("ingest", "--db", pg_url, str(_write(tmp_path / "e.ndjson", [event(id="e1", actor={"id": "u-1"})])), env=env)
+def test_erasure_purge_and_restore_on_postgres_are_refused_untouched(
+    pg_url: str, tmp_path: Path, env: dict[str, str]
+) -> None:
+    old = event(id="e1", actor={"id": "u-1"}, occurred_at="2024-01-05T10:00:00Z")
+    cli("ingest", "--db", pg_url, str(_write(tmp_path / "e.ndjson", [old])), env=env)
     done = cli("erase", "--db", pg_url, "--subject", "u-1", "--reason", "request 42", env=env, check=False)
     assert done.returncode != 0
     assert "erasure is not available on a PostgreSQL store yet" in done.stderr
-    assert _sql(pg_url, "SELECT actor_id, erased FROM events") == [("u-1", None)]
+    purge = cli("purge", "--db", pg_url, env=env, check=False)
+    assert purge.returncode != 0 and "the purge is not available on a PostgreSQL store yet" in purge.stderr
+    back = cli("archive", "restore", "--from", "2024-01-01", "--to", "2024-01-31", "--db", pg_url, env=env, check=False)
+    assert back.returncode != 0 and "restoring archived months is not available" in back.stderr
+    assert _sql(pg_url, "SELECT event_id, actor_id, erased FROM events") == [("e1", "u-1", None)]
+    assert "Traceback" not in done.stderr + purge.stderr + back.stderr

@@ -72,6 +72,11 @@ def restore(
     """
     if end <= start:
         raise RetentionError("the restore period is empty: --to must be after --from")
+    if db.dialect() == "postgresql":  # the archive is read and written back through DuckDB only
+        raise RetentionError(
+            'restoring archived months is not available on a PostgreSQL store yet (docs/scaling.md, "Not done yet"); '
+            "nothing was changed"
+        )
     with maintenance_lock(db):
         manifests, _ = read_manifests(where.archive_dir)
         months = months_between(manifests, start, end)
