@@ -1,22 +1,32 @@
-"""Ten million synthetic audit events, generated inside DuckDB in about a minute (rollups built after).
+"""Ten million synthetic audit events, generated inside DuckDB in a few minutes (rollups built after).
 
 The shape follows the demo generator (a support team, sessions of conversation work, logins
 with occasional failures, attackers from hosting ranges, rare role changes) at a larger scale:
 600 users in three accounts, about 20,000 distinct addresses, events in time order (as
 ingestion writes them, so DuckDB's min/max indexes prune by time). Everything is a pure
 function of the row number, so a given size always gives the same table.
+
+The store is a valid one, as the writer would leave it: every event carries its hash in the
+current canonical form (with a salt derived from its row number: a bench store holds no secret),
+and one chain batch links them all from the genesis hash. A server can take writes on it (signing
+in records to the audit log, the next batch chains to this one) and `verify` finds it intact.
 """
 
 from __future__ import annotations
 
+import argparse
+import hashlib
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+
+import duckdb
 
 from dashboard.events.taxonomy import ACTION_CATEGORY
 from dashboard.ingest.geo_demo_ips import ATTACKER_IPS, DEMO_IPS
 from dashboard.store import rollups
 from dashboard.store.db import Database
+from dashboard.store.writer import EMPTY_DIGEST, EVENT_HASH_SQL, GENESIS_HASH, HASH_VERSION, batch_hash
 
 #: (action, weight per 10,000 events); what is left over is conversation.view.
 ACTION_WEIGHTS: tuple[tuple[str, int], ...] = (
@@ -87,6 +97,7 @@ def generate(path: Path, events: int = 10_000_000, days: int = 90, end: datetime
         con.execute(
             f"""
             INSERT INTO events BY NAME
+            SELECT s.*, {EVENT_HASH_SQL} AS hash FROM (
             WITH base AS (
                 SELECT i,
                        TIMESTAMP '{start:%Y-%m-%d %H:%M:%S}'
@@ -159,13 +170,16 @@ def generate(path: Path, events: int = 10_000_000, days: int = 90, end: datetime
                 NULL AS metadata,
                 'bench' AS source,
                 1 AS batch_id,
-                '' AS hash
+                md5('bench-salt:' || i) AS salt,
+                CAST(NULL AS VARCHAR) AS erased
             FROM g
             JOIN b_places p ON p.k = g.place
             JOIN b_attackers x ON x.k = g.r_misc % {n_attackers}
             ORDER BY i
+            ) s
             """
         )
+        _link(con, end)
         con.execute("INSERT INTO meta VALUES ('benchmark', 'true')")
         # the rows went in behind the writer's back: count them into the rollups as a repair would
         con.execute("BEGIN TRANSACTION")
@@ -173,3 +187,49 @@ def generate(path: Path, events: int = 10_000_000, days: int = 90, end: datetime
         con.execute("COMMIT")
         con.execute("CHECKPOINT")
     return time.perf_counter() - started
+
+
+def _link(con: duckdb.DuckDBPyConnection, received: datetime) -> None:
+    """The chain batch of the generated events (batch 1, from the genesis hash), as the writer links one."""
+    (row,) = con.execute("SELECT count(*), coalesce(max(seq), 0) FROM events").fetchall()
+    count = int(row[0])
+    if not count or int(row[1]) != count:
+        raise RuntimeError(f"the generated events are not numbered 1..{count}")
+    digest = hashlib.sha256()
+    reader = con.sql("SELECT hash FROM events ORDER BY seq").to_arrow_reader(1_000_000)
+    for chunk in reader:
+        digest.update("".join(chunk.column(0).to_pylist()).encode())
+    events_digest = digest.hexdigest()
+    own = batch_hash(
+        GENESIS_HASH,
+        1,
+        1,
+        count,
+        count,
+        events_digest,
+        version=HASH_VERSION,
+        quarantine_count=0,
+        quarantine_digest=EMPTY_DIGEST,
+        skipped=None,
+    )
+    con.execute(
+        "INSERT INTO chain_batches (batch_id, first_seq, last_seq, event_count, received_at, source, "
+        "events_digest, prev_hash, hash, version, quarantine_count, quarantine_digest) "
+        "VALUES (1, 1, ?, ?, ?, 'bench', ?, ?, ?, ?, 0, ?)",
+        [count, count, received, events_digest, GENESIS_HASH, own, HASH_VERSION, EMPTY_DIGEST],
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="Generate a bench store of synthetic events.")
+    ap.add_argument("path", type=Path, help="the DuckDB file to create (must not exist)")
+    ap.add_argument("--events", type=int, default=10_000_000)
+    ap.add_argument("--days", type=int, default=90)
+    args = ap.parse_args()
+    if args.path.exists():
+        raise SystemExit(f"{args.path} exists already: choose another path")
+    print(f"{args.events:,} events in {args.path}: {generate(args.path, args.events, args.days):.0f} s")
+
+
+if __name__ == "__main__":
+    main()

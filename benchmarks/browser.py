@@ -16,7 +16,7 @@ How a filter change is timed (all in the page, with the page's own clock):
 * Settled: no `/_dash-update-component` request in flight, Dash's callback queue empty, no element
   marked `data-dash-is-loading`, and nothing changed for the quiet window (400 ms). t1 is the
   last change before that quiet window (so the window itself is not counted).
-* The figure is t1 - t0.
+* The figure is t1 - t0; with it, how many callback requests (round trips) the commit made.
 
 A first load is timed from the navigation's start (`performance.timeOrigin`) to the last change of
 the page container, the same way.
@@ -57,12 +57,13 @@ QUIET_MS = 400
 #: installed in every document before its scripts run
 PROBE = r"""
 (() => {
-  const B = window.__bench = {armed: false, t0: null, last: 0, inflight: 0, sig: '', changes: 0};
+  const B = window.__bench = {armed: false, t0: null, last: 0, inflight: 0, sig: '', changes: 0, requests: 0};
   const origFetch = window.fetch;
   window.fetch = function (input, init) {
     const url = typeof input === 'string' ? input : (input && input.url) || '';
     if (!url.includes('_dash-update-component')) return origFetch.apply(this, arguments);
     B.inflight += 1;
+    B.requests += 1;
     return origFetch.apply(this, arguments).then(
       (r) => r.clone().arrayBuffer().then(() => { B.inflight -= 1; return r; }, () => { B.inflight -= 1; return r; }),
       (e) => { B.inflight -= 1; throw e; });
@@ -74,7 +75,7 @@ PROBE = r"""
   };
   window.addEventListener('pointerdown', commit, true);
   window.addEventListener('keydown', commit, true);
-  B.arm = () => { B.armed = true; B.t0 = null; };
+  B.arm = () => { B.armed = true; B.t0 = null; B.requests = 0; };
   const container = () => document.getElementById('_pages_content');
   const touch = () => { B.last = performance.now(); B.changes += 1; };
   const observer = new MutationObserver((records) => {
@@ -132,6 +133,7 @@ class Result:
     what: str
     ms: list[float] = field(default_factory=list)
     missed: int = 0  # commits after which nothing on the page changed
+    requests: list[int] = field(default_factory=list)  # callback requests (round trips) per commit
 
 
 def _free_port() -> int:
@@ -182,9 +184,12 @@ def bench_store(events: int) -> Path:
 
 
 def _writable(db: Path) -> None:
-    """Let the copy take writes (signing in records to the audit log): bench_data.py stores its events
-    as batch 1 without a chain record, so the first written batch would take batch id 1 too. A
-    placeholder record of that batch makes the next one batch 2 (this copy's chain is not checked)."""
+    """Let the copy of an older bench store take writes (signing in records to the audit log).
+
+    `bench_data.py` now links its events into a valid chain (nothing to do then); stores it made
+    before hold them as batch 1 without a chain record, so the first written batch would take batch
+    id 1 too. A placeholder record of that batch makes the next one batch 2 (its chain is not checked).
+    """
     import duckdb
 
     con = duckdb.connect(str(db))
@@ -262,8 +267,13 @@ def settle(page: Page, since: float, quiet: int = QUIET_MS, timeout_s: float = 6
     return float(page.evaluate("window.__bench.last"))
 
 
-def measure(page: Page, action: Callable[[Page], None], arming: Callable[[Page], None] | None = None) -> float | None:
-    """Run `arming` (unmeasured: opening a dropdown, typing), then `action` (the commit); the ms to the last change."""
+def measure(
+    page: Page, action: Callable[[Page], None], arming: Callable[[Page], None] | None = None
+) -> tuple[float | None, int]:
+    """Run `arming` (unmeasured: opening a dropdown, typing), then `action` (the commit).
+
+    Returns the ms to the last change (None: nothing changed) and the callback requests the commit made.
+    """
     if arming is not None:
         arming(page)
     settle(page, 0, quiet=150)  # whatever the arming did has finished
@@ -276,7 +286,8 @@ def measure(page: Page, action: Callable[[Page], None], arming: Callable[[Page],
     last = settle(page, float(t0))
     if page.url == before:
         raise RuntimeError(f"the filter did not change the view (still {before})")
-    return last - float(t0) if last > t0 else None
+    requests = int(page.evaluate("window.__bench.requests"))
+    return (last - float(t0) if last > t0 else None), requests
 
 
 # -- the filters, as a person sets them in the sidebar ----------------------------------------------------
@@ -399,8 +410,10 @@ def first_load(page: Page, url: str) -> float:
 def run(url: str, pages: list[str], repeat: int, loads: int) -> list[Result]:
     results: dict[tuple[str, str], Result] = {}
 
-    def add(page_name: str, what: str, ms: float | None) -> None:
+    def add(page_name: str, what: str, ms: float | None, requests: int | None = None) -> None:
         r = results.setdefault((page_name, what), Result(page_name, what))
+        if requests is not None:
+            r.requests.append(requests)
         if ms is None:
             r.missed += 1
         else:
@@ -425,7 +438,7 @@ def run(url: str, pages: list[str], repeat: int, loads: int) -> list[Result]:
                 add(name, "first load", first_load(page, url + PAGES[name] + "?preset=7d"))
             for what, arm, act in scenarios(repeat):
                 try:
-                    add(name, what, measure(page, act, arm))
+                    add(name, what, *measure(page, act, arm))
                 except Exception as exc:  # one failed step is reported, the run goes on
                     print(f"  {name} {what}: {type(exc).__name__}: {str(exc).splitlines()[0]}", flush=True)
                     add(name, what, None)
@@ -436,11 +449,15 @@ def run(url: str, pages: list[str], repeat: int, loads: int) -> list[Result]:
 
 
 def table(results: list[Result]) -> str:
-    lines = ["| page | filter | median ms | worst ms | n | no change |", "|---|---|---:|---:|---:|---:|"]
+    lines = [
+        "| page | filter | median ms | worst ms | n | no change | requests |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
     for r in results:
         med = f"{statistics.median(r.ms):,.0f}" if r.ms else "—"
         worst = f"{max(r.ms):,.0f}" if r.ms else "—"
-        lines.append(f"| {r.page} | {r.what} | {med} | {worst} | {len(r.ms)} | {r.missed or ''} |")
+        trips = f"{statistics.median(r.requests):g}" if r.requests else ""
+        lines.append(f"| {r.page} | {r.what} | {med} | {worst} | {len(r.ms)} | {r.missed or ''} | {trips} |")
     return "\n".join(lines)
 
 
@@ -449,10 +466,12 @@ def summary(results: list[Result]) -> str:
     for name in dict.fromkeys(r.page for r in results):
         changes = [ms for r in results if r.page == name and r.what != "first load" for ms in r.ms]
         loads = [ms for r in results if r.page == name and r.what == "first load" for ms in r.ms]
+        trips = [n for r in results if r.page == name for n in r.requests]
         if changes:
             lines.append(
                 f"{name}: filter changes median {statistics.median(changes):,.0f} ms, worst {max(changes):,.0f} ms "
-                f"(n={len(changes)}); first load median {statistics.median(loads):,.0f} ms, worst {max(loads):,.0f} ms"
+                f"(n={len(changes)}, callback requests per change median {statistics.median(trips):g}, "
+                f"max {max(trips)}); first load median {statistics.median(loads):,.0f} ms, worst {max(loads):,.0f} ms"
             )
     return "\n".join(lines)
 

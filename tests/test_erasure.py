@@ -282,9 +282,21 @@ def _login(flask_app: Any, username: str, password: str) -> Any:
     return client
 
 
-def _erase_payload(subject: str, reason: str, confirm: str) -> dict[str, Any]:
-    from dashboard.web.pages import erasure as page
+class _ErasurePage:
+    """The Erasure page's component ids (dashboard/web/pages/erasure.py). The module is not imported
+    here: Dash imports the pages folder itself, and a second import under the package's name would
+    register the page twice in that test process (duplicate paths for every later app)."""
 
+    SUBJECT = "admin-erasure-subject"
+    REASON = "admin-erasure-reason"
+    CONFIRM = "admin-erasure-confirm"
+    RUN = "admin-erasure-run"
+    NOTICE = "admin-erasure-notice"
+    HISTORY = "admin-erasure-history"
+
+
+def _erase_payload(subject: str, reason: str, confirm: str) -> dict[str, Any]:
+    page = _ErasurePage
     return {
         "output": f"..{page.NOTICE}.children...{page.HISTORY}.children..",
         "outputs": [{"id": page.NOTICE, "property": "children"}, {"id": page.HISTORY, "property": "children"}],

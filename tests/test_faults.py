@@ -1,6 +1,6 @@
 """Storage faults said plainly: a full disk and a damaged database file, on real files.
 
-The disk is a real tmpfs of 8 MiB (the tests run as root; without permission to mount they are
+The disk is a real tmpfs of 32 MiB (the tests run as root; without permission to mount they are
 skipped, saying so). A real DuckDB store lives on it; the disk is filled by a file, then events
 are sent through the HTTP API (Flask's test client), the command line (a subprocess) and a real
 server. What a user sees is checked: JSON 507 with the cause, one message without a traceback,
@@ -27,12 +27,12 @@ from dashboard.store.db import Database
 from dashboard.store.schema import events
 from tests.conftest import GEO_DIR, event, run_cli, start_server, stop_server
 
-DISK_MB = 8
+DISK_MB = 32
 
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 8 MiB file system (tmpfs) mounted for this test, unmounted after it."""
+    """A real 32 MiB file system (tmpfs) mounted for this test, unmounted after it."""
     where = tmp_path / "disk"
     where.mkdir()
     if shutil.which("mount") is None:

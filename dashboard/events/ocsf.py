@@ -86,6 +86,7 @@ _VERBS: dict[str, tuple[int, str]] = {
     "remove": (4, "Delete"),
     "restore": (1, "Create"),
     "hold": (3, "Update"),
+    "erase": (3, "Update"),  # audit.erase: values replaced by a pseudonym, the records stay
     "acknowledge": (3, "Update"),
     "comment": (1, "Create"),
     "off": (3, "Update"),  # review.sign_off
