@@ -14,15 +14,20 @@ import pytest
 
 from dashboard.detect.service import DEADLINE_GRACE
 from dashboard.store.db import Database
-from tests.test_detect_helpers import alerts_of, ev, feed, service
+from tests.test_detect_helpers import ON_BOTH_ENGINES, alerts_of, ev, feed, pg_store, service
 
 H = timedelta(hours=1)
 AGENT = {"type": "agent", "id": "u1", "name": "User u1"}
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    with Database(tmp_path / "deadlines.duckdb") as database:
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A new store; for a test marked `ON_BOTH_ENGINES`, on its `backend`."""
+    backend = request.getfixturevalue("backend") if "backend" in request.fixturenames else "duckdb"
+    target: Path | str = tmp_path / "deadlines.duckdb"
+    if backend == "postgres":
+        target = pg_store(request.getfixturevalue("pg_server"))
+    with Database(target) as database:
         yield database
 
 
@@ -30,6 +35,7 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
+@ON_BOTH_ENGINES
 def test_mfa_left_off_is_escalated_by_the_clock_without_new_events(db: Database) -> None:
     now = _now()
     svc = service(db)

@@ -20,6 +20,7 @@ from tests.test_detect_helpers import (
     HAMBURG,
     LISBON,
     MADRID,
+    ON_BOTH_ENGINES,
     PARIS,
     SYDNEY,
     T0,
@@ -157,6 +158,7 @@ def distributed(ips: list[str], n: int = 10, step: timedelta = 2 * M, user: str 
     return [ev(T0 + i * step, user=user, outcome="failure", ip=ips[i % len(ips)]) for i in range(n)]
 
 
+@ON_BOTH_ENGINES
 def test_r5_fires_on_many_addresses_in_two_countries(db: Database) -> None:
     feed(db, distributed([ATTACKER, ATTACKER_2, PARIS, MADRID, LISBON]))
     found = alerts_of(detect(db), "R5")
@@ -248,6 +250,7 @@ def test_r8_fires_on_ten_failed_challenges_in_five_minutes(db: Database) -> None
     assert len(alerts_of(detect(db), "R8")) == 1
 
 
+@ON_BOTH_ENGINES
 def test_r8_fires_on_five_denials_then_a_success(db: Database) -> None:
     feed(db, [*mfa(5, M), *mfa(1, M, outcome="success", start=T0 + 8 * M)])
     found = alerts_of(detect(db), "R8")
@@ -351,6 +354,7 @@ def test_r10_self_grant_is_critical(db: Database) -> None:
     assert [a["severity"] for a in found] == ["critical"]
 
 
+@ON_BOTH_ENGINES
 def test_r10_grant_after_a_sign_in_alert_on_the_granter_is_high(db: Database) -> None:
     feed(
         db,
@@ -663,6 +667,7 @@ def test_log_silence_silent(db: Database, gap_start: int, gap: timedelta) -> Non
     assert alerts_of(detect(db), "log_silence") == []
 
 
+@ON_BOTH_ENGINES
 def test_log_silence_live_check_and_the_gap_that_ends_later_are_one_alert(db: Database) -> None:
     feed(db, steady(8))
     svc = service(db)

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import shutil
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from dashboard.config import Settings
@@ -23,6 +25,7 @@ from dashboard.ingest.geo import GeoLocator, default_locator
 from dashboard.ingest.pipeline import Ingestor
 from dashboard.store.db import Database
 from tests.conftest import GEO_DIR
+from tests.pg import PgServer
 
 #: real public addresses with the place DB-IP gives them (dashboard/ingest/geo_demo_ips.py)
 BERLIN = "91.32.96.240"
@@ -42,6 +45,8 @@ AGENT_TARGET = {"type": "agent", "id": "u1", "name": "User u1"}
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 _ids = itertools.count(1)
+_databases = itertools.count(1)
+_PG_TEMPLATES: dict[Path, str] = {}
 _GEO: GeoLocator | None = None
 
 
@@ -131,12 +136,39 @@ def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+#: a test with this mark runs on both engines: the `db` fixture is then a store on each (`backend`)
+ON_BOTH_ENGINES = pytest.mark.usefixtures("backend")
+
+
+def pg_empty_store(server: PgServer) -> str:
+    """The name of an empty, migrated PostgreSQL database on `server`, made once (about 1 s):
+    the template of the test stores on PostgreSQL."""
+    if server.root not in _PG_TEMPLATES:
+        url = server.create_database(f"detect_template_{os.getpid()}_{next(_databases)}")
+        Database(url).close()
+        _PG_TEMPLATES[server.root] = url.rsplit("/", 1)[1]
+    return _PG_TEMPLATES[server.root]
+
+
+def pg_store(server: PgServer) -> str:
+    """The URL of a new PostgreSQL store on `server`, empty and migrated (a copy of the template)."""
+    name = f"detect_{os.getpid()}_{next(_databases)}"
+    with psycopg.connect(server.url().replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_empty_store(server)}"')
+    return server.url(name)
+
+
 @pytest.fixture
-def db(tmp_path: Path, empty_store: Path) -> Iterator[Database]:
-    """A fresh real DuckDB store (a copy of the empty one)."""
-    target = tmp_path / "detect.duckdb"
-    shutil.copyfile(empty_store, target)
-    database = Database(target)
+def db(request: pytest.FixtureRequest, tmp_path: Path, empty_store: Path) -> Iterator[Database]:
+    """A fresh real store: a copy of the empty DuckDB file; for a test marked `ON_BOTH_ENGINES`,
+    on its `backend`, there a new PostgreSQL database copied from an empty one (about 0.3 s)."""
+    backend = request.getfixturevalue("backend") if "backend" in request.fixturenames else "duckdb"
+    if backend == "postgres":
+        database = Database(pg_store(request.getfixturevalue("pg_server")))
+    else:
+        target = tmp_path / "detect.duckdb"
+        shutil.copyfile(empty_store, target)
+        database = Database(target)
     try:
         yield database
     finally:

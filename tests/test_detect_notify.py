@@ -40,6 +40,7 @@ from tests.conftest import free_port
 from tests.test_detect_helpers import (
     AGENT_TARGET,
     ATTACKER,
+    ON_BOTH_ENGINES,
     T0,
     db,  # noqa: F401
     empty_store,  # noqa: F401
@@ -271,6 +272,7 @@ def test_email_to_a_real_smtp_server(db: Database, smtp: tuple[int, _Mailbox]) -
 # ----------------------------------------------------------------------------- thresholds, digest
 
 
+@ON_BOTH_ENGINES
 def test_thresholds_per_channel_and_per_rule_and_the_digest(
     db: Database, receiver: Receiver, smtp: tuple[int, _Mailbox], tmp_path: Path
 ) -> None:

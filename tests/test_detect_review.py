@@ -17,6 +17,7 @@ from dashboard.store.schema import events
 from tests.test_detect_helpers import (
     AGENT_TARGET,
     ATTACKER,
+    ON_BOTH_ENGINES,
     T0,
     alerts_of,
     db,  # noqa: F401
@@ -145,6 +146,7 @@ def test_reopen_when_the_same_attack_continues_after_resolution(db: Database) ->
 # ----------------------------------------------------------------------------- daily review
 
 
+@ON_BOTH_ENGINES
 def test_days_show_what_needs_review(db: Database) -> None:
     brute_force(db)
     feed(

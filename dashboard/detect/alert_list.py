@@ -127,8 +127,9 @@ def order_by(sort: str, descending: bool) -> list[sa.ColumnElement[Any]]:
         # ranks grow as urgency falls: "descending" (most urgent first) is the rank ascending
         "severity": _severity_rank(),
         "status": _status_rank(),
-        "alert": A.c.rule_id,
-        "account": A.c.account_id,
+        # byte order ("C"), as DuckDB sorts text: PostgreSQL's database locale may order it otherwise
+        "alert": sa.collate(A.c.rule_id, "C"),
+        "account": sa.collate(A.c.account_id, "C"),
         "first_seen": A.c.first_seen,
         "last_seen": A.c.last_seen,
         "events": A.c.event_count,

@@ -23,10 +23,11 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from dashboard.detect.engine import Finding
+from dashboard.detect.engine import Finding, degrees
 from dashboard.detect.rules import SEVERITIES, Rule, max_severity, severity_rank
 from dashboard.events import jsontext
 from dashboard.store import selflog
+from dashboard.store.backend import postgres
 from dashboard.store.db import Database, utcnow
 from dashboard.store.schema import alert_activity as ACT
 from dashboard.store.schema import alert_evidence as EV
@@ -85,13 +86,18 @@ def _json(value: Any) -> str:
 
 
 def bulk_insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> int:
-    """Insert many rows in one statement (an Arrow table registered on the same connection).
+    """Insert many rows in few statements: on DuckDB one (an Arrow table registered on the same
+    connection), elsewhere SQLAlchemy's batched multi-row `INSERT ... VALUES` (every row has the
+    same columns).
 
     Columns left out take their defaults (sequence ids). Row-by-row inserts cost a few
     milliseconds each, which a re-run that opens a thousand alerts cannot afford.
     """
     if not rows:
         return 0
+    if conn.dialect.name != "duckdb":
+        conn.execute(table.insert(), rows)
+        return len(rows)
     names = [c.name for c in table.columns if c.name in rows[0]]
     arrow = pa.Table.from_pylist([{n: r.get(n) for n in names} for r in rows])
     view = f"auditdash_bulk_{table.name}"
@@ -160,6 +166,7 @@ class AlertStore:
             return report
         now = utcnow()
         with self.db.write_lock, self.db.engine.begin() as conn:
+            postgres.lock_alerts(conn)  # other processes sharing the store wait (no-op on DuckDB)
             keys = sorted({f.key_text for f in items})
             existing = [
                 dict(r._mapping)
@@ -177,7 +184,8 @@ class AlertStore:
             by_key: dict[str, list[dict[str, Any]]] = {}
             for row in existing:
                 by_key.setdefault(row["alert_key"], []).append(row)
-            for finding in sorted(items, key=lambda f: (f.start, f.end)):
+            # the key breaks ties: new alerts get the same ids whatever order the engine found them in
+            for finding in sorted(items, key=lambda f: (f.start, f.end, f.key_text)):
                 self._fold_one(rule, finding, by_key.setdefault(finding.key_text, []), now, report, batch)
             bulk_insert(conn, A, [batch.new[i] for i in sorted(batch.new)])
             for alert_id in sorted(batch.changed):
@@ -340,6 +348,7 @@ class AlertStore:
         now = utcnow()
         with self.db.write_lock:
             with self.db.engine.begin() as conn:
+                postgres.lock_alerts(conn)
                 row = conn.execute(sa.select(A).where(A.c.id == alert_id)).first()
                 if row is None:
                     raise AlertError(f"there is no alert {alert_id}")
@@ -498,7 +507,9 @@ class AlertStore:
                         E.c.account_id,
                     ).where(E.c.seq.between(min(shown), max(shown)), E.c.seq.in_(shown))
                 ):
-                    details[int(r.seq)] = dict(r._mapping)
+                    found = dict(r._mapping)
+                    found["geo_lat"], found["geo_lon"] = degrees(found["geo_lat"]), degrees(found["geo_lon"])
+                    details[int(r.seq)] = found
             activity = conn.execute(
                 sa.select(ACT.c.happened_at, ACT.c.actor, ACT.c.action, ACT.c.note)
                 .where(ACT.c.alert_id == alert_id)

@@ -1,4 +1,4 @@
-"""The detection engine: every rule type as set-based DuckDB SQL over a time scope.
+"""The detection engine: every rule type as set-based SQL over a time scope (DuckDB or PostgreSQL).
 
 A run looks at the events whose time falls in a scope `[lo, hi)` (the "anchors": a window that
 ends there, a sign-in, a gap) and reads as far back as each rule needs (its timespan, history
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import struct
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +52,23 @@ def to_ms(dt: datetime) -> int:
 def from_ms(ms: int) -> datetime:
     """Epoch milliseconds as a naive UTC datetime."""
     return EPOCH + timedelta(milliseconds=int(ms))
+
+
+def degrees(value: Any) -> float | None:
+    """A stored coordinate (a 32-bit float) as the shortest decimal that names it, the same on
+    every engine: DuckDB hands over the float's exact binary value (-37.8135986328125),
+    PostgreSQL its shortest text (-37.8136)."""
+    if value is None:
+        return None
+    try:
+        single = struct.unpack("f", struct.pack("f", float(value)))[0]
+    except (OverflowError, struct.error):
+        return float(value)
+    for digits in range(6, 10):
+        text = float(f"{single:.{digits}g}")
+        if struct.unpack("f", struct.pack("f", text))[0] == single:
+            return text
+    return float(single)
 
 
 @dataclass(frozen=True)
@@ -190,6 +208,48 @@ def _keys_of(row: Row[Any], n: int) -> tuple[str, ...]:
 # ------------------------------------------------------------------------------- event_count / value_count
 
 
+def _preceding(ms: int) -> sa.FrameClause:
+    """`RANGE BETWEEN ms PRECEDING AND CURRENT ROW` with the offset a BIGINT: as an INTEGER (the
+    default) a window past 24 days overflows on PostgreSQL."""
+    return sa.FrameClause(sa.literal(ms, sa.BigInteger), None, sa.FrameClauseType.PRECEDING, sa.FrameClauseType.CURRENT)
+
+
+def _distinct_in_window(m: Any, n_keys: int, value: str, span: int, name: str) -> Any:
+    """Per event of `m` (seq, ts, k0.., `value`): how many distinct non-null values of `value` its
+    key had in the window [ts - span, ts], as a CTE (seq, n).
+
+    `count(DISTINCT ...)` over a window frame is what this computes, in SQL every engine runs
+    (PostgreSQL has no DISTINCT in window aggregates): an event holds its value in the window from
+    its own time until `span` later or until the key's next event with that value, whichever is
+    first, so these stretches never overlap for one value. The count at time t is then the
+    stretches begun by t less those over before t: a running sum of +1 at each start and -1
+    after each end, ordered by time (events at the same time all counted, as in the frame).
+    """
+    part = [m.c[f"k{i}"] for i in range(n_keys)]
+    v = m.c[value]
+    nxt = sa.func.lead(m.c.ts).over(partition_by=[*part, v], order_by=(m.c.ts, m.c.seq))
+    held = sa.select(*part, m.c.ts, nxt.label("nxt")).where(v.is_not(None)).subquery(f"{name}_h")
+    until = sa.func.least(held.c.ts + span, sa.func.coalesce(held.c.nxt - 1, held.c.ts + span))
+    starts = sa.select(
+        m.c.seq,
+        *part,
+        m.c.ts.label("t"),
+        sa.case((v.is_(None), 0), else_=1).label("d"),
+    )
+    ends = sa.select(
+        sa.cast(sa.null(), sa.BigInteger).label("seq"),
+        *[held.c[f"k{i}"] for i in range(n_keys)],
+        (until + 1).label("t"),
+        sa.literal(-1, sa.Integer).label("d"),
+    )
+    swept = sa.union_all(starts, ends).subquery(f"{name}_s")
+    running = sa.func.sum(swept.c.d).over(
+        partition_by=[swept.c[f"k{i}"] for i in range(n_keys)], order_by=swept.c.t, range_=(None, 0)
+    )
+    counted = sa.select(swept.c.seq, sa.cast(running, sa.BigInteger).label("n")).subquery(f"{name}_r")
+    return sa.select(counted.c.seq, counted.c.n).where(counted.c.seq.is_not(None)).cte(name)
+
+
 def _window_counts(conn: Connection, rule: Rule, det: Detector, scope: Scope) -> list[Finding]:
     span = det.timespan_s * 1000
     lo_ms, hi_ms = to_ms(scope.lo), to_ms(scope.hi)
@@ -215,25 +275,33 @@ def _window_counts(conn: Connection, rule: Rule, det: Detector, scope: Scope) ->
     part = [m.c[f"k{i}"] for i in range(n_keys)]
 
     def over(expr: Any) -> Any:
-        return expr.over(partition_by=part, order_by=m.c.ts, range_=(-span, 0))
+        return expr.over(partition_by=part, order_by=m.c.ts, range_=_preceding(span))
 
     measure_cols: dict[str, Any] = {"count": over(sa.func.count())}
-    for f in distinct_fields:
-        measure_cols[f"distinct {f}"] = over(sa.func.count(sa.distinct(m.c[f"v_{f}"])))
+    distincts = [_distinct_in_window(m, n_keys, f"v_{f}", span, f"d{j}") for j, f in enumerate(distinct_fields)]
+    for f, d in zip(distinct_fields, distincts, strict=True):
+        measure_cols[f"distinct {f}"] = d.c.n
     if det.field:
         measure_cols["distinct"] = measure_cols[f"distinct {det.field}"]
-    w = sa.select(
-        m.c.seq,
-        m.c.event_id,
-        m.c.occurred_at,
-        m.c.ts,
-        *part,
-        *[expr.label(_measure_label(name)) for name, expr in measure_cols.items()],
-    ).cte("w")
+    source: Any = m
+    for d in distincts:
+        source = source.join(d, d.c.seq == m.c.seq)
+    w = (
+        sa.select(
+            m.c.seq,
+            m.c.event_id,
+            m.c.occurred_at,
+            m.c.ts,
+            *part,
+            *[expr.label(_measure_label(name)) for name, expr in measure_cols.items()],
+        )
+        .select_from(source)
+        .cte("w")
+    )
 
     def measure(name: str) -> Any:
         if name == "per_value":
-            return sa.cast(w.c[_measure_label("count")], sa.Float) / sa.func.greatest(
+            return sa.cast(w.c[_measure_label("count")], sa.Double) / sa.func.greatest(
                 w.c[_measure_label("distinct")], 1
             )
         return w.c[_measure_label(name)]
@@ -307,8 +375,8 @@ def _temporal(conn: Connection, rule: Rule, det: Detector, scope: Scope) -> list
         .cte("m")
     )
     part = [m.c[f"k{i}"] for i in range(n_keys)]
-    n_a = sa.func.count().filter(m.c.a).over(partition_by=part, order_by=m.c.ts, range_=(-span, 0))
-    n_a_ip = sa.func.count().filter(m.c.a).over(partition_by=[*part, m.c.ip], order_by=m.c.ts, range_=(-span, 0))
+    n_a = sa.func.count().filter(m.c.a).over(partition_by=part, order_by=m.c.ts, range_=_preceding(span))
+    n_a_ip = sa.func.count().filter(m.c.a).over(partition_by=[*part, m.c.ip], order_by=m.c.ts, range_=_preceding(span))
     w = sa.select(m, n_a.label("n_a"), n_a_ip.label("n_a_ip")).cte("w")
     fire = sa.and_(w.c.b, w.c.ts >= lo_ms, w.c.ts < hi_ms, _cond_sql(first.condition, w.c.n_a))
     fired = sa.select(*[w.c[f"k{i}"] for i in range(n_keys)]).where(fire).distinct().cte("fk")
@@ -532,16 +600,16 @@ def _travel(conn: Connection, rule: Rule, det: Detector, scope: Scope) -> list[F
                         "ip": mp["p_ip"],
                         "country": mp["p_geo_country"],
                         "city": mp["p_geo_city"],
-                        "lat": mp["p_geo_lat"],
-                        "lon": mp["p_geo_lon"],
+                        "lat": degrees(mp["p_geo_lat"]),
+                        "lon": degrees(mp["p_geo_lon"]),
                         "at": mp["p_occurred_at"].isoformat(timespec="seconds") + "Z",
                     },
                     "to": {
                         "ip": mp["ip"],
                         "country": mp["geo_country"],
                         "city": mp["geo_city"],
-                        "lat": mp["geo_lat"],
-                        "lon": mp["geo_lon"],
+                        "lat": degrees(mp["geo_lat"]),
+                        "lon": degrees(mp["geo_lon"]),
                         "at": mp["occurred_at"].isoformat(timespec="seconds") + "Z",
                     },
                 },
@@ -666,7 +734,8 @@ def _zscore(conn: Connection, rule: Rule, det: Detector, scope: Scope) -> list[F
     lo_b = (to_ms(scope.lo) // bucket) * bucket
     hi_ms = to_ms(scope.hi)
     keys = key_columns(det.group_by)
-    b_expr = sa.func.floor(sa.cast(ts_ms(), sa.Float) / bucket).cast(sa.BigInteger) * bucket
+    # DOUBLE, not FLOAT: DuckDB's FLOAT has 32 bits, too few for epoch milliseconds (tens of seconds off)
+    b_expr = sa.func.floor(sa.cast(ts_ms(), sa.Double) / bucket).cast(sa.BigInteger) * bucket
 
     def hourly(lo: datetime, hi: datetime, extra: Any = None) -> Any:
         conds = [time_between(lo, hi), match_expr(det.match), keys_not_null(det.group_by)]
@@ -814,7 +883,7 @@ def _outside_hours(conn: Connection, rule: Rule, det: Detector, scope: Scope) ->
     margin = int(p["margin_hours"])
     n_keys = len(det.group_by)
     keys = key_columns(det.group_by)
-    day = sa.func.floor(sa.cast(ts_ms(), sa.Float) / MS_PER_DAY).cast(sa.BigInteger)
+    day = sa.func.floor(sa.cast(ts_ms(), sa.Double) / MS_PER_DAY).cast(sa.BigInteger)
     hour = sa.func.hour(E.c.occurred_at)
     where = [match_expr(det.match), keys_not_null(det.group_by)]
     # the hours in which the rule's events happened, per person and day (not every event)
@@ -842,7 +911,7 @@ def _outside_hours(conn: Connection, rule: Rule, det: Detector, scope: Scope) ->
     )
     active: dict[tuple[str, ...], list[tuple[int, list[int]]]] = defaultdict(list)
     for row in presence:
-        active[tuple(str(v) for v in row[:n_keys])].append((int(row[n_keys]), list(row[n_keys + 1])))
+        active[tuple(str(v) for v in row[:n_keys])].append((int(row[n_keys]), [int(h) for h in row[n_keys + 1]]))
     for days in active.values():
         days.sort()
 
@@ -927,7 +996,7 @@ def _cells(det: Detector, keys: list[Any], cell: int, lo: datetime, hi: datetime
     conds = [time_between(lo, hi), match_expr(det.match), keys_not_null(det.group_by)]
     if extra is not None:
         conds.append(extra)
-    c = sa.func.floor(sa.cast(ts, sa.Float) / cell).cast(sa.BigInteger)
+    c = sa.func.floor(sa.cast(ts, sa.Double) / cell).cast(sa.BigInteger)
     return (
         sa.select(
             *keys,

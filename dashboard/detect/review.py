@@ -166,7 +166,7 @@ def period_detail(db: Database, start: date, end: date, limit: int = 200) -> dic
                 A.c.key_json,
             )
             .where(A.c.first_seen >= lo, A.c.first_seen < hi)
-            .order_by(A.c.first_seen.desc())
+            .order_by(A.c.first_seen.desc(), A.c.id.desc())
             .limit(limit)
         ).fetchall()
         by_user = conn.execute(
@@ -179,7 +179,8 @@ def period_detail(db: Database, start: date, end: date, limit: int = 200) -> dic
             )
             .where(in_period, failed)
             .group_by(E.c.account_id, user)
-            .order_by(sa.func.count().desc())
+            # ties by the first event (numbers: every engine orders them alike)
+            .order_by(sa.func.count().desc(), sa.func.min(E.c.seq))
             .limit(20)
         ).fetchall()
         by_ip = conn.execute(
@@ -191,7 +192,7 @@ def period_detail(db: Database, start: date, end: date, limit: int = 200) -> dic
             )
             .where(in_period, failed, E.c.ip.is_not(None))
             .group_by(E.c.ip, E.c.geo_country)
-            .order_by(sa.func.count().desc())
+            .order_by(sa.func.count().desc(), sa.func.min(E.c.seq))
             .limit(20)
         ).fetchall()
         changes = conn.execute(
@@ -210,7 +211,7 @@ def period_detail(db: Database, start: date, end: date, limit: int = 200) -> dic
                 E.c.ip,
             )
             .where(in_period, E.c.action.in_(PRIVILEGE_ACTIONS))
-            .order_by(E.c.occurred_at.desc())
+            .order_by(E.c.occurred_at.desc(), E.c.seq.desc())
             .limit(limit)
         ).fetchall()
         failed_total = conn.execute(sa.select(sa.func.count()).where(in_period, failed)).scalar_one()
