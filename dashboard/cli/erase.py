@@ -40,14 +40,10 @@ def cmd_erase(args: argparse.Namespace) -> int:
     from dashboard.store.db import Database
 
     settings = settings_from(args)
-    if settings.db_url:  # the rewrite runs through DuckDB only (docs/scaling.md, "Not done yet")
-        print(
-            'error: erasure is not available on a PostgreSQL store yet (docs/scaling.md, "Not done yet"); '
-            "nothing was changed",
-            file=sys.stderr,
-        )
-        return EXIT_FAILED
-    if not settings.db_path.is_file():
+    if settings.db_url and args.compact:  # PostgreSQL reclaims old row versions itself (VACUUM)
+        print("error: --compact rewrites a DuckDB file; a PostgreSQL store has none to compact", file=sys.stderr)
+        return EXIT_USAGE
+    if not settings.db_url and not settings.db_path.is_file():
         print(f"error: there is no database at {settings.db_path} (--db or $AUDITDASH_DB)", file=sys.stderr)
         return EXIT_FAILED
     if args.compact:
@@ -64,15 +60,16 @@ def cmd_erase(args: argparse.Namespace) -> int:
             "error: auditdash erase needs --subject ID and --reason TEXT (why: the request or ticket)", file=sys.stderr
         )
         return EXIT_USAGE
-    db = Database(settings.db_path)
+    db = Database(settings.db_target)
     try:
         result = erase(db, Locations.resolve(settings, db.path), cli_actor(), args.subject, args.reason)
     finally:
         db.close()
-    if not args.no_compact:
+    compacted = not args.no_compact and not settings.db_url
+    if compacted:
         compact(settings.db_path)
     if args.json:
-        print_json({**result.to_json(), "compacted": not args.no_compact})
+        print_json({**result.to_json(), "compacted": compacted})
         return EXIT_OK
     print(result.summary())
     print(
@@ -89,6 +86,6 @@ def cmd_erase(args: argparse.Namespace) -> int:
             f"  note: {result.quarantined_mentions:,} quarantined records name this person; they are evidence "
             "under the chain and were not changed (auditdash quarantine)"
         )
-    if args.no_compact:
+    if args.no_compact and not settings.db_url:
         print("  the database file was not compacted: run `auditdash erase --compact` with the server stopped")
     return EXIT_OK

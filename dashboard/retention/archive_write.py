@@ -10,19 +10,24 @@ import json
 import os
 import re
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import psycopg
 import sqlalchemy as sa
 
 from dashboard.evidence.canonical import ERASE_ACTION, text_rows_sql
 from dashboard.evidence.hashing import check_rows, hash_workers
 from dashboard.evidence.locations import IntegrityError, Locations
 from dashboard.retention.holds import held_sql
-from dashboard.store import schema
+from dashboard.store import rollups, schema
 from dashboard.store.archive import (
     ARCHIVE_COLUMNS,
     ARCHIVE_COLUMNS_SQL,
@@ -32,6 +37,7 @@ from dashboard.store.archive import (
     month_range,
     parquet_sql,
 )
+from dashboard.store.backend import postgres
 from dashboard.store.db import Database, utcnow
 from dashboard.store.duck import run
 
@@ -173,6 +179,52 @@ def _source_sql(old_file: str | None, expire: bool) -> str:
     return f"WITH _old AS ({old}) SELECT {cols} FROM (SELECT x.*, {keep} AS _keep FROM ({rows}) x) r"  # noqa: S608
 
 
+def adjust_postgres(cur: psycopg.Cursor[Any], rows: str, sign: int) -> None:
+    """On PostgreSQL: count the events of temporary table `rows` in (`sign` 1) or out (-1) of the
+    rollups, notable events and free-text values, in the cursor's transaction (`rollups.add_rows` /
+    `remove_rows` on DuckDB)."""
+    postgres.adjust_derived(
+        cur, rows, sign, [(r.table, r.grain) for r in rollups.ROLLUPS], rollups.notable_sql("r"), rollups.TEXT_VALUES
+    )
+
+
+@contextmanager
+def staging_file(db: Database) -> Iterator[duckdb.DuckDBPyConnection]:
+    """On PostgreSQL: a DuckDB file beside the store's files, removed at the end, for the rows a
+    retention step reads (bounded memory: DuckDB keeps them on disk)."""
+    with tempfile.TemporaryDirectory(prefix=".auditdash-stage-", dir=db.path.parent) as folder:
+        con = duckdb.connect(str(Path(folder) / "stage.duckdb"))
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+@contextmanager
+def month_rows(db: Database, month: str, cutoff: datetime) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The DuckDB connection a month's archive is written with: the store itself on DuckDB; on
+    PostgreSQL a staging file holding the month's hot events older than `cutoff` and not held
+    (read in batches), the legal holds and the chain's batches (read after the events, so every
+    staged event's batch is there)."""
+    if db.url is None:
+        with db.raw() as con:
+            yield con
+        return
+    start, end = month_range(month)
+    with staging_file(db) as con:
+        postgres.stage_rows(
+            db.engine,
+            con,
+            schema.events,
+            "SELECT * FROM events e WHERE e.occurred_at >= %(start)s AND e.occurred_at < %(end)s "  # noqa: S608
+            f"AND e.occurred_at < %(cutoff)s AND NOT {held_sql('e')} ORDER BY e.seq",
+            {"start": start, "end": end, "cutoff": cutoff},
+        )
+        postgres.stage_rows(db.engine, con, schema.legal_holds, "SELECT * FROM legal_holds")
+        postgres.stage_rows(db.engine, con, schema.chain_batches, "SELECT * FROM chain_batches")
+        yield con
+
+
 def write_month(
     db: Database,
     where: Locations,
@@ -194,7 +246,7 @@ def write_month(
     if current:
         params["old"] = str(where.archive_dir / current.file)
     source = _source_sql(current.file if current else None, expire)
-    with db.raw() as con:
+    with month_rows(db, plan.month, cutoff) as con:
         # The hot rows come in insertion (sequence) order; merging with an older revision
         # needs a sort to keep the file in sequence order.
         order = " ORDER BY seq" if current else ""

@@ -13,12 +13,15 @@ when, by whom, why; never the data), which vouches for the events it marked
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import re
 import secrets
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,10 +31,17 @@ import pyarrow as pa
 from dashboard.evidence.canonical import ERASE_ACTION, erasure_digest, text_rows_sql
 from dashboard.evidence.hashing import check_rows
 from dashboard.evidence.locations import IntegrityError, Locations
-from dashboard.retention.archive_write import _atomic_write, _fsync_dir, _fsync_file, _mirror
+from dashboard.retention.archive_write import (
+    _atomic_write,
+    _fsync_dir,
+    _fsync_file,
+    _mirror,
+    adjust_postgres,
+    staging_file,
+)
 from dashboard.retention.holds import Hold, get_hold
 from dashboard.retention.policy import RetentionError
-from dashboard.store import rollups, selflog
+from dashboard.store import rollups, schema, selflog
 from dashboard.store.archive import (
     ARCHIVE_COLUMNS,
     ARCHIVE_COLUMNS_SQL,
@@ -42,6 +52,7 @@ from dashboard.store.archive import (
     parquet_sql,
     read_manifests,
 )
+from dashboard.store.backend import postgres
 from dashboard.store.db import Database, utcnow
 from dashboard.store.duck import run, transaction
 from dashboard.store.writer import PERSONAL_COLUMNS, commitment_sql, field_salt_sql
@@ -118,7 +129,13 @@ def _quote(value: str) -> str:
 
 
 def _list(values: list[str]) -> str:
-    return "[" + ", ".join(_quote(v) for v in values) + "]::VARCHAR[]"
+    """A list of texts in SQL both engines read (DuckDB and PostgreSQL)."""
+    return "ARRAY[" + ", ".join(_quote(v) for v in values) + "]::VARCHAR[]"
+
+
+#: the rows a query over events selects: called with a function that makes the SQL from the
+#: events' source (a subquery), it returns the distinct rows over the hot store and the archive
+Rows = Callable[[Callable[[str], str]], set[tuple[Any, ...]]]
 
 
 def _source(files: list[str]) -> str:
@@ -127,6 +144,29 @@ def _source(files: list[str]) -> str:
     if not files:
         return hot
     return f"{hot} UNION ALL SELECT * FROM {parquet_sql(_list(files))}"  # noqa: S608
+
+
+@contextmanager
+def _reader(db: Database, files: list[str]) -> Iterator[Rows]:
+    """`Rows` over the store's hot events and the archive `files`. On PostgreSQL each query runs
+    twice: on PostgreSQL for the hot events (the SQL is written for both engines) and on DuckDB
+    for the archived rows (with a copy of the legal holds); the two answers are joined."""
+    if db.url is None:
+        with db.raw() as con:
+            yield lambda make: {tuple(r) for r in run(con, make(_source(files)))}
+        return
+    hot = f"SELECT {ARCHIVE_COLUMNS_SQL} FROM events"  # noqa: S608 - our own column names
+    archived = f"SELECT * FROM {parquet_sql(_list(files))}" if files else None  # noqa: S608
+    with db.reading(("legal_holds",)) as con, db.connect() as conn, postgres.driver_cursor(conn) as cur:
+
+        def rows(make: Callable[[str], str]) -> set[tuple[Any, ...]]:
+            cur.execute(make(hot))  # no parameters: values are quoted literals (`_quote`)
+            out = {tuple(r) for r in cur.fetchall()}
+            if archived is not None:
+                out |= {tuple(r) for r in run(con, make(archived))}
+            return out
+
+        yield rows
 
 
 def _actor_sql(s: _Subject, alias: str = "r") -> str:
@@ -146,7 +186,7 @@ def _text_sql(s: _Subject, alias: str = "r") -> str:
     if not s.texts:
         return "false"
     blob = " || chr(31) || ".join(f"coalesce({alias}.{c}, '')" for c in TEXT_FIELDS)
-    return "(" + " OR ".join(f"contains({blob}, {_quote(t)})" for t in s.texts) + ")"
+    return "(" + " OR ".join(f"strpos({blob}, {_quote(t)}) > 0" for t in s.texts) + ")"
 
 
 def _escaped(value: str) -> list[str]:
@@ -155,62 +195,66 @@ def _escaped(value: str) -> list[str]:
     return list(dict.fromkeys(forms))
 
 
-def find_subject(con: duckdb.DuckDBPyConnection, subject: str, files: list[str]) -> _Subject:
+def _ids_sql(ids: str, emails: str, source: str) -> str:
+    return (
+        f"SELECT DISTINCT actor_id, lower(actor_email) FROM ({source}) r "  # noqa: S608 - quoted literals
+        f"WHERE actor_id IN (SELECT unnest({ids})) OR lower(actor_email) IN (SELECT unnest({emails}))"
+    )
+
+
+def find_subject(rows: Rows, subject: str) -> _Subject:
     """Who the person is: `subject` is a user id (`actor_id` / `target_id`) or an e-mail address; the
     ids used with that e-mail address and the e-mail addresses used with those ids belong to them."""
     subject = subject.strip()
-    source = _source(files)
     ids = {subject}
     emails = {subject.lower()} if "@" in subject else set()
     for _ in range(2):  # ids <-> e-mail addresses, twice: an address used by two ids of the person
-        rows = run(
-            con,
-            f"SELECT DISTINCT actor_id, lower(actor_email) FROM ({source}) r "  # noqa: S608
-            f"WHERE actor_id IN (SELECT unnest($ids)) OR lower(actor_email) IN (SELECT unnest($emails))",
-            {"ids": sorted(ids), "emails": sorted(emails)},
-        )
-        ids |= {str(a) for a, _ in rows if a}
-        emails |= {str(e) for _, e in rows if e and not _PSEUDONYM.fullmatch(str(e))}
+        id_list, email_list = _list(sorted(ids)), _list(sorted(emails))
+        found = rows(functools.partial(_ids_sql, id_list, email_list))
+        ids |= {str(a) for a, _ in found if a}
+        emails |= {str(e) for _, e in found if e and not _PSEUDONYM.fullmatch(str(e))}
     s = _Subject(sorted(ids), sorted(emails), [], [])
-    names = run(
-        con,
-        f"SELECT DISTINCT actor_name FROM ({source}) r WHERE {_actor_sql(s)} AND actor_name IS NOT NULL "  # noqa: S608
-        f"UNION SELECT DISTINCT target_name FROM ({source}) r "
-        f"WHERE (r.target_id IN (SELECT unnest({_list(s.ids)})) "
-        f"OR lower(r.target_id) IN (SELECT unnest({_list(s.emails)}))) "
-        "AND target_name IS NOT NULL",
+    names = rows(
+        lambda source: (
+            f"SELECT DISTINCT actor_name FROM ({source}) r WHERE {_actor_sql(s)} AND actor_name IS NOT NULL "  # noqa: S608
+            f"UNION SELECT DISTINCT target_name FROM ({source}) r "
+            f"WHERE (r.target_id IN (SELECT unnest({_list(s.ids)})) "
+            f"OR lower(r.target_id) IN (SELECT unnest({_list(s.emails)}))) "
+            "AND target_name IS NOT NULL"
+        )
     )
     s.names = sorted({str(n[0]) for n in names if not _PSEUDONYM.fullmatch(str(n[0]))})
-    emails_as_written = run(
-        con,
-        f"SELECT DISTINCT actor_email FROM ({source}) r WHERE {_actor_sql(s)} AND actor_email IS NOT NULL",  # noqa: S608
+    emails_as_written = rows(
+        lambda source: (
+            f"SELECT DISTINCT actor_email FROM ({source}) r WHERE {_actor_sql(s)} AND actor_email IS NOT NULL"  # noqa: S608
+        )
     )
     values = {*s.names, *s.emails, *(str(e[0]) for e in emails_as_written if not _PSEUDONYM.fullmatch(str(e[0])))}
     s.texts = sorted({form for v in values if len(v) >= MIN_TEXT_MATCH for form in _escaped(v)})
-    own = run(
-        con,
-        f"SELECT DISTINCT ip FROM ({source}) r WHERE {_actor_sql(s)} AND ip IS NOT NULL "  # noqa: S608
-        f"UNION SELECT DISTINCT user_agent FROM ({source}) r WHERE {_actor_sql(s)} AND user_agent IS NOT NULL",
+    own = rows(
+        lambda source: (
+            f"SELECT DISTINCT ip FROM ({source}) r WHERE {_actor_sql(s)} AND ip IS NOT NULL "  # noqa: S608
+            f"UNION SELECT DISTINCT user_agent FROM ({source}) r WHERE {_actor_sql(s)} AND user_agent IS NOT NULL"
+        )
     )
     s.own = sorted({form for (v,) in own if len(str(v)) >= MIN_TEXT_MATCH for form in _escaped(str(v))})
     return s
 
 
-def _holds(con: duckdb.DuckDBPyConnection, s: _Subject, files: list[str]) -> list[int]:
+def _holds(rows: Rows, s: _Subject) -> list[int]:
     """Active legal holds that cover the person or an event the erasure would change."""
-    source = _source(files)
-    rows = run(
-        con,
-        f"""SELECT DISTINCT h.id FROM legal_holds h WHERE h.released_at IS NULL AND (
+
+    def holds_sql(source: str) -> str:
+        return f"""SELECT DISTINCT h.id FROM legal_holds h WHERE h.released_at IS NULL AND (
               (h.kind = 'user' AND (h.user_id IN (SELECT unnest({_list(s.ids)}))
                                     OR lower(h.user_id) IN (SELECT unnest({_list(s.emails)}))))
               OR (h.kind = 'period' AND EXISTS (
                   SELECT 1 FROM ({source}) r
                   WHERE r.occurred_at >= h.starts_at AND r.occurred_at < h.ends_at
-                    AND ({_actor_sql(s)} OR {_target_sql(s)} OR {_text_sql(s)}))))
-            ORDER BY h.id""",  # noqa: S608 - literals quoted by _quote
-    )
-    return [int(r[0]) for r in rows]
+                    AND ({_actor_sql(s)} OR {_target_sql(s)} OR {_text_sql(s)}))))"""  # noqa: S608 - quoted literals
+
+    found = rows(holds_sql)
+    return sorted(int(r[0]) for r in found)
 
 
 def _refusal(holds: list[Hold]) -> str:
@@ -405,6 +449,106 @@ def _rewrite_month(
     return new
 
 
+#: what erasing the hot store did: fields erased per seq, the events of forms 1 and 2, rows of
+#: `DERIVED_TABLES` changed, quarantined records naming the person
+HotErased = tuple[dict[int, list[str]], set[int], int, int]
+
+
+def _erase_hot_duckdb(db: Database, s: _Subject, pseudonym: str, erasure_id: str) -> HotErased:
+    """The person's hot events rewritten in one DuckDB transaction, the rollups in step."""
+    derived = 0
+    with db.write_lock, db.raw() as con:
+        source = f"SELECT {ARCHIVE_COLUMNS_SQL} FROM events"  # noqa: S608
+        table, marks, hot_kept = _changes(con, source, s, pseudonym, erasure_id)
+        if marks:
+            con.register("_erase", table)
+            try:
+                sets = ", ".join(f"{c} = x.{c}" for c in _SET_COLUMNS)
+                with transaction(con):
+                    # the rollups (and their copies of notable events) count the old values: out
+                    # with them, then in with the new ones, in the same transaction
+                    rollups.remove_rows(con, "seq IN (SELECT seq FROM _erase)")
+                    run(con, f"UPDATE events SET {sets} FROM _erase x WHERE events.seq = x.seq")  # noqa: S608
+                    rollups.add_rows(con, "SELECT * FROM events WHERE seq IN (SELECT seq FROM _erase)")
+                    derived = _erase_derived(con, s.texts + s.own, pseudonym)
+            finally:
+                con.unregister("_erase")
+            # the old values leave the file: DuckDB writes the changed blocks anew at a checkpoint
+            run(con, "CHECKPOINT")
+        quarantined = run(
+            con,
+            "SELECT count(*) FROM quarantine q WHERE "  # noqa: S608 - literals quoted by _quote
+            + (" OR ".join(f"contains(q.raw, {_quote(t)})" for t in s.texts) or "false"),
+        )[0][0]
+    return marks, hot_kept, derived, int(quarantined)
+
+
+def _erase_hot_postgres(db: Database, s: _Subject, pseudonym: str, erasure_id: str) -> HotErased:
+    """The person's hot events rewritten on PostgreSQL. Their rows are read (in batches) into a
+    staging DuckDB file, then the chain's batches; the new values are made there by the same
+    statements as on DuckDB, and written back in one transaction under the chain's lock: the old
+    rows counted out of the rollups and text values, the rows updated, the new ones counted in,
+    the alerts' texts rewritten."""
+    derived = 0
+    wanted = (
+        "SELECT * FROM events r WHERE r.event_id IS NOT NULL "  # noqa: S608 - literals quoted by _quote
+        f"AND r.action <> '{ERASE_ACTION}' AND ({_actor_sql(s)} OR {_target_sql(s)} OR {_text_sql(s)})"
+    )
+    with staging_file(db) as con:
+        postgres.stage_rows(db.engine, con, schema.events, wanted)
+        postgres.stage_rows(db.engine, con, schema.chain_batches, "SELECT * FROM chain_batches")
+        table, marks, hot_kept = _changes(con, f"SELECT {ARCHIVE_COLUMNS_SQL} FROM events", s, pseudonym, erasure_id)  # noqa: S608
+    with db.write_lock, postgres.chain_transaction(db.engine) as cur:
+        if marks:
+            kinds = ", ".join(
+                f"{f.name} {'REAL' if pa.types.is_floating(f.type) else 'BIGINT' if f.name == 'seq' else 'VARCHAR'}"
+                for f in table.schema
+            )
+            cur.execute(f"CREATE TEMPORARY TABLE _erase ({kinds}) ON COMMIT DROP")
+            postgres.copy_arrow(cur, "_erase", table)
+            rows = "SELECT e.* FROM events e JOIN _erase x ON x.seq = e.seq"
+            cur.execute(f"CREATE TEMPORARY TABLE _before ON COMMIT DROP AS {rows}")
+            adjust_postgres(cur, "_before", -1)
+            sets = ", ".join(f"{c} = x.{c}" for c in _SET_COLUMNS)
+            cur.execute(f"UPDATE events e SET {sets} FROM _erase x WHERE e.seq = x.seq")  # noqa: S608
+            cur.execute(f"CREATE TEMPORARY TABLE _after ON COMMIT DROP AS {rows}")
+            adjust_postgres(cur, "_after", 1)
+            derived = _erase_derived_postgres(cur, s.texts + s.own, pseudonym)
+        cur.execute(
+            "SELECT count(*) FROM quarantine q WHERE "  # noqa: S608 - literals quoted by _quote
+            + (" OR ".join(f"strpos(q.raw, {_quote(t)}) > 0" for t in s.texts) or "false")
+        )
+        quarantined = int(cur.fetchone()[0])  # type: ignore[index]
+    return marks, hot_kept, derived, quarantined
+
+
+def _erase_derived_postgres(cur: Any, values: list[str], pseudonym: str) -> int:
+    """`_erase_derived` on PostgreSQL (its text columns, its words); rows changed."""
+    if not values:
+        return 0
+    changed = 0
+    ordered = sorted(values, key=len, reverse=True)
+    for table in DERIVED_TABLES:
+        cur.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = %s "
+            "AND table_schema = current_schema() AND data_type IN ('character varying', 'text')",
+            (table,),
+        )
+        cols = [str(r[0]) for r in cur.fetchall()]
+        if not cols:
+            continue
+        sets = []
+        for col in cols:
+            expr = col
+            for v in ordered:
+                expr = f"replace({expr}, {_quote(v)}, {_quote(pseudonym)})"
+            sets.append(f"{col} = {expr}")
+        hit = " OR ".join(f"strpos({c}, {_quote(v)}) > 0" for c in cols for v in ordered)
+        cur.execute(f"UPDATE {table} SET {', '.join(sets)} WHERE {hit}")  # noqa: S608 - quoted literals
+        changed += max(cur.rowcount, 0)
+    return changed
+
+
 def erase(db: Database, where: Locations, actor: Actor, subject: str, reason: str) -> ErasureResult:
     """Erase one person's personal data from the hot store and the archive (docs/integrity.md, "Erasure").
 
@@ -418,10 +562,6 @@ def erase(db: Database, where: Locations, actor: Actor, subject: str, reason: st
         raise RetentionError("an erasure needs a reason (the request or ticket it answers)")
     if not subject.strip():
         raise RetentionError("name the person to erase: a user id or an e-mail address (--subject)")
-    if db.dialect() == "postgresql":  # the hot store is rewritten through DuckDB only (docs/scaling.md)
-        raise RetentionError(
-            'erasure is not available on a PostgreSQL store yet (docs/scaling.md, "Not done yet"); nothing was changed'
-        )
     erasure_id = f"er-{secrets.token_hex(6)}"
     pseudonym = f"erased-{secrets.token_hex(4)}"
     with maintenance_lock(db):
@@ -429,9 +569,9 @@ def erase(db: Database, where: Locations, actor: Actor, subject: str, reason: st
         if problems:
             raise IntegrityError("the archive cannot be read: " + "; ".join(problems))
         files = [str(where.archive_dir / m.file) for m in manifests.values()]
-        with db.raw() as con:
-            s = find_subject(con, subject, files)
-            held = _holds(con, s, files)
+        with _reader(db, files) as rows:
+            s = find_subject(rows, subject)
+            held = _holds(rows, s)
         if held:
             raise ErasureRefused(_refusal([get_hold(db, h) for h in held]))
         result = ErasureResult(erasure_id, [i for i in s.ids if "@" not in i], pseudonym)
@@ -441,7 +581,7 @@ def erase(db: Database, where: Locations, actor: Actor, subject: str, reason: st
         # 1. the archived months, each committed with its manifest
         for month, manifest in sorted(manifests.items()):
             path = str(where.archive_dir / manifest.file)
-            with db.raw() as con:
+            with db.reading(("chain_batches",)) as con:  # on PostgreSQL: a copy of the chain's batches
                 source = f"SELECT * FROM {parquet_sql(_list([path]))}"  # noqa: S608
                 table, marks, month_kept = _changes(con, source, s, pseudonym, erasure_id)
                 if not marks:
@@ -456,33 +596,12 @@ def erase(db: Database, where: Locations, actor: Actor, subject: str, reason: st
             all_marks.update(marks)
             kept |= month_kept
         # 2. the hot store, in one transaction
-        with db.write_lock, db.raw() as con:
-            source = f"SELECT {ARCHIVE_COLUMNS_SQL} FROM events"  # noqa: S608
-            table, marks, hot_kept = _changes(con, source, s, pseudonym, erasure_id)
-            if marks:
-                con.register("_erase", table)
-                try:
-                    sets = ", ".join(f"{c} = x.{c}" for c in _SET_COLUMNS)
-                    with transaction(con):
-                        # the rollups (and their copies of notable events) count the old values: out
-                        # with them, then in with the new ones, in the same transaction
-                        rollups.remove_rows(con, "seq IN (SELECT seq FROM _erase)")
-                        run(con, f"UPDATE events SET {sets} FROM _erase x WHERE events.seq = x.seq")  # noqa: S608
-                        rollups.add_rows(con, "SELECT * FROM events WHERE seq IN (SELECT seq FROM _erase)")
-                        result.derived_rows = _erase_derived(con, s.texts + s.own, pseudonym)
-                finally:
-                    con.unregister("_erase")
-                # the old values leave the file: DuckDB writes the changed blocks anew at a checkpoint
-                run(con, "CHECKPOINT")
-            result.hot_events = len(marks)
-            for seq, cols in marks.items():
-                all_marks[seq] = sorted(set(all_marks.get(seq, [])) | set(cols))
-            kept |= hot_kept
-            quarantined = run(
-                con,
-                "SELECT count(*) FROM quarantine q WHERE "  # noqa: S608 - literals quoted by _quote
-                + (" OR ".join(f"contains(q.raw, {_quote(t)})" for t in s.texts) or "false"),
-            )[0][0]
+        erase_hot = _erase_hot_duckdb if db.url is None else _erase_hot_postgres
+        hot_marks, hot_kept, result.derived_rows, quarantined = erase_hot(db, s, pseudonym, erasure_id)
+        result.hot_events = len(hot_marks)
+        for seq, cols in hot_marks.items():
+            all_marks[seq] = sorted(set(all_marks.get(seq, [])) | set(cols))
+        kept |= hot_kept
         if not all_marks:
             raise RetentionError(
                 f"nothing of {subject.strip()!r} left to erase: no stored event names them (as actor, target or "

@@ -18,11 +18,19 @@ import sqlalchemy as sa
 
 from dashboard.evidence.checkpoints import write_checkpoint
 from dashboard.evidence.locations import Locations
-from dashboard.retention.archive_write import MonthPlan, pause_at, reconcile, tidy, write_month
+from dashboard.retention.archive_write import (
+    MonthPlan,
+    adjust_postgres,
+    pause_at,
+    reconcile,
+    tidy,
+    write_month,
+)
 from dashboard.retention.holds import held_sql
 from dashboard.retention.policy import RetentionError, RetentionPolicy
 from dashboard.store import rollups, schema, selflog
 from dashboard.store.archive import Manifest, maintenance_lock, manifest_files, month_range, read_manifests
+from dashboard.store.backend import postgres
 from dashboard.store.db import Database, utcnow
 from dashboard.store.duck import run, transaction
 from dashboard.store.writer import ChainTampered, refuse_foreign_tail
@@ -78,11 +86,85 @@ def _arch_view(con: duckdb.DuckDBPyConnection, name: str, files: list[str]) -> N
         run(con, f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM events WHERE false")  # noqa: S608
 
 
+def _archived_keys(cur: Any, files: list[str], name: str = "_arch") -> None:
+    """On PostgreSQL: a temporary table `name` (seq, hash) of the rows of the archive `files`,
+    copied in batches."""
+    cur.execute(f"CREATE TEMPORARY TABLE {name} (seq BIGINT, hash VARCHAR) ON COMMIT DROP")
+    with duckdb.connect() as con:
+        reader = con.sql("SELECT seq, hash FROM read_parquet($f)", params={"f": files}).to_arrow_reader(
+            postgres.BATCH_ROWS
+        )
+        postgres.copy_batches(cur, name, reader)
+    cur.execute(f"CREATE INDEX ON {name} (seq)")
+    cur.execute(f"ANALYZE {name}")
+
+
+def _plan_postgres(
+    db: Database, where: Locations, manifests: dict[str, Manifest], cutoff: datetime
+) -> dict[str, MonthPlan]:
+    """`plan_purge`'s hot months on PostgreSQL: per month, the events to move, those the archive
+    holds already (an interrupted run; looked up in that month's file only) and those held."""
+    months: dict[str, MonthPlan] = {}
+    with db.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT to_char(e.occurred_at, 'YYYY-MM') AS month, count(*) FILTER (WHERE NOT e._held), "  # noqa: S608
+                f"count(*) FILTER (WHERE e._held) FROM (SELECT e.occurred_at, {held_sql('e')} AS _held "
+                "FROM events e WHERE e.occurred_at < :cutoff) e GROUP BY 1 ORDER BY 1"
+            ),
+            {"cutoff": cutoff},
+        ).all()
+    for month, free, held in rows:
+        done = 0
+        if free and month in manifests:
+            start, end = month_range(month)
+            with db.connect() as conn, postgres.driver_cursor(conn) as cur:
+                try:
+                    _archived_keys(cur, manifest_files(where, manifests, [month]))
+                    cur.execute(
+                        "SELECT count(*) FROM events e JOIN _arch a ON a.seq = e.seq AND a.hash = e.hash "  # noqa: S608
+                        "WHERE e.occurred_at >= %s AND e.occurred_at < %s AND e.occurred_at < %s "
+                        f"AND NOT {held_sql('e')}",
+                        (start, end, cutoff),
+                    )
+                    done = int(cur.fetchone()[0])  # type: ignore[index]
+                finally:
+                    cur.connection.rollback()  # the temporary table goes
+        months[str(month)] = MonthPlan(str(month), int(free) - done, done, int(held))
+    return months
+
+
 def plan_purge(db: Database, where: Locations, policy: RetentionPolicy, now: datetime | None = None) -> PurgePlan:
     """What a purge run now would move, keep (held) and expire."""
     now = now or utcnow()
     hot_cutoff, archive_cutoff = policy.hot_cutoff(now), policy.archive_cutoff(now)
     manifests, _ = read_manifests(where.archive_dir)
+    months = _plan_duckdb(db, where, manifests, hot_cutoff) if db.url is None else {}
+    if db.url is not None:
+        months = _plan_postgres(db, where, manifests, hot_cutoff)
+    expiring = [m for m in manifests if month_range(m)[1] <= archive_cutoff]
+    if expiring:
+        with db.reading(("legal_holds",)) as con:  # on PostgreSQL: a copy of the holds
+            for month in expiring:
+                plan = months.setdefault(month, MonthPlan(month))
+                count = run(
+                    con,
+                    f"SELECT count(*) FILTER (WHERE r.event_id IS NOT NULL AND NOT {held_sql('r')} "  # noqa: S608
+                    "AND r.action <> 'audit.erase') "  # erasure records never expire (archive_write)
+                    "FROM read_parquet($f) r",
+                    {"f": str(where.archive_dir / manifests[month].file)},
+                )[0][0]
+                plan.expire = int(count)
+    # Months that would be rewritten for nothing are left out.
+    kept = [m for m in sorted(months.values(), key=lambda m: m.month) if m.delete or m.expire or m.held]
+    return PurgePlan(now, hot_cutoff, archive_cutoff, kept)
+
+
+def _plan_duckdb(
+    db: Database, where: Locations, manifests: dict[str, Manifest], cutoff: datetime
+) -> dict[str, MonthPlan]:
+    """`plan_purge`'s hot months on DuckDB: per month, the events to move, those the archive holds
+    already (an interrupted run) and those held."""
     months: dict[str, MonthPlan] = {}
     with db.raw() as con:
         _arch_view(con, "_plan_arch", manifest_files(where, manifests))
@@ -98,25 +180,12 @@ def plan_purge(db: Database, where: Locations, policy: RetentionPolicy, now: dat
                                  AS _in_archive
                           FROM events e WHERE e.occurred_at < $cutoff) e
                     GROUP BY month ORDER BY month""",  # noqa: S608 - fixed SQL
-                {"cutoff": hot_cutoff},
+                {"cutoff": cutoff},
             ):
                 months[month] = MonthPlan(month, int(move), int(done), int(held))
-            expiring = [m for m in manifests if month_range(m)[1] <= archive_cutoff]
-            for month in expiring:
-                plan = months.setdefault(month, MonthPlan(month))
-                count = run(
-                    con,
-                    f"SELECT count(*) FILTER (WHERE r.event_id IS NOT NULL AND NOT {held_sql('r')} "  # noqa: S608
-                    "AND r.action <> 'audit.erase') "  # erasure records never expire (archive_write)
-                    "FROM read_parquet($f) r",
-                    {"f": str(where.archive_dir / manifests[month].file)},
-                )[0][0]
-                plan.expire = int(count)
         finally:
             run(con, "DROP VIEW IF EXISTS _plan_arch")
-    # Months that would be rewritten for nothing are left out.
-    kept = [m for m in sorted(months.values(), key=lambda m: m.month) if m.delete or m.expire or m.held]
-    return PurgePlan(now, hot_cutoff, archive_cutoff, kept)
+    return months
 
 
 @dataclass
@@ -189,11 +258,6 @@ def run_purge(
     Returns:
         What was done (or would be, for a dry run).
     """
-    if not dry_run and db.dialect() == "postgresql":  # archive and delete run through DuckDB only
-        raise RetentionError(
-            'the purge is not available on a PostgreSQL store yet (docs/scaling.md, "Not done yet"); '
-            "nothing was archived or deleted"
-        )
     clock = time.monotonic()
     run_id = f"{utcnow():%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
     with maintenance_lock(db):
@@ -201,9 +265,7 @@ def run_purge(
             return PurgeResult(run_id, plan_purge(db, where, policy, now), True, seconds=time.monotonic() - clock)
         # Events past the chain's end (inserted outside auditdash) would make this run's audit
         # events impossible to store: refuse before anything is moved, in words.
-        with db.raw() as con:
-            refuse_foreign_tail(con, db.path)
-            refuse_skipped_rows(con, db.path)
+        _refuse_tampering(db)
         where.archive_dir.mkdir(parents=True, exist_ok=True)
         manifests, problems = read_manifests(where.archive_dir)
         if problems:
@@ -303,6 +365,30 @@ def run_purge(
         return result
 
 
+def _refuse_tampering(db: Database) -> None:
+    """`refuse_foreign_tail` and `refuse_skipped_rows` on the store. On PostgreSQL they run on a
+    staging DuckDB that holds the events past the chain's end and those at skipped sequence
+    numbers (read first), then the chain's batches."""
+    if db.url is None:
+        with db.raw() as con:
+            refuse_foreign_tail(con, db.path)
+            refuse_skipped_rows(con, db.path)
+        return
+    with db.raw() as con:  # an in-memory scratch DuckDB on PostgreSQL
+        postgres.stage_rows(
+            db.engine,
+            con,
+            schema.events,
+            "SELECT e.* FROM events e WHERE e.seq > (SELECT coalesce(max(last_seq), 0) FROM chain_batches) "
+            "UNION ALL SELECT e.* FROM events e JOIN chain_batches b ON e.seq BETWEEN b.skipped_first "
+            "AND b.skipped_last WHERE b.skipped_first IS NOT NULL",
+        )
+        postgres.stage_rows(db.engine, con, schema.chain_batches, "SELECT * FROM chain_batches")
+        where = postgres.redacted(db.url)
+        refuse_foreign_tail(con, where)
+        refuse_skipped_rows(con, where)
+
+
 def refuse_skipped_rows(con: duckdb.DuckDBPyConnection, db_path: object) -> None:
     """Raise `ChainTampered` while rows stored outside the chain lie in the hot store at sequence
     numbers a chain batch skipped over (`chain_batches.skipped_first..skipped_last`): archiving
@@ -329,6 +415,8 @@ def _delete_archived(
     files = manifest_files(where, manifests, months)
     if not files:
         return 0
+    if db.url is not None:
+        return _delete_archived_postgres(db, files, min(months), cutoff)
     with db.write_lock, db.raw() as con, transaction(con):
         gone = f"""occurred_at < $cutoff AND NOT {held_sql("events")}
                 AND seq IN (SELECT a.seq FROM read_parquet($files) a JOIN events e USING (seq)
@@ -337,3 +425,22 @@ def _delete_archived(
         deleted = run(con, f"DELETE FROM events WHERE {gone}", {"cutoff": cutoff, "files": files})  # noqa: S608
         pause_at("deleting")
     return int(deleted[0][0]) if deleted else 0
+
+
+def _delete_archived_postgres(db: Database, files: list[str], first_month: str, cutoff: datetime) -> int:
+    """`_delete_archived` on PostgreSQL, in one transaction under the chain's lock: the archived
+    (seq, hash) pairs copied in, the hot events with the same seq and hash (not held) counted out
+    of the rollups and text values, then removed with their ids: a month's partition detached and
+    dropped when the purge empties it, the rows deleted otherwise."""
+    with db.write_lock, postgres.chain_transaction(db.engine) as cur:
+        _archived_keys(cur, files)
+        cur.execute(
+            "CREATE TEMPORARY TABLE _gone ON COMMIT DROP AS SELECT e.* FROM events e "  # noqa: S608
+            "JOIN _arch a ON a.seq = e.seq AND a.hash = e.hash "
+            f"WHERE e.occurred_at >= %s AND e.occurred_at < %s AND NOT {held_sql('e')}",
+            (month_range(first_month)[0], cutoff),
+        )
+        adjust_postgres(cur, "_gone", -1)  # in step, same transaction
+        deleted, _ = postgres.remove_events(cur, "_gone")
+        pause_at("deleting")
+    return deleted

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from dashboard.evidence.canonical import text_rows_sql
 from dashboard.evidence.hashing import check_rows
 from dashboard.evidence.locations import IntegrityError, Locations
+from dashboard.retention.archive_write import adjust_postgres
 from dashboard.retention.holds import add_hold
 from dashboard.retention.policy import RetentionError
 from dashboard.store import rollups, selflog
@@ -26,8 +27,10 @@ from dashboard.store.archive import (
     parquet_sql,
     read_manifests,
 )
+from dashboard.store.backend import postgres
 from dashboard.store.db import Database, utcnow
 from dashboard.store.duck import run, transaction
+from dashboard.store.errors import StoreError
 
 if TYPE_CHECKING:
     from dashboard.access.users import Actor
@@ -72,11 +75,6 @@ def restore(
     """
     if end <= start:
         raise RetentionError("the restore period is empty: --to must be after --from")
-    if db.dialect() == "postgresql":  # the archive is read and written back through DuckDB only
-        raise RetentionError(
-            'restoring archived months is not available on a PostgreSQL store yet (docs/scaling.md, "Not done yet"); '
-            "nothing was changed"
-        )
     with maintenance_lock(db):
         manifests, _ = read_manifests(where.archive_dir)
         months = months_between(manifests, start, end)
@@ -95,15 +93,18 @@ def restore(
             "AND a.occurred_at >= $start AND a.occurred_at < $end"
         )
         params = {"files": files, "start": start, "end": end}
-        with db.raw() as con:
+        with db.reading(("chain_batches",)) as con:  # on PostgreSQL: a copy of the chain's batches
             _, bad = check_rows(con.sql(text_rows_sql(select), params=params))
             total = int(run(con, f"SELECT count(*) FROM ({select})", params)[0][0])  # noqa: S608
         if bad:
             raise IntegrityError(f"archived events do not match their hashes (first at seq {bad[0]}); nothing restored")
         hold_id: int | None = None
+        if into is None and db.url is not None:
+            restored = _insert_missing_postgres(db, select, params)
         if into is None:
-            with db.write_lock, db.raw() as con, transaction(con):
-                restored = _insert_missing(con, select, params)
+            if db.url is None:
+                with db.write_lock, db.raw() as con, transaction(con):
+                    restored = _insert_missing(con, select, params)
             hold_id = add_hold(
                 db, actor, f"restored from the archive for investigation ({len(months)} months)", start=start, end=end
             ).id
@@ -132,11 +133,29 @@ def _insert_missing(con: Any, select: str, params: dict[str, Any]) -> int:
     return int(inserted[0][0]) if inserted else 0
 
 
+def _insert_missing_postgres(db: Database, select: str, params: dict[str, Any]) -> int:
+    """`_insert_missing` on PostgreSQL, in one transaction under the chain's lock: the archived rows
+    read by DuckDB in batches and copied in, those the store lacks (by seq) inserted with their ids
+    (a month's partition created when it was dropped) and counted into the rollups and text values."""
+    with db.write_lock, db.raw() as scratch, postgres.chain_transaction(db.engine) as cur:
+        cur.execute("CREATE TEMPORARY TABLE _restore (LIKE events) ON COMMIT DROP")
+        reader = scratch.sql(f"SELECT * FROM ({select}) ORDER BY seq", params=params).to_arrow_reader(  # noqa: S608
+            postgres.BATCH_ROWS
+        )
+        postgres.copy_batches(cur, "_restore", reader)
+        try:
+            restored = postgres.insert_events(cur, "_restore", "_added")
+        except StoreError as exc:
+            raise RetentionError(str(exc)) from exc
+        adjust_postgres(cur, "_added", 1)  # in step, same transaction
+    return restored
+
+
 def _restore_into_file(db: Database, into: Path, select: str, params: dict[str, Any]) -> int:
     if into.resolve() == db.path.resolve():
         raise RetentionError("to restore into the store, leave out --into")
     # the file holds no chain: each event's canonical form comes from the store's batches
-    with db.raw() as source:
+    with db.reading(("chain_batches",)) as source:
         versions = source.sql("SELECT batch_id, version FROM chain_batches").to_arrow_table()
     with Database(into) as target, target.write_lock, target.raw() as con:
         with transaction(con):
@@ -148,5 +167,6 @@ def _restore_into_file(db: Database, into: Path, select: str, params: dict[str, 
             con.unregister("_source_versions")
         if bad:
             raise IntegrityError(f"{into}: restored events do not match their hashes (first at seq {bad[0]})")
-        target.set_meta("restored_from", json.dumps({"db": str(db.path), "at": utcnow().isoformat()}))
+        origin = str(db.path) if db.url is None else postgres.redacted(db.url)
+        target.set_meta("restored_from", json.dumps({"db": origin, "at": utcnow().isoformat()}))
     return restored

@@ -12,6 +12,7 @@ packs and the writer's duplicate check read archived months without restoring th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
@@ -25,6 +26,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 
 from dashboard.store import schema
+from dashboard.store.backend.postgres import CHAIN_LOCK
 from dashboard.store.db import Database
 
 
@@ -110,22 +112,74 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-_LOCKS: weakref.WeakKeyDictionary[Database, threading.Lock] = weakref.WeakKeyDictionary()
+class MaintenanceLock:
+    """A thread lock that, on PostgreSQL, also holds a session-level advisory lock
+    (`MAINTENANCE_LOCK`) on a connection of its own while held: the processes sharing the store
+    run their verifications, purges, restores and erasures one at a time too."""
+
+    def __init__(self, url: str | None) -> None:
+        self._thread = threading.Lock()
+        self._conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1) if url else None
+        self._conn: Any = None
+
+    def acquire(self, blocking: bool = True) -> bool:
+        """Take the lock (False when `blocking` is off and another thread or process holds it)."""
+        if not self._thread.acquire(blocking):
+            return False
+        if self._conninfo is None:
+            return True
+        import psycopg
+
+        try:
+            conn = psycopg.connect(self._conninfo, autocommit=True, application_name="auditdash-maintenance")
+            call = "pg_advisory_lock" if blocking else "pg_try_advisory_lock"
+            row = conn.execute(f"SELECT {call}(%s)", (MAINTENANCE_LOCK,)).fetchone()
+            if not blocking and not (row and row[0]):
+                conn.close()
+                self._thread.release()
+                return False
+        except BaseException:
+            self._thread.release()
+            raise
+        self._conn = conn
+        return True
+
+    def release(self) -> None:
+        """Give the lock back (closing the connection ends the advisory lock)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+        self._thread.release()
+
+    def __enter__(self) -> MaintenanceLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+#: the advisory lock of `MaintenanceLock` on PostgreSQL (the chain's writers use others)
+MAINTENANCE_LOCK = CHAIN_LOCK + 3
+
+_LOCKS: weakref.WeakKeyDictionary[Database, MaintenanceLock] = weakref.WeakKeyDictionary()
 
 
 _LOCKS_GUARD = threading.Lock()
 
 
-def maintenance_lock(db: Database) -> threading.Lock:
-    """The lock that keeps verification, purge and restore of one database from overlapping.
+def maintenance_lock(db: Database) -> MaintenanceLock:
+    """The lock that keeps verification, purge, restore and erasure of one database from overlapping.
 
     A purge replaces archive files; a verification reading them meanwhile would see a file
-    vanish. One process owns the database (DuckDB's file lock), so a thread lock suffices.
+    vanish. One process owns a DuckDB file (its file lock), so a thread lock suffices there; on
+    PostgreSQL the processes sharing the store meet at an advisory lock too.
     """
     with _LOCKS_GUARD:
         lock = _LOCKS.get(db)
         if lock is None:
-            lock = _LOCKS[db] = threading.Lock()
+            lock = _LOCKS[db] = MaintenanceLock(db.url)
         return lock
 
 
@@ -296,8 +350,41 @@ def archived_in_view(
         .group_by(sa.text("month"))
         .order_by(sa.text("month"))
     )
-    rows = conn.execute(stmt).fetchall()
+    if conn.dialect.name == "postgresql":
+        rows = _archived_rows_postgres(conn, stmt, files, start, end)
+    else:
+        rows = conn.execute(stmt).fetchall()
     return ArchivedInView(sum(int(n) for n, _ in rows), tuple(str(m) for n, m in rows if n))
+
+
+def _archived_rows_postgres(
+    conn: Any, stmt: sa.Select[Any], files: Sequence[str], start: datetime, end: datetime
+) -> list[Any]:
+    """`archived_in_view`'s query on a PostgreSQL store: PostgreSQL cannot read Parquet, so it runs
+    on an in-memory DuckDB where `events` holds the (seq, occurred_at) of the hot events of the
+    archived months in the period (held or restored ones: few), read from PostgreSQL first."""
+    lo = max(start, min(month_range(Path(f).name[:7])[0] for f in files))
+    hi = min(end, max(month_range(Path(f).name[:7])[1] for f in files))
+    ev = schema.events
+    hot = conn.execute(sa.select(ev.c.seq, ev.c.occurred_at).where(ev.c.occurred_at >= lo, ev.c.occurred_at < hi))
+    rows = hot.all()
+    import pyarrow as pa
+
+    table = pa.table(
+        {
+            "seq": pa.array([r[0] for r in rows], pa.int64()),
+            "occurred_at": pa.array([r[1] for r in rows], pa.timestamp("us")),
+        }
+    )
+    engine = sa.create_engine("duckdb:///:memory:")
+    try:
+        with engine.connect() as duck:
+            raw = duck.connection.driver_connection
+            raw.register("_hot", table)  # type: ignore[union-attr]
+            duck.execute(sa.text("CREATE TABLE events AS SELECT * FROM _hot"))
+            return list(duck.execute(stmt).fetchall())
+    finally:
+        engine.dispose()
 
 
 def events_relation(

@@ -131,10 +131,14 @@ def run_erasure(subject: str | None, reason: str | None, confirm: str | None) ->
         return dbc.Alert(str(exc), color="danger")
     except (StoreError, ValueError) as exc:
         return dbc.Alert(f"Nothing was erased: {exc}", color="danger")
-    return dbc.Alert(
-        f"Done: {result.summary()}. Recorded in the audit log (seq {result.record_seq}). "
+    linger = (
         "Old values may linger in the database file's free space until `auditdash erase --compact` "
-        "runs with the server stopped (docs/operations.md).",
+        "runs with the server stopped (docs/operations.md)."
+        if st.db.url is None
+        else "Old row versions stay in PostgreSQL's files until VACUUM reclaims them (docs/integrity.md, Erasure)."
+    )
+    return dbc.Alert(
+        f"Done: {result.summary()}. Recorded in the audit log (seq {result.record_seq}). {linger}",
         color="success",
     )
 
