@@ -12,6 +12,10 @@ median and the worst page total over the filters, and the slowest filters.
     .venv/bin/python benchmarks/dashboard.py --db /work/bench/rollups-10m.duckdb
     .venv/bin/python benchmarks/dashboard.py --db /work/bench/rollups-30m.duckdb --events 30000000
     .venv/bin/python benchmarks/dashboard.py --events 1000000 --repeat 3 --raw
+    .venv/bin/python benchmarks/dashboard.py --db postgresql+psycopg://auditdash:...@127.0.0.1:PORT/bench
+
+`--db` also takes a PostgreSQL URL: a throwaway server from `benchmarks/pg_server.py`, loaded
+with `auditdash migrate --from FILE --to URL` (the same data as the DuckDB figures).
 
 The data file is generated when missing (`benchmarks/bench_data.py`: about a minute per 10
 million events, rollups built after) and reused.
@@ -37,6 +41,7 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.bench_data import generate
+from dashboard.config import is_db_url
 from dashboard.filters import Filters
 from dashboard.store import explorer, rollups
 from dashboard.store.db import Database
@@ -180,7 +185,9 @@ def report(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--db", type=Path, help="the benchmark database (made when missing)")
+    parser.add_argument(
+        "--db", help="the benchmark database: a DuckDB file (made when missing) or a postgresql+psycopg:// URL"
+    )
     parser.add_argument("--events", type=int, default=10_000_000, help="events to generate when --db is missing")
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of each filter change")
@@ -193,13 +200,18 @@ def main(argv: list[str] | None = None) -> int:
         "--cold-text", action="store_true", help="find what free text matches again for every run (no kept matches)"
     )
     args = parser.parse_args(argv)
-    path = args.db or Path(tempfile.gettempdir()) / "auditdash-bench" / f"dashboard-{args.events}.duckdb"
-    if not path.exists():
+    target: Path | str = (
+        args.db
+        if args.db and is_db_url(args.db)
+        else Path(args.db or Path(tempfile.gettempdir()) / "auditdash-bench" / f"dashboard-{args.events}.duckdb")
+    )
+    path = target if isinstance(target, Path) else None
+    if path is not None and not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         print(f"generating {args.events:,} events into {path} ...", flush=True)
         print(f"  {generate(path, args.events, args.days):.0f} s", flush=True)
     load = "/".join(f"{v:.1f}" for v in os.getloadavg())
-    with Database(path, read_only=True) as db:
+    with Database(target, read_only=path is not None) as db:
         with db.connect() as conn:
             last = conn.execute(sa.text("SELECT max(occurred_at) FROM events")).scalar()
             count = int(conn.execute(sa.text("SELECT count(*) FROM events")).scalar() or 0)
@@ -214,7 +226,11 @@ def main(argv: list[str] | None = None) -> int:
         picked = args.filters.split(",") if args.filters else None
         results = measure(db, now, args.repeat, args.raw, chosen, picked, args.cold_text)
         mode = "raw events only (--raw)" if args.raw else f"rollups ({'in step' if in_step else 'NOT in step: raw'})"
-        print(f"{count:,} events over {args.days} days; {os.cpu_count()} cores; load average at start {load}; {mode}.")
+        engine = "DuckDB" if path is not None else "PostgreSQL"
+        print(
+            f"{engine}: {count:,} events over {args.days} days; {os.cpu_count()} cores; "
+            f"load average at start {load}; {mode}."
+        )
         print("rollup rows: " + ", ".join(f"{k} {v:,}" for k, v in rows.items()) + "\n")
         print(report(results, now, chosen, picked))
         print(

@@ -11,6 +11,11 @@ file is kept between runs (delete it to regenerate). Each measurement is the med
 SQL built with SQLAlchemy Core, run through the app's engine, rows shaped for the browser),
 next to the same statement run directly on DuckDB, for several sort orders and offsets from
 the first page to the last.
+
+`--db` also takes a PostgreSQL URL (a server from `benchmarks/pg_server.py`) of a store loaded
+beforehand (`auditdash migrate --from FILE --to URL`); there, and in a DuckDB store that holds
+events this script did not generate, nothing is generated and "now" is just after the newest
+event. On PostgreSQL the direct SQL runs on a psycopg connection.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from dashboard.config import is_db_url  # noqa: E402
 from dashboard.events.taxonomy import ACTION_CATEGORY, PLATFORM_ACTIONS  # noqa: E402
 from dashboard.filters import Filters  # noqa: E402
 from dashboard.store import explorer  # noqa: E402
@@ -123,6 +129,13 @@ def _direct(db: Database, snap: explorer.Snapshot, sort: explorer.Sort, p: explo
         values = explorer.anchor_values(conn, sort, p.seq) if p.seq is not None else None
     stmt = explorer.statement(snap, sort, p, values)
     sql = str(stmt.compile(db.engine, compile_kwargs={"literal_binds": True}))
+    if db.url is not None:  # PostgreSQL: the statement on a driver connection of the pool
+        raw = db.engine.raw_connection()
+        try:
+            cur = raw.driver_connection.cursor()  # type: ignore[union-attr]
+            return _median_ms(lambda: cur.execute(sql).fetchall(), repeat)
+        finally:
+            raw.close()
     with db.raw() as con:
         return _median_ms(lambda: con.execute(sql).fetchall(), repeat)
 
@@ -216,19 +229,29 @@ def run(db: Database, repeat: int, now: datetime, preset: str, sorts: list[explo
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=10_000_000)
-    parser.add_argument("--db", type=Path, default=Path(tempfile.gettempdir()) / "explorer-bench.duckdb")
+    parser.add_argument(
+        "--db",
+        default=str(Path(tempfile.gettempdir()) / "explorer-bench.duckdb"),
+        help="a DuckDB file (generated when missing) or the postgresql+psycopg:// URL of a loaded store",
+    )
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2, help="DuckDB threads (the target machine has 2 cores)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
     parser.add_argument("--views", default="90d,7d", help="the presets to measure, comma-separated")
     args = parser.parse_args()
     print(f"load average at the start: {'/'.join(f'{v:.1f}' for v in os.getloadavg())}")
-    fresh = not args.db.exists()
+    postgres = is_db_url(args.db)
+    fresh = not postgres and not Path(args.db).exists()
     db = Database(args.db)
     try:
-        with db.raw() as con:
-            con.execute(f"SET threads = {int(args.threads)}")
-        marker = db.get_meta("bench_end")
+        if not postgres:
+            with db.raw() as con:
+                con.execute(f"SET threads = {int(args.threads)}")
+        marker = None if postgres else db.get_meta("bench_end")
+        if marker is None and not fresh:  # a store loaded otherwise: "now" is just after its newest event
+            with db.connect() as conn:
+                newest = conn.execute(sa.select(sa.func.max(events.c.occurred_at))).scalar()
+            marker = newest.replace(tzinfo=UTC).isoformat() if newest is not None else None
         if fresh or marker is None:
             end = datetime.now(UTC).replace(microsecond=0)
             t0 = time.perf_counter()

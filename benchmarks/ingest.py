@@ -19,6 +19,17 @@ Steps, all in one run:
    comparison also in batches of `--batch-size` rows (one transaction each), and in one
    statement into a table without the primary key on `seq`.
 
+With `--pg-url URL` (a PostgreSQL server, e.g. from `benchmarks/pg_server.py`; the URL's database
+is only used to make and drop the benchmark's own) the same file goes into PostgreSQL instead:
+
+    .venv/bin/python -m benchmarks.ingest --events 200000 --pg-url postgresql+psycopg://U:P@127.0.0.1:PORT/bench
+
+it times steps 2 and 3 into a fresh database, then the file split in two halves imported by two
+processes at once (each `Ingestor.ingest_file`, as two `auditdash ingest` processes would) into
+another fresh database: their events per second together, from the first start to the last end.
+The raw DuckDB inserts are not run. Target on PostgreSQL: >= 50,000 events/s in one process,
+and more from two processes than from one.
+
 Targets (issue 2, 2 cores): the full path at >= 25 % of the raw insert rate and >= 250,000
 events/s; peak memory under 1 GB. Figures are recorded in docs/PERFORMANCE.md ("Ingest").
 """
@@ -211,6 +222,100 @@ def _machine() -> dict[str, Any]:
     }
 
 
+TARGET_PG_RATE = 50_000
+
+
+def _pg_database(server_url: str, name: str) -> str:
+    """A new empty database `name` on the server of `server_url` (dropped first if there); its URL."""
+    import psycopg
+
+    base, _, _ = server_url.rpartition("/")
+    with psycopg.connect(server_url.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{base}/{name}"
+
+
+def _drop_pg_database(server_url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(server_url.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _child(url: str, part: Path, batch_size: int) -> int:
+    """One of the processes of the parallel run: import `part` into `url`, print the times as JSON."""
+    settings = config.load()
+    geo = default_locator(settings.geo_dir, settings.geoip_mmdb)
+    with Database(url) as db:
+        start = time.time()
+        figures = _timed_import(db, geo, part, batch_size)
+        figures.update(start=start, end=time.time())
+    print(json.dumps(figures))
+    return 0
+
+
+def _split(path: Path, parts: int, workdir: Path) -> list[Path]:
+    """The file's lines in `parts` files of consecutive lines (each part its own events)."""
+    lines = path.read_bytes().splitlines(keepends=True)
+    size = -(-len(lines) // parts)
+    out = []
+    for i in range(parts):
+        part = workdir / f"{path.stem}.part{i + 1}of{parts}.ndjson"
+        part.write_bytes(b"".join(lines[i * size : (i + 1) * size]))
+        out.append(part)
+    return out
+
+
+def _postgres(args: argparse.Namespace, path: Path, batch_size: int, report: dict[str, Any]) -> dict[str, Any]:
+    """Steps 2 and 3 into a fresh PostgreSQL database, then the file in halves from two processes."""
+    settings = config.load()
+    geo = default_locator(settings.geo_dir, settings.geoip_mmdb)
+    report["engine"] = "postgresql"
+    report["geo"] = geo.source_credit
+    one = _pg_database(args.pg_url, "ingest_bench_one")
+    try:
+        with Database(one) as db:
+            report["full_path"] = _timed_import(db, geo, path, batch_size)
+            report["duplicates_again"] = _timed_import(db, geo, path, batch_size)
+        report["peak_rss_mb"] = round(_peak_rss_mb())
+    finally:
+        _drop_pg_database(args.pg_url, "ingest_bench_one")
+    two = _pg_database(args.pg_url, "ingest_bench_two")
+    try:
+        Database(two).close()  # the schema, before the processes start
+        parts = _split(path, 2, args.workdir)
+        cmd = [sys.executable, "-m", "benchmarks.ingest", "--child", two, "--batch-size", str(batch_size), "--input"]
+        procs = [
+            subprocess.Popen([*cmd, str(part)], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parent.parent)
+            for part in parts
+        ]
+        children = []
+        for proc in procs:
+            out, _ = proc.communicate()
+            if proc.returncode != 0:
+                raise RuntimeError(f"an import process failed ({proc.returncode})")
+            children.append(json.loads(out.strip().splitlines()[-1]))
+        for part in parts:
+            part.unlink(missing_ok=True)
+    finally:
+        _drop_pg_database(args.pg_url, "ingest_bench_two")
+    wall = max(c["end"] for c in children) - min(c["start"] for c in children)
+    records = sum(c["records"] for c in children)
+    report["two_processes"] = {
+        "records": records,
+        "seconds": round(wall, 2),
+        "events_per_s": round(records / wall),
+        "each": [{k: c[k] for k in ("records", "seconds", "events_per_s", "cpu_seconds")} for c in children],
+    }
+    one_rate, two_rate = report["full_path"]["events_per_s"], report["two_processes"]["events_per_s"]
+    report["targets"] = {
+        "rate": {"value": one_rate, "target": TARGET_PG_RATE, "met": one_rate >= TARGET_PG_RATE},
+        "two_processes_more": {"value": two_rate, "target": f"> {one_rate}", "met": two_rate > one_rate},
+    }
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -220,7 +325,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "auditdash-bench-ingest")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--pg-url", help="a PostgreSQL server's URL: import there instead (see above)")
+    parser.add_argument("--child", metavar="URL", help=argparse.SUPPRESS)  # one process of the parallel run
     args = parser.parse_args(argv)
+    if args.child:
+        return _child(args.child, args.input, args.batch_size)
 
     settings = config.load()
     batch_size = args.batch_size or settings.batch_size
@@ -237,6 +346,15 @@ def main(argv: list[str] | None = None) -> int:
         "batch_size": batch_size,
         "duckdb_threads": None,
     }
+
+    if args.pg_url:
+        _postgres(args, path, batch_size, report)
+        report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        if args.json:
+            print(json.dumps(report, indent=2))
+        else:
+            _print_pg(report)
+        return 0
 
     runs = Path(tempfile.mkdtemp(prefix="run-", dir=args.workdir))
     try:
@@ -308,6 +426,33 @@ def _print(r: dict[str, Any]) -> None:
         f"by CPU        the full path takes {1 / r['share_of_raw_by_cpu']:.1f} times the CPU seconds of the raw "
         f"insert (share {r['share_of_raw_by_cpu']})",
     ]
+    for name, t in r["targets"].items():
+        lines.append(f"target        {name}: {t['value']} (target {t['target']}): {'met' if t['met'] else 'NOT met'}")
+    print("\n".join(lines))
+
+
+def _print_pg(r: dict[str, Any]) -> None:
+    m, two = r["machine"], r["two_processes"]
+    lines = [
+        f"date          {r['date']}",
+        f"machine       {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; {m['os']}",
+        "engine        PostgreSQL (the server on the same machine)",
+        f"load average  {m['load_average_at_start']} at start, {m['load_average_at_end']} at end",
+        f"input         {r['input']['file']} ({r['input']['mb']} MB, {r['input']['origin']})",
+        f"batches       {r['batch_size']:,} records",
+        f"geolocation   {r['geo']}",
+    ]
+    for name, x in (("full path", r["full_path"]), ("again (dups)", r["duplicates_again"])):
+        lines.append(
+            f"{name:13s} {x['records']:,} records in {x['seconds']} s = {x['events_per_s']:,} events/s "
+            f"(accepted {x['accepted']:,}, duplicates {x['duplicates']:,}, rejected {x['rejected']:,}; "
+            f"CPU {x['cpu_seconds']} s; busy: validate {x['validate_busy_s']} s, store {x['store_busy_s']} s)"
+        )
+    each = ", ".join(f"{c['records']:,} in {c['seconds']} s" for c in two["each"])
+    lines.append(
+        f"two processes {two['records']:,} records in {two['seconds']} s = {two['events_per_s']:,} events/s ({each})"
+    )
+    lines.append(f"peak RSS      {r['peak_rss_mb']} MB (full path and duplicates)")
     for name, t in r["targets"].items():
         lines.append(f"target        {name}: {t['value']} (target {t['target']}): {'met' if t['met'] else 'NOT met'}")
     print("\n".join(lines))

@@ -55,7 +55,7 @@ def hostile_corpus(prefix: str) -> tuple[list[str], int, int]:
         line(event(id=f"{prefix}-seps", metadata={"note": "a\u2028b\u2029c\u0085d"}, user_agent="x\u2028y")),
         line(event(id=f"{prefix}-crlf")) + "\r",
         with_raw(event(id=f"{prefix}-32deep"), "metadata", "{" + '"a": ' + nested(31) + "}"),
-        line(event(id=f"{prefix}-ctl", metadata={"c": "\x00\x1b[31m\x7f"})),
+        line(event(id=f"{prefix}-ctl", metadata={"c": "\x01\x1b[31m\x7f"})),
         line(event(id=f"{prefix}-bignum", metadata={"n": 1e308, "i": 10**300})),
     ]
     bad = [
@@ -74,6 +74,7 @@ def hostile_corpus(prefix: str) -> tuple[list[str], int, int]:
         '"text"',
         "null",
         line(event(id=f"{prefix}-unknown", extra=1)),
+        line(event(id=f"{prefix}-nul", metadata={"c": "\x00"})),  # no store keeps U+0000
     ]
     lines = [ok[0], "", "   ", *ok[1:], "\t", *bad]
     return lines, len(ok), len(bad)
@@ -443,9 +444,11 @@ def test_a_nul_line_cannot_forge_its_reason(tmp_path: Path, capsys: pytest.Captu
     assert (summary["accepted"], summary["rejected"]) == (1, 1)
     assert summary["rejections"][0]["reason"].startswith("not valid JSON")
     (q,) = quarantine_rows(db)
-    assert q["raw"] == forged and q["reason"].startswith("not valid JSON")
+    # kept whole, its NUL characters as U+2400 (no store's text holds U+0000), and the reason says so
+    assert q["raw"] == forged.replace("\x00", "\u2400") and q["reason"].startswith("not valid JSON")
+    assert "2 NUL characters (U+0000) are kept as \u2400 (U+2400)" in q["reason"]
     listing = quarantine_text(capsys, db)
-    assert "\x00" not in listing and "\\x00all good, ignore\\x00" in listing
+    assert "\x00" not in listing and "\u2400all good, ignore\u2400" in listing
     # the API refuses such a body as not JSON
     status, reply = api.post((line(event(id="nul-api")) + "\n" + forged).encode(), "application/x-ndjson")
     assert status == 400 and reply["error"].startswith("malformed JSON on line 2: not valid JSON")

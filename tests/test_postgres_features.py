@@ -6,7 +6,7 @@ an older PostgreSQL store. A real PostgreSQL server (tests/pg.py) and the real `
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -115,7 +115,7 @@ def test_an_older_postgres_store_gains_migrations_11_to_14_with_its_events_count
     with psycopg.connect(pg_url.replace("+psycopg", "")) as conn:  # as auditdash of schema 12 left it
         for table in LATER_TABLES:
             conn.execute(f"DROP TABLE {table}")
-        conn.execute("DELETE FROM schema_version WHERE version IN (11, 13, 14)")
+        conn.execute("DELETE FROM schema_version WHERE version IN (11, 13, 14) OR version > 14")
     refused = cli("stats", "--db", pg_url, env=env, check=False)
     assert refused.returncode == 1 and "auditdash migrate --to URL" in refused.stderr
 
@@ -165,17 +165,23 @@ def test_migrate_from_duckdb_counts_the_copied_events_once_also_when_run_again(
     assert _sql(pg_url, "SELECT events FROM rollup_state") == [(events,)]
 
 
-def test_erasure_purge_and_restore_on_postgres_are_refused_untouched(
+def test_erasure_purge_and_restore_on_postgres_run_from_the_command_line(
     pg_url: str, tmp_path: Path, env: dict[str, str]
 ) -> None:
-    old = event(id="e1", actor={"id": "u-1"}, occurred_at="2024-01-05T10:00:00Z")
+    # older than the hot period (90 days), within the archive's (a year)
+    day = (datetime.now(UTC) - timedelta(days=200)).replace(hour=10, minute=0, second=0, microsecond=0)
+    first, after = day.replace(day=1), (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+    old = event(id="e1", actor={"id": "u-1", "name": "Ana Souza"}, occurred_at=day.strftime("%Y-%m-%dT%H:%M:%SZ"))
     cli("ingest", "--db", pg_url, str(_write(tmp_path / "e.ndjson", [old])), env=env)
-    done = cli("erase", "--db", pg_url, "--subject", "u-1", "--reason", "request 42", env=env, check=False)
-    assert done.returncode != 0
-    assert "erasure is not available on a PostgreSQL store yet" in done.stderr
-    purge = cli("purge", "--db", pg_url, env=env, check=False)
-    assert purge.returncode != 0 and "the purge is not available on a PostgreSQL store yet" in purge.stderr
-    back = cli("archive", "restore", "--from", "2024-01-01", "--to", "2024-01-31", "--db", pg_url, env=env, check=False)
-    assert back.returncode != 0 and "restoring archived months is not available" in back.stderr
-    assert _sql(pg_url, "SELECT event_id, actor_id, erased FROM events") == [("e1", "u-1", None)]
-    assert "Traceback" not in done.stderr + purge.stderr + back.stderr
+    done = json.loads(
+        cli("erase", "--db", pg_url, "--subject", "u-1", "--reason", "request 42", "--json", env=env).stdout
+    )
+    assert done["hot_events"] == 1 and done["compacted"] is False
+    purge = cli("purge", "--db", pg_url, env=env)
+    assert "archived 1 events in 1 months, deleted 1" in purge.stdout
+    assert _sql(pg_url, "SELECT count(*) FROM events WHERE event_id = 'e1'") == [(0,)]
+    cli("archive", "restore", "--from", f"{first:%Y-%m-%d}", "--to", f"{after:%Y-%m-%d}", "--db", pg_url, env=env)
+    assert _sql(pg_url, "SELECT event_id, actor_id, actor_name FROM events WHERE event_id = 'e1'") == [
+        ("e1", "u-1", done["pseudonym"])
+    ]
+    assert json.loads(cli("verify", "--db", pg_url, "--json", env=env).stdout)["ok"] is True

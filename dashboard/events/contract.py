@@ -210,7 +210,8 @@ def json_schema() -> dict[str, Any]:
             "One audit event as sent to auditdash. Also enforced by the server: the whole event is "
             f"at most {MAX_EVENT_BYTES} bytes of UTF-8 JSON (strict RFC 8259: NaN, Infinity and numbers "
             f"too large for a 64-bit float are refused); no value is nested more than {MAX_NESTING} levels "
-            "deep (an object or array is level 1); occurred_at is a real calendar time "
+            "deep (an object or array is level 1); no string (value or field name) holds U+0000 or "
+            "half of a UTF-16 surrogate pair; occurred_at is a real calendar time "
             "between 2000-01-01 and 24 hours from now."
         ),
         "type": "object",

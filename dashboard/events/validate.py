@@ -86,11 +86,29 @@ ACCEPTED_COLUMNS: tuple[str, ...] = (
 
 @dataclass
 class Rejected:
-    """A record that was refused, kept raw with every reason."""
+    """A record that was refused, kept raw with every reason.
+
+    Its raw text is kept as received but for one character: U+0000 (NUL), which a PostgreSQL
+    text cannot hold, is kept as U+2400 (the visible symbol for NUL) on every engine, and the
+    reason says so; the quarantine then moves between engines (`auditdash migrate`) unchanged.
+    """
 
     pos: int
     raw: str
     reason: str
+
+    def __post_init__(self) -> None:
+        if "\x00" in self.raw:
+            n = self.raw.count("\x00")
+            self.raw = self.raw.replace("\x00", NUL_KEPT_AS)
+            self.reason += (
+                f" (its raw text's {n:,} NUL character{'s' if n > 1 else ''} (U+0000) "
+                f"{'are' if n > 1 else 'is'} kept as {NUL_KEPT_AS} (U+2400): a store's text cannot hold U+0000)"
+            )
+
+
+#: what a NUL character of a quarantined record's raw text is kept as
+NUL_KEPT_AS = "\u2400"
 
 
 @dataclass
@@ -161,7 +179,9 @@ _COLON = re.compile(r"\s*:")
 #: validator's time on typical events)
 _SUSPECT = (
     r"(?:^|[:\[,])\s*(?:NaN|-?Infinity|-?[0-9]+(?:\.[0-9]+)?[eE]\+?[0-9]{3}|-?[0-9]{309})|"
-    rf"^(?:[^\[{{]*[\[{{]){{{contract.MAX_NESTING + 2}}}"
+    rf"^(?:[^\[{{]*[\[{{]){{{contract.MAX_NESTING + 2}}}|"
+    # a string that may hold a character no store or JSON reader takes (`_text_problem`)
+    r"\\u0000|\\u[dD][89a-fA-F]"
 )
 
 
@@ -252,6 +272,61 @@ def _non_finite_problem(raw: str) -> str | None:
     return f"{where} is {number}, too large for a 64-bit float (strict JSON only: finite numbers)"
 
 
+#: characters a JSON string may spell (`\\u0000`, `\\ud800`) that no store or reader takes: U+0000
+#: (PostgreSQL's text and jsonb refuse it) and UTF-16 surrogates not in a pair (not Unicode
+#: characters: UTF-8 cannot encode them, DuckDB's and PostgreSQL's JSON readers refuse them)
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable(text: str, where: str) -> str | None:
+    """Why the string `text` at `where` cannot be stored, or None."""
+    m = _UNSTORABLE.search(text)
+    if m is None:
+        return None
+    at = f"at character {m.start() + 1:,}"
+    if m.group() == "\x00":
+        return (
+            f"{where} holds the character U+0000 (NUL) {at}, which no text column can keep on every "
+            "engine (PostgreSQL refuses it): remove it, or send it spelled out (for example as \\\\u0000)"
+        )
+    return (
+        f"{where} holds \\u{ord(m.group()):04x} {at}, half of a UTF-16 surrogate pair without its other "
+        "half: not a Unicode character (UTF-8 cannot encode it and JSON readers refuse it)"
+    )
+
+
+def _find_unstorable(value: Any, path: str) -> str | None:
+    if isinstance(value, str):
+        return _unstorable(value, path or "the event")
+    if isinstance(value, dict):
+        for key, child in value.items():
+            key = str(key)
+            if _UNSTORABLE.search(key):
+                quoted = repr(key if len(key) <= 80 else key[:80] + "...")
+                return _unstorable(key, f"the name of a field in {path or 'the event'} ({quoted})")
+            found = _find_unstorable(child, f"{path}.{key}" if path else key)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            found = _find_unstorable(child, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
+def _text_problem(raw: str) -> str | None:
+    """Why a string of `raw` (a value or a field's name, at any depth) holds a character no store
+    takes (naming the field and the character's place in it), or None."""
+    if "\\u" not in raw:
+        return None
+    try:
+        doc = json.loads(raw, parse_constant=str, parse_float=str, parse_int=str)
+    except (ValueError, RecursionError):
+        return None  # not JSON: the validator says where
+    return _find_unstorable(doc, "")
+
+
 def _prescreen(raw: pa.ChunkedArray) -> dict[int, str]:
     """Rows refused before DuckDB parses them: row index -> reason."""
     problems: dict[int, str] = {}
@@ -266,7 +341,7 @@ def _prescreen(raw: pa.ChunkedArray) -> dict[int, str]:
             row = int(i)
             if row not in problems:
                 text = raw[row].as_py()
-                why = _nesting_problem(text) or _non_finite_problem(text)
+                why = _nesting_problem(text) or _non_finite_problem(text) or _text_problem(text)
                 if why:
                     problems[row] = why
     return problems

@@ -143,6 +143,12 @@ def _text_values(conn: Connection) -> None:
     rollups.text_step(conn)
 
 
+def _time_order_index(conn: Connection) -> None:
+    """On PostgreSQL, the index the explorer's time order reads (DuckDB needs none)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text(postgres.TIME_SEQ_INDEX))
+
+
 #: forward migrations, applied in version order; each release appends, none is ever edited.
 #: A new table is defined in schema.py and created by its own migration here.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
@@ -209,6 +215,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (11, "saved views: named filters, own or shared", _create(schema.saved_views)),
     (13, "rollups: event counts per bucket, and the notable events, built from the stored events", _rollups),
     (14, "free-text search: the distinct actors and targets of the stored events", _text_values),
+    (15, "explorer: events in time order on PostgreSQL (index on occurred_at, seq)", _time_order_index),
 ]
 
 CURRENT_VERSION = max(version for version, _, _ in MIGRATIONS)

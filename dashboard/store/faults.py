@@ -15,6 +15,7 @@ sender can send it again once the cause is removed.
 from __future__ import annotations
 
 import errno
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,7 +23,7 @@ import duckdb
 
 from dashboard.store.errors import StoreError
 
-FaultKind = Literal["full", "io", "damaged", "invalidated", "read_only", "permission"]
+FaultKind = Literal["full", "io", "damaged", "invalidated", "read_only", "permission", "connection"]
 
 #: errno values of a full disk (ENOSPC) or an exhausted quota (EDQUOT).
 _FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
@@ -72,6 +73,7 @@ class StorageFault(StoreError):
             "invalidated": f"the database {self.where} stopped accepting writes after an earlier error",
             "read_only": f"{self.where} is on a read-only file system",
             "permission": f"this process may not read or write {self.where}",
+            "connection": "the connection to PostgreSQL was lost or refused",
         }[self.kind]
 
     @property
@@ -93,6 +95,12 @@ class StorageFault(StoreError):
                 "Remove the cause (free disk space, check the disk), then restart auditdash: it reopens "
                 f"the file from its last good state. Then run `auditdash verify --db {self.where}`."
             )
+        if self.kind == "connection":
+            return (
+                "Nothing of the batch was stored (it is one transaction). Once PostgreSQL answers again, "
+                "send the same events again: events with an id are stored once (those stored already "
+                "count as duplicates)."
+            )
         if self.kind in ("read_only", "permission"):
             return "Give this process write access to it (or point the setting at a writable place)."
         return "Check the disk (dmesg, smartctl) and the file's permissions, then try again."
@@ -110,7 +118,7 @@ class StorageFault(StoreError):
     @property
     def retry(self) -> bool:
         """Whether sending the same request again later can succeed without someone acting first."""
-        return self.kind in ("full", "io", "invalidated")
+        return self.kind in ("full", "io", "invalidated", "connection")
 
     def to_json(self) -> dict[str, Any]:
         """The API's error body."""
@@ -165,6 +173,16 @@ def classify(exc: BaseException, path: Path | str | None = None) -> StorageFault
                 return StorageFault("read_only", target, cause)
             if item.errno in (errno.EACCES, errno.EPERM):
                 return StorageFault("permission", target, cause)
+    psycopg = sys.modules.get("psycopg")  # loaded only when a PostgreSQL store is used
+    if psycopg is not None:
+        for item in _chain(exc):
+            # a full disk; a server that ended the session, a dropped network, a refused connection
+            # or a server out of resources (sending again later helps); a statement PostgreSQL
+            # refused is no fault (a bug: it keeps its traceback)
+            if isinstance(item, psycopg.errors.DiskFull):
+                return StorageFault("full", None, _first_line(item))
+            if isinstance(item, psycopg.OperationalError):
+                return StorageFault("connection", None, _first_line(item))
     for item in _chain(exc):
         if not isinstance(item, duckdb.Error):
             continue

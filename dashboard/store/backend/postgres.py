@@ -123,6 +123,8 @@ def explain(exc: BaseException, url: str) -> StoreError:
 
 # -- schema ------------------------------------------------------------------------------------
 
+#: the explorer's order (migration 15 adds it to a store made before)
+TIME_SEQ_INDEX = "CREATE INDEX IF NOT EXISTS events_time_seq ON events (occurred_at, seq)"
 #: indexes of `events` (created on the partitioned table: every month's partition gets them)
 EVENT_INDEXES = (
     "CREATE INDEX IF NOT EXISTS events_occurred_brin ON events USING brin (occurred_at)",
@@ -133,6 +135,8 @@ EVENT_INDEXES = (
     "CREATE INDEX IF NOT EXISTS events_category_time ON events (category, occurred_at)",
     "CREATE INDEX IF NOT EXISTS events_actor_time ON events (actor_id, occurred_at)",
     "CREATE INDEX IF NOT EXISTS events_outcome_time ON events (outcome, occurred_at)",
+    # the explorer's listing in time order (ties by seq): a page is an index range, at any offset
+    TIME_SEQ_INDEX,
 )
 
 #: an id is stored once per account: the unique key lives here, not on the partitioned `events`
@@ -466,6 +470,19 @@ def migration_lock(engine: Engine) -> Iterator[None]:
             conn.commit()
 
 
+#: the key of the advisory lock held while one process writes alerts (detect/alerts.py)
+ALERTS_LOCK = CHAIN_LOCK + 3
+
+
+def lock_alerts(conn: Connection) -> None:
+    """Until `conn`'s transaction ends, be the only process that folds findings into alerts: every
+    process sharing a PostgreSQL store runs detection (its ingest listener), and two that read
+    the same alerts at once would both open one. On DuckDB one process owns the file (its
+    `write_lock` does this)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": ALERTS_LOCK})
+
+
 # -- the engine functions the read side reaches through `sa.func` --------------------------------
 # The queries are written once, with DuckDB's names (store/analytics.py, detect/, packs/); on the
 # PostgreSQL dialect each name below compiles to PostgreSQL's equivalent. Registered at import.
@@ -522,16 +539,18 @@ def _pg_function(element: Any, compiler: Any, **kw: Any) -> str:
         return f"CAST(EXTRACT(EPOCH FROM {sql(0)}) * 1000 AS BIGINT)"
     if name == "time_bucket":
         return f"date_bin({sql(0)}, {sql(1)}, {_BUCKET_ORIGIN})"
-    if name == "list":
-        return f"array_agg({sql(0)})"
+    if name == "list":  # list(DISTINCT x) as array_agg(DISTINCT x)
+        return f"array_agg({compiler.process(args[0], **{**kw, 'within_aggregate_function': True})})"
     if name == "arg_min":
         return f"(array_agg({sql(0)} ORDER BY {sql(1)}) FILTER (WHERE {sql(1)} IS NOT NULL))[1]"
     if name == "first":
         return f"(array_agg({sql(0)}))[1]"
-    if name == "hour":
-        return f"EXTRACT(HOUR FROM {sql(0)})"
+    if name == "hour":  # an integer, as DuckDB's (EXTRACT gives a numeric)
+        return f"CAST(EXTRACT(HOUR FROM {sql(0)}) AS INTEGER)"
     if name == "json_keys":
-        return f"ARRAY(SELECT jsonb_object_keys(CAST({sql(0)} AS JSONB)))"
+        # JSON, not JSONB: the keys in the text's order, as DuckDB gives them (NULL for NULL)
+        doc = sql(0)
+        return f"CASE WHEN {doc} IS NOT NULL THEN ARRAY(SELECT json_object_keys(CAST({doc} AS JSON))) END"
     if name == "regexp_matches":
         return f"({sql(0)} ~ {sql(1)})"
     if name == "ends_with":
@@ -630,3 +649,214 @@ class JobsLease:
         """Give the jobs up (another process takes them)."""
         with self._lock:
             self._drop()
+
+
+# -- retention and erasure: months read in batches, rows removed and restored --------------------
+# (dashboard/retention/: the purge, restore and erasure run their DuckDB statements on a staging
+# DuckDB that holds what they read of PostgreSQL, and change PostgreSQL with the functions below,
+# each in one transaction under `CHAIN_LOCK`, rollups and free-text values in step)
+
+#: rows per batch read from PostgreSQL (a server-side cursor) or written to it (`COPY`)
+BATCH_ROWS = 50_000
+
+
+def stream_arrow(engine: Engine, sql: str, params: Any = None, batch_rows: int = BATCH_ROWS) -> Iterator[pa.Table]:
+    """The rows of a query, `batch_rows` at a time (a server-side cursor: one statement, so one
+    consistent state, and never the whole result in memory)."""
+    raw = engine.raw_connection()
+    pg = raw.driver_connection
+    assert isinstance(pg, psycopg.Connection)
+    try:
+        with pg.cursor(name="auditdash_stream") as cur:
+            cur.execute(sql, params)
+            while True:
+                rows = cur.fetchmany(batch_rows)
+                if not rows:
+                    break
+                names = [d.name for d in cur.description or []]
+                yield pa.table({n: [r[i] for r in rows] for i, n in enumerate(names)})
+        pg.rollback()
+    finally:
+        _rollback(pg)
+        raw.close()
+
+
+def stage_table(con: duckdb.DuckDBPyConnection, table: sa.Table) -> None:
+    """Create `table` (as schema.py defines it, in DuckDB's words) on a staging DuckDB."""
+    for column in table.columns:
+        if isinstance(column.default, sa.Sequence):
+            con.execute(f"CREATE SEQUENCE IF NOT EXISTS {column.default.name}")
+    ddl = str(sa.schema.CreateTable(table).compile(dialect=duckdb_engine.Dialect()))
+    con.execute(ddl.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1))
+
+
+def stage_rows(engine: Engine, con: duckdb.DuckDBPyConnection, table: sa.Table, sql: str, params: Any = None) -> int:
+    """Copy the rows of a PostgreSQL query into `table` of the staging DuckDB `con` (created when
+    missing), in batches; returns how many."""
+    stage_table(con, table)
+    count = 0
+    for batch in stream_arrow(engine, sql, params):
+        _load(con, table.name, batch)
+        count += batch.num_rows
+    return count
+
+
+@contextmanager
+def chain_transaction(engine: Engine) -> Iterator[psycopg.Cursor[Any]]:
+    """A cursor in one transaction that holds `CHAIN_LOCK` (the writers of every process wait):
+    committed when the block ends, rolled back when it raises."""
+    raw = engine.raw_connection()
+    pg = raw.driver_connection
+    assert isinstance(pg, psycopg.Connection)
+    try:
+        with pg.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (CHAIN_LOCK,))
+            yield cur
+        pg.commit()
+    except BaseException:
+        _rollback(pg)
+        raise
+    finally:
+        raw.close()
+
+
+def copy_batches(cur: psycopg.Cursor[Any], table: str, batches: Any) -> int:
+    """`copy_arrow` for each Arrow record batch (or table) of `batches`; returns the rows copied."""
+    count = 0
+    for batch in batches:
+        data = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+        copy_arrow(cur, table, data)
+        count += data.num_rows
+    return count
+
+
+def adjust_derived(
+    cur: psycopg.Cursor[Any],
+    rows: str,
+    sign: int,
+    grains: Sequence[tuple[sa.Table, int]],
+    notable_where: str,
+    values: Sequence[tuple[sa.Table, Sequence[str]]],
+) -> None:
+    """Count the events of table `rows` (events-shaped, in the cursor's transaction) in (`sign` 1)
+    or out (-1) of the rollups, the notable events and the free-text values, as store/rollups.py
+    `add_rows` / `remove_rows` do on DuckDB: `grains` the rollup tables with their bucket in
+    seconds, `notable_where` the condition on `events r` of a notable event, `values` the
+    free-text tables with their columns. A count that reaches zero is deleted (an erased name does
+    not stay behind). Call it under `CHAIN_LOCK`, in the transaction that changes `events`."""
+    cur.execute(f"SELECT count(*), coalesce(sum(seq), 0), min(seq), max(seq) FROM {rows}")  # noqa: S608
+    n, total, low, top = cur.fetchone()  # type: ignore[misc]
+    if not n:
+        return
+    for table, grain in grains:
+        dims = ", ".join(c.name for c in table.columns if c.name not in ("occurred_at", "n"))
+        bucket = _bucket_sql(grain)
+        cur.execute(
+            f"INSERT INTO {table.name} AS t (occurred_at, {dims}, n) SELECT {bucket}, {dims}, {sign} * count(*) "  # noqa: S608
+            f"FROM {rows} GROUP BY {bucket}, {dims} ON CONFLICT ({_key_sql(table)}) DO UPDATE SET n = t.n + excluded.n"
+        )
+        cur.execute(
+            f"DELETE FROM {table.name} WHERE n <= 0 AND occurred_at >= (SELECT min({bucket}) FROM {rows}) "  # noqa: S608
+            f"AND occurred_at <= (SELECT max({bucket}) FROM {rows})"
+        )
+    columns = ", ".join(c.name for c in schema.events.columns)
+    if sign < 0:
+        cur.execute(f"DELETE FROM events_notable WHERE seq IN (SELECT seq FROM {rows})")  # noqa: S608
+    else:
+        cur.execute(f"INSERT INTO events_notable SELECT {columns} FROM {rows} r WHERE {notable_where}")  # noqa: S608
+    cur.execute("UPDATE rollup_state SET events = events + %s, seq_sum = seq_sum + %s", (sign * n, sign * total))
+    for table, kept in values:
+        cols = ", ".join(kept)
+        present = " OR ".join(f"{d} IS NOT NULL" for d in kept)
+        cur.execute(
+            f"INSERT INTO {table.name} AS t ({cols}, n) SELECT {cols}, {sign} * count(*) FROM {rows} "  # noqa: S608
+            f"WHERE {present} GROUP BY {cols} ON CONFLICT ({_key_sql(table)}) DO UPDATE SET n = t.n + excluded.n"
+        )
+        if sign < 0:
+            cur.execute(f"DELETE FROM {table.name} WHERE n <= 0")  # noqa: S608
+    if sign < 0:  # removed: matches found before no longer hold
+        cur.execute("UPDATE text_state SET generation = generation + 1")
+    else:  # restored below the highest sequence number: matches are found again
+        cur.execute(
+            "UPDATE text_state SET generation = generation + CASE WHEN %s <= high THEN 1 ELSE 0 END, "
+            "high = greatest(high, %s)",
+            (low, top),
+        )
+
+
+def _months_of(cur: psycopg.Cursor[Any], rows: str) -> list[str]:
+    cur.execute(f"SELECT DISTINCT to_char(occurred_at, 'YYYY-MM') FROM {rows} ORDER BY 1")  # noqa: S608
+    return [str(r[0]) for r in cur.fetchall()]
+
+
+def _partition_of(cur: psycopg.Cursor[Any], month: str) -> str | None:
+    """The partition of `events` named for `month`, when it exists as one."""
+    cur.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'events' AND c.relname = %s",
+        (partition_name(month),),
+    )
+    row = cur.fetchone()
+    return str(row[0]) if row else None
+
+
+def remove_events(cur: psycopg.Cursor[Any], rows: str) -> tuple[int, list[str]]:
+    """Delete the events of table `rows` (events-shaped) and their `event_ids` rows. A month whose
+    partition holds exactly those rows loses its partition (detached, then dropped); the others
+    lose the rows. Returns the rows removed and the months whose partition was dropped."""
+    cur.execute(
+        f"DELETE FROM event_ids i USING {rows} g WHERE i.account_id = g.account_id "  # noqa: S608
+        "AND i.event_id = g.event_id AND i.seq = g.seq"
+    )
+    removed, dropped = 0, []
+    for month in _months_of(cur, rows):
+        part = _partition_of(cur, month)
+        cur.execute(
+            f"SELECT count(*) FROM {rows} WHERE to_char(occurred_at, 'YYYY-MM') = %s",  # noqa: S608
+            (month,),
+        )
+        gone = int(cur.fetchone()[0])  # type: ignore[index]
+        if part is not None:
+            cur.execute(f"SELECT count(*) FROM {part}")  # noqa: S608 - a partition's name from the catalog
+            if int(cur.fetchone()[0]) == gone:  # type: ignore[index]
+                cur.execute(f"ALTER TABLE events DETACH PARTITION {part}")
+                cur.execute(f"DROP TABLE {part}")
+                removed += gone
+                dropped.append(month)
+                continue
+        cur.execute(
+            f"DELETE FROM events e USING {rows} g WHERE e.seq = g.seq AND e.occurred_at = g.occurred_at "  # noqa: S608
+            "AND to_char(g.occurred_at, 'YYYY-MM') = %s",
+            (month,),
+        )
+        removed += cur.rowcount
+    return removed, dropped
+
+
+def insert_events(cur: psycopg.Cursor[Any], rows: str, added: str) -> int:
+    """Insert the events of table `rows` (events-shaped) that `events` lacks (by seq), with their
+    `event_ids` rows; the monthly partitions they need are created. What was inserted is left in a
+    temporary table named `added` (for the rollups). Returns how many."""
+    cur.execute(
+        f"CREATE TEMPORARY TABLE {added} ON COMMIT DROP AS SELECT DISTINCT ON (r.seq) r.* FROM {rows} r "  # noqa: S608
+        "WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.seq = r.seq) ORDER BY r.seq"
+    )
+    ensure_partitions(cur, _months_of(cur, added))
+    columns = ", ".join(c.name for c in schema.events.columns)
+    cur.execute(f"INSERT INTO events ({columns}) SELECT {columns} FROM {added} ORDER BY seq")  # noqa: S608
+    count = cur.rowcount
+    cur.execute(
+        "SELECT a.account_id, a.event_id, a.seq, i.seq FROM "  # noqa: S608
+        f"{added} a JOIN event_ids i ON i.account_id = a.account_id AND i.event_id = a.event_id LIMIT 1"
+    )
+    clash = cur.fetchone()
+    if clash:
+        raise StoreError(
+            f"event {clash[1]!r} of account {clash[0]!r} (seq {clash[2]}) is stored already as seq {clash[3]}: "
+            "the restored copy would repeat its id; nothing was restored"
+        )
+    cur.execute(
+        f"INSERT INTO event_ids (account_id, event_id, seq, occurred_at) "  # noqa: S608
+        f"SELECT account_id, event_id, seq, occurred_at FROM {added}"
+    )
+    return max(count, 0)
