@@ -102,6 +102,16 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("login_lockout_s", "AUDITDASH_LOGIN_LOCKOUT_S", 900, "How long a lockout lasts."),
     Setting("login_delay_s", "AUDITDASH_LOGIN_DELAY_S", 1, "Base of the progressive delay between failed logins."),
+    Setting(
+        "password_hash_memory_kib",
+        "AUDITDASH_PASSWORD_HASH_MEMORY_KIB",
+        65536,
+        "Memory of one argon2id password hash, in KiB (never below OWASP's minimum: docs/security.md).",
+    ),
+    Setting("password_hash_time_cost", "AUDITDASH_PASSWORD_HASH_TIME_COST", 3, "Passes of one argon2id password hash."),
+    Setting(
+        "password_hash_parallelism", "AUDITDASH_PASSWORD_HASH_PARALLELISM", 4, "Lanes of one argon2id password hash."
+    ),
     Setting("frame_ancestors", "AUDITDASH_FRAME_ANCESTORS", "", "Origins allowed to frame the dashboard (none)."),
     Setting("proxy_count", "AUDITDASH_PROXY_COUNT", 0, "Reverse proxies in front whose X-Forwarded-* to trust."),
     # -- single sign-on with OpenID Connect (docs/security.md) --
@@ -314,6 +324,9 @@ class Settings:
     wall_refresh_s: int = default("wall_refresh_s")
     secret_key: str | None = field(default=default("secret_key"), repr=False)
     session_idle_timeout_s: int = default("session_idle_timeout_s")
+    password_hash_memory_kib: int = default("password_hash_memory_kib")
+    password_hash_time_cost: int = default("password_hash_time_cost")
+    password_hash_parallelism: int = default("password_hash_parallelism")
     session_max_age_s: int = default("session_max_age_s")
     wall_session_max_age_s: int = default("wall_session_max_age_s")
     login_max_failures: int = default("login_max_failures")
@@ -390,6 +403,7 @@ class Settings:
     db_url: str | None = None
 
     def __post_init__(self) -> None:
+        _check_password_hash(self)
         home = _absolute(Path(self.home), Path.cwd()) if self.home is not None else PROJECT_ROOT
         object.__setattr__(self, "home", home)
         if is_db_url(self.db_path):
@@ -465,6 +479,24 @@ def archive_folder(archive_dir: Path | None, db_path: Path) -> Path:
 
 class ConfigError(ValueError):
     """A setting has a value that cannot be used."""
+
+
+#: OWASP's minimum argon2id costs (Password Storage Cheat Sheet): at least this much memory (KiB)
+#: and at least this product of memory and passes. Settings below them are refused.
+MIN_HASH_MEMORY_KIB = 7168
+MIN_HASH_MEMORY_PASSES_KIB = 35840
+
+
+def _check_password_hash(settings: Settings) -> None:
+    memory, passes = settings.password_hash_memory_kib, settings.password_hash_time_cost
+    lanes = settings.password_hash_parallelism
+    if memory < MIN_HASH_MEMORY_KIB or memory * passes < MIN_HASH_MEMORY_PASSES_KIB or passes < 1 or lanes < 1:
+        raise ConfigError(
+            f"AUDITDASH_PASSWORD_HASH_MEMORY_KIB={memory}, AUDITDASH_PASSWORD_HASH_TIME_COST={passes} and "
+            f"AUDITDASH_PASSWORD_HASH_PARALLELISM={lanes} are weaker than OWASP's minimum for argon2id (at "
+            f"least {MIN_HASH_MEMORY_KIB} KiB, memory x passes at least {MIN_HASH_MEMORY_PASSES_KIB} KiB, 1 "
+            "lane): raise them, or unset them for the defaults (65536 KiB, 3 passes, 4 lanes)"
+        )
 
 
 def _convert(setting: Setting, raw: str) -> Any:

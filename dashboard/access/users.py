@@ -32,6 +32,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.fernet import Fernet, InvalidToken
 
+from dashboard import config
 from dashboard.keyfile import create_key_file, warn_if_readable
 from dashboard.roles import ROLES
 from dashboard.store.db import Database, utcnow
@@ -45,7 +46,23 @@ FIRST_ADMIN = "admin"
 #: what `target.type` says in the audit events about users
 TARGET_TYPE = "dashboard_user"
 
-_hasher = PasswordHasher()
+
+@functools.cache
+def _hasher() -> PasswordHasher:
+    """The argon2id hasher of this process, with the costs of `AUDITDASH_PASSWORD_HASH_*`.
+
+    The defaults (64 MiB, 3 passes, 4 lanes) are RFC 9106's second recommendation. A hash keeps
+    its own costs in its PHC string, so hashes made with other costs still verify, and are made
+    again with the current costs at the user's next sign-in.
+    """
+    settings = config.load()  # the costs are checked there (`Settings.__post_init__`)
+    return PasswordHasher(
+        time_cost=settings.password_hash_time_cost,
+        memory_cost=settings.password_hash_memory_kib,
+        parallelism=settings.password_hash_parallelism,
+    )
+
+
 log = logging.getLogger(__name__)
 
 
@@ -53,7 +70,7 @@ log = logging.getLogger(__name__)
 def _dummy_hash() -> str:
     """Verified against when the user name is unknown, so an unknown name costs as much time as
     a wrong password and the response time does not tell which names exist."""
-    return _hasher.hash(secrets.token_urlsafe(16))
+    return _hasher().hash(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True)
@@ -209,7 +226,7 @@ def create_user(db: Database, username: str, role: str, password: str, actor: Ac
     username = check_username(username)
     check_role(role)
     check_password(password, username)
-    password_hash = _hasher.hash(password)
+    password_hash = _hasher().hash(password)
     now = utcnow()
     with db.write_lock, db.engine.begin() as conn:
         if conn.execute(sa.select(users.c.username).where(users.c.username == username)).first():
@@ -286,7 +303,7 @@ def reset_password(db: Database, username: str, password: str, actor: Actor = SY
     if user.sso:
         raise StoreError(f"{user.username!r} signs in through single sign-on: it has no local password to reset")
     check_password(password, user.username)
-    _update(db, user.username, password_hash=_hasher.hash(password), password_changed_at=utcnow())
+    _update(db, user.username, password_hash=_hasher().hash(password), password_changed_at=utcnow())
     end_user_sessions(db, user.username, "password reset")
     _log_change(db, actor, user.username, "reset_password")
     return _require(db, user.username)
@@ -306,7 +323,7 @@ def change_own_password(db: Database, username: str, current: str, new: str, ses
     if new == current:
         raise StoreError("the new password is the same as the current one")
     check_password(new, user.username)
-    _update(db, user.username, password_hash=_hasher.hash(new), password_changed_at=utcnow())
+    _update(db, user.username, password_hash=_hasher().hash(new), password_changed_at=utcnow())
     ended = end_user_sessions(db, user.username, "password changed", keep=session_id)
     _log_change(db, actor, user.username, "change_password", {"other_sessions": [ended, 0]} if ended else None)
     return ended
@@ -342,14 +359,14 @@ def authenticate(db: Database, username: str, password: str) -> Verdict:
         return Verdict(user, "wrong password")
     if not user.active:
         return Verdict(user, "user disabled")
-    if _hasher.check_needs_rehash(row.password_hash):
-        _update(db, name, password_hash=_hasher.hash(password))
+    if _hasher().check_needs_rehash(row.password_hash):
+        _update(db, name, password_hash=_hasher().hash(password))
     return Verdict(user, None)
 
 
 def _verify(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher().verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
