@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-#: the throwaway PostgreSQL server (`pg_server`, `pg_url`, `backend`, `store_target`)
-pytest_plugins = ["tests.pg"]
+#: the throwaway PostgreSQL server (`pg_server`, `pg_url`, `backend`, `store_target`); CPU seconds by file
+pytest_plugins = ["tests.pg", "tests.cpu_report"]
 
 ROOT = Path(__file__).resolve().parent.parent
 GEO_DIR = ROOT / "data" / "geo"
