@@ -1,5 +1,19 @@
 /* auditdash shell: clientside callbacks (dashboard/web/layout.py). Served from assets/, so the
    Content-Security-Policy needs no inline-script hash for them. */
+
+/* The browser's zone, for the server: a page's layout draws the view its link names, and a link
+   without `tz` means this zone (dashboard/web/components/page_view.py). Written before the
+   renderer's first request; an IANA name needs no escaping in a cookie. */
+(function () {
+    try {
+        var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+        if (zone && /^[A-Za-z0-9_+\-\/]+$/.test(zone)) {
+            document.cookie = "auditdash_tz=" + zone + "; path=/; SameSite=Lax";
+        }
+    } catch (e) {
+        /* no zone: the layout draws UTC and the page's callback redraws it */
+    }
+})();
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
     auditdash: {
         /* The browser's IANA zone, read once: the default zone of a link that names none. */

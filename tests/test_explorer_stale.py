@@ -30,7 +30,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, s
 
 def _rows_callback(client: WebClient) -> dict[str, Any]:
     deps = client.request("GET", "/_dash-dependencies").json()
-    return next(d for d in deps if any(i["property"] == "getRowsRequest" for i in d["inputs"]))
+    # the grid's request reaches the server through `explorer-rows-request` (assets/explorer.js answers
+    # the listing's first page itself, and passes every other request on)
+    return next(d for d in deps if any(i["id"] == "explorer-rows-request" for i in d["inputs"]))
 
 
 def test_a_stale_archive_listing_gets_no_rows_and_a_reason(server: tuple[Server, str]) -> None:
@@ -39,6 +41,7 @@ def test_a_stale_archive_listing_gets_no_rows_and_a_reason(server: tuple[Server,
     assert client.login("cora", password).status == 302
     dep = _rows_callback(client)
     snap = Snapshot(Filters(), datetime(2026, 11, 26, 8, 0), 0, 0, archive=("/etc/passwd",))
+    ask = {"startRow": 0, "endRow": 50}
     outputs = []
     for part in dep["output"][2:-2].split("..."):
         raw, _, prop = part.rpartition(".")
@@ -46,12 +49,12 @@ def test_a_stale_archive_listing_gets_no_rows_and_a_reason(server: tuple[Server,
     payload = {
         "output": dep["output"],
         "outputs": outputs,
-        "inputs": [{"id": "explorer-grid", "property": "getRowsRequest", "value": {"startRow": 0, "endRow": 50}}],
+        "inputs": [{"id": "explorer-rows-request", "property": "data", "value": {"request": ask, "n": 1}}],
         "state": [
             {"id": "explorer-listing", "property": "data", "value": snap.to_store()},
             {"id": "explorer-anchors", "property": "data", "value": None},
         ],
-        "changedPropIds": ["explorer-grid.getRowsRequest"],
+        "changedPropIds": ["explorer-rows-request.data"],
     }
     reply = client.callback(payload)
     assert reply.status == 200, reply.text

@@ -248,7 +248,10 @@ def test_permitted_pages_still_work(site: App, role: str) -> None:
         has_callbacks = any(
             r.kind == "page" and r.page and r.page["path"] == page["path"] for r in site.routes.values()
         )
-        assert answered or not has_callbacks, f"no callback of {page['path']} answered {role}"
+        # a page drawn with its layout (Overview, Security: components/page_view.py) answered in the
+        # router's reply; its callbacks then have nothing to draw for the layout's own view
+        drawn = '"page-shown"' in json.dumps(layout)
+        assert answered or drawn or not has_callbacks, f"no callback of {page['path']} answered {role}"
     if role == "manager":
         shell = next(r for r in site.routes.values() if r.kind == "shell" and r.pathname_slots())
         reply = _post(client, body(shell, "/explorer"))

@@ -44,6 +44,8 @@ INSTALLERS.append(install_sso)  # single sign-on through an OpenID Connect provi
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 ASSETS_DIR = PACKAGE_DIR.parent.parent / "assets"
+#: the partial plotly.js bundle in assets/vendor/plotly (a file name pattern: Dash's `assets_ignore`)
+PLOTLY_BUNDLE = r"^plotly-auditdash\.min\.js$"
 
 
 def _storage_fault_page(exc: Exception) -> Any:
@@ -98,6 +100,8 @@ def create_app(settings: Settings, db: Database | None = None) -> dash.Dash:
         use_pages=True,
         pages_folder=str(PACKAGE_DIR / "pages"),
         assets_folder=str(ASSETS_DIR),
+        # plotly.js's partial bundle is loaded by assets/plotly-loader.js when a chart needs it
+        assets_ignore=PLOTLY_BUNDLE,
         # Bootstrap's CSS is served from assets/vendor (no CDN: the machines have no internet).
         suppress_callback_exceptions=True,
         title="auditdash",

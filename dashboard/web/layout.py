@@ -3,8 +3,9 @@
 The shell owns the view. Its stores and the URL follow the contract documented in
 `dashboard.web.ids`; one server callback (`_sync`, the rules are in
 `dashboard.web.components.filterbar.sync`) keeps the URL, the `filters` store and the sidebar in
-step, and small clientside callbacks (assets/dashboard.js) write the browser history, read the
-browser's time zone and keep the query string on the navigation links.
+step (and draws a registered page's change in the same answer, `page_view.draw_into`), and small
+clientside callbacks (assets/dashboard.js) write the browser history, read the browser's time
+zone and keep the query string on the navigation links.
 
 `/wall` (and any page registered with `sidebar=False`) gets no navigation and no sidebar; a
 `wall` session gets the bare page container only, so no shell callback runs for the kiosk.
@@ -42,7 +43,7 @@ from dashboard.store.faults import classify
 from dashboard.store.schema import events
 from dashboard.web import auth_rules, ids, not_found_404
 from dashboard.web.access import viewer
-from dashboard.web.components import filter_views, filterbar, status
+from dashboard.web.components import filter_views, filterbar, page_view, status
 from dashboard.web.components.parts import attrs
 from dashboard.web.state import AppState, state
 
@@ -286,7 +287,7 @@ def _sync(*args: Any) -> tuple[Any, ...]:
     n = len(_CONTROLS)
     search, browser_tz, patch_data, _clear, _xf = args[:5]
     control_values = args[5 : 5 + n]
-    current, pathname = args[5 + n], args[6 + n]
+    current, pathname, shown = args[5 + n], args[6 + n], args[7 + n]
     if _is_bare(pathname):
         raise dash.exceptions.PreventUpdate  # the wall and the like keep their own view
     raw_trigger = dash.ctx.triggered_id
@@ -325,6 +326,11 @@ def _sync(*args: Any) -> tuple[Any, ...]:
         changed = filterbar.options_for(controls, result.controls, filterbar.load_choices(db), directory, who.masked)
         options = [changed.get(cid, no_update) for cid in _OPTION_CONTROLS]
     url = {"search": result.search, "push": result.push} if result.search is not None else no_update
+    store: Any = no_update
+    if f is not None:
+        store = filterbar.store_data(f)
+        if current is not None:  # a change: the page is drawn in this answer too (its first view came with its layout)
+            page_view.draw_into(pathname, f, store, shown or [])
     problems: Any = no_update
     if result.filters is not None or result.controls is not None:
         problems = (
@@ -338,7 +344,7 @@ def _sync(*args: Any) -> tuple[Any, ...]:
             else None
         )
     return (
-        filterbar.store_data(f) if f is not None else no_update,
+        store,
         url,
         None if result.clear_patch else no_update,
         filterbar.summary(f) if f is not None else no_update,
@@ -401,6 +407,7 @@ def install_shell(app: dash.Dash, _state: AppState) -> None:
         *(Input(c.id, c.prop) for c in _CONTROLS),
         State(ids.FILTERS, "data"),
         State(ids.URL, "pathname"),
+        State({"type": page_view.SHOWN_TYPE, "page": ALL}, "data"),
     )(_sync)
     app.callback(
         Output(ids.F_USERS, "options", allow_duplicate=True),

@@ -83,8 +83,10 @@ def test_overview_one_answer_per_change_says_what_it_shows(site: Server, page: P
     failures = number(page, "#fig-events")
     assert 0 < failures < everything
     expect(lead).to_contain_text("of the filtered activity")
-    # the whole page came in one answer (cards, charts, table, subtitle)
-    assert sum("ov-shown" in b for b in bodies) == 1
+    # the whole page came in one answer, the shell's (cards, charts, table, subtitle): the page's own
+    # callback stayed silent
+    assert sum("page-shown" in b for b in bodies) == 1
+    assert not any("ov-want" in b for b in bodies)
     # shares of a few events among many are never "0.0%"
     shares = page.locator("#category-table tbody td:nth-child(3)").all_inner_texts()
     assert shares and "0.0%" not in shares
@@ -120,7 +122,8 @@ def test_security_patches_back_and_forth_and_the_map_reads(site: Server, page: P
     page.locator("#f-preset label", has_text="7 d").click()
     expect(page.locator("#sec-failed")).not_to_have_text(month)
     settle(page)
-    assert sum("sec-shown" in b for b in bodies) == 1
+    assert sum("page-shown" in b for b in bodies) == 1
+    assert not any("sec-want" in b for b in bodies)
     # back to 30 days: everything as it was (what was patched, what was left alone)
     page.locator("#f-preset label", has_text="30 d").click()
     expect(page.locator("#sec-failed")).to_have_text(month)

@@ -28,7 +28,7 @@ from dashboard.store.archive import archived_months
 from dashboard.store.db import Database
 from dashboard.store.explorer import Anchor, Snapshot, Sort
 from dashboard.web.access import viewer
-from dashboard.web.components import detail
+from dashboard.web.components import detail, views
 from dashboard.when import in_zone
 
 log = logging.getLogger(__name__)
@@ -195,6 +195,47 @@ def open_listing(
     arrived since; the page also reloads when the archive is switched on). With `archive` (the
     switch on), the listing includes the archived months its range overlaps.
     """
+    snap = _new_snapshot(db, filters_data, current_data, reload, now, archive)
+    if snap is not None:
+        _record_listing(db, snap, archive)
+    return snap
+
+
+def open_listing_with_first(
+    db: Database,
+    filters_data: Mapping[str, Any] | None,
+    current_data: Any,
+    sort: Sort,
+    *,
+    masked: bool,
+    reload: bool = False,
+    archive: Locations | None = None,
+) -> tuple[Snapshot, dict[str, Any] | None] | None:
+    """`open_listing`, and its first page in order `sort` (`first_page`, masked as `masked` says).
+
+    The page is read while the view is recorded (the record, a write to the log, is most of the
+    listing's time); both finish before anything is returned, and if the record fails the error
+    is raised and nothing is shown.
+    """
+    snap = _new_snapshot(db, filters_data, current_data, reload, None, archive)
+    if snap is None:
+        return None
+    listing = snap.to_store()
+    first, _ = views.in_parallel(
+        lambda: first_page(db, listing, sort, archive=archive, masked=masked),
+        lambda: _record_listing(db, snap, archive),  # in the request's thread: it names who is looking
+    )
+    return snap, first
+
+
+def _new_snapshot(
+    db: Database,
+    filters_data: Mapping[str, Any] | None,
+    current_data: Any,
+    reload: bool,
+    now: datetime | None,
+    archive: Locations | None,
+) -> Snapshot | None:
     if filters_data is None:
         return None
     filters = Filters.from_store(filters_data)
@@ -202,7 +243,10 @@ def open_listing(
     switched_off = archive is None and current is not None and bool(current.archive)
     if current is not None and current.filters == filters and not reload and not switched_off:
         return None
-    snap = explorer.snapshot(db, filters, now, archive=archive)
+    return explorer.snapshot(db, filters, now, archive=archive)
+
+
+def _record_listing(db: Database, snap: Snapshot, archive: Locations | None) -> None:
     metadata: dict[str, Any] = {
         "events": snap.total,
         "as_of": snap.now.isoformat() + "Z",
@@ -210,8 +254,7 @@ def open_listing(
     }
     if archive is not None:
         metadata["archive_months"] = snap.archive_months()
-    _record_view(db, filters, metadata=metadata)
-    return snap
+    _record_view(db, snap.filters, metadata=metadata)
 
 
 def _listing(listing_data: Any, archive: Locations | None) -> Snapshot | None:
@@ -243,11 +286,17 @@ def listing_texts(snap: Snapshot) -> tuple[str, str]:
 
 
 def rows(
-    db: Database, request: Any, listing_data: Any, anchors_data: Any, archive: Locations | None = None
+    db: Database,
+    request: Any,
+    listing_data: Any,
+    anchors_data: Any,
+    archive: Locations | None = None,
+    masked: bool | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """One page for the grid's infinite row model, and the anchors to keep for the next turn.
 
-    `archive`: where the archive is (needed for a listing that includes archived months).
+    `archive`: where the archive is (needed for a listing that includes archived months);
+    `masked`: whether to mask the rows (default: as the request's viewer must see them).
 
     Raises:
         LookupError: when there is no listing yet (the grid asked before the page had one), or
@@ -264,9 +313,36 @@ def rows(
     if isinstance(anchors_data, Mapping) and anchors_data.get("key") == key:
         found = (Anchor.from_json(a) for a in anchors_data.get("anchors") or [])
         anchors = [a for a in found if a is not None]
-    page = explorer.page(db, snap, start, end - start, sort, anchors, masked=viewer().masked)
+    hide = viewer().masked if masked is None else masked
+    page = explorer.page(db, snap, start, end - start, sort, anchors, masked=hide)
     kept = explorer.remember(anchors, page.anchor)
     return {"rowData": page.rows, "rowCount": snap.total}, {"key": key, "anchors": [a.to_json() for a in kept]}
+
+
+def first_page(
+    db: Database, listing_data: Any, sort: Sort, archive: Locations | None = None, masked: bool | None = None
+) -> dict[str, Any] | None:
+    """The listing's first page in order `sort`, made with the listing, for the grid's first request.
+
+    The grid asks for it right after the listing arrives; assets/explorer.js (`rowsFor`) answers that
+    request from this store, in the browser, when it is for rows [0, PAGE_SIZE) of this listing in
+    this order, and sends any other request to the server (`rows`). The rows are masked for the
+    viewer like any page. None when there is no listing to read.
+    """
+    model = [{"colId": sort.column, "sort": "desc" if sort.descending else "asc"}]
+    request = {"startRow": 0, "endRow": explorer.PAGE_SIZE, "sortModel": model}
+    try:
+        response, anchors = rows(db, request, listing_data, None, archive=archive, masked=masked)
+    except LookupError:
+        return None
+    snap = Snapshot.from_store(listing_data)
+    return {
+        "token": snap.token() if snap is not None else None,
+        "endRow": explorer.PAGE_SIZE,
+        "sort": model[0],
+        "response": response,
+        "anchors": anchors,
+    }
 
 
 def open_event(db: Database, seq: Any, listing_data: Any, archive: Locations | None = None) -> tuple[str, list[Any]]:

@@ -214,10 +214,15 @@ def page_filters(data: Mapping[str, Any] | None) -> Filters:
 ASOF_KEY = "asof"
 
 
+#: key of the `filters` store with the view's canonical link query (`link_query`): a page compares
+#: it with the view it shows (`page_view`), in the browser too, without reading the filters.
+VIEW_KEY = "view"
+
+
 def store_data(f: Filters, now: datetime | None = None) -> dict[str, Any]:
-    """The `filters` store's data for `f`, stamped with the instant it was written."""
+    """The `filters` store's data for `f`, stamped with the instant it was written and its view's key."""
     moment = (now or datetime.now(UTC)).astimezone(UTC).replace(second=0, microsecond=0)
-    return {**f.to_store(), ASOF_KEY: moment.isoformat()}
+    return {**f.to_store(), ASOF_KEY: moment.isoformat(), VIEW_KEY: link_query(f)}
 
 
 #: the store's instant is used only this long after it was written: a redraw's callbacks run

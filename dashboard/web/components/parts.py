@@ -59,14 +59,16 @@ def _lead(text: str | None, lead_id: str | None) -> html.P | None:
     return html.P(text, className="text-body-secondary mb-0") if text else None
 
 
-def stat_card(label: str, value_id: str, note: str | None = None, note_id: str | None = None) -> dbc.Col:
-    """A headline figure: label, a large number (filled by a callback), an optional note under it."""
+def stat_card(
+    label: str, value_id: str, note: str | None = None, note_id: str | None = None, value: Any = "…"
+) -> dbc.Col:
+    """A headline figure: label, a large number (`value`, else "…" until a callback fills it), an optional note."""
     return dbc.Col(
         dbc.Card(
             dbc.CardBody(
                 [
                     html.Div(label, className="ad-stat-label"),
-                    html.Div("…", id=value_id, className="ad-stat-value"),
+                    html.Div(value, id=value_id, className="ad-stat-value"),
                     html.Div(note or "", className="ad-stat-note", **(attrs(id=note_id) if note_id else {}))
                     if (note or note_id)
                     else None,
@@ -79,8 +81,16 @@ def stat_card(label: str, value_id: str, note: str | None = None, note_id: str |
     )
 
 
-def graph_card(graph_id: str, height: int = 360, footer: Any = None, config: dict[str, Any] | None = None) -> dbc.Card:
-    """A card holding one chart (its title is part of the figure, so PDF packs show it too)."""
+def graph_card(
+    graph_id: str,
+    height: int = 360,
+    footer: Any = None,
+    config: dict[str, Any] | None = None,
+    figure: Any = None,
+) -> dbc.Card:
+    """A card holding one chart (its title is part of the figure, so PDF packs show it too; `figure`:
+    drawn with the page, else filled by a callback)."""
+    shown: dict[str, Any] = {} if figure is None else {"figure": figure}
     return dbc.Card(
         [
             dbc.CardBody(
@@ -91,6 +101,7 @@ def graph_card(graph_id: str, height: int = 360, footer: Any = None, config: dic
                         # the figure's own height wins (charts grow with their rows); until
                         # it arrives the card keeps this height, so the page does not jump
                         style={"minHeight": f"{height}px"},
+                        **shown,
                     ),
                     type="dot",
                     delay_show=400,
@@ -104,15 +115,15 @@ def graph_card(graph_id: str, height: int = 360, footer: Any = None, config: dic
     )
 
 
-def table_card(title: str, body_id: str, note: str | None = None, scroll: bool = False) -> dbc.Card:
-    """A card with a title and a table filled by a callback (`scroll`: at most about 12 rows high)."""
+def table_card(title: str, body_id: str, note: str | None = None, scroll: bool = False, body: Any = None) -> dbc.Card:
+    """A card with a title and a table (`body`, else filled by a callback; `scroll`: at most about 12 rows high)."""
     return dbc.Card(
         [
             dbc.CardHeader(html.H2(title, className="h6 mb-0"), className="ad-card-header"),
             dbc.CardBody(
                 [
                     html.Div(
-                        html.Div("Loading…", className="ad-empty"),
+                        html.Div("Loading…", className="ad-empty") if body is None else body,
                         id=body_id,
                         className="ad-scroll" if scroll else None,
                     ),

@@ -28,6 +28,7 @@ from dashboard.evidence.locations import Locations
 from dashboard.store import explorer
 from dashboard.store.explorer import Snapshot, Sort
 from dashboard.web import ids
+from dashboard.web.access import viewer
 from dashboard.web.components import detail, explorer_views
 from dashboard.web.components.parts import page_header
 from dashboard.web.state import state
@@ -43,7 +44,9 @@ GRID_OPTIONS: dict[str, Any] = {
     "maxBlocksInCache": 4,
     "maxConcurrentDatasourceRequests": 1,
     "infiniteInitialRowCount": 1,
-    "blockLoadDebounceMillis": 100,
+    # with pagination one block is one page: a page turn or a new listing loads at once (a debounce
+    # for scrolling only delayed every change by its length)
+    "blockLoadDebounceMillis": 0,
     "rowBuffer": 0,
     "animateRows": False,
     "suppressMultiSort": True,
@@ -62,6 +65,10 @@ EX_SHOWN = "explorer-shown"
 EX_URL_SYNC = "explorer-url-sync"
 #: what a link's fragment asked for and was not understood
 EX_LINK_NOTE = "explorer-link-note"
+#: the listing's first page, made with it (`explorer_views.first_page`): the grid's first request is answered from it
+EX_FIRST = "explorer-first-page"
+#: a request of the grid for rows that the first page does not answer, passed on to the server (`_rows`)
+EX_ROWS_ASK = "explorer-rows-request"
 
 
 def grid(tz: str, sort: Sort | None = None) -> dag.AgGrid:
@@ -84,6 +91,13 @@ def _archive() -> Locations:
     """Where the archive of the store is."""
     st = state()
     return Locations.resolve(st.settings, st.db.path)
+
+
+def _archive_switch() -> tuple[str, bool]:
+    """The switch's note and whether it is disabled (PostgreSQL cannot read Parquet files in place)."""
+    if state().db.url is not None:
+        return "On PostgreSQL, archived months are listed after a restore (auditdash archive restore).", True
+    return explorer_views.archive_switch(_archive())
 
 
 def archive_toggle(note: str, disabled: bool) -> html.Div:
@@ -124,7 +138,7 @@ def layout(**_query: str) -> html.Div:
                         className="ex-counts",
                         **cast(dict[str, Any], {"aria-live": "polite"}),
                     ),
-                    archive_toggle(*explorer_views.archive_switch(_archive())),
+                    archive_toggle(*_archive_switch()),
                     dbc.Button(
                         "Reload",
                         id=ids.EX_RELOAD,
@@ -150,6 +164,8 @@ def layout(**_query: str) -> html.Div:
             dcc.Store(id=ids.EX_ANCHORS, storage_type="memory"),
             dcc.Store(id=EX_SHOWN, storage_type="memory"),
             dcc.Store(id=EX_URL_SYNC, storage_type="memory"),
+            dcc.Store(id=EX_FIRST, storage_type="memory"),
+            dcc.Store(id=EX_ROWS_ASK, storage_type="memory"),
         ],
         className="ex-page",
     )
@@ -182,6 +198,7 @@ def _open(seq: int, listing: Any) -> tuple[Any, ...]:
     Output(ids.EX_PANEL, "title", allow_duplicate=True),
     Output(ids.EX_PANEL_BODY, "children", allow_duplicate=True),
     Output(EX_SHOWN, "data", allow_duplicate=True),
+    Output(EX_FIRST, "data"),
     Input(ids.FILTERS, "data"),
     Input(ids.EX_RELOAD, "n_clicks"),
     Input(ids.EX_ARCHIVE, "value"),
@@ -195,21 +212,27 @@ def _listing(filters_data: Any, _reload: Any, include_archive: Any, current: Any
     # switching the archive on or off makes a new listing, as "Reload" does
     reload = dash.ctx.triggered_id in (ids.EX_RELOAD, ids.EX_ARCHIVE)
     archive = _archive() if include_archive else None
-    snap = explorer_views.open_listing(state().db, filters_data, current, reload=reload, archive=archive)
-    if snap is None:
+    asked = explorer_views.link_view(fragment)
+    # the grid's first request comes right after: its answer travels with the listing (the order
+    # the link names is the grid's: assets/explorer.js writes a sort the person chooses into it)
+    made = explorer_views.open_listing_with_first(
+        state().db, filters_data, current, asked.sort, masked=viewer().masked, reload=reload, archive=archive
+    )
+    if made is None:
         raise PreventUpdate
+    snap, first = made
     count, asof = explorer_views.listing_texts(snap)
     previous = Snapshot.from_store(current)
-    asked = explorer_views.link_view(fragment)
+    listing = snap.to_store()
     if previous is None:
         # the first listing of the page: the order and the event of the link it was opened with
         table = grid(snap.filters.tz, asked.sort)
-        panel = _open(asked.event, snap.to_store()) if asked.event is not None else (False, no_update, no_update, None)
-        return snap.to_store(), count, asof, table, _link_note(asked.problems), *panel
+        panel = _open(asked.event, listing) if asked.event is not None else (False, no_update, no_update, None)
+        return listing, count, asof, table, _link_note(asked.problems), *panel, first
     # A new grid for a new zone (the time column's header); otherwise the grid stays and
     # assets/explorer.js drops its pages. A new view closes the panel.
     table = grid(snap.filters.tz, asked.sort) if previous.filters.tz != snap.filters.tz else no_update
-    return snap.to_store(), count, asof, table, no_update, False, no_update, no_update, None
+    return listing, count, asof, table, no_update, False, no_update, no_update, None, first
 
 
 # A new listing for a grid that already shows one: back to the first page and drop the pages the
@@ -222,16 +245,31 @@ dash.clientside_callback(
 )
 
 
+# The grid asks for rows: the listing's first page is answered in the browser from the page made
+# with the listing (once per listing); any other request goes on to the server (`_rows`).
+dash.clientside_callback(
+    ClientsideFunction(namespace="explorer", function_name="rowsFor"),
+    Output(ids.EX_GRID, "getRowsResponse", allow_duplicate=True),
+    Output(ids.EX_ANCHORS, "data", allow_duplicate=True),
+    Output(EX_ROWS_ASK, "data"),
+    Input(ids.EX_GRID, "getRowsRequest"),
+    State(EX_FIRST, "data"),
+    State(ids.EX_LISTING, "data"),
+    prevent_initial_call=True,
+)
+
+
 @dash.callback(
     Output(ids.EX_GRID, "getRowsResponse"),
     Output(ids.EX_ANCHORS, "data"),
     Output(ids.EX_ASOF, "children", allow_duplicate=True),
-    Input(ids.EX_GRID, "getRowsRequest"),
+    Input(EX_ROWS_ASK, "data"),
     State(ids.EX_LISTING, "data"),
     State(ids.EX_ANCHORS, "data"),
     prevent_initial_call=True,
 )
-def _rows(request: Any, listing: Any, anchors: Any) -> tuple[Any, Any, Any]:
+def _rows(ask: Any, listing: Any, anchors: Any) -> tuple[Any, Any, Any]:
+    request = ask.get("request") if isinstance(ask, dict) else None
     if not request:
         raise PreventUpdate
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import dash
@@ -9,50 +10,71 @@ import dash_bootstrap_components as dbc
 from dash import ClientsideFunction, Input, Output, State, callback, dcc, html
 from dash.exceptions import PreventUpdate
 
+from dashboard.filters import Filters
 from dashboard.web import ids
 from dashboard.web.access import viewer
-from dashboard.web.components import views
+from dashboard.web.components import page_view, views
 from dashboard.web.components.filterbar import page_filters, page_moment, patch
 from dashboard.web.components.parts import graph_card, only_changed, page_header, stat_card, table_card
 from dashboard.web.state import state
 
-dash.register_page(__name__, path="/", name="Overview", title="Overview · Audit Logs · auditdash", order=0)
+PATH = "/"
+dash.register_page(__name__, path=PATH, name="Overview", title="Overview · Audit Logs · auditdash", order=0)
 
 LEAD = "Events and failed logins, the busiest users and actions, and activity by category."
 #: the subtitle's id (it says what the page shows for the view)
 LEAD_ID = "ov-lead"
-#: digests of what the page's callback last sent (`parts.only_changed`)
-SHOWN = "ov-shown"
+#: digests of what the page shows and the key of its view (`page_view`)
+SHOWN = page_view.shown_id("overview")
+#: the `filters` store, passed on by the clientside gate when the page does not show its view
+WANT = "ov-want"
 
 
-def layout(**_query: str) -> html.Div:
-    """The page skeleton; the charts follow the shell's `filters` store (which the URL sets)."""
+def layout(**query: Any) -> html.Div:
+    """The page with the view its link names drawn in it (`page_view`); later changes of the shell's
+    `filters` store redraw what changed (`_page`)."""
+    f = page_view.link_filters(query)
+    v = _draw(f, None, viewer().masked)
     return html.Div(
         [
-            dcc.Store(id=SHOWN, storage_type="memory"),
-            page_header("Audit Logs", "Overview", LEAD, lead_id=LEAD_ID),
+            dcc.Store(id=SHOWN, storage_type="memory", data=page_view.shown_data(f, only_changed(v, None)[1])),
+            dcc.Store(id=WANT, storage_type="memory"),
+            page_header("Audit Logs", "Overview", v["lead"], lead_id=LEAD_ID),
             dbc.Row(
                 [
-                    stat_card("Events", ids.OV_EVENTS),
-                    stat_card("Failed logins", ids.OV_FAILED_LOGINS),
-                    stat_card("Users", ids.OV_USERS, "distinct people acting"),
-                    stat_card("IP addresses", ids.OV_IPS, "distinct sources"),
-                    stat_card("Open alerts", ids.OV_ALERTS, note_id=f"{ids.OV_ALERTS}-note"),
+                    stat_card("Events", ids.OV_EVENTS, value=v["events"]),
+                    stat_card("Failed logins", ids.OV_FAILED_LOGINS, value=v["failed"]),
+                    stat_card("Users", ids.OV_USERS, "distinct people acting", value=v["users"]),
+                    stat_card("IP addresses", ids.OV_IPS, "distinct sources", value=v["ips"]),
+                    stat_card("Open alerts", ids.OV_ALERTS, v["alerts_note"], f"{ids.OV_ALERTS}-note", v["alerts"]),
                 ],
                 className="g-3 mb-3",
             ),
             html.Div(
-                graph_card(ids.OV_TIMELINE, 380, footer="Click a bar to show only its period."),
+                graph_card(ids.OV_TIMELINE, 380, "Click a bar to show only its period.", figure=v["timeline"]),
                 className="mb-3",
             ),
             dbc.Row(
                 [
-                    dbc.Col(graph_card(ids.OV_TOP_USERS, 320, footer="Click a bar to show only that user."), lg=6),
-                    dbc.Col(graph_card(ids.OV_TOP_ACTIONS, 320, footer="Click a bar to show only that action."), lg=6),
+                    dbc.Col(
+                        graph_card(ids.OV_TOP_USERS, 320, "Click a bar to show only that user.", figure=v["top_users"]),
+                        lg=6,
+                    ),
+                    dbc.Col(
+                        graph_card(
+                            ids.OV_TOP_ACTIONS, 320, "Click a bar to show only that action.", figure=v["top_actions"]
+                        ),
+                        lg=6,
+                    ),
                 ],
                 className="g-3 mb-3",
             ),
-            table_card("Events by category", "ov-category-body", "Click a category to show only its events."),
+            table_card(
+                "Events by category",
+                "ov-category-body",
+                "Click a category to show only its events.",
+                body=v["categories"],
+            ),
         ],
         className="ad-page",
     )
@@ -74,17 +96,9 @@ _OUTPUTS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-@callback(
-    *(Output(cid, prop) for _, cid, prop in _OUTPUTS),
-    Output(SHOWN, "data"),
-    Input(ids.FILTERS, "data"),
-    State(SHOWN, "data"),
-)
-def _page(data: dict[str, Any] | None, shown: Any) -> tuple[Any, ...]:
-    """The whole page in one round trip: its queries run side by side, only what changed is sent."""
-    if data is None:
-        raise PreventUpdate  # the shell has not read the URL yet
-    db, f, now, masked = state().db, page_filters(data), page_moment(data), viewer().masked
+def _draw(f: Filters, now: datetime | None, masked: bool) -> dict[str, Any]:
+    """Every output's value for view `f`, by name (its queries run side by side)."""
+    db = state().db
     cards, timeline, (users, actions, table) = views.in_parallel(
         lambda: views.overview_cards(db, f, now),
         lambda: views.overview_timeline(db, f, now),
@@ -109,8 +123,37 @@ def _page(data: dict[str, Any] | None, shown: Any) -> tuple[Any, ...]:
             strict=True,
         )
     )
-    out, digests = only_changed(values, shown)
-    return (*out, digests)
+    return values
+
+
+# After a change the shell draws the page in its own answer (`page_view.draw_into`); the gate
+# passes the `filters` store on to `_page` only when the page does not show its view.
+_PAGE = page_view.Page(PATH, "overview", _OUTPUTS, _draw)
+page_view.register(_PAGE)
+dash.clientside_callback(
+    ClientsideFunction(namespace="auditdashPages", function_name="needsView"),
+    Output(WANT, "data"),
+    Input(ids.FILTERS, "data"),
+    State(SHOWN, "data"),
+    prevent_initial_call=True,
+)
+
+
+@callback(
+    *(Output(cid, prop) for _, cid, prop in _OUTPUTS),
+    Output(SHOWN, "data"),
+    Input(WANT, "data"),
+    State(SHOWN, "data"),
+    prevent_initial_call=True,
+)
+def _page(data: dict[str, Any] | None, shown: Any) -> tuple[Any, ...]:
+    """The view of the `filters` store when the shell did not draw it: only what changed is sent."""
+    if data is None:
+        raise PreventUpdate
+    f = page_filters(data)
+    if page_view.is_shown(shown, f):
+        raise PreventUpdate  # drawn with the layout, or by the shell, already
+    return tuple(page_view.changed_outputs(_PAGE, f, page_moment(data), viewer().masked, shown))
 
 
 # A bar of the timeline narrows the view to its period: its start is the bar's x, its width the

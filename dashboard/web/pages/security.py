@@ -7,23 +7,27 @@ from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback, dcc, html
+from dash import ClientsideFunction, Input, Output, State, callback, dcc, html
 from dash.exceptions import PreventUpdate
 
 from dashboard.events.taxonomy import FAILED_LOGIN_ACTIONS, FAILED_LOGIN_OUTCOME
 from dashboard.figures import MAP_HEIGHT, actor_from_label, weekday_hour_of
+from dashboard.filters import Filters
 from dashboard.web import ids
 from dashboard.web.access import viewer
-from dashboard.web.components import views
+from dashboard.web.components import page_view, views
 from dashboard.web.components.filterbar import page_filters, page_moment, patch
 from dashboard.web.components.parts import MAP_CONFIG, graph_card, only_changed, page_header, stat_card, table_card
 from dashboard.web.state import state
 
-dash.register_page(__name__, path="/security", name="Security", title="Security · Audit Logs · auditdash", order=10)
+PATH = "/security"
+dash.register_page(__name__, path=PATH, name="Security", title="Security · Audit Logs · auditdash", order=10)
 
 LEAD = "Failed login attempts, where sign-ins come from, and changes to roles and permissions."
-#: digests of what the page's callback last sent (`parts.only_changed`)
-SHOWN = "sec-shown"
+#: digests of what the page shows and the key of its view (`page_view`)
+SHOWN = page_view.shown_id("security")
+#: the `filters` store, passed on by the clientside gate when the page does not show its view
+WANT = "sec-want"
 
 
 def _credits() -> list[Any]:
@@ -38,18 +42,22 @@ def _credits() -> list[Any]:
     return parts or ["No geolocation database is installed: addresses are not placed."]
 
 
-def layout(**_query: str) -> html.Div:
-    """The page skeleton; the charts follow the shell's `filters` store (which the URL sets)."""
+def layout(**query: Any) -> html.Div:
+    """The page with the view its link names drawn in it (`page_view`); later changes of the shell's
+    `filters` store redraw what changed (`_page`)."""
+    f = page_view.link_filters(query)
+    v = _draw(f, None, viewer().masked)
     return html.Div(
         [
-            dcc.Store(id=SHOWN, storage_type="memory"),
+            dcc.Store(id=SHOWN, storage_type="memory", data=page_view.shown_data(f, only_changed(v, None)[1])),
+            dcc.Store(id=WANT, storage_type="memory"),
             page_header("Security", "Security", LEAD),
             dbc.Row(
                 [
-                    stat_card("Failed logins", ids.SEC_FAILED),
-                    stat_card("Account lockouts", ids.SEC_LOCKED),
-                    stat_card("Users with failed logins", ids.SEC_FAILING_USERS),
-                    stat_card("Addresses with failed logins", ids.SEC_FAILING_IPS),
+                    stat_card("Failed logins", ids.SEC_FAILED, value=v["failed"]),
+                    stat_card("Account lockouts", ids.SEC_LOCKED, value=v["locked"]),
+                    stat_card("Users with failed logins", ids.SEC_FAILING_USERS, value=v["failing_users"]),
+                    stat_card("Addresses with failed logins", ids.SEC_FAILING_IPS, value=v["failing_ips"]),
                 ],
                 className="g-3 mb-3",
             ),
@@ -60,15 +68,26 @@ def layout(**_query: str) -> html.Div:
                             ids.SEC_HEATMAP_WEEK,
                             300,
                             footer="Click a cell to show only the failed logins of that weekday and hour.",
+                            figure=v["weekday_hour"],
                         ),
                         lg=7,
                     ),
-                    dbc.Col(graph_card(ids.SEC_REASONS, 300, footer="Click a bar to show only those failures."), lg=5),
+                    dbc.Col(
+                        graph_card(
+                            ids.SEC_REASONS, 300, footer="Click a bar to show only those failures.", figure=v["reasons"]
+                        ),
+                        lg=5,
+                    ),
                 ],
                 className="g-3 mb-3",
             ),
             html.Div(
-                graph_card(ids.SEC_HEATMAP_USERS, 320, footer="Click a cell to show that user on that day."),
+                graph_card(
+                    ids.SEC_HEATMAP_USERS,
+                    320,
+                    footer="Click a cell to show that user on that day.",
+                    figure=v["user_day"],
+                ),
                 className="mb-3",
             ),
             # the map takes the page's width: half of it left Europe's cities on top of each other
@@ -77,9 +96,10 @@ def layout(**_query: str) -> html.Div:
                     ids.SEC_MAP,
                     MAP_HEIGHT,
                     config=MAP_CONFIG,
+                    figure=v["map"],
                     footer=html.Div(
                         [
-                            html.Span(id=ids.SEC_MAP_NOTE),
+                            html.Span(v["map_note"], id=ids.SEC_MAP_NOTE),
                             " Click a place to show only its country; a star marks a country new to a user."
                             " Size: events; colour: the share of them that failed. ",
                             html.Span(_credits(), className="ad-credit", id="geo-credit"),
@@ -94,6 +114,7 @@ def layout(**_query: str) -> html.Div:
                     ids.SEC_NEW_COUNTRIES,
                     "First activity from a country in this view, after activity from elsewhere before.",
                     scroll=True,
+                    body=v["new_countries"],
                 ),
                 className="mb-3",
             ),
@@ -102,10 +123,16 @@ def layout(**_query: str) -> html.Div:
                     "Top addresses",
                     ids.SEC_TOP_IPS,
                     "Most failures first. Click an address or a country to show only it.",
+                    body=v["top_ips"],
                 ),
                 className="mb-3",
             ),
-            table_card("Permission and role changes", ids.SEC_CHANGES, "Newest first; one line per changed value."),
+            table_card(
+                "Permission and role changes",
+                ids.SEC_CHANGES,
+                "Newest first; one line per changed value.",
+                body=v["changes"],
+            ),
         ],
         className="ad-page",
     )
@@ -128,17 +155,9 @@ _OUTPUTS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-@callback(
-    *(Output(cid, prop) for _, cid, prop in _OUTPUTS),
-    Output(SHOWN, "data"),
-    Input(ids.FILTERS, "data"),
-    State(SHOWN, "data"),
-)
-def _page(data: dict[str, Any] | None, shown: Any) -> tuple[Any, ...]:
-    """The whole page in one round trip: its queries run side by side, only what changed is sent."""
-    if data is None:
-        raise PreventUpdate  # the shell has not read the URL yet
-    db, f, now, masked = state().db, page_filters(data), page_moment(data), viewer().masked
+def _draw(f: Filters, now: datetime | None, masked: bool) -> dict[str, Any]:
+    """Every output's value for view `f`, by name (its queries run side by side)."""
+    db = state().db
     c, (world, new_countries, note), (top_ips, changes) = views.in_parallel(
         lambda: views.security_failures(db, f, masked, now),
         lambda: views.security_map(db, f, masked, now),
@@ -164,8 +183,37 @@ def _page(data: dict[str, Any] | None, shown: Any) -> tuple[Any, ...]:
             strict=True,
         )
     )
-    out, digests = only_changed(values, shown)
-    return (*out, digests)
+    return values
+
+
+# After a change the shell draws the page in its own answer (`page_view.draw_into`); the gate
+# passes the `filters` store on to `_page` only when the page does not show its view.
+_PAGE = page_view.Page(PATH, "security", _OUTPUTS, _draw)
+page_view.register(_PAGE)
+dash.clientside_callback(
+    ClientsideFunction(namespace="auditdashPages", function_name="needsView"),
+    Output(WANT, "data"),
+    Input(ids.FILTERS, "data"),
+    State(SHOWN, "data"),
+    prevent_initial_call=True,
+)
+
+
+@callback(
+    *(Output(cid, prop) for _, cid, prop in _OUTPUTS),
+    Output(SHOWN, "data"),
+    Input(WANT, "data"),
+    State(SHOWN, "data"),
+    prevent_initial_call=True,
+)
+def _page(data: dict[str, Any] | None, shown: Any) -> tuple[Any, ...]:
+    """The view of the `filters` store when the shell did not draw it: only what changed is sent."""
+    if data is None:
+        raise PreventUpdate
+    f = page_filters(data)
+    if page_view.is_shown(shown, f):
+        raise PreventUpdate  # drawn with the layout, or by the shell, already
+    return tuple(page_view.changed_outputs(_PAGE, f, page_moment(data), viewer().masked, shown))
 
 
 @callback(
