@@ -11,7 +11,8 @@ What this module holds, and only this module:
   key too);
 - the chain's serialisation point: one transaction-level advisory lock (`CHAIN_LOCK`) that every
   writer of every process takes before it reads the chain head and holds until its batch commits;
-- bulk load: Arrow tables written with `COPY ... FROM STDIN` (CSV made by pyarrow, vectorised);
+- bulk load: Arrow tables written with `COPY ... FROM STDIN` (CSV made by pyarrow, vectorised),
+  and the stored events a batch reads back with `COPY (...) TO STDOUT` (CSV parsed by pyarrow);
 - the staging of a batch (`stage_batch`): the writer's set-based DuckDB statements (store/writer.py)
   run unchanged on an in-memory DuckDB that holds what they read of the store (the chain head, the
   stored events with the batch's ids, rows past the chain's end, the integrity status); what they
@@ -287,6 +288,47 @@ def fetch_arrow(cur: psycopg.Cursor[Any], sql: str, params: Any = None) -> pa.Ta
     return pa.table({n: [r[i] for r in rows] for i, n in enumerate(names)}) if names else pa.table({})
 
 
+def _arrow_type(column: sa.Column[Any]) -> pa.DataType:
+    kind = column.type
+    if isinstance(kind, sa.BigInteger | sa.Integer):
+        return pa.int64()
+    if isinstance(kind, sa.DateTime):
+        return pa.timestamp("us")
+    if isinstance(kind, sa.Float):  # REAL on PostgreSQL, FLOAT (32 bits) on DuckDB
+        return pa.float32()
+    return pa.string()
+
+
+def copy_out(cur: psycopg.Cursor[Any], table: sa.Table, sql: str) -> pa.Table:
+    """The rows of `sql` (every column of `table`, in its order) as an Arrow table typed as
+    `table`: one `COPY (...) TO STDOUT` in CSV, parsed by pyarrow (vectorised: `fetch_arrow`
+    builds Python objects row by row). NULL is an unquoted empty field, an empty text a quoted
+    one, as PostgreSQL writes them; the text of a REAL is the shortest that reads back exactly
+    (the formats are set for the rest of the cursor's transaction, whatever the server's defaults)."""
+    cur.execute("SET LOCAL datestyle = 'ISO, YMD'; SET LOCAL extra_float_digits = 1")
+    buffer = io.BytesIO()
+    with cur.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
+        for chunk in copy:
+            buffer.write(chunk)
+    names = [c.name for c in table.columns]
+    types = {c.name: _arrow_type(c) for c in table.columns}
+    if not buffer.tell():
+        return pa.table({n: pa.array([], types[n]) for n in names})
+    buffer.seek(0)
+    return pacsv.read_csv(
+        buffer,
+        read_options=pacsv.ReadOptions(column_names=names, block_size=16 << 20),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types=types,
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            timestamp_parsers=["%Y-%m-%d %H:%M:%S", pacsv.ISO8601],
+        ),
+    )
+
+
 # -- the batch: staged in DuckDB, written under the chain lock ---------------------------------
 
 
@@ -303,6 +345,14 @@ def _staging(tables: Sequence[sa.Table], quarantine_start: int) -> duckdb.DuckDB
     return con
 
 
+def _stage_quarantine(con: duckdb.DuckDBPyConnection, start: int) -> None:
+    """The staging `quarantine` table, its ids continuing from `start` (PostgreSQL's next)."""
+    for column in schema.quarantine.columns:
+        if isinstance(column.default, sa.Sequence):
+            con.execute(f"CREATE SEQUENCE IF NOT EXISTS {column.default.name} START {start}")
+    con.execute(str(sa.schema.CreateTable(schema.quarantine).compile(dialect=duckdb_engine.Dialect())))
+
+
 def _load(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table) -> None:
     if data.num_rows:
         con.register("_load", data)
@@ -315,8 +365,10 @@ def _load(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table) -> None:
 def stage_batch(engine: Engine, batch: pa.Table) -> Iterator[duckdb.DuckDBPyConnection]:
     """A DuckDB connection to run one batch of the writer on; stored in PostgreSQL at the end.
 
-    The PostgreSQL transaction takes `CHAIN_LOCK` first and holds it until the batch is committed:
-    the chain head read here is the one the batch links to, in every process. When the block
+    The PostgreSQL transaction takes `CHAIN_LOCK` before it reads anything of the store and holds
+    it until the batch is committed: the chain head read here is the one the batch links to, in
+    every process. Only what reads nothing of the store comes first (the staging tables, the
+    batch's ids copied into a temporary table), so that it overlaps another process's batch. When the block
     raises, nothing is written; when the connection is lost, the batch is not stored either (the
     transaction never committed) and the error says to send it again.
     """
@@ -326,31 +378,41 @@ def stage_batch(engine: Engine, batch: pa.Table) -> Iterator[duckdb.DuckDBPyConn
     staging: duckdb.DuckDBPyConnection | None = None
     try:
         with pg.cursor() as cur:
+            # What reads nothing of the store is done before the lock, so that another process's
+            # batch can be stored meanwhile: the staging tables (all but `quarantine`, whose ids
+            # continue PostgreSQL's), and the batch's ids in a temporary table of this transaction.
+            staging = _staging([t for t in (*_STAGED, *_DERIVED) if t is not schema.quarantine], 1)
+            if batch.num_rows:
+                cur.execute("CREATE TEMPORARY TABLE _keys (account_id VARCHAR, event_id VARCHAR) ON COMMIT DROP")
+                copy_arrow(cur, "_keys", batch.select(["account_id", "event_id"]))
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (CHAIN_LOCK,))
             head = fetch_arrow(cur, "SELECT * FROM chain_batches ORDER BY batch_id DESC LIMIT 1")
             last_seq = int(head.column("last_seq")[0].as_py()) if head.num_rows else 0
             head_batch = int(head.column("batch_id")[0].as_py()) if head.num_rows else 0
             cur.execute("SELECT coalesce(max(id), 0) + 1 FROM quarantine")
             q_start = int(cur.fetchone()[0])  # type: ignore[index]
-            staging = _staging((*_STAGED, *_DERIVED), q_start)
+            _stage_quarantine(staging, q_start)
             for state in _STATES:
                 _load(staging, state.name, fetch_arrow(cur, f"SELECT * FROM {state.name}"))  # noqa: S608 - schema names
             _load(staging, "chain_batches", head)
             _load(staging, "meta", fetch_arrow(cur, "SELECT * FROM meta WHERE key = 'integrity_status'"))
             _load(staging, "archive_months", fetch_arrow(cur, "SELECT * FROM archive_months"))
             # rows past the chain's end (inserted outside auditdash), and the stored events with the
-            # batch's ids: all the writer reads of `events`
-            _load(staging, "events", fetch_arrow(cur, "SELECT * FROM events WHERE seq > %s", (last_seq,)))
+            # batch's ids: all the writer reads of `events`. The highest `seq` first (an index probe
+            # per partition): the rows past the end are read only when there are any.
+            cur.execute("SELECT max(seq) FROM events")
+            top = cur.fetchone()[0]  # type: ignore[index]
+            if top is not None and int(top) > last_seq:
+                past = f"SELECT * FROM events WHERE seq > {int(last_seq)}"  # noqa: S608 - a number
+                _load(staging, "events", copy_out(cur, schema.events, past))
             if batch.num_rows:
-                cur.execute("CREATE TEMPORARY TABLE _keys (account_id VARCHAR, event_id VARCHAR) ON COMMIT DROP")
-                copy_arrow(cur, "_keys", batch.select(["account_id", "event_id"]))
-                stored = fetch_arrow(
+                stored = copy_out(
                     cur,
-                    "SELECT e.* FROM (SELECT DISTINCT account_id, event_id FROM _keys) k JOIN event_ids i "
+                    schema.events,
+                    "SELECT e.* FROM (SELECT DISTINCT account_id, event_id FROM _keys) k JOIN event_ids i "  # noqa: S608
                     "ON i.account_id = k.account_id AND i.event_id = k.event_id "
                     "JOIN events e ON e.account_id = i.account_id AND e.seq = i.seq AND e.occurred_at = i.occurred_at "
-                    "WHERE e.seq <= %s",
-                    (last_seq,),
+                    f"WHERE e.seq <= {int(last_seq)}",
                 )
                 _load(staging, "events", stored)
             before = staging.execute("SELECT value FROM meta WHERE key = 'integrity_status'").fetchall()
