@@ -208,12 +208,29 @@ def data_table(
     body = element(
         "Tbody",
         [
-            element("Tr", [element("Td", cell, className=a) for cell, a in zip(row, aligns, strict=True)])
-            for row in rows
+            element("Tr", [element("Td", _row_xf(cell, i), className=a) for cell, a in zip(row, aligns, strict=True)])
+            for i, row in enumerate(rows)
         ],
     )
     kwargs: dict[str, Any] = {"id": table_id} if table_id else {}
     return dbc.Table([head, body], hover=True, size="sm", responsive=True, className="ad-table mb-0", **kwargs)
+
+
+def _row_xf(cell: Any, row: int) -> Any:
+    """`cell` with the row's number in the `src` of its value buttons (`xf_cell`), so a value shown
+    in several rows of one table (an address's country, a person with several changes) has one id
+    per row: Dash needs ids unique on the page, and a click on a repeated id is not delivered."""
+    if isinstance(cell, list):
+        return [_row_xf(item, row) for item in cell]
+    if not isinstance(cell, dict) or not isinstance(cell.get("props"), dict):
+        return cell
+    props = dict(cell["props"])
+    cid = props.get("id")
+    if isinstance(cid, dict) and cid.get("type") == ids.XF_VALUE:
+        props["id"] = {**cid, "src": f"{cid['src']}-{row}"}
+    if "children" in props:
+        props["children"] = _row_xf(props["children"], row)
+    return {**cell, "props": props}
 
 
 def number(value: int | None) -> str:
