@@ -36,10 +36,10 @@ import flask
 from dash import no_update
 
 from dashboard.filters import Filters
-from dashboard.web import auth_rules
+from dashboard.web import auth_rules, ids
 from dashboard.web.access import viewer
 from dashboard.web.components.filter_controls import valid_zone
-from dashboard.web.components.filter_sync import VIEW_KEY, clean, from_url, link_query, page_moment
+from dashboard.web.components.filter_sync import VIEW_KEY, clean, from_url, link_query, page_filters, page_moment
 from dashboard.web.components.parts import only_changed
 
 log = logging.getLogger(__name__)
@@ -71,9 +71,39 @@ def shown_id(name: str) -> dict[str, str]:
     return {"type": SHOWN_TYPE, "page": name}
 
 
-def register(page: Page) -> None:
-    """Let the shell draw `page` after a change (its `shown` store is `shown_id(page.name)`)."""
+def register(page: Page, want: str, module: str) -> None:
+    """Let the shell draw `page` after a change (its `shown` store is `shown_id(page.name)`), and
+    install the page's own drawing for when the shell did not: a gate in the browser passes the
+    `filters` store on to the store `want` (in the page's layout) only when the page does not show
+    that view, and the page's callback draws it, sending only what changed. The callback belongs to
+    the page's `module` (its `__name__`): the server grants a callback to the roles of the page whose
+    module defines it (`auth_rules.callback_routes`)."""
     _PAGES[page.path] = page
+    shown = shown_id(page.name)
+    dash.clientside_callback(
+        dash.ClientsideFunction(namespace="auditdashPages", function_name="needsView"),
+        dash.Output(want, "data"),
+        dash.Input(ids.FILTERS, "data"),
+        dash.State(shown, "data"),
+        prevent_initial_call=True,
+    )
+
+    def draw_unless_shown(data: dict[str, Any] | None, shown_now: Any) -> tuple[Any, ...]:
+        if data is None:
+            raise dash.exceptions.PreventUpdate
+        f = page_filters(data)
+        if is_shown(shown_now, f):
+            raise dash.exceptions.PreventUpdate  # drawn with the layout, or by the shell, already
+        return tuple(changed_outputs(page, f, page_moment(data), viewer().masked, shown_now))
+
+    draw_unless_shown.__module__ = module
+    dash.callback(
+        *(dash.Output(cid, prop) for _, cid, prop in page.outputs),
+        dash.Output(shown, "data"),
+        dash.Input(want, "data"),
+        dash.State(shown, "data"),
+        prevent_initial_call=True,
+    )(draw_unless_shown)
 
 
 def browser_zone() -> str | None:

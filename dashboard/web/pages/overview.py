@@ -14,7 +14,7 @@ from dashboard.filters import Filters
 from dashboard.web import ids
 from dashboard.web.access import viewer
 from dashboard.web.components import page_view, views
-from dashboard.web.components.filterbar import page_filters, page_moment, patch
+from dashboard.web.components.filterbar import patch
 from dashboard.web.components.parts import graph_card, only_changed, page_header, stat_card, table_card
 from dashboard.web.state import state
 
@@ -126,34 +126,10 @@ def _draw(f: Filters, now: datetime | None, masked: bool) -> dict[str, Any]:
     return values
 
 
-# After a change the shell draws the page in its own answer (`page_view.draw_into`); the gate
-# passes the `filters` store on to `_page` only when the page does not show its view.
+# After a change the shell draws the page in its own answer (`page_view.draw_into`); when it did
+# not, the page draws itself (`page_view.register`).
 _PAGE = page_view.Page(PATH, "overview", _OUTPUTS, _draw)
-page_view.register(_PAGE)
-dash.clientside_callback(
-    ClientsideFunction(namespace="auditdashPages", function_name="needsView"),
-    Output(WANT, "data"),
-    Input(ids.FILTERS, "data"),
-    State(SHOWN, "data"),
-    prevent_initial_call=True,
-)
-
-
-@callback(
-    *(Output(cid, prop) for _, cid, prop in _OUTPUTS),
-    Output(SHOWN, "data"),
-    Input(WANT, "data"),
-    State(SHOWN, "data"),
-    prevent_initial_call=True,
-)
-def _page(data: dict[str, Any] | None, shown: Any) -> tuple[Any, ...]:
-    """The view of the `filters` store when the shell did not draw it: only what changed is sent."""
-    if data is None:
-        raise PreventUpdate
-    f = page_filters(data)
-    if page_view.is_shown(shown, f):
-        raise PreventUpdate  # drawn with the layout, or by the shell, already
-    return tuple(page_view.changed_outputs(_PAGE, f, page_moment(data), viewer().masked, shown))
+page_view.register(_PAGE, WANT, __name__)
 
 
 # A bar of the timeline narrows the view to its period: its start is the bar's x, its width the

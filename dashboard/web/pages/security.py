@@ -7,7 +7,7 @@ from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import ClientsideFunction, Input, Output, State, callback, dcc, html
+from dash import Input, Output, callback, dcc, html
 from dash.exceptions import PreventUpdate
 
 from dashboard.events.taxonomy import FAILED_LOGIN_ACTIONS, FAILED_LOGIN_OUTCOME
@@ -16,7 +16,7 @@ from dashboard.filters import Filters
 from dashboard.web import ids
 from dashboard.web.access import viewer
 from dashboard.web.components import page_view, views
-from dashboard.web.components.filterbar import page_filters, page_moment, patch
+from dashboard.web.components.filterbar import patch
 from dashboard.web.components.parts import MAP_CONFIG, graph_card, only_changed, page_header, stat_card, table_card
 from dashboard.web.state import state
 
@@ -186,34 +186,10 @@ def _draw(f: Filters, now: datetime | None, masked: bool) -> dict[str, Any]:
     return values
 
 
-# After a change the shell draws the page in its own answer (`page_view.draw_into`); the gate
-# passes the `filters` store on to `_page` only when the page does not show its view.
+# After a change the shell draws the page in its own answer (`page_view.draw_into`); when it did
+# not, the page draws itself (`page_view.register`).
 _PAGE = page_view.Page(PATH, "security", _OUTPUTS, _draw)
-page_view.register(_PAGE)
-dash.clientside_callback(
-    ClientsideFunction(namespace="auditdashPages", function_name="needsView"),
-    Output(WANT, "data"),
-    Input(ids.FILTERS, "data"),
-    State(SHOWN, "data"),
-    prevent_initial_call=True,
-)
-
-
-@callback(
-    *(Output(cid, prop) for _, cid, prop in _OUTPUTS),
-    Output(SHOWN, "data"),
-    Input(WANT, "data"),
-    State(SHOWN, "data"),
-    prevent_initial_call=True,
-)
-def _page(data: dict[str, Any] | None, shown: Any) -> tuple[Any, ...]:
-    """The view of the `filters` store when the shell did not draw it: only what changed is sent."""
-    if data is None:
-        raise PreventUpdate
-    f = page_filters(data)
-    if page_view.is_shown(shown, f):
-        raise PreventUpdate  # drawn with the layout, or by the shell, already
-    return tuple(page_view.changed_outputs(_PAGE, f, page_moment(data), viewer().masked, shown))
+page_view.register(_PAGE, WANT, __name__)
 
 
 @callback(
