@@ -100,7 +100,8 @@ def _through_provider(page: Page, site: Site, login: str, password: str) -> None
 def test_sign_in_through_the_provider_lands_on_the_dashboard_with_the_mapped_role(site: Site, page: Page) -> None:
     _through_provider(page, site, "carol", "carol-pw")
     expect(page.get_by_role("heading", name="Audit Logs")).to_be_visible()
-    assert page.url == site.url + "/"
+    # the dashboard's root; the shell may already have written the browser's zone into the query
+    assert page.url.split("?", 1)[0] == site.url + "/", page.url
     expect(page.locator("#auditdash-userbar")).to_contain_text("carol@example.test (compliance)")
     expect(page.locator("#admin-link")).to_have_count(0)
     page.screenshot(path=screenshot_path("sso-dashboard"), full_page=True)
