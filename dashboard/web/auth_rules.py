@@ -19,8 +19,10 @@ Rules, in order:
 * a callback belongs to the page whose module registered it (or to the shell, or is Dash's
   pages router); a callback request must send exactly the registered inputs and states, in
   order, and any pathname it sends (the router's, the shell's) must name a page the role may
-  open, except the pages router's for a signed-in person other than the wall, which renders the
-  page's refusal in words instead (the page's layout is guarded: its content is never built).
+  open, except the pages router's and the shell's for a signed-in person other than the wall:
+  the router renders the page's refusal in words instead (the page's layout is guarded: its
+  content is never built), the shell keeps the filters in step and draws no page the role may
+  not open (`page_view.draw_into` checks).
   Unknown, browser-only and unassigned callbacks are refused.
 """
 
@@ -379,7 +381,9 @@ def decide_callback(
         if not isinstance(pathname, str):
             return Decision(400, "a pathname must be text")
         refusal = _page_refusal(role, pathname, pages)
-        if refusal is not None and not (route.kind == "router" and role != WALL_ROLE):
+        # the router renders the refusal in words; the shell keeps the filters in step and draws a
+        # page only where the role may open it (components/page_view.draw_into checks)
+        if refusal is not None and not (route.kind in ("router", "shell") and role != WALL_ROLE):
             return refusal
     return ALLOW
 
