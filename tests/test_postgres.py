@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import psycopg
 import sqlalchemy as sa
 
@@ -162,3 +163,19 @@ def test_migrate_refuses_a_target_with_another_chain(pg_url: str, tmp_path: Path
     assert done.returncode == 1 and "holds another chain" in done.stderr and "nothing was copied" in done.stderr
     with psycopg.connect(pg_url.replace("+psycopg", "")) as conn:
         assert conn.execute("SELECT event_id FROM events").fetchall() == [("b",)]
+
+
+def test_migrate_from_an_older_file_writes_nothing_to_the_target(pg_url: str, tmp_path: Path) -> None:
+    env = {"AUDITDASH_HOME": str(tmp_path)}
+    source = tmp_path / "data" / "old.duckdb"
+    run_cli("ingest", "--db", str(source), str(_write(tmp_path / "a.ndjson", [event(id="a")])), env=env)
+    con = duckdb.connect(str(source))
+    con.execute("DELETE FROM schema_version WHERE version >= ?", [CURRENT_VERSION])  # an older auditdash's file
+    con.close()
+    done = run_cli("migrate", "--from", str(source), "--to", pg_url, env=env, check=False)
+    assert done.returncode == 1, done.stderr
+    assert f"schema version {CURRENT_VERSION - 1}," in done.stderr
+    assert "nothing was written to the target" in done.stderr
+    with psycopg.connect(pg_url.replace("+psycopg", "")) as conn:
+        tables = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()
+    assert tables == (0,), "the target was written before the source was checked"

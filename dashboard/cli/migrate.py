@@ -31,19 +31,28 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from dashboard.evidence.locations import Locations
     from dashboard.evidence.status import record_verification
     from dashboard.evidence.verify import verify
-    from dashboard.store.db import Database
+    from dashboard.store.db import CURRENT_VERSION, Database
     from dashboard.store.errors import StoreError
     from dashboard.store.transfer import copy_store
 
     if not config.is_db_url(args.target):
         raise StoreError(f"--to must be a PostgreSQL URL (postgresql+psycopg://...), not {args.target}")
+    source_path: Path | None = None
+    if args.source:  # the source is checked before anything is written to the target
+        source_path = Path(args.source).expanduser().absolute()
+        if not source_path.is_file():
+            raise StoreError(f"{source_path} does not exist: --from names the DuckDB file to copy")
+        with Database(source_path, read_only=True) as source:
+            if source.version() != CURRENT_VERSION:
+                raise StoreError(
+                    f"{source_path} has schema version {source.version()}, this auditdash {CURRENT_VERSION}: open the "
+                    "file once with this auditdash (for example `auditdash stats --db FILE`) to upgrade it, then run "
+                    "migrate again; nothing was written to the target"
+                )
     target = Database(args.target, upgrade=True)
     try:
         copied: dict[str, Any] = {}
-        if args.source:
-            source_path = Path(args.source).expanduser().absolute()
-            if not source_path.is_file():
-                raise StoreError(f"{source_path} does not exist: --from names the DuckDB file to copy")
+        if source_path is not None:
             with Database(source_path, read_only=True) as source:
                 result = copy_store(source, target)
             copied = {"rows": result.rows, "resumed_after_batch": result.resumed_after_batch}
