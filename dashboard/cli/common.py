@@ -35,11 +35,27 @@ def settings_from(args: argparse.Namespace, **overrides: Any) -> config.Settings
     return config.load().with_overrides(db_path=target, **overrides)
 
 
-def open_db(args: argparse.Namespace) -> Database:
-    """Open the command's database (DatabaseLocked when a server owns it)."""
+def open_db(args: argparse.Namespace, create: bool = True) -> Database:
+    """Open the command's database (DatabaseLocked when a server owns it); with `create` False,
+    a DuckDB file that does not exist is refused (`existing_target`) instead of made empty."""
     from dashboard.store.db import Database
 
-    return Database(settings_from(args).db_target)
+    settings = settings_from(args)
+    return Database(settings.db_target if create else existing_target(settings))
+
+
+def existing_target(settings: config.Settings) -> str | Path:
+    """The store a command that reads or changes an existing store works on: a DuckDB path
+    that names no file is refused (a mistyped --db must not be answered "0 events, verified")."""
+    from dashboard.store.errors import StoreError
+
+    target = settings.db_target
+    if not config.is_db_url(str(target)) and not Path(target).exists():
+        raise StoreError(
+            f"there is no auditdash store at {target}: check --db (or AUDITDASH_DB); "
+            "`auditdash ingest`, `auditdash demo` and `auditdash serve` create one"
+        )
+    return target
 
 
 def print_json(data: Any) -> None:

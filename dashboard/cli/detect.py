@@ -8,7 +8,7 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from dashboard.cli.common import EXIT_OK, EXIT_USAGE, settings_from
+from dashboard.cli.common import EXIT_OK, EXIT_USAGE, existing_target, settings_from
 from dashboard.when import GRAMMAR, utc_text, when_arg
 
 
@@ -42,7 +42,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     from dashboard.store.db import Database
 
     settings = settings_from(args)
-    db = Database(settings.db_target)
+    db = Database(existing_target(settings))
     try:
         service = build_service(db, settings)
         if args.no_notify:
@@ -85,7 +85,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     from dashboard.store.db import Database
 
     settings = settings_from(args)
-    db = Database(settings.db_target)
+    db = Database(existing_target(settings))
     try:
         store = AlertStore(db)
 

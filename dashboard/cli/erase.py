@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import Any
 
-from dashboard.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, cli_actor, print_json, settings_from
+from dashboard.cli.common import EXIT_OK, EXIT_USAGE, cli_actor, existing_target, print_json, settings_from
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser, as_json: argparse.ArgumentParser) -> None:
@@ -43,9 +43,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
     if settings.db_url and args.compact:  # PostgreSQL reclaims old row versions itself (VACUUM)
         print("error: --compact rewrites a DuckDB file; a PostgreSQL store has none to compact", file=sys.stderr)
         return EXIT_USAGE
-    if not settings.db_url and not settings.db_path.is_file():
-        print(f"error: there is no database at {settings.db_path} (--db or $AUDITDASH_DB)", file=sys.stderr)
-        return EXIT_FAILED
+    existing_target(settings)  # a mistyped --db is refused, not made an empty store
     if args.compact:
         if args.subject or args.reason:
             print("error: --compact only rewrites the file; leave out --subject and --reason", file=sys.stderr)
@@ -60,7 +58,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
             "error: auditdash erase needs --subject ID and --reason TEXT (why: the request or ticket)", file=sys.stderr
         )
         return EXIT_USAGE
-    db = Database(settings.db_target)
+    db = Database(existing_target(settings))
     try:
         result = erase(db, Locations.resolve(settings, db.path), cli_actor(), args.subject, args.reason)
     finally:

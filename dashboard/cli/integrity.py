@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from dashboard.cli.common import EXIT_FAILED, EXIT_OK, cli_actor, settings_from
+from dashboard.cli.common import EXIT_FAILED, EXIT_OK, cli_actor, existing_target, settings_from
 from dashboard.evidence.checkpoints import write_checkpoint
 from dashboard.evidence.locations import Locations
 from dashboard.evidence.status import record_verification
@@ -64,7 +64,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     """`auditdash verify`: recompute the chain; exit 1 when it is broken."""
 
     settings = settings_from(args)
-    db = Database(settings.db_target)
+    db = Database(existing_target(settings))
     try:
         where = Locations.resolve(settings, db.path)
         result = verify(
@@ -88,7 +88,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_checkpoint(args: argparse.Namespace) -> int:
     """`auditdash checkpoint`: sign the chain head now."""
     settings = settings_from(args)
-    db = Database(settings.db_target)
+    db = Database(existing_target(settings))
     try:
         where = Locations.resolve(settings, db.path)
         cp = write_checkpoint(db, where, "manual")

@@ -22,7 +22,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     """List rejected records with their reasons."""
     from dashboard.store.queries import quarantine_list
 
-    db = open_db(args)
+    db = open_db(args, create=False)
     try:
         rows = quarantine_list(db, limit=args.limit, source=args.source)
     finally:

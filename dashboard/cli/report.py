@@ -15,7 +15,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dashboard.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Progress, cli_actor, print_json, settings_from
+from dashboard.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    Progress,
+    cli_actor,
+    existing_target,
+    print_json,
+    settings_from,
+)
 
 #: the URL's filter keys, in the order `--help` lists them.
 FILTER_OPTIONS: tuple[tuple[str, str], ...] = (
@@ -101,7 +110,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         progress.label = f"{stage[:48]:<48}"
         progress(int(fraction * 100))
 
-    db = Database(settings.db_target)
+    db = Database(existing_target(settings))
     try:
         result = build_pack(db, pack_settings, request, Control(show))
     except PackCancelled:
@@ -122,6 +131,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     archived = result.manifest.get("from_archive")
     if archived:
         summary["from_archive"] = archived
+    left_out = result.manifest.get("archived_not_included")
+    if left_out:
+        summary["archived_not_included"] = left_out
     if args.json:
         print_json(summary)
     else:
@@ -132,4 +144,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         if archived:
             months = ", ".join(archived["months"])
             print(f"{archived['events']:,} of the pack's events were read from the archive ({months})")
+        if left_out:
+            months = ", ".join(left_out["months"])
+            print(
+                f"NOT included: {left_out['events']:,} events of this view in archived months ({months}); "
+                f"to include them: {left_out['restore']}, then build the pack again"
+            )
     return EXIT_OK

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dashboard import config
-from dashboard.cli.common import EXIT_FAILED, EXIT_OK, cli_actor, print_json, settings_from
+from dashboard.cli.common import EXIT_FAILED, EXIT_OK, cli_actor, existing_target, print_json, settings_from
 from dashboard.cli.integrity import print_verification
 from dashboard.evidence.locations import Locations
 from dashboard.evidence.status import record_verification
@@ -68,7 +68,7 @@ def add_parser(
 @contextmanager
 def _opened(args: argparse.Namespace) -> Iterator[tuple[Database, Locations, config.Settings]]:
     settings = settings_from(args)
-    db = Database(settings.db_target)
+    db = Database(existing_target(settings))
     try:
         yield db, Locations.resolve(settings, db.path), settings
     finally:

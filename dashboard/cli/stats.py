@@ -18,7 +18,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     """Print what the database holds."""
     from dashboard.store.queries import stats
 
-    db = open_db(args)
+    db = open_db(args, create=False)
     try:
         s = stats(db)
     finally:
