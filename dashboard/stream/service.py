@@ -458,6 +458,7 @@ class StreamService:
             ).fetchall()
         docs = [read_event(r._mapping) for r in rows]
         if docs:
+            stream.sending = True  # shown as "delivering" while events are on their way, not on an idle turn
             stream.sender.send(encode(dest, docs))
         moved_to = int(rows[-1].seq) if len(rows) == dest.batch_size else head
         now = utcnow()
@@ -497,7 +498,6 @@ class StreamService:
         try:
             if time.monotonic() >= stream.next_attempt:
                 began = time.monotonic()
-                stream.sending = True
                 try:
                     while time.monotonic() - began < CYCLE_BUDGET_S and not self._stop.is_set():
                         n = self.deliver_batch(name)
