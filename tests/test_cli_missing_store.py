@@ -1,6 +1,7 @@
-"""A command that reads or changes an existing store, pointed at a file that does not exist (a
-mistyped --db or AUDITDASH_DB), says so and creates nothing: `verify` must never answer "0 events,
-verified" about a store that is not there."""
+"""Bad input to a command creates nothing. A command that reads or changes an existing store,
+pointed at a file that does not exist (a mistyped --db or AUDITDASH_DB), says so: `verify` must
+never answer "0 events, verified" about a store that is not there; `demo` with a size it cannot
+make says so in one line."""
 
 from __future__ import annotations
 
@@ -43,3 +44,21 @@ def test_ingest_still_creates_the_store(tmp_path: Path) -> None:
     cli("ingest", "--db", str(store), str(sent), env={"AUDITDASH_HOME": str(tmp_path)})
     assert store.exists()
     assert "OK: 1 events" in cli("verify", "--db", str(store), env={"AUDITDASH_HOME": str(tmp_path)}).stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("--days", "2"), "--days 7 or more, or --no-incidents"),
+        (("--events", "10"), "--events must be at least 1000"),
+        (("--days", "0", "--no-incidents"), "--days must be at least 1"),
+    ],
+)
+def test_demo_refuses_a_bad_size_in_one_line_and_creates_nothing(
+    tmp_path: Path, args: tuple[str, ...], said: str
+) -> None:
+    store = tmp_path / "data" / "demo.duckdb"
+    for where in (("--db", str(store)), ("--out", str(tmp_path / "demo.ndjson"))):
+        done = cli("demo", *args, *where, env={"AUDITDASH_HOME": str(tmp_path)}, check=False)
+        assert done.returncode == 2 and said in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert not store.exists() and not (tmp_path / "demo.ndjson").exists()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from dashboard import config
-from dashboard.cli.common import EXIT_OK, Progress, open_db, print_json, settings_from, warn_geo
+from dashboard.cli.common import EXIT_OK, EXIT_USAGE, Progress, open_db, print_json, settings_from, warn_geo
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser, as_json: argparse.ArgumentParser) -> None:
@@ -51,8 +52,14 @@ def seed_demo(db: Any, settings: config.Settings, events: int, **spec_args: Any)
 def cmd_demo(args: argparse.Namespace) -> int:
     """Write a demo data set into the database, or as NDJSON with --out."""
     from dashboard.demo import DemoSpec, write_ndjson
+    from dashboard.demo.spec import checked_end
 
     spec_args = {"days": args.days, "seed": args.seed, "incidents": not args.no_incidents}
+    try:  # checked before anything is written or created
+        checked_end(DemoSpec(events=args.events, **spec_args))
+    except ValueError as exc:
+        print(f"error: auditdash demo: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if args.out:
         spec = DemoSpec(events=args.events, **spec_args)
         truth = write_ndjson(spec, Path(args.out))

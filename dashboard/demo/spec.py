@@ -20,11 +20,11 @@ class DemoSpec:
 def checked_end(spec: DemoSpec) -> datetime:
     """Check the spec and return the end of its period in UTC (now, floored to the minute, if unset)."""
     if spec.days < 1:
-        raise ValueError("days must be at least 1")
+        raise ValueError("--days must be at least 1")
     if spec.incidents and spec.days < 7:
-        raise ValueError("planting incidents needs at least 7 days")
+        raise ValueError("planting incidents needs at least 7 days: --days 7 or more, or --no-incidents")
     if spec.events < 1_000:
-        raise ValueError("events must be at least 1000")
+        raise ValueError("--events must be at least 1000")
     end = spec.end
     if end is None:
         end = datetime.now(UTC).replace(second=0, microsecond=0)
