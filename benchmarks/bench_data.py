@@ -65,6 +65,11 @@ def _values(rows: list[tuple[object, ...]]) -> str:
     return ", ".join("(" + ", ".join(lit(v) for v in row) + ")" for row in rows)
 
 
+#: rows generated per statement, and DuckDB's memory while generating (100 million rows fit)
+CHUNK = 5_000_000
+MEMORY_LIMIT = "6GB"
+
+
 def generate(path: Path, events: int = 10_000_000, days: int = 90, end: datetime | None = None) -> float:
     """Create `path` with `events` events over `days` days up to `end`; return the seconds it took."""
     started = time.perf_counter()
@@ -73,6 +78,7 @@ def generate(path: Path, events: int = 10_000_000, days: int = 90, end: datetime
     span_ms = days * 86_400_000
     with Database(path) as db, db.raw() as con:
         con.execute("SET enable_progress_bar = false")
+        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")  # beyond it, DuckDB spills to disk
         actions = []
         low = 0
         for name, weight in ACTION_WEIGHTS:
@@ -94,8 +100,31 @@ def generate(path: Path, events: int = 10_000_000, days: int = 90, end: datetime
             f" INSERT INTO b_attackers VALUES {_values(attackers)}"
         )
         n_places, n_attackers = len(places), len(attackers)
-        con.execute(
-            f"""
+        for lo in range(0, events, CHUNK):  # in chunks: one sort of 100 million wide rows does not fit
+            _insert(con, lo, min(events, lo + CHUNK), events, start, span_ms, n_places, n_attackers)
+        _link(con, end)
+        con.execute("INSERT INTO meta VALUES ('benchmark', 'true')")
+        # the rows went in behind the writer's back: count them into the rollups as a repair would
+        con.execute("BEGIN TRANSACTION")
+        rollups.rebuild(con)
+        con.execute("COMMIT")
+        con.execute("CHECKPOINT")
+    return time.perf_counter() - started
+
+
+def _insert(
+    con: duckdb.DuckDBPyConnection,
+    lo: int,
+    hi: int,
+    events: int,
+    start: datetime,
+    span_ms: int,
+    n_places: int,
+    n_attackers: int,
+) -> None:
+    """Rows `lo` .. `hi` - 1 of `events` (each a pure function of its number)."""
+    con.execute(
+        f"""
             INSERT INTO events BY NAME
             SELECT s.*, {EVENT_HASH_SQL} AS hash FROM (
             WITH base AS (
@@ -108,7 +137,7 @@ def generate(path: Path, events: int = 10_000_000, days: int = 90, end: datetime
                        CAST(floor(pow((hash(i, 3) % 100000) / 100000.0, 1.6) * {USERS}) AS INT) AS u,
                        hash(i, 4) % 1000 AS r_ip,
                        hash(i, 5) AS r_misc
-                FROM range({events}) r(i)
+                FROM range({lo}, {hi}) r(i)
             ),
             e AS (
                 SELECT b.*, a.action, a.category,
@@ -178,15 +207,7 @@ def generate(path: Path, events: int = 10_000_000, days: int = 90, end: datetime
             ORDER BY i
             ) s
             """
-        )
-        _link(con, end)
-        con.execute("INSERT INTO meta VALUES ('benchmark', 'true')")
-        # the rows went in behind the writer's back: count them into the rollups as a repair would
-        con.execute("BEGIN TRANSACTION")
-        rollups.rebuild(con)
-        con.execute("COMMIT")
-        con.execute("CHECKPOINT")
-    return time.perf_counter() - started
+    )
 
 
 def _link(con: duckdb.DuckDBPyConnection, received: datetime) -> None:
