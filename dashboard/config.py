@@ -473,8 +473,13 @@ def url_state_path(url: str, home: Path) -> Path:
 
 
 def archive_folder(archive_dir: Path | None, db_path: Path) -> Path:
-    """Where retention archives months: `AUDITDASH_ARCHIVE_DIR`, else `archive/` beside the database."""
-    return Path(archive_dir) if archive_dir else Path(db_path).parent / "archive"
+    """Where retention archives months: `AUDITDASH_ARCHIVE_DIR`, else `archive/` beside the DuckDB
+    file, and for a PostgreSQL store its own `HOST-PORT-DATABASE.archive/` in the data folder
+    (several PostgreSQL stores share that folder: one store's months are never another's)."""
+    if archive_dir:
+        return Path(archive_dir)
+    path = Path(db_path)
+    return path.with_suffix(".archive") if path.suffix == ".postgres" else path.parent / "archive"
 
 
 class ConfigError(ValueError):

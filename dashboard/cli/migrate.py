@@ -87,8 +87,8 @@ def _copy_files(source: Path, target: Path) -> list[str]:
         if not there.exists():
             shutil.copy2(path, there)
             copied.append(there.name)
-    archive, there_archive = source.parent / "archive", target.parent / "archive"
+    archive, there_archive = config.archive_folder(None, source), config.archive_folder(None, target)
     if archive.is_dir() and archive != there_archive and not there_archive.exists():
         shutil.copytree(archive, there_archive)
-        copied.append("archive/")
+        copied.append(there_archive.name + "/")
     return copied
