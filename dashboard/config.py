@@ -469,7 +469,11 @@ def url_state_path(url: str, home: Path) -> Path:
 
     parts = urlsplit(url)
     database = parts.path.lstrip("/").split("?")[0] or "postgres"
-    return home / DEFAULT_DB_NAME.parent / f"{parts.hostname or 'local'}-{parts.port or 5432}-{database}.postgres"
+    try:
+        port = parts.port or 5432
+    except ValueError as exc:  # a port out of range or not a number: said, not a traceback
+        raise ConfigError(f"the PostgreSQL URL (--db, AUDITDASH_DB) is malformed: {exc}") from exc
+    return home / DEFAULT_DB_NAME.parent / f"{parts.hostname or 'local'}-{port}-{database}.postgres"
 
 
 def archive_folder(archive_dir: Path | None, db_path: Path) -> Path:

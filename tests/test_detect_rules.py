@@ -203,6 +203,9 @@ def test_the_server_refuses_to_start_with_a_bad_rules_file(tmp_path: Path) -> No
 
 
 def test_detect_refuses_a_missing_rules_file(tmp_path: Path) -> None:
+    from dashboard.store.db import Database
+
+    Database(tmp_path / "x.duckdb").close()  # detect reads an existing store: a missing one is refused first
     proc = cli(
         "detect",
         "--db",

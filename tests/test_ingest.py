@@ -167,6 +167,7 @@ def test_cli_refuses_a_database_held_by_another_process(tmp_path: Path, db_path:
 
 @pytest.mark.parametrize("cmd", [["stats"], ["tokens", "list"], ["quarantine", "list"]])
 def test_summaries_have_json(db_path: Path, cmd: list[str]) -> None:
+    Database(db_path).close()  # these read a store: a path that names none is refused
     out = cli(*cmd, "--db", str(db_path), "--json")
     json.loads(out.stdout)
 

@@ -99,6 +99,10 @@ def create_token(
     name = name.strip()
     if not name:
         raise StoreError("a token needs a name")
+    if len(name) > 64:
+        raise StoreError(f"a token name has at most 64 characters, not {len(name)}")
+    if not scopes:
+        raise StoreError(f"a token needs a scope: {', '.join(SCOPES)}")
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown:
         raise StoreError(f"unknown scope {unknown[0]!r}; scopes are {', '.join(SCOPES)}")

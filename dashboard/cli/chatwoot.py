@@ -8,7 +8,7 @@ import sys
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from dashboard.cli.common import EXIT_FAILED, EXIT_OK, settings_from
+from dashboard.cli.common import EXIT_FAILED, EXIT_OK, count_arg, existing_target, settings_from
 
 if TYPE_CHECKING:  # the connector and the store load when a command runs, not with `auditdash --help`
     from dashboard.config import Settings
@@ -23,7 +23,9 @@ def add_parser(sub: Any, common: argparse.ArgumentParser, as_json: argparse.Argu
     pull_p.add_argument("--url", help="Chatwoot's address (default: AUDITDASH_CHATWOOT_URL)")
     pull_p.add_argument("--account", help="the account id (default: AUDITDASH_CHATWOOT_ACCOUNT_ID)")
     pull_p.add_argument("--token-stdin", action="store_true", help="read the access token from standard input")
-    pull_p.add_argument("--max-pages", type=int, default=None, help="stop after this many pages (15 entries each)")
+    pull_p.add_argument(
+        "--max-pages", type=count_arg(), default=None, help="stop after this many pages (15 entries each)"
+    )
     pull_p.set_defaults(func=_cmd_pull)
     status_p = csub.add_parser("status", parents=[common, as_json], help="what the last pull did")
     status_p.add_argument("--url", help="Chatwoot's address (default: AUDITDASH_CHATWOOT_URL)")
@@ -53,7 +55,12 @@ def _cmd_pull(args: argparse.Namespace) -> int:
 
     try:
         settings, source = _source(args)
-        with Database(settings.db_target) as db:
+        if not source.token.strip():  # said before a store is opened (or made) for nothing
+            raise ChatwootError(
+                "no Chatwoot access token: set AUDITDASH_CHATWOOT_TOKEN or AUDITDASH_CHATWOOT_TOKEN_FILE "
+                "(or pass --token-stdin)"
+            )
+        with Database(existing_target(settings, create=True)) as db:
             locator = default_locator(settings.geo_dir, settings.geoip_mmdb)
             with Ingestor(db, locator, settings.batch_size, archive_dir=settings.archive_dir) as ingestor:
                 result = pull(db, ingestor, source)
@@ -80,7 +87,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
     try:
         settings, source = _source(args)
-        with Database(settings.db_target) as db:
+        with Database(existing_target(settings)) as db:
             state = PullState.load(db, source)
     except ChatwootError as exc:
         print(f"error: {exc}", file=sys.stderr)

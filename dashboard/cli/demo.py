@@ -9,7 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from dashboard import config
-from dashboard.cli.common import EXIT_OK, EXIT_USAGE, Progress, open_db, print_json, settings_from, warn_geo
+from dashboard.cli.common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    Progress,
+    open_db,
+    output_place,
+    print_json,
+    settings_from,
+    warn_geo,
+)
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser, as_json: argparse.ArgumentParser) -> None:
@@ -61,6 +70,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"error: auditdash demo: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if args.out:
+        output_place(Path(args.out), "--out")
         spec = DemoSpec(events=args.events, **spec_args)
         truth = write_ndjson(spec, Path(args.out))
         summary = {

@@ -8,7 +8,7 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from dashboard.cli.common import EXIT_OK, EXIT_USAGE, existing_target, settings_from
+from dashboard.cli.common import EXIT_OK, EXIT_USAGE, count_arg, existing_target, settings_from
 from dashboard.when import GRAMMAR, utc_text, when_arg
 
 
@@ -32,7 +32,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser, as_json: argparse.Argu
     a.add_argument("--status", help="comma-separated: open, acknowledged, resolved")
     a.add_argument("--severity", help="comma-separated: info, low, medium, high, critical")
     a.add_argument("--rule", help="comma-separated rule ids")
-    a.add_argument("--limit", type=int, default=500)
+    a.add_argument("--limit", type=count_arg(), default=500)
     p.set_defaults(func=cmd_alerts)
 
 
@@ -81,9 +81,15 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 def cmd_alerts(args: argparse.Namespace) -> int:
     """List alerts with their rule, severity, key, window, counts and evidence event ids."""
-    from dashboard.detect.alerts import AlertStore
+    from dashboard.detect.alerts import STATUSES, AlertStore
+    from dashboard.detect.rules import SEVERITIES
     from dashboard.store.db import Database
 
+    for option, value, known in (("--status", args.status, STATUSES), ("--severity", args.severity, SEVERITIES)):
+        unknown = [v.strip() for v in (value or "").split(",") if v.strip() and v.strip() not in known]
+        if unknown:  # else "no alerts" answered a typo
+            print(f"error: {option}: unknown value {unknown[0]!r}; choose from {', '.join(known)}", file=sys.stderr)
+            return EXIT_USAGE
     settings = settings_from(args)
     db = Database(existing_target(settings))
     try:

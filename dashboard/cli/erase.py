@@ -45,8 +45,11 @@ def cmd_erase(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     existing_target(settings)  # a mistyped --db is refused, not made an empty store
     if args.compact:
-        if args.subject or args.reason:
-            print("error: --compact only rewrites the file; leave out --subject and --reason", file=sys.stderr)
+        if args.subject or args.reason or args.no_compact:
+            print(
+                "error: --compact only rewrites the file; leave out --subject, --reason and --no-compact",
+                file=sys.stderr,
+            )
             return EXIT_USAGE
         with Database(settings.db_path):  # refuses at once while a server owns the file
             pass

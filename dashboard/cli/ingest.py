@@ -18,6 +18,7 @@ from dashboard.cli.common import (
     EXIT_STORAGE,
     EXIT_USAGE,
     Progress,
+    input_files,
     open_db,
     print_json,
     settings_from,
@@ -44,6 +45,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser, as_json: argparse.Argu
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Import event files (NDJSON, JSON array, CSV; gzip accepted)."""
+    input_files(args.files)  # every file is there and readable before a store is opened or created
     if args.server:
         return _ingest_via_server(args)
     from dashboard.ingest.geo import default_locator
@@ -140,12 +142,15 @@ def _ingest_via_server(args: argparse.Namespace) -> int:
     if not args.token:
         print("error: --server needs --token (create one with: auditdash tokens create NAME)", file=sys.stderr)
         return EXIT_USAGE
+    if not args.server.startswith(("http://", "https://")):
+        print(f"error: --server {args.server!r} is not an http(s) address like http://127.0.0.1:8050", file=sys.stderr)
+        return EXIT_USAGE
     url = args.server.rstrip("/") + "/api/v1/events"
     totals = {"accepted": 0, "duplicates": 0, "conflicts": 0, "rejected": 0}
     from dashboard.ingest.formats import convert_batch
 
     for name in args.files:
-        _fmt, batches = read_file(Path(name), batch_size=5_000)
+        _fmt, batches = read_file(Path(name), batch_size=5_000)  # a ReadError is said by `run`
         for raw_batch in batches:
             batch = list(convert_batch(raw_batch, args.format))
             # a record that cannot be read (not UTF-8, too long) is refused here, with its reason

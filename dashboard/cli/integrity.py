@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from dashboard.cli.common import EXIT_FAILED, EXIT_OK, cli_actor, existing_target, settings_from
+from dashboard.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, cli_actor, existing_target, settings_from
 from dashboard.evidence.checkpoints import write_checkpoint
 from dashboard.evidence.locations import Locations
 from dashboard.evidence.status import record_verification
@@ -62,7 +62,10 @@ def print_verification(result: Verification, as_json: bool) -> None:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """`auditdash verify`: recompute the chain; exit 1 when it is broken."""
-
+    problem = _verify_args_problem(args)
+    if problem:  # else "OK: 0 events" answered a period backwards, "BROKEN" a key that is no key
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     settings = settings_from(args)
     db = Database(existing_target(settings))
     try:
@@ -83,6 +86,31 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if problem:
         print(f"auditdash verify: {problem}", file=sys.stderr)
     return EXIT_OK if result.ok and not problem else EXIT_FAILED
+
+
+def _verify_args_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with verify's options (None: nothing): a period that ends before it starts,
+    a --checkpoint copy that is not a file, a --public-key that is not an Ed25519 PEM key."""
+    from dashboard.evidence.verify_pack_script import load_public_key
+
+    if args.start is not None and args.end is not None and args.end <= args.start:
+        return "--to must be after --from"
+    for name in args.checkpoint or ():
+        if not Path(name).is_file():
+            return (
+                f"--checkpoint {name}: {'a folder' if Path(name).is_dir() else 'no such file'}, not a checkpoint file"
+            )
+        try:
+            Path(name).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            said = getattr(exc, "strerror", None) or exc
+            return f"--checkpoint {name} cannot be read as a checkpoint file: {said}"
+    for path in args.public_key or ():
+        try:
+            load_public_key(path)
+        except ValueError as exc:
+            return f"--public-key: {exc}"
+    return None
 
 
 def cmd_checkpoint(args: argparse.Namespace) -> int:

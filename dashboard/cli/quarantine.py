@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from dashboard.cli.common import EXIT_OK, open_db, print_json
+from dashboard.cli.common import EXIT_OK, count_arg, open_db, print_json
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser, as_json: argparse.ArgumentParser) -> None:
@@ -13,7 +13,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser, as_json: argparse.Argu
     p = sub.add_parser("quarantine", parents=[common], help="rejected records")
     qsub = p.add_subparsers(dest="quarantine_cmd", required=True)
     q = qsub.add_parser("list", parents=[common, as_json], help="list rejected records")
-    q.add_argument("--limit", type=int, default=50)
+    q.add_argument("--limit", type=count_arg(), default=50)
     q.add_argument("--source", help="only records from this source (file:NAME, api:TOKEN)")
     p.set_defaults(func=cmd_quarantine)
 

@@ -22,6 +22,7 @@ from dashboard.cli.common import (
     Progress,
     cli_actor,
     existing_target,
+    output_place,
     print_json,
     settings_from,
 )
@@ -100,6 +101,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     pack_settings = PackSettings.from_settings(settings)
+    output_place(
+        Path(args.out) if args.out else pack_settings.reports_dir,
+        "--out" if args.out else "AUDITDASH_REPORTS_DIR",
+        True,
+    )
     if args.out:
         pack_settings = PackSettings(
             Path(args.out), pack_settings.organisation, pack_settings.verify_max_events, settings

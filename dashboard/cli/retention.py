@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from dashboard import config
-from dashboard.cli.common import EXIT_FAILED, EXIT_OK, cli_actor, existing_target, print_json, settings_from
+from dashboard.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    cli_actor,
+    existing_target,
+    output_place,
+    print_json,
+    settings_from,
+)
 from dashboard.cli.integrity import print_verification
 from dashboard.evidence.locations import Locations
 from dashboard.evidence.status import record_verification
@@ -68,6 +76,8 @@ def add_parser(
 @contextmanager
 def _opened(args: argparse.Namespace) -> Iterator[tuple[Database, Locations, config.Settings]]:
     settings = settings_from(args)
+    if settings.archive_dir is not None:  # a file there was a traceback (purge) or "the archive is empty" (list)
+        output_place(Path(settings.archive_dir), "AUDITDASH_ARCHIVE_DIR", folder=True)
     db = Database(existing_target(settings))
     try:
         yield db, Locations.resolve(settings, db.path), settings

@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Any
 
-from dashboard.cli.common import EXIT_OK, settings_from, warn, warn_geo
+from dashboard.cli.common import EXIT_OK, existing_target, settings_from, warn, warn_geo
 
 #: how long the shutdown waits for background work (a detection run, a pack) to finish.
 SHUTDOWN_WAIT_S = 60.0
@@ -33,6 +33,22 @@ def _stop_serving(signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def _check_address(host: str, port: int) -> None:
+    """Refuse (ConfigError) a port that is no TCP port or a host this machine cannot bind by name."""
+    import socket
+
+    from dashboard.config import ConfigError
+
+    if not 1 <= port <= 65_535:
+        raise ConfigError(f"port {port} is not between 1 and 65535 (--port, AUDITDASH_PORT)")
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise ConfigError(
+            f"cannot listen on {host!r}: not an address or a known host name (--host, AUDITDASH_HOST)"
+        ) from exc
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the dashboard and the API (seeding demo data on the first start)."""
     import atexit
@@ -48,9 +64,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from dashboard.web.components.status import reports_problem
 
     settings = settings_from(args).with_overrides(host=args.host, port=args.port)
+    _check_address(settings.host, settings.port)  # before anything is opened or created
     is_default = settings.db_path == settings.default_db
     created = not settings.db_path.exists()
-    db = Database(settings.db_target)
+    db = Database(existing_target(settings, create=True))
     if created and is_default and not args.no_demo:
         print(f"First start: seeding {settings.db_path} with demo data (use --no-demo to skip) ...")
         seed_demo(db, settings, events=settings.demo_events)

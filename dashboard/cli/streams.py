@@ -28,7 +28,7 @@ def cmd_streams(args: argparse.Namespace) -> int:
     """List, pause or resume streaming destinations."""
     from dashboard.stream.destinations import StreamConfigError
 
-    db = open_db(args)
+    db = open_db(args, create=False)
     try:
         rows = _rows(db, args)
     except StreamConfigError as exc:  # a bad settings file, an unknown name: said, not a traceback

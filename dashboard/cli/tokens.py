@@ -29,9 +29,12 @@ def add_parser(sub: Any, common: argparse.ArgumentParser, as_json: argparse.Argu
 
 def cmd_tokens(args: argparse.Namespace) -> int:
     """Create, list and revoke API tokens."""
-    from dashboard.access.tokens import create_token, list_tokens, revoke_token
+    from dashboard.access.tokens import create_token, list_tokens, parse_accounts, revoke_token
+    from dashboard.store.errors import StoreError
 
-    db = open_db(args)
+    if getattr(args, "accounts", None) is not None and parse_accounts(args.accounts) is None:
+        raise StoreError("--accounts names no account: leave it out for a token of any account")
+    db = open_db(args, create=args.tokens_cmd == "create")  # list and revoke need the token's store
     try:
         if args.tokens_cmd == "create":
             scopes = tuple(s.strip() for s in args.scope.split(",") if s.strip())

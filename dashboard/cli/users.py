@@ -47,7 +47,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser, as_json: argparse.Argu
 
 def cmd_users(args: argparse.Namespace) -> int:
     """Add, list, disable, enable dashboard users; reset passwords, set roles, second factor."""
-    db = open_db(args)
+    db = open_db(args, create=args.users_cmd == "add")  # the others need the user's store
     try:
         return run_users(args, db)
     finally:

@@ -17,10 +17,18 @@ class DemoSpec:
     end: datetime | None = None  # tz-aware UTC; None = now floored to the minute
 
 
+#: the longest demo period, in days (ten years)
+MAX_DAYS = 3_660
+
+
 def checked_end(spec: DemoSpec) -> datetime:
     """Check the spec and return the end of its period in UTC (now, floored to the minute, if unset)."""
     if spec.days < 1:
         raise ValueError("--days must be at least 1")
+    if spec.days > MAX_DAYS:  # a period reaching before 2000 (or past what a date holds) cannot be stored
+        raise ValueError(f"--days must be at most {MAX_DAYS}")
+    if spec.seed < 0:
+        raise ValueError("--seed must be 0 or more")
     if spec.incidents and spec.days < 7:
         raise ValueError("planting incidents needs at least 7 days: --days 7 or more, or --no-incidents")
     if spec.events < 1_000:

@@ -701,6 +701,6 @@ def load_rules(path: Path | None = None) -> RuleSet:
     target = Path(path) if path is not None else DEFAULT_RULES_PATH
     try:
         text = target.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RulesError(f"cannot read the rules file {target}: {exc.strerror or exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:  # not UTF-8: said as a bad file, not a traceback
+        raise RulesError(f"cannot read the rules file {target}: {getattr(exc, 'strerror', None) or exc}") from exc
     return parse_rules(text, target)

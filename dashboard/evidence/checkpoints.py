@@ -119,6 +119,8 @@ def read_checkpoint_file(path: Path) -> tuple[list[Checkpoint], list[str]]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         return found, [f"checkpoint file {path} not found"]
+    except (OSError, UnicodeDecodeError) as exc:  # a folder, unreadable, not text: said, not a traceback
+        return found, [f"checkpoint file {path} cannot be read: {getattr(exc, 'strerror', None) or exc}"]
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue

@@ -110,8 +110,8 @@ class ChatwootSource:
         token = settings.chatwoot_token
         if not token and settings.chatwoot_token_path:
             try:
-                token = settings.chatwoot_token_path.read_text().strip()
-            except OSError as exc:
+                token = settings.chatwoot_token_path.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
                 path = settings.chatwoot_token_path
                 raise ChatwootError(f"cannot read the Chatwoot token file {path}: {exc}") from exc
         return cls(settings.chatwoot_url, str(settings.chatwoot_account_id), token or "")

@@ -132,10 +132,10 @@ class Destination:
         if self.token_file is not None:
             try:
                 text = self.token_file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise StreamConfigError(
-                    f"stream {self.name}: cannot read token_file {self.token_file}: {exc.strerror or exc}"
-                ) from exc
+            except (OSError, UnicodeDecodeError) as exc:
+                said = getattr(exc, "strerror", None) or exc
+                problem = f"stream {self.name}: cannot read token_file {self.token_file}: {said}"
+                raise StreamConfigError(problem) from exc
             if not text:
                 raise StreamConfigError(f"stream {self.name}: token_file {self.token_file} is empty")
             return text
@@ -333,8 +333,10 @@ def load_destinations(path: Path | None) -> tuple[Destination, ...]:
         return ()
     try:
         text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise StreamConfigError(f"AUDITDASH_STREAMS: cannot read {path}: {exc.strerror or exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:  # not UTF-8: said as a bad file, not a traceback
+        raise StreamConfigError(
+            f"AUDITDASH_STREAMS: cannot read {path}: {getattr(exc, 'strerror', None) or exc}"
+        ) from exc
     try:
         data = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:

@@ -24,5 +24,24 @@ def engine_url(target: str) -> str:
     """The SQLAlchemy URL of a PostgreSQL target, with the psycopg 3 driver."""
     for scheme in POSTGRES_SCHEMES:
         if target.startswith(scheme):
-            return "postgresql+psycopg://" + target[len(scheme) :]
+            url = "postgresql+psycopg://" + target[len(scheme) :]
+            _check_port(url)
+            return url
     raise ValueError(f"not a PostgreSQL URL: {target}")
+
+
+def _check_port(url: str) -> None:
+    """Refuse, in words, a URL whose port is no TCP port (psycopg raised a bare ValueError)."""
+    import sqlalchemy as sa
+
+    from dashboard.store.errors import StoreError
+
+    try:
+        port = sa.engine.make_url(url).port
+    except ValueError as exc:  # a port that is not a number
+        problem = f"its port is not a number ({exc})"
+    else:
+        if port is None or 0 < port < 65_536:
+            return
+        problem = f"its port {port} is not between 1 and 65535"
+    raise StoreError(f"the PostgreSQL URL (--db, AUDITDASH_DB or migrate --to) is malformed: {problem}")
