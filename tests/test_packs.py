@@ -36,6 +36,7 @@ from dashboard.packs.model import Control, PackCancelled, PackError, PackRequest
 from dashboard.store.db import Database
 from dashboard.store.schema import events
 from tests.conftest import GEO_DIR, ROOT, cli, event
+from tests.pg import pg_database
 
 END = datetime(2026, 6, 30, tzinfo=UTC)
 TZ = "Europe/Berlin"
@@ -148,32 +149,40 @@ def test_csv_timestamps_are_iso_8601_with_the_zones_offset_and_in_utc(full_pack:
         assert row["occurred_at"][-6:] == "+02:00" and row["occurred_at_utc"].endswith("Z")
 
 
-@pytest.mark.parametrize(
-    ("tz", "utc", "local"),
-    [
-        ("Europe/Berlin", "2026-10-25T00:59:59.999Z", "2026-10-25T02:59:59.999+02:00"),
-        ("Europe/Berlin", "2026-10-25T01:00:00.000Z", "2026-10-25T02:00:00.000+01:00"),
-        ("America/St_Johns", "2026-11-01T04:29:00.000Z", "2026-11-01T01:59:00.000-02:30"),
-        ("America/St_Johns", "2026-11-01T04:31:00.000Z", "2026-11-01T01:01:00.000-03:30"),
-        ("Asia/Kathmandu", "2026-10-25T01:00:00.000Z", "2026-10-25T06:45:00.000+05:45"),
-        ("UTC", "2026-10-25T01:00:00.000Z", "2026-10-25T01:00:00.000+00:00"),
-    ],
-)
-def test_local_times_are_exact_across_daylight_saving_changes(tmp_path: Path, tz: str, utc: str, local: str) -> None:
-    db = Database(tmp_path / "dst.duckdb")
+#: (zone, an instant near its daylight-saving change, the local time the CSV must show)
+DST_CASES = [
+    ("Europe/Berlin", "2026-10-25T00:59:59.999Z", "2026-10-25T02:59:59.999+02:00"),
+    ("Europe/Berlin", "2026-10-25T01:00:00.000Z", "2026-10-25T02:00:00.000+01:00"),
+    ("America/St_Johns", "2026-11-01T04:29:00.000Z", "2026-11-01T01:59:00.000-02:30"),
+    ("America/St_Johns", "2026-11-01T04:31:00.000Z", "2026-11-01T01:01:00.000-03:30"),
+    ("Asia/Kathmandu", "2026-10-25T01:00:00.000Z", "2026-10-25T06:45:00.000+05:45"),
+    ("UTC", "2026-10-25T01:00:00.000Z", "2026-10-25T01:00:00.000+00:00"),
+]
+
+
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def dst_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """The instants of `DST_CASES` (and one before and after) on either engine (tests/pg.py)."""
+    target = tmp_path_factory.mktemp("dst") / "dst.duckdb" if request.param == "duckdb" else pg_database(request)
+    db = Database(target)
+    instants = sorted({"2026-10-20T12:00:00Z", "2026-11-10T12:00:00Z", *(utc for _, utc, _ in DST_CASES)})
+    docs = [{"id": f"at-{t}", "occurred_at": t, "action": "auth.login", "actor": {"id": "u1"}} for t in instants]
+    Ingestor(db, None).ingest_batch([(i, json.dumps(d)) for i, d in enumerate(docs)], "test")
     try:
-        docs = [
-            {"id": f"e{i}", "occurred_at": when, "action": "auth.login", "actor": {"id": "u1"}}
-            for i, when in enumerate(["2026-10-20T12:00:00Z", utc, "2026-11-10T12:00:00Z"])
-        ]
-        Ingestor(db, None).ingest_batch([(i, json.dumps(d)) for i, d in enumerate(docs)], "test")
-        month = Filters.from_query({"from": "2026-10-15", "to": "2026-11-15", "tz": tz})
-        result = build_pack(db, PackSettings(reports_dir=tmp_path / "r"), _request(month, ("csv",)))
-        with _file(result, ".csv").open(encoding="utf-8-sig", newline="") as fh:
-            row = next(r for r in csv.DictReader(fh) if r["event_id"] == "e1")
-        assert (row["occurred_at_utc"], row["occurred_at"]) == (utc, local)
+        yield db
     finally:
         db.close()
+
+
+@pytest.mark.parametrize(("tz", "utc", "local"), DST_CASES)
+def test_local_times_are_exact_across_daylight_saving_changes(
+    dst_db: Database, tmp_path: Path, tz: str, utc: str, local: str
+) -> None:
+    month = Filters.from_query({"from": "2026-10-15", "to": "2026-11-15", "tz": tz})
+    result = build_pack(dst_db, PackSettings(reports_dir=tmp_path / "r"), _request(month, ("csv",)))
+    with _file(result, ".csv").open(encoding="utf-8-sig", newline="") as fh:
+        row = next(r for r in csv.DictReader(fh) if r["event_id"] == f"at-{utc}")
+    assert (row["occurred_at_utc"], row["occurred_at"]) == (utc, local)
 
 
 def test_formula_injection_payloads_come_out_inert(full_pack: PackResult) -> None:

@@ -264,7 +264,7 @@ def _current_key_id(where: Locations) -> tuple[str | None, bool]:
 def _covering_checkpoint(db: Database, where: Locations, newest: int) -> Checkpoint | None:
     """The first Ed25519 checkpoint of this key that covers batch `newest`; one is signed when none does."""
     key_id, can_sign = _current_key_id(where)
-    with db.raw() as con:
+    with db.reading(("checkpoints",)) as con:  # the file's connection, or a copy read from PostgreSQL
         rows = con.execute(
             "SELECT created_at, reason, chain_id, batch_id, last_seq, head_hash, algorithm, key_id, signature "
             "FROM checkpoints WHERE algorithm = 'ed25519' AND batch_id >= $1 ORDER BY batch_id, id",
@@ -295,7 +295,7 @@ def write_proof(
         oldest, newest = min(collected.batches), max(collected.batches)
         cp = _covering_checkpoint(db, where, newest)
         top = cp.batch_id if cp is not None else newest
-        with db.raw() as con:
+        with db.reading(("chain_batches",)) as con:
             cur = con.execute(
                 "SELECT * FROM chain_batches WHERE batch_id BETWEEN $1 AND $2 ORDER BY batch_id", [oldest, top]
             )

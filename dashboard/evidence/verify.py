@@ -603,6 +603,11 @@ def _verify_in(
                 "inserted",
                 int(bid),
             )
+    # a sequence number held twice (a DuckDB store's key refuses it; PostgreSQL's key is per month)
+    for seq, n in run(con, "SELECT seq, count(*) FROM _hot GROUP BY seq HAVING count(*) > 1 ORDER BY seq LIMIT 1000"):
+        out.add(
+            "inserted", int(seq), "hot store", f"the hot store holds {n} events with this sequence number", "inserted"
+        )
     if files:
         for seq, n in run(
             con, "SELECT seq, count(*) FROM _arch GROUP BY seq HAVING count(*) > 1 ORDER BY seq LIMIT 1000"

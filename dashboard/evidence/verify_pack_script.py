@@ -235,7 +235,8 @@ class Unreadable(Exception):
 
 # -- reading the pack -----------------------------------------------------------------------------
 def _ndjson(data: bytes, name: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    for number, line in enumerate(data.decode("utf-8").splitlines(), 1):
+    # lines end at "\n" only: splitlines() would also cut at U+2028, U+0085 ... inside a JSON string
+    for number, line in enumerate(data.decode("utf-8").split("\n"), 1):
         if not line.strip():
             continue
         try:

@@ -17,7 +17,7 @@ import threading
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from dashboard.packs import charts, csvout, manifest, ndjson, pdf, sections
 from dashboard.packs.model import EXTENSIONS, Control, PackCancelled, PackError, PackFile, PackRequest, PackResult
 from dashboard.packs.view import PackView, open_view
 from dashboard.store import selflog
-from dashboard.store.archive import ArchivedInView
+from dashboard.store.archive import ArchivedInView, month_range
 from dashboard.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -152,6 +152,7 @@ def _write_pdf(
     weight: tuple[float, float],
     session: charts.Session,
     from_archive: str | None = None,
+    not_included: str | None = None,
 ) -> PackFile:
     base, span = weight
     control.report("PDF: reading the charts' data and drawing them", base)
@@ -195,6 +196,7 @@ def _write_pdf(
         csv_in_pack="csv" in request.file_formats,
         schedule=request.schedule,
         from_archive=from_archive,
+        not_included=not_included,
     )
     pdf.write_pdf(path, cover, data, images, note)
     control.report("PDF: done", base + span)
@@ -207,11 +209,41 @@ def from_archive_text(found: ArchivedInView) -> str:
     return f"{found.events:,} events of this view are read from the archive ({months})"
 
 
+def restore_command(months: tuple[str, ...]) -> str:
+    """The command that brings archived `months` (YYYY-MM, oldest first) back into the store."""
+    first, _ = month_range(months[0])
+    _, after = month_range(months[-1])
+    return f"auditdash archive restore --from {first:%Y-%m-%d} --to {after - timedelta(days=1):%Y-%m-%d}"
+
+
+def not_included_text(found: ArchivedInView) -> str:
+    """The words packs and the report page use for events of the view in archived months that the
+    pack cannot read (a PostgreSQL store): which months, how many events, how to include them."""
+    months = found.months[0] if len(found.months) == 1 else f"{found.months[0]} to {found.months[-1]}"
+    return (
+        f"{found.events:,} events of this view are in archived months ({months}) and are NOT included: "
+        "a pack from a PostgreSQL store cannot read archived months in place. To include them, restore "
+        f"the months first ({restore_command(found.months)}), then build the pack again."
+    )
+
+
+def not_included_json(found: ArchivedInView) -> dict[str, Any]:
+    """For pack headers and manifests: what `not_included_text` says."""
+    return {**found.to_json(), "included": False, "restore": restore_command(found.months)}
+
+
 def _header(
-    view: PackView, request: PackRequest, ps: PackSettings, pack_id: str, archived: ArchivedInView | None = None
+    view: PackView,
+    request: PackRequest,
+    ps: PackSettings,
+    pack_id: str,
+    archived: ArchivedInView | None = None,
+    not_included: ArchivedInView | None = None,
 ) -> dict[str, Any]:
     """What the pack is: shared by the NDJSON header line and the manifest."""
-    extra = {"from_archive": archived.to_json()} if archived else {}
+    extra: dict[str, Any] = {"from_archive": archived.to_json()} if archived else {}
+    if not_included:
+        extra["archived_not_included"] = not_included_json(not_included)
     return {
         "pack_id": pack_id,
         "title": request.title,
@@ -265,7 +297,8 @@ def build_pack(db: Database, ps: PackSettings, request: PackRequest, control: Co
             integrity = sections.integrity_state(db, view, ps.settings, ps.verify_max_events, verify="pdf" in formats)
             control.check()
             archived = view.from_archive if view.from_archive.events else None
-            header = _header(view, request, ps, pack_id, archived)
+            not_included = view.not_included if view.not_included.events else None
+            header = _header(view, request, ps, pack_id, archived, not_included)
             # progress shares: the PDF is a fixed step, CSV and JSON grow with the rows, the ZIP with the bytes
             shares = {"pdf": 1.0, "csv": 2.0, "json": 2.0, "ocsf": 6.0}
             total = sum(shares[f] for f in formats) + (2.0 if request.zipped else 0.0)
@@ -287,6 +320,7 @@ def build_pack(db: Database, ps: PackSettings, request: PackRequest, control: Co
                             (position, span),
                             session,
                             from_archive_text(archived) if archived is not None else None,
+                            not_included_text(not_included) if not_included is not None else None,
                         )
                     )
                 elif fmt == "csv":
@@ -301,7 +335,8 @@ def build_pack(db: Database, ps: PackSettings, request: PackRequest, control: Co
             proof_data = None
             if request.zipped and not request.masked:
                 control.report("proof: the chain of every event", position)
-                proof_data = pack_proof.collect(view, folder, archive, control)
+                with view.on_duckdb() as proof_view:
+                    proof_data = pack_proof.collect(proof_view, folder, archive, control)
             events = view.events
         proof_summary: dict[str, Any] | None = None
         if proof_data is not None:

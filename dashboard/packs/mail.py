@@ -74,9 +74,14 @@ def pack_message(config: SmtpConfig, to: list[str], folder: Path, manifest: dict
         f"Events:      {counts.get('events', 0):,}",
         f"Integrity:   {manifest.get('integrity', {}).get('state', 'not verified')}",
         f"Pack:        {manifest.get('pack_id')} (schedule {schedule})",
-        "",
-        "Attached: " + ", ".join(p.name for p in attached),
     ]
+    left_out = manifest.get("archived_not_included")
+    if left_out:  # a PostgreSQL store: archived months of the period are not in the pack
+        lines.append(
+            f"NOT included: {left_out.get('events', 0):,} events in archived months "
+            f"({', '.join(left_out.get('months', []))}); to include them: {left_out.get('restore')}"
+        )
+    lines += ["", "Attached: " + ", ".join(p.name for p in attached)]
     if left:
         lines.append(
             "Too large to attach, kept on the server in "

@@ -388,7 +388,7 @@ def chart_steps(view: PackView, masked: bool) -> list[tuple[str, Callable[[], An
             frame["actor_name"] = [shorten_name(n) for n in frame["actor_name"]]
         return frame
 
-    view.con.complete()
+    view.settle()
     return [
         ("timeline", lambda: analytics.timeline(conn, av)),
         ("heatmap", lambda: analytics.failed_logins_by_weekday_hour(conn, av)),
@@ -419,7 +419,7 @@ def gather(view: PackView, masked: bool, charts: ChartData | None = None) -> Rep
     charts = charts or gather_charts(view, masked)
     conn = view.conn
     av = view.view  # the same resolved view as the CSV and JSON streams
-    view.con.complete()
+    view.settle()
     alerts, status = alerts_in_period(view)
     data = ReportData(
         charts=charts,
@@ -435,7 +435,7 @@ def gather(view: PackView, masked: bool, charts: ChartData | None = None) -> Rep
         alert_status=status,
         signoffs=review_signoffs(view),
     )
-    view.con.complete()
+    view.settle()
     return data
 
 

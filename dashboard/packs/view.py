@@ -1,15 +1,24 @@
 """The view a pack is built from: one consistent snapshot of the events that match the filters.
 
-A pack is built inside one read transaction on one DuckDB connection, bounded by the highest
-sequence number stored when it started (`snapshot_seq`). So the count on the cover, the
-header of the NDJSON file, the CSV and the manifest all describe exactly the same events,
-even while new events arrive or a purge runs. Archived months of the period are read through
-hard links made for the pack (`_pin`), so a purge that rewrites a month meanwhile does not take
-the file from under it.
+A pack is built inside one read transaction on one connection, bounded by the highest sequence
+number stored when it started (`snapshot_seq`). So the count on the cover, the header of the
+NDJSON file, the CSV and the manifest all describe exactly the same events, even while new
+events arrive or a purge runs. On DuckDB that is one transaction of the store's connection; on
+PostgreSQL one REPEATABLE READ, READ ONLY transaction of one psycopg connection (the count, the
+PDF's aggregates and the streamed rows all read its snapshot).
 
 Rows are streamed in sequence order as Arrow record batches, chunk by chunk over sequence
-ranges (each chunk sorted on its own), so memory stays bounded however many events match.
-Statements are SQLAlchemy Core, compiled once to DuckDB SQL with bound parameters.
+ranges (each chunk sorted on its own), so memory stays bounded however many events match: on
+DuckDB its Arrow reader, on PostgreSQL one `COPY (...) TO STDOUT` per chunk parsed by pyarrow
+(`backend.postgres.copy_stream`), typed as DuckDB types the same columns, so the files' bytes are
+the same on both engines. Statements are SQLAlchemy Core, compiled once per view for its
+connection's dialect (`$1..$n` on DuckDB, `%(name)s` on PostgreSQL) with bound parameters.
+
+Archived months of the period: on DuckDB they are read in place through hard links made for
+the pack (`_pin`), so a purge that rewrites a month meanwhile does not take the file from under
+it. PostgreSQL cannot read their Parquet files: there the pack holds the hot store only, and
+`not_included` says which archived months hold matching events it does not include (the pack's
+cover, header and manifest say so, with the command that restores them).
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import duckdb
 import pyarrow as pa
@@ -33,18 +42,21 @@ from dashboard.evidence.locations import Locations
 from dashboard.filters import Filters, View
 from dashboard.packs.model import Control, PackError
 from dashboard.store.archive import ArchivedInView, archive_files, archived_in_view, shadow_events_sql
+from dashboard.store.backend import postgres
 from dashboard.store.db import Database
-from dashboard.store.schema import events
+from dashboard.store.errors import StoreError
+from dashboard.store.schema import chain_batches, events
 from dashboard.when import in_zone
 
-#: sequence numbers per streamed chunk (each chunk is sorted by DuckDB on its own).
+#: sequence numbers per streamed chunk (each chunk is sorted by the database on its own).
 CHUNK_SEQ = 250_000
 #: rows per Arrow record batch.
 BATCH_ROWS = 50_000
 
 
 def compile_sql(dialect: Dialect, stmt: sa.sql.ClauseElement) -> tuple[str, dict[str, Any], list[str]]:
-    """DuckDB SQL text, its parameter values by name, and the names in `$1..$n` order."""
+    """SQL text for `dialect`, its parameter values by name, and the names in positional order
+    (`$1..$n` on DuckDB; empty for a dialect that binds by name, as psycopg's `%(name)s`)."""
     compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
     names = list(getattr(compiled, "positiontup", None) or [])
     return compiled.string, dict(compiled.params), names
@@ -52,16 +64,78 @@ def compile_sql(dialect: Dialect, stmt: sa.sql.ClauseElement) -> tuple[str, dict
 
 @dataclass(frozen=True)
 class Query:
-    """A compiled statement, run on the raw connection with `$n` parameters."""
+    """A compiled statement, run on the raw connection with its parameters."""
 
     sql: str
     defaults: dict[str, Any]
     names: list[str]
+    positional: bool = True
 
-    def params(self, **values: Any) -> list[Any]:
-        """The positional parameters, with some bound values replaced."""
+    def params(self, **values: Any) -> list[Any] | dict[str, Any]:
+        """The parameters, with some bound values replaced: a list in `$n` order when the dialect
+        binds by position, else the values by name."""
         merged = {**self.defaults, **values}
+        if not self.positional:
+            return merged
         return [merged[n] for n in self.names]
+
+
+class Reader(Protocol):
+    """How the statements of a pack run on its connection (one per engine)."""
+
+    def rows(self, query: Query) -> list[tuple[Any, ...]]:
+        """All rows of a (small) statement."""
+        ...
+
+    def batches(self, query: Query, params: Any, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        """The rows of a statement as Arrow record batches of at most `batch_rows` rows."""
+        ...
+
+    def settle(self) -> None:
+        """Before the SQLAlchemy connection is used: nothing of the reader's may still be pending."""
+        ...
+
+
+@dataclass
+class DuckReader:
+    """DuckDB: the DuckDB connection under the SQLAlchemy one (the same transaction)."""
+
+    con: duckdb.DuckDBPyConnection
+
+    def rows(self, query: Query) -> list[tuple[Any, ...]]:
+        self.con.complete()  # a result the SQLAlchemy side left unread would block the connection
+        return self.con.execute(query.sql, query.params()).fetchall()
+
+    def batches(self, query: Query, params: Any, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        self.con.complete()
+        reader = self.con.sql(query.sql, params=params).to_arrow_reader(batch_rows)
+        try:
+            yield from reader
+        finally:
+            reader.close()
+
+    def settle(self) -> None:
+        self.con.complete()
+
+
+@dataclass
+class PostgresReader:
+    """PostgreSQL: cursors of the psycopg connection under the SQLAlchemy one (the same
+    REPEATABLE READ transaction, so the same snapshot)."""
+
+    pg: Any  # psycopg.Connection
+
+    def rows(self, query: Query) -> list[tuple[Any, ...]]:
+        with self.pg.cursor() as cur:
+            cur.execute(query.sql, query.params())
+            return list(cur.fetchall())
+
+    def batches(self, query: Query, params: Any, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        with self.pg.cursor() as cur:
+            yield from postgres.copy_stream(cur, query.sql, params, batch_rows)
+
+    def settle(self) -> None:
+        """Nothing to do: every cursor is read to its end or closed."""
 
 
 @dataclass
@@ -74,7 +148,11 @@ class PackView:
         events: how many events match.
         first_seq: the lowest matching sequence number.
         last_seq: the highest matching sequence number.
+        conn: the SQLAlchemy connection of the snapshot (the shared aggregate queries run on it).
+        reader: the same connection at the engine's level (rows and streams).
         from_archive: the matching events read from archived months (only the archive holds them).
+        not_included: matching events only archived months hold, which this pack does not include
+            (PostgreSQL cannot read them in place: restored, they are included).
     """
 
     view: View
@@ -83,9 +161,17 @@ class PackView:
     first_seq: int | None
     last_seq: int | None
     conn: Connection
-    con: duckdb.DuckDBPyConnection
+    reader: Reader
     dialect: Dialect
     from_archive: ArchivedInView = field(default_factory=lambda: ArchivedInView(0, ()))
+    not_included: ArchivedInView = field(default_factory=lambda: ArchivedInView(0, ()))
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection of the snapshot (DuckDB stores only: Parquet, registered Arrow tables)."""
+        if not isinstance(self.reader, DuckReader):
+            raise PackError("this part of the pack reads the DuckDB connection, which a PostgreSQL store does not have")
+        return self.reader.con
 
     @property
     def filters(self) -> Filters:
@@ -127,18 +213,20 @@ class PackView:
     def compile(self, stmt: sa.sql.ClauseElement) -> Query:
         """Compile a statement for this view's connection."""
         sql, params, names = compile_sql(self.dialect, stmt)
-        return Query(sql, params, names)
+        return Query(sql, params, names, bool(self.dialect.positional))
 
     def rows(self, stmt: sa.sql.ClauseElement) -> list[tuple[Any, ...]]:
         """Run a (small) statement and return all its rows."""
-        q = self.compile(stmt)
-        self.con.complete()  # a result the SQLAlchemy side left unread would block the connection
-        return self.con.execute(q.sql, q.params()).fetchall()
+        return self.reader.rows(self.compile(stmt))
 
     def scalar(self, stmt: sa.sql.ClauseElement) -> Any:
         """Run a statement that returns one value."""
         rows = self.rows(stmt)
         return rows[0][0] if rows else None
+
+    def settle(self) -> None:
+        """Call before running statements on `conn` (DuckDB: finish what the reader left pending)."""
+        self.reader.settle()
 
     def stream(
         self,
@@ -149,8 +237,8 @@ class PackView:
     ) -> Iterator[pa.RecordBatch]:
         """The matching events in sequence order, as Arrow batches of the given columns.
 
-        One query per range of `CHUNK_SEQ` sequence numbers, each sorted by DuckDB: storage order
-        is not enough, since DuckDB's parallel scan hands batches over in any order.
+        One query per range of `CHUNK_SEQ` sequence numbers, each sorted by the database: storage
+        order is not enough, since DuckDB's parallel scan hands batches over in any order.
         """
         if self.first_seq is None or self.last_seq is None:
             return
@@ -164,12 +252,48 @@ class PackView:
             if control is not None:
                 control.check()
             params = query.params(chunk_lo=chunk_lo, chunk_hi=chunk_lo + chunk_seq)
-            self.con.complete()
-            reader = self.con.sql(query.sql, params=params).to_arrow_reader(batch_rows)
+            yield from self.reader.batches(query, params, batch_rows)
+
+    @contextmanager
+    def on_duckdb(self) -> Iterator[PackView]:
+        """This view where DuckDB's own SQL runs (the proof of a ZIP pack rebuilds canonical texts
+        with the writer's DuckDB statements): on DuckDB the view itself; on PostgreSQL the same view
+        over a DuckDB file of its own, holding every event of the chain batches the view's events
+        are in and those batches, copied from this view's snapshot (removed on exit)."""
+        if isinstance(self.reader, DuckReader):
+            yield self
+            return
+        import duckdb_engine
+
+        with tempfile.TemporaryDirectory(prefix="auditdash-pack-") as folder:
+            con = duckdb.connect(str(Path(folder) / "proof.duckdb"))
             try:
-                yield from reader
+                touched = sa.select(events.c.batch_id).where(self.condition()).distinct()
+                for table, stmt in (
+                    (events, sa.select(*events.c).where(events.c.batch_id.in_(touched))),
+                    (chain_batches, sa.select(*chain_batches.c).where(chain_batches.c.batch_id.in_(touched))),
+                ):
+                    postgres.stage_table(con, table)
+                    query = self.compile(stmt)
+                    names = ", ".join(f'"{c.name}"' for c in table.columns)
+                    for batch in self.reader.batches(query, query.params(), BATCH_ROWS):
+                        con.register("_copied", batch)
+                        con.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM _copied")  # noqa: S608
+                        con.unregister("_copied")
+                yield PackView(
+                    view=self.view,
+                    snapshot_seq=self.snapshot_seq,
+                    events=self.events,
+                    first_seq=self.first_seq,
+                    last_seq=self.last_seq,
+                    conn=self.conn,
+                    reader=DuckReader(con),
+                    dialect=duckdb_engine.Dialect(paramstyle="numeric_dollar"),
+                    from_archive=self.from_archive,
+                    not_included=self.not_included,
+                )
             finally:
-                reader.close()
+                con.close()
 
     # -- words -----------------------------------------------------------------------------
     def local(self, value: datetime) -> datetime:
@@ -197,15 +321,20 @@ class PackView:
 def open_view(db: Database, filters: Filters, now: datetime, archive: Locations | None = None) -> Iterator[PackView]:
     """Open one read transaction and resolve the view in it (rolled back on exit).
 
-    The SQLAlchemy connection (`view.conn`, for the shared aggregate queries) and the DuckDB
-    connection under it (`view.con`, for streaming) are the same connection, so everything the
-    pack reads comes from one snapshot.
+    The SQLAlchemy connection (`view.conn`, for the shared aggregate queries) and the engine's
+    connection under it (`view.reader`, for rows and streams) are the same connection, so
+    everything the pack reads comes from one snapshot.
 
     With `archive` (where retention keeps archived months), a view whose period reaches into
-    archived months reads them too, straight from their Parquet files: in this connection
-    `events` stands for the hot store and those months together (`retention.shadow_events_sql`),
-    so every query of the pack is the same as for a hot period.
+    archived months reads them too on DuckDB, straight from their Parquet files: in this
+    connection `events` stands for the hot store and those months together
+    (`archive.shadow_events_sql`), so every query of the pack is the same as for a hot period. On
+    PostgreSQL those events are counted (`view.not_included`) and left out.
     """
+    if db.url is not None:
+        with _open_postgres(db, filters, now, archive) as view:
+            yield view
+        return
     pins: Path | None = None
     with db.connect() as conn:
         tx = conn.begin()
@@ -235,23 +364,59 @@ def open_view(db: Database, filters: Filters, now: datetime, archive: Locations 
                 first_seq=None,
                 last_seq=None,
                 conn=conn,
-                con=con,
+                reader=DuckReader(con),
                 dialect=db.engine.dialect,
                 from_archive=from_archive,
             )
-            view.snapshot_seq = int(view.scalar(sa.select(sa.func.coalesce(sa.func.max(events.c.seq), 0))))
-            count, first, last = view.rows(
-                sa.select(sa.func.count(), sa.func.min(events.c.seq), sa.func.max(events.c.seq)).where(view.condition())
-            )[0]
-            view.events = int(count)
-            view.first_seq = None if first is None else int(first)
-            view.last_seq = None if last is None else int(last)
+            _resolve(view)
             yield view
         finally:
             con.complete()
             tx.rollback()  # takes the temporary view with it: `events` is the table again
             if pins is not None:
                 shutil.rmtree(pins, ignore_errors=True)
+
+
+@contextmanager
+def _open_postgres(db: Database, filters: Filters, now: datetime, archive: Locations | None) -> Iterator[PackView]:
+    """`open_view` on PostgreSQL: one REPEATABLE READ, READ ONLY transaction of one connection."""
+    try:
+        postgres.ensure_read_functions(db.engine)
+    except StoreError as exc:
+        raise PackError(str(exc)) from exc
+    with db.connect() as conn:
+        conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        tx = conn.begin()
+        try:
+            resolved = View.of(filters, now)
+            view = PackView(
+                view=resolved,
+                snapshot_seq=0,
+                events=0,
+                first_seq=None,
+                last_seq=None,
+                conn=conn,
+                reader=PostgresReader(conn.connection.driver_connection),
+                dialect=db.engine.dialect,
+            )
+            _resolve(view)  # the first statement: it fixes the transaction's snapshot
+            if archive is not None and archive_files(archive, resolved.start, resolved.end):
+                # in the same snapshot: the hot events of archived months that a restore brought back
+                view.not_included = archived_in_view(conn, archive, filters, now)
+            yield view
+        finally:
+            tx.rollback()
+
+
+def _resolve(view: PackView) -> None:
+    """The snapshot's bound and the view's count and sequence range, read in its transaction."""
+    view.snapshot_seq = int(view.scalar(sa.select(sa.func.coalesce(sa.func.max(events.c.seq), 0))))
+    count, first, last = view.rows(
+        sa.select(sa.func.count(), sa.func.min(events.c.seq), sa.func.max(events.c.seq)).where(view.condition())
+    )[0]
+    view.events = int(count)
+    view.first_seq = None if first is None else int(first)
+    view.last_seq = None if last is None else int(last)
 
 
 #: the folder (in the archive folder) of the hard links a pack reads archived months through

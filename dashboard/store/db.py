@@ -149,6 +149,15 @@ def _time_order_index(conn: Connection) -> None:
         conn.execute(sa.text(postgres.TIME_SEQ_INDEX))
 
 
+def _events_tally(conn: Connection) -> None:
+    """On PostgreSQL, the events' tally kept by triggers, counted once from the events stored
+    (`postgres.install_tally`; not on Citus); DuckDB counts its events directly."""
+    if conn.dialect.name == "postgresql":
+        with postgres.driver_cursor(conn) as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (postgres.CHAIN_LOCK,))
+            postgres.install_tally(cur)
+
+
 #: forward migrations, applied in version order; each release appends, none is ever edited.
 #: A new table is defined in schema.py and created by its own migration here.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
@@ -216,6 +225,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (13, "rollups: event counts per bucket, and the notable events, built from the stored events", _rollups),
     (14, "free-text search: the distinct actors and targets of the stored events", _text_values),
     (15, "explorer: events in time order on PostgreSQL (index on occurred_at, seq)", _time_order_index),
+    (16, "rollups: on PostgreSQL, the events' count and sequence sum kept by triggers (events_tally)", _events_tally),
 ]
 
 CURRENT_VERSION = max(version for version, _, _ in MIGRATIONS)
@@ -369,9 +379,16 @@ class Database:
     @contextmanager
     def reading(self, tables: tuple[str, ...] = postgres.CHAIN_TABLES) -> Iterator[duckdb.DuckDBPyConnection]:
         """A DuckDB connection to read `tables` with DuckDB's SQL (the verification): `raw()` on
-        DuckDB, a consistent in-memory copy on PostgreSQL (`snapshot`)."""
+        DuckDB; on PostgreSQL a consistent copy, in memory (`snapshot`) for the small tables, in a
+        temporary DuckDB file when it holds `events` (`backend.pg_copy`: bounded memory)."""
         if self.url is None:
             with self.raw() as con:
+                yield con
+            return
+        if "events" in tables:
+            from dashboard.store.backend.pg_copy import disk_snapshot
+
+            with disk_snapshot(self.engine, tables) as con:
                 yield con
             return
         con = self.snapshot(tables)

@@ -12,7 +12,8 @@ by, so their size follows the number of distinct combinations, not of events:
   permission changes), whole rows, so any filter applies to them.
 
 Upkeep (`add_rows`, `remove_rows`) runs in the transaction that stores, purges or restores the
-events; `rebuild` recomputes everything from `events` (the migration, a repair). `source` gives a
+events (a small batch appends its counts, so a key may have several rows until a fold: readers
+sum `n`); `rebuild` recomputes everything from `events` (the migration, a repair). `source` gives a
 query the rows to count: the rollups for the whole buckets of the range and the raw events for
 the parts at its edges, or the raw events alone when a filter needs them (an address on a table
 without addresses, a time of day in a zone whose offsets do not fall on the buckets, free text
@@ -43,7 +44,7 @@ import sqlalchemy as sa
 from dashboard.events.taxonomy import LOCKOUT_ACTIONS, activity_actions
 from dashboard.filters import TextSearch, View, text_scan
 from dashboard.store import schema
-from dashboard.store.duck import run
+from dashboard.store.duck import one, run
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,8 @@ def _bucket_sql(grain: int) -> str:
 
 
 def _merge(con: duckdb.DuckDBPyConnection, rollup: Rollup, rows_sql: str, params: Any, sign: int) -> None:
-    """Add (`sign` 1) or take away (-1) the counts of the rows `rows_sql` selects (events-shaped)."""
+    """Add (`sign` 1) or take away (-1) the counts of the rows `rows_sql` selects (events-shaped),
+    or with 0 only fold the rows of their keys into one each; a key's rows are summed, however many."""
     name, dims = rollup.table.name, rollup.dims
     cols = ", ".join(dims)
     run(
@@ -135,15 +137,90 @@ def _merge(con: duckdb.DuckDBPyConnection, rollup: Rollup, rows_sql: str, params
     run(con, "DROP TABLE IF EXISTS _rollup_merged")
 
 
+#: a batch of at most this many events, all numbered past the highest sequence number counted
+#: (the writer's small batches: a page view's audit record, a small API post), appends its grouped
+#: counts (`_append`) instead of merging them into the stored rows (`_merge`): a key may then have
+#: several rows, which every reader sums (`sum(n)`, docs/architecture.md "Rollups")
+SMALL_BATCH = 256
+#: a batch that takes a multiple of this number (or steps over one) folds the rows of the keys of
+#: the events numbered since the multiple before (`_fold`): at most about this many events' counts
+#: are ever held in more than one row
+FOLD_EVERY = 1024
+
+
 def add_rows(con: duckdb.DuckDBPyConnection, rows_sql: str, params: Any = None) -> None:
     """Count in the events `rows_sql` selects (all columns of `events`), about to be or just stored.
 
-    Call it inside the transaction that stores them."""
+    Call it inside the transaction that stores them. A small batch past the highest sequence number
+    counted (`SMALL_BATCH`) appends its counts (about a dozen statements), a larger one, or one
+    below that number (a restore, an erasure), merges them (`_merge`); either way a batch past a
+    multiple of `FOLD_EVERY` then folds the duplicate keys of the events numbered since the last one."""
+    n, total, low, top, high = one(
+        con,
+        f"SELECT count(*), coalesce(sum(seq), 0), min(seq), max(seq), (SELECT max(high) FROM {TEXT_STATE.name}) "
+        f"FROM ({rows_sql})",
+        params,
+    )
+    if not n:
+        return
+    past_end = high is not None and int(low) > int(high)
+    if past_end and n <= SMALL_BATCH:
+        run(con, f"CREATE OR REPLACE TEMP TABLE _rollup_batch AS SELECT * FROM ({rows_sql})", params)
+        try:
+            _append(con, "_rollup_batch", int(n), int(total), int(top))
+            if int(top) // FOLD_EVERY > int(high) // FOLD_EVERY:
+                _fold(con, (int(high) // FOLD_EVERY) * FOLD_EVERY, int(top), "_rollup_batch")
+        finally:
+            run(con, "DROP TABLE IF EXISTS _rollup_batch")
+        return
     for rollup in ROLLUPS:
         _merge(con, rollup, rows_sql, params, 1)
     run(con, f"INSERT INTO {NOTABLE.name} SELECT {_EVENT_COLUMNS} FROM ({rows_sql}) r WHERE {notable_sql('r')}", params)
     _count(con, rows_sql, params, 1)
     _text_upkeep(con, rows_sql, params, 1)
+    if past_end and int(top) // FOLD_EVERY > int(high) // FOLD_EVERY:
+        _fold(con, (int(high) // FOLD_EVERY) * FOLD_EVERY, int(top), None)
+
+
+def _append(con: duckdb.DuckDBPyConnection, batch: str, n: int, total: int, top: int) -> None:
+    """Count in the events of table `batch` (numbered past the highest counted) by appending their
+    grouped counts: one `INSERT ... GROUP BY` per rollup and per free-text table, no read of the
+    stored counts. Matches found before for a free text still hold (topped up from `high`)."""
+    for rollup in ROLLUPS:
+        cols = ", ".join(rollup.dims)
+        run(
+            con,
+            f"INSERT INTO {rollup.table.name} (occurred_at, {cols}, n) "
+            f"SELECT {_bucket_sql(rollup.grain)}, {cols}, count(*) FROM {batch} GROUP BY ALL",
+        )
+    run(con, f"INSERT INTO {NOTABLE.name} SELECT {_EVENT_COLUMNS} FROM {batch} r WHERE {notable_sql('r')}")
+    run(
+        con,
+        f"UPDATE {STATE.name} SET events = events + $n, seq_sum = seq_sum + $total",
+        {"n": n, "total": total},
+    )
+    for table, dims in TEXT_VALUES:
+        cols = ", ".join(dims)
+        run(
+            con,
+            f"INSERT INTO {table.name} ({cols}, n) SELECT {cols}, count(*) FROM {batch} "
+            f"WHERE {_any_present(dims)} GROUP BY ALL",
+        )
+    run(con, f"UPDATE {TEXT_STATE.name} SET high = greatest(high, $top)", {"top": top})
+
+
+def _fold(con: duckdb.DuckDBPyConnection, after: int, top: int, batch: str | None) -> None:
+    """Fold into one row each the counts of every key of the events numbered in (`after`, `top`]
+    (and of table `batch`, when it may not be stored yet): a merge of nothing (`_merge` with
+    `sign` 0) sums a key's rows into one. The sums, so every figure, stay as they are."""
+    rows = "SELECT * FROM events WHERE seq > $after AND seq <= $top"
+    if batch is not None:
+        rows += f" UNION ALL SELECT * FROM {batch}"
+    params = {"after": after, "top": top}
+    for rollup in ROLLUPS:
+        _merge(con, rollup, rows, params, 0)
+    for table, dims in TEXT_VALUES:
+        _merge_text(con, table, dims, rows, params, 0)
 
 
 def _count(con: duckdb.DuckDBPyConnection, rows_sql: str, params: Any, sign: int) -> None:
@@ -240,10 +317,12 @@ def differences(con: duckdb.DuckDBPyConnection) -> list[str]:
     for table, dims in TEXT_VALUES:
         cols = ", ".join(dims)
         raw = f"SELECT {cols}, count(*) AS n FROM events WHERE {_any_present(dims)} GROUP BY ALL"
+        # a value may have several rows (appended by small batches, not folded yet): their sum counts
+        kept = f"SELECT {cols}, sum(n) AS n FROM {table.name} GROUP BY ALL"
         n = run(
             con,
-            f"SELECT count(*) FROM (({raw}) EXCEPT ALL (SELECT {cols}, n FROM {table.name})) "
-            f"UNION ALL SELECT count(*) FROM ((SELECT {cols}, n FROM {table.name}) EXCEPT ALL ({raw}))",
+            f"SELECT count(*) FROM (({raw}) EXCEPT ALL ({kept})) "
+            f"UNION ALL SELECT count(*) FROM (({kept}) EXCEPT ALL ({raw}))",
         )
         if n[0][0] or n[1][0]:
             out.append(f"{table.name}: {n[0][0]} values missing, {n[1][0]} extra")
@@ -253,7 +332,8 @@ def differences(con: duckdb.DuckDBPyConnection) -> list[str]:
 # -- reading -------------------------------------------------------------------------------------------
 _raw_only: ContextVar[bool] = ContextVar("rollups_raw_only", default=False)
 #: how long a check that the rollups count the stored events holds (seconds); the check itself
-#: reads the events' count and the sum of their sequence numbers (a few ms at 10 million events)
+#: reads the events' count and the sum of their sequence numbers (a few ms at 10 million events on
+#: DuckDB); on PostgreSQL it reads the events' tally kept by triggers (`_tally_in_step`)
 CHECK_S = 2.0
 _checked: weakref.WeakKeyDictionary[Any, tuple[float, bool]] = weakref.WeakKeyDictionary()
 _checked_lock = threading.Lock()
@@ -262,23 +342,17 @@ _checked_lock = threading.Lock()
 def in_step(conn: sa.Connection) -> bool:
     """Whether the rollups count exactly the stored events (by number and sum of sequence numbers).
 
-    They always do when only auditdash writes; rows inserted or deleted behind its back (which
-    `auditdash verify` reports) make the queries read the raw events until `rebuild`."""
+    They always do when only auditdash writes; rows inserted, deleted or renumbered behind its
+    back (which `auditdash verify` reports) make the queries read the raw events until `rebuild`.
+    On PostgreSQL with the events' tally the check reads no event (`_tally_in_step`); elsewhere
+    (DuckDB, Citus) it counts them (`_counted_in_step`)."""
     now = time.monotonic()
     with _checked_lock:
         seen = _checked.get(conn.engine)
     if seen is not None and now - seen[0] < CHECK_S:
         return seen[1]
-    state = sa.select(STATE.c.events, STATE.c.seq_sum).limit(1).subquery()
-    live = sa.select(sa.func.count().label("n"), sa.func.coalesce(sa.func.sum(schema.events.c.seq), 0).label("s"))
-    live_q = live.subquery()
     try:
-        row = conn.execute(
-            sa.select(state.c.events, state.c.seq_sum, live_q.c.n, live_q.c.s).select_from(
-                live_q.outerjoin(state, sa.true())
-            )
-        ).one()
-        ok = row[0] is not None and int(row[0]) == int(row[2]) and int(row[1]) == int(row[3])
+        ok = _tally_in_step(conn) if conn.dialect.name == "postgresql" else _counted_in_step(conn)
     except sa.exc.DBAPIError:  # a store without rollups (read-only, made by an older auditdash)
         conn.rollback()
         ok = False
@@ -287,6 +361,27 @@ def in_step(conn: sa.Connection) -> bool:
     with _checked_lock:
         _checked[conn.engine] = (now, ok)
     return ok
+
+
+def _counted_in_step(conn: sa.Connection) -> bool:
+    """`rollup_state` against the count and sum of `seq` of every event (a scan of `seq`)."""
+    state = sa.select(STATE.c.events, STATE.c.seq_sum).limit(1).subquery()
+    live = sa.select(sa.func.count().label("n"), sa.func.coalesce(sa.func.sum(schema.events.c.seq), 0).label("s"))
+    live_q = live.subquery()
+    query = sa.select(state.c.events, state.c.seq_sum, live_q.c.n, live_q.c.s)
+    row = conn.execute(query.select_from(live_q.outerjoin(state, sa.true()))).one()
+    return row[0] is not None and int(row[0]) == int(row[2]) and int(row[1]) == int(row[3])
+
+
+def _tally_in_step(conn: sa.Connection) -> bool:
+    """On PostgreSQL: `rollup_state` against the events' tally (`backend/postgres.py`, kept by
+    statement triggers on `events` and each partition; two one-row reads and the catalog, the
+    same time at any number of events); the full count where the store has no tally (Citus)."""
+    from dashboard.store.backend import postgres
+
+    if not postgres.has_tally(conn):
+        return _counted_in_step(conn)
+    return postgres.tally_in_step(conn)
 
 
 def forget_checks() -> None:
@@ -478,8 +573,9 @@ def _any_present(dims: Sequence[str]) -> str:
 def _merge_text(
     con: duckdb.DuckDBPyConnection, table: sa.Table, dims: Sequence[str], rows_sql: str, params: Any, sign: int
 ) -> None:
-    """Add (`sign` 1) or take away (-1) the values the rows `rows_sql` selects carry; a value no
-    event carries any more is deleted (an erased name does not stay behind)."""
+    """Add (`sign` 1) or take away (-1) the values the rows `rows_sql` selects carry (0: fold each
+    value's rows into one); a value no event carries any more is deleted (an erased name does not
+    stay behind)."""
     cols = ", ".join(dims)
     run(
         con,

@@ -195,8 +195,11 @@ def _bucket_sql(grain: int) -> str:
 def rebuild_rollups(cur: psycopg.Cursor[Any], grains: Sequence[tuple[sa.Table, int]], notable_where: str) -> None:
     """Recompute the rollups from `events` on PostgreSQL (store/rollups.py `rebuild`): `grains` the
     rollup tables with their bucket in seconds, `notable_where` the condition on `events e` of the
-    notable events. In the cursor's transaction, under the chain lock (writers wait meanwhile)."""
+    notable events. In the cursor's transaction, under the chain lock (writers wait meanwhile).
+    The events' tally is made or repaired and counted first: its row stays locked to the end, so
+    a writer behind auditdash's back waits too, and every count here sees the same events."""
     cur.execute("SELECT pg_advisory_xact_lock(%s)", (CHAIN_LOCK,))
+    install_tally(cur)
     for table, grain in grains:
         dims = ", ".join(c.name for c in table.columns if c.name not in ("occurred_at", "n"))
         cur.execute(f"DELETE FROM {table.name}")  # noqa: S608 - names of the schema
@@ -242,22 +245,184 @@ def partition_name(month: str) -> str:
 
 
 def partition_ddl(months: Sequence[str]) -> list[str]:
-    """The statements that create the monthly partitions of `events` for `months` (`YYYY-MM`)."""
+    """The statements that create the monthly partitions of `events` for `months` (`YYYY-MM`),
+    each with the events' tally triggers when the store keeps the tally (a statement naming the
+    partition fires only the partition's own statement triggers)."""
     out = []
     for month in sorted(set(months)):
         year, mon = int(month[:4]), int(month[5:7])
         nxt = f"{year + (mon == 12):04d}-{mon % 12 + 1:02d}-01"
+        name = partition_name(month)
+        out.append(f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF events FOR VALUES FROM ('{month}-01') TO ('{nxt}')")
         out.append(
-            f"CREATE TABLE IF NOT EXISTS {partition_name(month)} PARTITION OF events "
-            f"FOR VALUES FROM ('{month}-01') TO ('{nxt}')"
+            "DO $$ BEGIN IF to_regprocedure('auditdash_tally_arm(regclass)') IS NOT NULL THEN "
+            f"PERFORM auditdash_tally_arm('{name}'); END IF; END $$"
         )
     return out
 
 
 def ensure_partitions(cur: psycopg.Cursor[Any], months: Sequence[str]) -> None:
-    """Create the monthly partitions of `events` that `months` (`YYYY-MM`) lack."""
-    for statement in partition_ddl(months):
+    """Create the monthly partitions of `events` that `months` (`YYYY-MM`) lack (a catalog lookup
+    when none is missing: no DDL, no lock)."""
+    wanted = sorted(set(months))
+    if not wanted:
+        return
+    cur.execute(
+        "SELECT m FROM unnest(%s::text[]) AS m WHERE to_regclass('events_' || replace(m, '-', '_')) IS NULL",
+        (wanted,),
+    )
+    for statement in partition_ddl([str(r[0]) for r in cur.fetchall()]):
         cur.execute(statement)
+
+
+# -- the events' tally: what `rollups.in_step` compares with `rollup_state` without reading events --
+# A one-row table holding the number of rows of `events` and the sum of their `seq`, kept by
+# statement-level AFTER triggers with transition tables (one UPDATE per statement, whatever its
+# rows) on the partitioned `events` and on each monthly partition: a statement that names the
+# parent fires the parent's triggers only (its transition tables hold the rows of every partition
+# it touched), one that names a partition fires that partition's only. TRUNCATE has no transition
+# table: it marks the tally unknown until `recount_tally`. Not made on Citus (docs/scaling.md):
+# there `in_step` counts the events.
+
+#: the statement triggers of the tally, by name, on `events` and on every partition
+TALLY_TRIGGERS = ("events_tally_insert", "events_tally_delete", "events_tally_update", "events_tally_truncate")
+
+TALLY_DDL = (
+    "CREATE TABLE IF NOT EXISTS events_tally (events BIGINT NOT NULL, seq_sum NUMERIC NOT NULL, "
+    "known BOOLEAN NOT NULL)",
+    # one function for the four triggers; the transition tables it reads are named by the trigger
+    # that fired it (a branch not taken is never planned). A statement that changed no row, or
+    # no row's seq, leaves the tally's row unlocked.
+    """CREATE OR REPLACE FUNCTION auditdash_events_tally() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    UPDATE events_tally SET events = events + d.n, seq_sum = seq_sum + d.s
+      FROM (SELECT count(*) AS n, coalesce(sum(seq), 0) AS s FROM tally_new) d WHERE d.n > 0;
+  ELSIF TG_OP = 'DELETE' THEN
+    UPDATE events_tally SET events = events - d.n, seq_sum = seq_sum - d.s
+      FROM (SELECT count(*) AS n, coalesce(sum(seq), 0) AS s FROM tally_old) d WHERE d.n > 0;
+  ELSIF TG_OP = 'UPDATE' THEN
+    UPDATE events_tally SET seq_sum = seq_sum + d.s
+      FROM (SELECT (SELECT coalesce(sum(seq), 0) FROM tally_new) - (SELECT coalesce(sum(seq), 0) FROM tally_old) AS s) d
+      WHERE d.s <> 0;
+  ELSE
+    UPDATE events_tally SET known = false;
+  END IF;
+  RETURN NULL;
+END $$""",
+    # the four triggers on `rel` (the parent or a partition), those missing created, disabled ones enabled
+    """CREATE OR REPLACE FUNCTION auditdash_tally_arm(rel regclass) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  spec text[] := ARRAY[
+    'events_tally_insert', 'AFTER INSERT', 'REFERENCING NEW TABLE AS tally_new',
+    'events_tally_delete', 'AFTER DELETE', 'REFERENCING OLD TABLE AS tally_old',
+    'events_tally_update', 'AFTER UPDATE', 'REFERENCING OLD TABLE AS tally_old NEW TABLE AS tally_new',
+    'events_tally_truncate', 'AFTER TRUNCATE', ''];
+  i int;
+  state "char";
+BEGIN
+  FOR i IN 0..3 LOOP
+    SELECT tgenabled INTO state FROM pg_trigger WHERE tgrelid = rel AND tgname = spec[i * 3 + 1];
+    IF NOT FOUND THEN
+      EXECUTE format('CREATE TRIGGER %I %s ON %s %s FOR EACH STATEMENT EXECUTE FUNCTION auditdash_events_tally()',
+        spec[i * 3 + 1], spec[i * 3 + 2], rel, spec[i * 3 + 3]);
+    ELSIF state NOT IN ('O', 'A') THEN
+      EXECUTE format('ALTER TABLE %s ENABLE TRIGGER %I', rel, spec[i * 3 + 1]);
+    END IF;
+  END LOOP;
+END $$""",
+)
+
+#: what `rollups.in_step` reads on PostgreSQL when the tally exists: `rollup_state`, the tally, and
+#: whether every relation of `events` (the parent and each partition) has its four triggers
+#: enabled (a partition attached or made out of band, or a trigger disabled, has not): one row of
+#: each table and a few catalog rows per month, never an event
+TALLY_CHECK_SQL = (
+    "SELECT s.events, s.seq_sum, t.events, t.seq_sum, t.known, "
+    "(SELECT count(*) FROM pg_trigger g WHERE g.tgname = ANY(:names) AND g.tgenabled IN ('O', 'A') "
+    "AND g.tgrelid IN (SELECT 'events'::regclass UNION ALL "
+    "SELECT inhrelid FROM pg_inherits WHERE inhparent = 'events'::regclass)), "
+    "(SELECT count(*) + 1 FROM pg_inherits WHERE inhparent = 'events'::regclass) "
+    "FROM events_tally t LEFT JOIN rollup_state s ON true"
+)
+
+
+#: the tally taken away (its table, trigger functions and every trigger): for a store to be
+#: distributed with Citus when the extension was made after the schema (docs/scaling.md)
+DROP_TALLY_SQL = (
+    "DROP FUNCTION IF EXISTS auditdash_events_tally() CASCADE; "
+    "DROP FUNCTION IF EXISTS auditdash_tally_arm(regclass); DROP TABLE IF EXISTS events_tally"
+)
+
+#: whether the store keeps the tally (not on Citus, nor before the migration that adds it)
+HAS_TALLY_SQL = "SELECT to_regclass('events_tally') IS NOT NULL"
+
+
+def has_tally(conn: Connection) -> bool:
+    """Whether the store keeps the events' tally."""
+    return bool(conn.execute(sa.text(HAS_TALLY_SQL)).scalar())
+
+
+def tally_in_step(conn: Connection) -> bool:
+    """Whether `rollup_state` equals the events' tally, the tally is known (no TRUNCATE since it was
+    counted) and every relation of `events` carries its triggers enabled. Two one-row reads and
+    the catalog; no event is read."""
+    rows = conn.execute(sa.text(TALLY_CHECK_SQL), {"names": list(TALLY_TRIGGERS)}).all()
+    if len(rows) != 1:
+        return False
+    state_n, state_s, n, s, known, armed, relations = rows[0]
+    return (
+        bool(known)
+        and state_n is not None
+        and int(armed) == len(TALLY_TRIGGERS) * int(relations)
+        and (int(state_n), int(state_s)) == (int(n), int(s))
+    )
+
+
+def _on_citus(cur: psycopg.Cursor[Any]) -> bool:
+    cur.execute("SELECT count(*) FROM pg_extension WHERE extname = 'citus'")
+    return bool(cur.fetchone()[0])  # type: ignore[index]
+
+
+def install_tally(cur: psycopg.Cursor[Any]) -> bool:
+    """Make the events' tally (table, trigger functions, the triggers on `events` and on every
+    partition), then count it from the events (`recount_tally`). Idempotent: the migration that
+    adds it to a store, and every `rebuild_rollups`. Not on a database with the Citus extension
+    (returns False): Citus runs triggers on distributed tables only with
+    `citus.enable_unsafe_triggers`, on the shards, where the tally is not."""
+    if _on_citus(cur):
+        return False
+    for statement in TALLY_DDL:
+        cur.execute(statement)
+    cur.execute(
+        "SELECT auditdash_tally_arm(r) FROM (SELECT 'events'::regclass AS r UNION ALL "
+        "SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = 'events'::regclass) x"
+    )
+    recount_tally(cur)
+    return True
+
+
+def recount_tally(cur: psycopg.Cursor[Any]) -> None:
+    """Set the tally to a full count of the events (known again after a TRUNCATE). Its row is
+    locked first, in a statement of its own: a writer whose trigger updated it has committed by
+    then, so the count (a later statement, a later snapshot) sees its rows; a writer that comes
+    after waits for this transaction and adds its rows on top of the count. Under the chain lock."""
+    cur.execute("SELECT count(*) FROM (SELECT 1 FROM events_tally FOR UPDATE) t")
+    if int(cur.fetchone()[0]) != 1:  # type: ignore[index]
+        cur.execute("DELETE FROM events_tally")
+        cur.execute("INSERT INTO events_tally VALUES (0, 0, false)")
+    cur.execute(
+        "UPDATE events_tally SET events = c.n, seq_sum = c.s, known = true "
+        "FROM (SELECT count(*) AS n, coalesce(sum(seq), 0) AS s FROM events) c"
+    )
+
+
+def tally_detached(cur: psycopg.Cursor[Any], events: int, seq_sum: int) -> None:
+    """Take a partition's rows out of the tally as auditdash detaches it (`remove_events`): DETACH
+    fires no trigger."""
+    cur.execute(HAS_TALLY_SQL)
+    if cur.fetchone()[0]:  # type: ignore[index]
+        cur.execute("UPDATE events_tally SET events = events - %s, seq_sum = seq_sum - %s", (events, seq_sum))
 
 
 # -- bulk load ---------------------------------------------------------------------------------
@@ -329,11 +494,104 @@ def copy_out(cur: psycopg.Cursor[Any], table: sa.Table, sql: str) -> pa.Table:
     )
 
 
+#: PostgreSQL's type of a result column (its OID) -> the Arrow type DuckDB gives the same SQL type
+#: (bool, int8, int2, int4, float4, float8, timestamp); any other type is read as text
+_ARROW_OF_OID = {
+    16: pa.bool_(),
+    20: pa.int64(),
+    21: pa.int16(),
+    23: pa.int32(),
+    700: pa.float32(),
+    701: pa.float64(),
+    1114: pa.timestamp("us"),
+}
+
+
+def copy_stream(cur: psycopg.Cursor[Any], sql: str, params: Any, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    """The rows of query `sql` as Arrow record batches of at most `batch_rows` rows, streamed with
+    one `COPY (...) TO STDOUT` in CSV and parsed by pyarrow a batch at a time (memory stays
+    bounded, one statement reads one snapshot). The columns are typed as DuckDB types the same SQL
+    types (`_ARROW_OF_OID`, from the query's description), so what is written from them is the same
+    on both engines. NULL is an unquoted empty field, an empty text a quoted one; libpq hands the
+    data over one row at a time, so a batch ends at a row's end even when a text holds newlines."""
+    cur.execute(f"SELECT * FROM ({sql}) AS q LIMIT 0", params)  # noqa: S608 - our own compiled SQL
+    names = [d.name for d in cur.description or []]
+    types = [_ARROW_OF_OID.get(d.type_code, pa.string()) for d in cur.description or []]
+    cur.execute("SET LOCAL datestyle = 'ISO, YMD'; SET LOCAL extra_float_digits = 1")
+    read = pacsv.ReadOptions(column_names=names, block_size=64 << 20, use_threads=False)
+    parse = pacsv.ParseOptions(newlines_in_values=True)
+    convert = pacsv.ConvertOptions(
+        column_types=pa.schema(list(zip(names, types, strict=True))),
+        null_values=[""],
+        true_values=["t"],
+        false_values=["f"],
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=False,
+        timestamp_parsers=["%Y-%m-%d %H:%M:%S", pacsv.ISO8601],
+    )
+
+    def batch(rows: list[Any]) -> pa.RecordBatch:
+        table = pacsv.read_csv(io.BytesIO(b"".join(rows)), read, parse, convert)
+        return table.combine_chunks().to_batches()[0]
+
+    with cur.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params) as copy:
+        rows: list[Any] = []
+        for row in copy:
+            rows.append(row)
+            if len(rows) >= batch_rows:
+                yield batch(rows)
+                rows = []
+        if rows:
+            yield batch(rows)
+
+
+#: functions with DuckDB's names that a pack's statements call, made when missing
+#: (`ensure_read_functions`); json_valid(text): whether the text is valid JSON (NULL for NULL)
+_READ_FUNCTIONS = {
+    "json_valid(text)": (
+        # PostgreSQL 16 tests it in SQL (inlined); before, a cast that fails says no
+        "CREATE FUNCTION json_valid(doc TEXT) RETURNS BOOLEAN LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE "
+        "AS $$ SELECT doc IS JSON $$",
+        "CREATE FUNCTION json_valid(doc TEXT) RETURNS BOOLEAN LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE "
+        "AS $$ BEGIN PERFORM CAST(doc AS JSON); RETURN true; EXCEPTION WHEN others THEN RETURN false; END $$",
+    ),
+}
+_READ_FUNCTIONS_MADE: set[str] = set()
+
+
+def ensure_read_functions(engine: Engine) -> None:
+    """Make the functions of `_READ_FUNCTIONS` a store lacks (a store made before they were needed);
+    checked once per process and database. Raises `StoreError`, in words, when they cannot be made."""
+    key = str(engine.url)
+    if key in _READ_FUNCTIONS_MADE:
+        return
+    try:
+        with engine.begin() as conn:
+            for signature, (modern, older) in _READ_FUNCTIONS.items():
+                if conn.execute(sa.text("SELECT to_regprocedure(:s)"), {"s": signature}).scalar() is not None:
+                    continue
+                version = int(conn.execute(sa.text("SHOW server_version_num")).scalar() or 0)
+                try:
+                    with conn.begin_nested():
+                        conn.execute(sa.text(modern if version >= 160000 else older))
+                except (sa.exc.IntegrityError, sa.exc.ProgrammingError) as exc:  # made meanwhile by another process
+                    if "already exists" not in str(exc) and "duplicate key" not in str(exc):
+                        raise
+    except sa.exc.DBAPIError as exc:
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise StoreError(
+            f"PostgreSQL at {engine.url.render_as_string(hide_password=True)}: cannot create the "
+            f"function json_valid that packs need ({first}); let auditdash's database user create functions, "
+            "or create it as the database's owner (docs/packs.md)"
+        ) from exc
+    _READ_FUNCTIONS_MADE.add(key)
+
+
 # -- the batch: staged in DuckDB, written under the chain lock ---------------------------------
 
 
-def _staging(tables: Sequence[sa.Table], quarantine_start: int) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(":memory:")
+def _staging(tables: Sequence[sa.Table], quarantine_start: int, path: str = ":memory:") -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(path)
     dialect = duckdb_engine.Dialect()
     for table in tables:
         for column in table.columns:
@@ -461,9 +719,14 @@ def stage_batch(engine: Engine, batch: pa.Table) -> Iterator[duckdb.DuckDBPyConn
 def _write_derived(cur: psycopg.Cursor[Any], staging: duckdb.DuckDBPyConnection) -> None:
     """What the writer's rollup upkeep (store/rollups.py `add_rows`) made on the staging DuckDB,
     applied to PostgreSQL's tables in the batch's transaction: counts added to the stored ones by
-    key, notable events appended, the state rows written back."""
+    key, notable events appended, the state rows written back. A key may have several rows there
+    (a small batch appends its counts, `rollups._append`): they are summed first, since one
+    `INSERT ... ON CONFLICT` cannot update a row twice."""
     for table in COUNTED:
-        data = staging.sql(f"SELECT * FROM {table.name}").to_arrow_table()  # noqa: S608 - schema names
+        keys = ", ".join(c.name for c in table.columns if c.name != "n")
+        data = staging.sql(
+            f"SELECT {keys}, CAST(sum(n) AS BIGINT) AS n FROM {table.name} GROUP BY ALL HAVING sum(n) <> 0"  # noqa: S608
+        ).to_arrow_table()
         if not data.num_rows:
             continue
         cur.execute(f"CREATE TEMPORARY TABLE _delta (LIKE {table.name}) ON COMMIT DROP")
@@ -582,8 +845,20 @@ _TRANSLATED = frozenset(
         "ends_with",
         "contains",
         "range",
+        "to_json",
     )
 )
+
+
+def _json_text_sql(text: str) -> str:
+    """`to_json(text)` as DuckDB writes it: PostgreSQL writes the `\\u00XX` escapes of control
+    characters in lower case, DuckDB in upper case. A text with a control character (rare) is
+    escaped here instead; any other goes through `to_json`."""
+    escaped = f"replace(replace({text}, '\\', '\\\\'), '\"', '\\\"')"
+    named = {8: "b", 9: "t", 10: "n", 12: "f", 13: "r"}
+    for code in range(1, 32):
+        escaped = f"replace({escaped}, chr({code}), '\\{named.get(code, f'u{code:04X}')}')"
+    return f"(CASE WHEN {text} ~ '[[:cntrl:]]' THEN '\"' || {escaped} || '\"' ELSE CAST(to_json({text}) AS TEXT) END)"
 
 
 def _pg_function(element: Any, compiler: Any, **kw: Any) -> str:
@@ -595,6 +870,11 @@ def _pg_function(element: Any, compiler: Any, **kw: Any) -> str:
     def sql(i: int) -> str:
         return str(compiler.process(args[i], **kw))
 
+    if name == "to_json":  # of a text: DuckDB's escapes (other values: PostgreSQL's to_json, the same text)
+        kind = args[0].type
+        if isinstance(kind, sa.String) or kind._isnull:
+            return _json_text_sql(f"CAST({sql(0)} AS TEXT)")
+        return f"CAST(to_json({sql(0)}) AS TEXT)"
     if name == "range":  # range(n): 0 .. n-1, as a table of one column
         return f"generate_series(0, {sql(0)} - 1)"
     if name == "epoch_ms":
@@ -879,8 +1159,10 @@ def remove_events(cur: psycopg.Cursor[Any], rows: str) -> tuple[int, list[str]]:
         )
         gone = int(cur.fetchone()[0])  # type: ignore[index]
         if part is not None:
-            cur.execute(f"SELECT count(*) FROM {part}")  # noqa: S608 - a partition's name from the catalog
-            if int(cur.fetchone()[0]) == gone:  # type: ignore[index]
+            cur.execute(f"SELECT count(*), coalesce(sum(seq), 0) FROM {part}")  # noqa: S608 - a name from the catalog
+            held, seq_sum = cur.fetchone()  # type: ignore[misc]
+            if int(held) == gone:
+                tally_detached(cur, int(held), int(seq_sum))  # DETACH fires no trigger
                 cur.execute(f"ALTER TABLE events DETACH PARTITION {part}")
                 cur.execute(f"DROP TABLE {part}")
                 removed += gone

@@ -19,7 +19,7 @@ from dash.exceptions import PreventUpdate
 from dashboard.access import saved_views
 from dashboard.evidence.locations import Locations
 from dashboard.filters import Filters
-from dashboard.packs.build import from_archive_text
+from dashboard.packs.build import from_archive_text, not_included_text
 from dashboard.packs.model import FORMAT_LABELS, FORMATS, RAW_FORMATS, ZIP_FORMATS, PackError, PackRequest
 from dashboard.packs.view import count_matching
 from dashboard.roles import READERS
@@ -85,6 +85,9 @@ def _view_text(f: Filters, now: datetime, archived: ArchivedInView) -> tuple[str
     zone = f.zone
     local_start, local_end = in_zone(start, zone), in_zone(end, zone)
     period = f"{local_start:%Y-%m-%d %H:%M} to {local_end:%Y-%m-%d %H:%M} ({f.tz})"
+    if state().db.url is not None:  # PostgreSQL cannot read archived months in place: the pack says so too
+        source = not_included_text(archived) if archived.events else ""
+        return f.describe(now), period, f"{count_matching(state().db, f, now):,}", source
     count = count_matching(state().db, f, now) + archived.events
     source = from_archive_text(archived) + "; the pack reads them in place." if archived.events else ""
     return f.describe(now), period, f"{count:,}", source
