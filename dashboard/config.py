@@ -220,7 +220,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "detect_interval_s", "AUDITDASH_DETECT_INTERVAL_S", 30, "Seconds between catch-up detection runs (0: off)."
     ),
-    Setting("silence_check_s", "AUDITDASH_SILENCE_CHECK_S", 300, "Seconds between checks for silent log sources."),
+    Setting("silence_check_s", "AUDITDASH_SILENCE_CHECK_S", 300, "Seconds between checks for silent log sources (0: off)."),
     Setting(
         "deadline_check_s",
         "AUDITDASH_DEADLINE_CHECK_S",
@@ -403,6 +403,7 @@ class Settings:
     db_url: str | None = None
 
     def __post_init__(self) -> None:
+        _check_numbers(self)
         _check_password_hash(self)
         home = _absolute(Path(self.home), Path.cwd()) if self.home is not None else PROJECT_ROOT
         object.__setattr__(self, "home", home)
@@ -494,6 +495,27 @@ class ConfigError(ValueError):
 #: and at least this product of memory and passes. Settings below them are refused.
 MIN_HASH_MEMORY_KIB = 7168
 MIN_HASH_MEMORY_PASSES_KIB = 35840
+
+
+#: whole-number settings that may be 0 (beside those whose help says what 0 means: "0: off")
+_ZERO_ALLOWED = frozenset({"proxy_count", "login_delay_s"})
+_PORTS = frozenset({"port", "smtp_port"})
+
+
+def _check_numbers(settings: Settings) -> None:
+    """Every whole-number setting within its range: a negative batch size or port is refused at
+    start with the variable's name, not met later as a crash or a silent misbehaviour."""
+    for setting in SETTINGS:
+        if not isinstance(setting.default, int) or isinstance(setting.default, bool):
+            continue
+        value = getattr(settings, setting.name)
+        if not isinstance(value, int) or isinstance(value, bool):
+            continue
+        low = 0 if setting.name in _ZERO_ALLOWED or "(0:" in setting.help else 1
+        high = 65535 if setting.name in _PORTS else None
+        if value < low or (high is not None and value > high):
+            bounds = f"from {low} to {high}" if high is not None else f"{low} or more"
+            raise ConfigError(f"{setting.env}={value} is out of range: use a whole number {bounds}")
 
 
 def _check_password_hash(settings: Settings) -> None:
