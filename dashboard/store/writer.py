@@ -299,7 +299,11 @@ def foreign_tail(con: duckdb.DuckDBPyConnection) -> tuple[int, int, int] | None:
     """(first seq, count, chain's last seq) of stored events past the chain's last sequence number,
     which no batch accounts for (inserted outside the writer); None when there are none."""
     last = int(one(con, "SELECT coalesce(max(last_seq), 0) FROM chain_batches")[0])
-    row = one(con, "SELECT min(seq), count(*) FROM events WHERE seq > $s", {"s": last})
+    if one(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'foreign_tail_count'")[0]:
+        # a PostgreSQL batch's staging holds only some of many such rows, and their count here
+        row = one(con, "SELECT first_seq, n FROM foreign_tail_count")
+    else:
+        row = one(con, "SELECT min(seq), count(*) FROM events WHERE seq > $s", {"s": last})
     return (int(row[0]), int(row[1]), last) if row[1] else None
 
 

@@ -661,8 +661,7 @@ def stage_batch(engine: Engine, batch: pa.Table) -> Iterator[duckdb.DuckDBPyConn
             cur.execute("SELECT max(seq) FROM events")
             top = cur.fetchone()[0]  # type: ignore[index]
             if top is not None and int(top) > last_seq:
-                past = f"SELECT * FROM events WHERE seq > {int(last_seq)}"  # noqa: S608 - a number
-                _load(staging, "events", copy_out(cur, schema.events, past))
+                _stage_foreign_tail(cur, staging, int(last_seq), batch.num_rows > 0)
             if batch.num_rows:
                 stored = copy_out(
                     cur,
@@ -714,6 +713,41 @@ def stage_batch(engine: Engine, batch: pa.Table) -> Iterator[duckdb.DuckDBPyConn
         if staging is not None:
             staging.close()
         raw.close()
+
+
+#: rows past the chain's end (written out of band) copied whole into the staging DuckDB; beyond
+#: this many, only what the writer reads of them is (see `_stage_foreign_tail`)
+FOREIGN_ROWS_COPIED = 10_000
+
+
+def _stage_foreign_tail(
+    cur: psycopg.Cursor[Any], staging: duckdb.DuckDBPyConnection, last_seq: int, keys: bool
+) -> None:
+    """Stage the stored rows past the chain's end, which no batch accounts for (inserted outside
+    auditdash): all of them when they are few; else, so that memory does not grow with them, the
+    first and the last (the sequence numbers the batch skips), those carrying an id of the batch
+    (the duplicate check), and their number and first seq in `foreign_tail_count`, which the
+    writer's `foreign_tail` reads instead of counting the staged rows."""
+    cur.execute(f"SELECT count(*), min(seq) FROM events WHERE seq > {last_seq}")  # noqa: S608 - a number
+    count, first = cur.fetchone()  # type: ignore[misc]
+    past = f"SELECT * FROM events WHERE seq > {last_seq}"  # noqa: S608 - a number
+    if int(count) <= FOREIGN_ROWS_COPIED:
+        _load(staging, "events", copy_out(cur, schema.events, past))
+        return
+    ends = f"{past} AND seq IN ({int(first)}, (SELECT max(seq) FROM events))"  # noqa: S608 - numbers
+    _load(staging, "events", copy_out(cur, schema.events, ends))
+    if keys:
+        ids = (
+            f"SELECT e.* FROM events e JOIN (SELECT DISTINCT account_id, event_id FROM _keys) k "  # noqa: S608
+            f"ON e.account_id = k.account_id AND e.event_id = k.event_id WHERE e.seq > {last_seq}"
+        )
+        matched = copy_out(cur, schema.events, ids)
+        if matched.num_rows:
+            staging.register("_matched", matched)
+            staging.execute("INSERT INTO events SELECT * FROM _matched WHERE seq NOT IN (SELECT seq FROM events)")
+            staging.unregister("_matched")
+    staging.execute("CREATE TABLE foreign_tail_count (first_seq BIGINT, n BIGINT)")
+    staging.execute("INSERT INTO foreign_tail_count VALUES (?, ?)", [int(first), int(count)])
 
 
 def _write_derived(cur: psycopg.Cursor[Any], staging: duckdb.DuckDBPyConnection) -> None:
