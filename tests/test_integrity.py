@@ -1,4 +1,6 @@
-"""Integrity: every kind of tampering, made with a separate DuckDB connection, is found and named."""
+"""Integrity: every kind of tampering, made with a connection of its own to the database, is found and
+named, on DuckDB and on PostgreSQL (the same tests, parametrised by `backend`; tests/tamper_sql.py
+knows how to tamper with each engine)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,6 @@ import pytest
 
 from dashboard.config import ConfigError, Settings
 from dashboard.events.validate import validate_records
-from dashboard.evidence import verify as integrity
 from dashboard.evidence.canonical import EVENT_TEXT_SQL
 from dashboard.evidence.checkpoints import write_checkpoint
 from dashboard.evidence.hashing import check_rows, hash_workers
@@ -26,11 +27,24 @@ from dashboard.store.db import Database
 from dashboard.store.writer import EVENT_HASH_SQL, GENESIS_HASH, batch_hash, store_batch
 from dashboard.when import parse_when
 from tests.conftest import cli, event
+from tests.tamper_sql import (
+    Target,
+    fresh_copy,
+    home_for_module,
+    locations,
+    rehash,
+    rows,
+    tamper,
+    template_store,
+    verified,
+)
+from tests.tamper_sql import copy_files as copy_database
+
+__all__ = ["copy_database", "locations", "make_events", "store", "tamper", "verified"]  # used by other test modules
 
 NOW = datetime(2026, 11, 20, 12, 0)
-# what a tamperer with the file would run to make changed rows look consistent again
-REHASH_EVENTS = f"UPDATE events SET hash = {EVENT_HASH_SQL}"  # noqa: S608 - the writer's own constant
-REHASH_FORGED = f"UPDATE forged SET hash = {EVENT_HASH_SQL}"  # noqa: S608
+#: the tests that are about DuckDB itself (its file, its SQL), or about files only
+DUCKDB_ONLY = pytest.mark.parametrize("backend", ["duckdb"])
 
 
 def make_events(n: int, start: datetime, end: datetime, seed: int = 1, prefix: str = "e") -> list[dict[str, Any]]:
@@ -63,62 +77,38 @@ def store(db: Database, docs: list[dict[str, Any]], batch: int = 25, now: dateti
         store_batch(db, checked.accepted, [], "test")
 
 
-def locations(db_path: Path) -> Locations:
-    """The default locations beside `db_path` (archive/, checkpoint file and key)."""
-    return Locations.resolve(Settings(db_path=db_path), db_path)
+@pytest.fixture(scope="module", autouse=True)
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    yield from home_for_module(tmp_path_factory)
 
 
-def tamper(db_path: Path, *statements: str, params: list[Any] | None = None) -> None:
-    """Run SQL on the file through a connection of its own, as someone with file access would."""
-    con = duckdb.connect(str(db_path))
-    try:
-        for sql in statements:
-            con.execute(sql, params)
-    finally:
-        con.close()
+def _build_chain(db: Database, target: Target) -> None:
+    store(db, make_events(100, datetime(2026, 9, 1), datetime(2026, 11, 1)))
+    write_checkpoint(db, locations(target), "test")
 
 
-def verified(db_path: Path, **kwargs: Any) -> integrity.Verification:
-    """Open the file, verify, close."""
-    with Database(db_path) as db:
-        return verify(db, locations(db_path), **kwargs)
-
-
-def copy_database(source: Path, target: Path) -> Path:
-    """Copy a closed database with its checkpoint file and key (files beside it)."""
-    for path in source.parent.iterdir():
-        if path.name.startswith(source.name) and path.is_file():
-            shutil.copy(path, target.parent / path.name.replace(source.name, target.name))
-    return target
-
-
-@pytest.fixture(scope="module")
-def chain_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A closed database of 100 events in 4 batches, with a checkpoint (built once)."""
-    path = tmp_path_factory.mktemp("chain") / "chain.duckdb"
-    with Database(path) as db:
-        store(db, make_events(100, datetime(2026, 9, 1), datetime(2026, 11, 1)))
-        write_checkpoint(db, locations(path), "test")
-    return path
+_TEMPLATES: dict[str, Target] = {}
 
 
 @pytest.fixture
-def chain(chain_template: Path, db_path: Path) -> Iterator[Path]:
-    """A fresh copy of the template for one test to tamper with."""
-    yield copy_database(chain_template, db_path)
+def chain(backend: str, request: pytest.FixtureRequest) -> Target:
+    """A fresh copy, on the test's engine, of a closed store of 100 events in 4 batches with a
+    checkpoint (the store built once per engine)."""
+    if backend not in _TEMPLATES:
+        _TEMPLATES[backend] = template_store(request, backend, "chain", _build_chain)
+    return fresh_copy(_TEMPLATES[backend], request)
 
 
-def test_intact_chain_is_ok_with_its_head(chain: Path) -> None:
+def test_intact_chain_is_ok_with_its_head(chain: Target) -> None:
     result = verified(chain)
     assert result.ok, result.summary()
     assert result.checked_events == 100 and result.batches == 4 and result.checkpoints_checked == 1
-    con = duckdb.connect(str(chain), read_only=True)
-    head = con.execute("SELECT hash FROM chain_batches ORDER BY batch_id DESC LIMIT 1").fetchone()
-    con.close()
-    assert head is not None and result.head_hash == head[0]
+    head = rows(chain, "SELECT hash FROM chain_batches ORDER BY batch_id DESC LIMIT 1")[0]
+    assert result.head_hash == head[0]
     assert result.summary().startswith("OK") and head[0] in result.summary()
 
 
+@DUCKDB_ONLY
 def test_canonical_text_hashes_to_the_stored_hash(chain: Path) -> None:
     """Python's SHA-256 of EVENT_TEXT_SQL is the writer's EVENT_HASH_SQL, in process and in workers."""
     con = duckdb.connect(str(chain), read_only=True)
@@ -135,7 +125,7 @@ def test_canonical_text_hashes_to_the_stored_hash(chain: Path) -> None:
         con.close()
 
 
-def test_changed_field_is_altered_at_its_seq(chain: Path) -> None:
+def test_changed_field_is_altered_at_its_seq(chain: Target) -> None:
     tamper(chain, "UPDATE events SET actor_id = 'someone-else' WHERE seq = 42")
     result = verified(chain)
     assert not result.ok
@@ -143,40 +133,40 @@ def test_changed_field_is_altered_at_its_seq(chain: Path) -> None:
     assert "does not match its hash" in result.summary()
 
 
-def test_deleted_row_is_missing_at_its_seq(chain: Path) -> None:
+def test_deleted_row_is_missing_at_its_seq(chain: Target) -> None:
     tamper(chain, "DELETE FROM events WHERE seq = 57")
     first = verified(chain).first
     assert first is not None and (first.kind, first.seq) == ("missing", 57)
 
 
-def test_inserted_row_is_found_even_with_a_valid_hash(chain: Path) -> None:
+def test_inserted_row_is_found_even_with_a_valid_hash(chain: Target) -> None:
     # A forged event with a correct hash of its own, put after the last one, in the last batch.
     tamper(
         chain,
         "CREATE TEMP TABLE forged AS SELECT * FROM events WHERE seq = 100",
         "UPDATE forged SET seq = 101, event_id = 'forged', actor_id = 'ghost'",
-        REHASH_FORGED,
         "INSERT INTO events SELECT * FROM forged",
     )
+    rehash(chain, "seq = 101")
     first = verified(chain).first
     assert first is not None and (first.kind, first.seq) == ("inserted", 101)
     assert "outside batch 4" in first.detail
 
 
-def test_inserted_row_of_an_unknown_batch(chain: Path) -> None:
+def test_inserted_row_of_an_unknown_batch(chain: Target) -> None:
     tamper(
         chain,
         "CREATE TEMP TABLE forged AS SELECT * FROM events WHERE seq = 3",
         "UPDATE forged SET seq = 500, batch_id = 99, event_id = 'forged'",
-        REHASH_FORGED,
         "INSERT INTO events SELECT * FROM forged",
     )
+    rehash(chain, "seq = 500")
     first = verified(chain).first
     assert first is not None and (first.kind, first.seq) == ("inserted", 500)
     assert "batch 99 does not exist" in first.detail
 
 
-def test_swapped_rows_are_reordered(chain: Path) -> None:
+def test_swapped_rows_are_reordered(chain: Target) -> None:
     tamper(
         chain,
         "UPDATE events SET seq = -1 WHERE seq = 30",
@@ -190,46 +180,41 @@ def test_swapped_rows_are_reordered(chain: Path) -> None:
     assert len(result.breaks) == 1  # one finding for the swap, not an alteration per row
 
 
-def test_rehashed_change_is_caught_by_the_batch_digest(chain: Path) -> None:
-    tamper(chain, "UPDATE events SET outcome = 'failure' WHERE seq = 60", REHASH_EVENTS)
+def test_rehashed_change_is_caught_by_the_batch_digest(chain: Target) -> None:
+    tamper(chain, "UPDATE events SET outcome = 'failure' WHERE seq = 60")
+    rehash(chain)
     first = verified(chain).first
     assert first is not None and first.kind == "altered" and first.where == "batch 3"
     assert first.seq == 51  # the batch's first sequence number
 
 
-def test_altered_batch_record(chain: Path) -> None:
+def test_altered_batch_record(chain: Target) -> None:
     tamper(chain, "UPDATE chain_batches SET events_digest = repeat('a', 64) WHERE batch_id = 2")
     first = verified(chain).first
     assert first is not None and (first.kind, first.where, first.seq) == ("altered", "chain batch 2", 26)
     assert "does not match its own hash" in first.detail
 
 
-def _rewrite_everything(db_path: Path) -> None:
+def _rewrite_everything(target: Target) -> None:
     """Change an event, then recompute every hash, digest and link, and drop the checkpoints."""
-    tamper(db_path, "UPDATE events SET actor_id = 'cover-up' WHERE seq = 10", REHASH_EVENTS)
-    con = duckdb.connect(str(db_path))
-    try:
-        prev = GENESIS_HASH
-        batches = con.execute(
-            "SELECT batch_id, first_seq, last_seq, event_count FROM chain_batches ORDER BY 1"
-        ).fetchall()
-        for bid, first, last, count in batches:
-            hashes = con.execute("SELECT string_agg(hash, '' ORDER BY seq) FROM events WHERE batch_id = ?", [bid])
-            row = hashes.fetchone()
-            assert row is not None
-            digest = hashlib.sha256(row[0].encode()).hexdigest()
-            own = batch_hash(prev, bid, first, last, count, digest)
-            con.execute(
-                "UPDATE chain_batches SET events_digest = ?, prev_hash = ?, hash = ? WHERE batch_id = ?",
-                [digest, prev, own, bid],
-            )
-            prev = own
-        con.execute("DELETE FROM checkpoints")
-    finally:
-        con.close()
+    tamper(target, "UPDATE events SET actor_id = 'cover-up' WHERE seq = 10")
+    rehash(target)
+    prev = GENESIS_HASH
+    batches = rows(target, "SELECT batch_id, first_seq, last_seq, event_count FROM chain_batches ORDER BY 1")
+    for bid, first, last, count in batches:
+        row = rows(target, "SELECT string_agg(hash, '' ORDER BY seq) FROM events WHERE batch_id = ?", [bid])[0]
+        digest = hashlib.sha256(row[0].encode()).hexdigest()
+        own = batch_hash(prev, bid, first, last, count, digest)
+        tamper(
+            target,
+            "UPDATE chain_batches SET events_digest = ?, prev_hash = ?, hash = ? WHERE batch_id = ?",
+            params=[digest, prev, own, bid],
+        )
+        prev = own
+    tamper(target, "DELETE FROM checkpoints")
 
 
-def test_rewritten_chain_is_found_only_with_the_checkpoint_file(chain: Path, tmp_path: Path) -> None:
+def test_rewritten_chain_is_found_only_with_the_checkpoint_file(chain: Target, tmp_path: Path) -> None:
     where = locations(chain)
     copy = tmp_path / "elsewhere" / "checkpoints.jsonl"
     copy.parent.mkdir()
@@ -243,13 +228,13 @@ def test_rewritten_chain_is_found_only_with_the_checkpoint_file(chain: Path, tmp
     assert "batch 4 differs from the checkpoint" in first.detail
 
 
-def test_removed_tail_is_found_by_the_checkpoint(chain: Path) -> None:
+def test_removed_tail_is_found_by_the_checkpoint(chain: Target) -> None:
     tamper(chain, "DELETE FROM events WHERE batch_id = 4", "DELETE FROM chain_batches WHERE batch_id = 4")
     first = verified(chain).first
     assert first is not None and first.kind == "missing" and "batches were removed" in first.detail
 
 
-def test_forged_checkpoint_is_named(chain: Path) -> None:
+def test_forged_checkpoint_is_named(chain: Target) -> None:
     where = locations(chain)
     lines = where.checkpoint_path.read_text().splitlines()
     forged = json.loads(lines[0]) | {"head_hash": "f" * 64}
@@ -258,6 +243,7 @@ def test_forged_checkpoint_is_named(chain: Path) -> None:
     assert first is not None and first.kind == "altered" and "wrong signature" in first.detail
 
 
+@DUCKDB_ONLY
 def test_checkpoints_need_the_key(chain: Path) -> None:
     where = locations(chain)
     assert where.signing_key_path is not None and where.public_key_path is not None
@@ -268,6 +254,7 @@ def test_checkpoints_need_the_key(chain: Path) -> None:
     assert any("no checkpoint key" in n for n in result.notes)
 
 
+@DUCKDB_ONLY
 def test_checkpoints_are_ed25519_and_the_public_key_alone_checks_them(chain: Path, tmp_path: Path) -> None:
     where = locations(chain)
     assert where.signing_key_path is not None and where.public_key_path is not None
@@ -291,7 +278,7 @@ def test_checkpoints_are_ed25519_and_the_public_key_alone_checks_them(chain: Pat
     assert first is not None and first.kind == "altered" and "wrong signature" in first.detail
 
 
-def test_checkpoints_replaced_by_someone_elses_key_fail_the_auditors_check(chain: Path, tmp_path: Path) -> None:
+def test_checkpoints_replaced_by_someone_elses_key_fail_the_auditors_check(chain: Target, tmp_path: Path) -> None:
     where = locations(chain)
     assert where.public_key_path is not None and where.signing_key_path is not None
     auditor = tmp_path / "auditor.pub"
@@ -312,7 +299,7 @@ def test_checkpoints_replaced_by_someone_elses_key_fail_the_auditors_check(chain
     assert any("signed with another key" in n for n in result.notes)
 
 
-def test_no_checkpoint_at_all_fails_the_auditors_check(chain: Path, tmp_path: Path) -> None:
+def test_no_checkpoint_at_all_fails_the_auditors_check(chain: Target, tmp_path: Path) -> None:
     where = locations(chain)
     assert where.public_key_path is not None
     auditor = tmp_path / "auditor.pub"
@@ -360,20 +347,17 @@ def test_checkpoint_key_from_the_environment(tmp_path: Path) -> None:
     assert not where.key_path.exists()
 
 
-def test_range_verification_checks_the_batches_of_the_range(chain: Path) -> None:
+def test_range_verification_checks_the_batches_of_the_range(chain: Target) -> None:
     tamper(chain, "UPDATE events SET actor_id = 'x' WHERE seq = 90")
     whole = verified(chain)
     assert whole.first is not None and whole.first.seq == 90
-    con = duckdb.connect(str(chain), read_only=True)
-    when = con.execute("SELECT occurred_at FROM events WHERE seq = 90").fetchone()
-    con.close()
-    assert when is not None
+    when = rows(chain, "SELECT occurred_at FROM events WHERE seq = 90")[0]
     hit = verified(chain, start=when[0], end=when[0] + timedelta(milliseconds=1))
     assert hit.first is not None and hit.first.seq == 90 and hit.scope == "range"
     assert hit.batches == 1
 
 
-def test_verify_command(chain: Path) -> None:
+def test_verify_command(chain: Target) -> None:
     ok = cli("verify", "--db", str(chain), "--json")
     data = json.loads(ok.stdout)
     assert data["ok"] is True and data["head_hash"]
@@ -381,9 +365,7 @@ def test_verify_command(chain: Path) -> None:
     broken = cli("verify", "--db", str(chain), check=False)
     assert broken.returncode == 1
     assert broken.stdout.startswith("BROKEN: missing at seq 12")
-    con = duckdb.connect(str(chain), read_only=True)
-    outcomes = con.execute("SELECT outcome FROM events WHERE action = 'audit.verify' ORDER BY seq").fetchall()
-    con.close()
+    outcomes = rows(chain, "SELECT outcome FROM events WHERE action = 'audit.verify' ORDER BY seq")
     assert [o for (o,) in outcomes] == ["success", "failure"]  # each verification is in the audit log
 
 
