@@ -552,7 +552,8 @@ _READ_FUNCTIONS = {
         # PostgreSQL 16 tests it in SQL (inlined); before, a cast that fails says no
         "CREATE FUNCTION json_valid(doc TEXT) RETURNS BOOLEAN LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE "
         "AS $$ SELECT doc IS JSON $$",
-        "CREATE FUNCTION json_valid(doc TEXT) RETURNS BOOLEAN LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE "
+        # an EXCEPTION block is a subtransaction, which a parallel worker cannot start: PARALLEL UNSAFE
+        "CREATE FUNCTION json_valid(doc TEXT) RETURNS BOOLEAN LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL UNSAFE "
         "AS $$ BEGIN PERFORM CAST(doc AS JSON); RETURN true; EXCEPTION WHEN others THEN RETURN false; END $$",
     ),
 }
@@ -569,6 +570,16 @@ def ensure_read_functions(engine: Engine) -> None:
         with engine.begin() as conn:
             for signature, (modern, older) in _READ_FUNCTIONS.items():
                 if conn.execute(sa.text("SELECT to_regprocedure(:s)"), {"s": signature}).scalar() is not None:
+                    # made PARALLEL SAFE by an earlier auditdash: a parallel plan then failed with
+                    # "cannot start subtransactions during a parallel operation"
+                    conn.execute(
+                        sa.text(
+                            "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang "
+                            "WHERE p.oid = to_regprocedure('json_valid(text)') AND l.lanname = 'plpgsql' "
+                            "AND p.proparallel <> 'u') THEN ALTER FUNCTION json_valid(text) PARALLEL UNSAFE; "
+                            "END IF; END $$"
+                        )
+                    )
                     continue
                 version = int(conn.execute(sa.text("SHOW server_version_num")).scalar() or 0)
                 try:
