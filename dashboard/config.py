@@ -220,7 +220,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "detect_interval_s", "AUDITDASH_DETECT_INTERVAL_S", 30, "Seconds between catch-up detection runs (0: off)."
     ),
-    Setting("silence_check_s", "AUDITDASH_SILENCE_CHECK_S", 300, "Seconds between checks for silent log sources (0: off)."),
+    Setting(
+        "silence_check_s", "AUDITDASH_SILENCE_CHECK_S", 300, "Seconds between checks for silent log sources (0: off)."
+    ),
     Setting(
         "deadline_check_s",
         "AUDITDASH_DEADLINE_CHECK_S",
