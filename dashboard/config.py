@@ -405,8 +405,8 @@ class Settings:
     db_url: str | None = None
 
     def __post_init__(self) -> None:
+        _check_password_hash(self)  # its own words first: OWASP's minimum
         _check_numbers(self)
-        _check_password_hash(self)
         home = _absolute(Path(self.home), Path.cwd()) if self.home is not None else PROJECT_ROOT
         object.__setattr__(self, "home", home)
         if is_db_url(self.db_path):
@@ -501,7 +501,9 @@ MIN_HASH_MEMORY_PASSES_KIB = 35840
 
 #: whole-number settings that may be 0 (beside those whose help says what 0 means: "0: off")
 _ZERO_ALLOWED = frozenset({"proxy_count", "login_delay_s"})
-_PORTS = frozenset({"port", "smtp_port"})
+_PORTS = frozenset({"smtp_port"})
+#: checked where they are used, in words naming the option too (`serve`: --port)
+_CHECKED_ELSEWHERE = frozenset({"port"})
 
 
 def _check_numbers(settings: Settings) -> None:
@@ -509,6 +511,8 @@ def _check_numbers(settings: Settings) -> None:
     start with the variable's name, not met later as a crash or a silent misbehaviour."""
     for setting in SETTINGS:
         if not isinstance(setting.default, int) or isinstance(setting.default, bool):
+            continue
+        if setting.name in _CHECKED_ELSEWHERE:
             continue
         value = getattr(settings, setting.name)
         if not isinstance(value, int) or isinstance(value, bool):

@@ -39,7 +39,10 @@ def test_bad_number_names_the_variable() -> None:
     ("env", "said"),
     [
         ({"AUDITDASH_BATCH_SIZE": "-1"}, "AUDITDASH_BATCH_SIZE=-1 is out of range: use a whole number 1 or more"),
-        ({"AUDITDASH_PORT": "70000"}, "AUDITDASH_PORT=70000 is out of range: use a whole number from 1 to 65535"),
+        (
+            {"AUDITDASH_SMTP_PORT": "70000"},
+            "AUDITDASH_SMTP_PORT=70000 is out of range: use a whole number from 1 to 65535",
+        ),
         ({"AUDITDASH_THREADS": "0"}, "AUDITDASH_THREADS=0 is out of range"),
         ({"AUDITDASH_HOT_DAYS": "-5"}, "AUDITDASH_HOT_DAYS=-5 is out of range"),
     ],
