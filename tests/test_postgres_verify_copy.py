@@ -19,6 +19,14 @@ def _copies() -> set[str]:
     return {p.name for p in Path(tempfile.gettempdir()).glob("auditdash-copy-*")}
 
 
+@pytest.fixture(autouse=True)
+def _own_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The copies go to this test's own folder (other test processes verify at the same time)."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+
+
 def test_verify_reads_every_event_range_by_range(pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     env = {"AUDITDASH_HOME": str(tmp_path)}
     sent = tmp_path / "e.ndjson"
