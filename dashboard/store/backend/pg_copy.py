@@ -64,26 +64,7 @@ def disk_snapshot(engine: Engine, tables: Sequence[str]) -> Iterator[duckdb.Duck
         con.execute("SET enable_progress_bar = false")
         con.execute(f"SET temp_directory = '{folder / 'spill'}'")
         con.execute("SET preserve_insertion_order = false")
-        raw = engine.raw_connection()
-        pg = raw.driver_connection
-        assert isinstance(pg, psycopg.Connection)
-        try:
-            with pg.cursor() as cur:
-                cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                for name in tables:
-                    if name == "events":
-                        _copy_events(cur, con)
-                        continue
-                    data = postgres.fetch_arrow(cur, f"SELECT * FROM {name}")  # noqa: S608 - table names of the store
-                    if name in known:
-                        postgres._load(con, name, data)
-                    elif data.num_columns:
-                        con.register("_t", data)
-                        con.execute(f"CREATE TABLE {name} AS SELECT * FROM _t")  # noqa: S608 - table names of the store
-                        con.unregister("_t")
-            pg.rollback()
-        finally:
-            raw.close()
+        postgres.copy_tables(engine, con, tables, {"events": _copy_events})
         yield con
     finally:
         if con is not None:

@@ -29,7 +29,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -797,15 +797,32 @@ def _rollback(pg: psycopg.Connection[Any]) -> None:
 def snapshot(engine: Engine, tables: Sequence[str]) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB holding `tables` as read in one repeatable-read transaction: the
     verification's DuckDB statements run on it unchanged (every table read whole)."""
+    known = {t.name: t for t in schema.metadata.sorted_tables}
+    con = _staging([known[t] for t in tables if t in known], 1)
+    copy_tables(engine, con, tables)
+    return con
+
+
+def copy_tables(
+    engine: Engine,
+    con: duckdb.DuckDBPyConnection,
+    tables: Sequence[str],
+    special: Mapping[str, Callable[[psycopg.Cursor[Any], duckdb.DuckDBPyConnection], object]] | None = None,
+) -> None:
+    """Copy `tables` into `con` as read in one REPEATABLE READ, READ ONLY transaction: a table of
+    the schema into its staged table, another as it comes; `special` copies some tables its own way
+    (the verification's copy reads `events` by ranges: `pg_copy`)."""
+    known = {t.name for t in schema.metadata.sorted_tables}
     raw = engine.raw_connection()
     pg = raw.driver_connection
     assert isinstance(pg, psycopg.Connection)
-    known = {t.name: t for t in schema.metadata.sorted_tables}
-    con = _staging([known[t] for t in tables if t in known], 1)
     try:
         with pg.cursor() as cur:
             cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             for name in tables:
+                if special and name in special:
+                    special[name](cur, con)
+                    continue
                 data = fetch_arrow(cur, f"SELECT * FROM {name}")  # noqa: S608 - table names of the store
                 if name in known:
                     _load(con, name, data)
@@ -816,7 +833,6 @@ def snapshot(engine: Engine, tables: Sequence[str]) -> duckdb.DuckDBPyConnection
         pg.rollback()
     finally:
         raw.close()
-    return con
 
 
 #: the key of the advisory lock held while one process applies migrations
