@@ -1,8 +1,10 @@
-"""Erasure of one person (docs/integrity.md, "Erasure"): a real DuckDB store with batches of canonical
-forms 2 and 3, three archived months and a signed checkpoint. After `auditdash erase` the chain
-verifies, the person's name, e-mail address, address and user agent are nowhere in the database file,
-the archive's Parquet files or a pack built afterwards, and every other event is unchanged; a legal
-hold refuses the erasure; marking events erased by hand is found; the page is for admins only.
+"""Erasure of one person (docs/integrity.md, "Erasure"): a real store with batches of canonical forms
+2 and 3, three archived months and a signed checkpoint, on DuckDB and on PostgreSQL (the same tests,
+parametrised by `backend`: the store built once per engine, copied for each test). After `auditdash
+erase` the chain verifies, the person's name, e-mail address, address and user agent are nowhere in
+the database (on DuckDB its file too), the archive's Parquet files or a pack built afterwards, and
+every other event is unchanged; a legal hold refuses the erasure; marking events erased by hand is
+found; the page is for admins only.
 """
 
 from __future__ import annotations
@@ -12,13 +14,16 @@ import json
 import re
 import shutil
 import zipfile
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import sqlalchemy as sa
 
 from dashboard.access.users import Actor, create_user
 from dashboard.cli import main as auditdash
@@ -35,11 +40,12 @@ from dashboard.retention.erasure import ErasureRefused, erase
 from dashboard.retention.holds import add_hold
 from dashboard.retention.policy import RetentionError, RetentionPolicy
 from dashboard.retention.purge import run_purge
-from dashboard.store import rollups, writer
+from dashboard.store import writer
 from dashboard.store.archive import Manifest, file_sha256, manifest_path, read_manifests
 from dashboard.store.db import Database
 from tests.conftest import GEO_DIR, event
-from tests.test_integrity import locations, tamper, verified
+from tests.tamper_sql import Target, fresh_copy, home_for_module, is_pg, locations, tamper, template_store, verified
+from tests.test_rollups import differences
 
 NOW = datetime(2026, 11, 20, 12, 0)  # hot cutoff 2026-08-01: May, June and July are archived
 ADMIN = Actor("ana.admin", "admin")
@@ -81,96 +87,106 @@ def _docs() -> list[dict[str, Any]]:
     return docs
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", autouse=True)
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A home folder of the module's own: the archive and keys of its PostgreSQL stores live there."""
+    yield from home_for_module(tmp_path_factory)
+
+
+def _build(db: Database, target: Target) -> None:
     """The store: batches 1-2 in canonical form 2 (before form 3 existed), the rest in form 3, a
     checkpoint, then May-July archived."""
-    path = tmp_path_factory.mktemp("erasure") / "erase.duckdb"
     docs = _docs()
-    with Database(path) as db:
-        for k in range(0, len(docs), 20):
-            with pytest.MonkeyPatch.context() as patch:
-                if k < 40:
-                    patch.setattr(writer, "HASH_VERSION", 2)
-                with db.raw() as con:
-                    checked = validate_records(con, docs[k : k + 20], now=NOW)
-                assert not checked.rejected, checked.rejected
-                writer.store_batch(db, checked.accepted, [], "test")
-        write_checkpoint(db, locations(path), "test")
-        result = run_purge(db, locations(path), RetentionPolicy(), ADMIN, now=NOW)
-        assert result.written == ["2026-05", "2026-06", "2026-07"], result
-    return path
+    for k in range(0, len(docs), 20):
+        with pytest.MonkeyPatch.context() as patch:
+            if k < 40:
+                patch.setattr(writer, "HASH_VERSION", 2)
+            with db.raw() as con:
+                checked = validate_records(con, docs[k : k + 20], now=NOW)
+            assert not checked.rejected, checked.rejected
+            writer.store_batch(db, checked.accepted, [], "test")
+    write_checkpoint(db, locations(target), "test")
+    result = run_purge(db, locations(target), RetentionPolicy(), ADMIN, now=NOW)
+    assert result.written == ["2026-05", "2026-06", "2026-07"], result
 
 
-def _copy(template: Path, tmp_path: Path) -> Path:
-    for item in template.parent.iterdir():
-        target = tmp_path / item.name
-        if item.is_dir():
-            shutil.copytree(item, target)
-        else:
-            shutil.copy(item, target)
-    return tmp_path / template.name
+_TEMPLATES: dict[str, Target] = {}
 
 
-def _all_rows(path: Path) -> dict[int, dict[str, Any]]:
-    """Every event, hot and archived (hot wins), by seq."""
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        out: dict[int, dict[str, Any]] = {}
-        files = [str(p) for p in (path.parent / "archive").glob("*.parquet")]
-        for sql, params in (("SELECT * FROM read_parquet($1)", [files]), ("SELECT * FROM events", None)):
-            if params is not None and not files:
-                continue
-            cur = con.execute(sql, params)
+@pytest.fixture
+def template(backend: str, request: pytest.FixtureRequest) -> Target:
+    """The store on the test's engine, built once per engine (each test works on a `_copy`)."""
+    if backend not in _TEMPLATES:
+        _TEMPLATES[backend] = template_store(request, backend, "erasure", _build)
+    return _TEMPLATES[backend]
+
+
+@pytest.fixture
+def copy(template: Target, request: pytest.FixtureRequest) -> Target:
+    """A fresh copy of the template: the database with its checkpoint file, keys and archive."""
+    target = fresh_copy(template, request)
+    shutil.copytree(locations(template).archive_dir, locations(target).archive_dir)
+    return target
+
+
+def _all_rows(target: Target) -> dict[int, dict[str, Any]]:
+    """Every event, hot and archived (hot wins), by seq: the archive's files as anyone reads them,
+    the hot store through a connection of the store."""
+    out: dict[int, dict[str, Any]] = {}
+    files = [str(p) for p in locations(target).archive_dir.glob("*.parquet")]
+    if files:
+        with duckdb.connect() as con:
+            cur = con.execute("SELECT * FROM read_parquet($1)", [files])
             names = [d[0] for d in cur.description]
             for values in cur.fetchall():
                 row = dict(zip(names, values, strict=True))
                 out[row["seq"]] = row
-        return out
-    finally:
-        con.close()
+    with Database(target) as db, db.connect() as conn:
+        for row in conn.execute(sa.text("SELECT * FROM events")).mappings():
+            out[row["seq"]] = dict(row)
+    return out
 
 
 def _found(data: bytes) -> list[bytes]:
     return [s for s in SECRETS if s in data]
 
 
-def _database_text(path: Path) -> str:
-    """Every text value of every table of the database (what the file holds, decoded)."""
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        parts = []
-        for (table,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall():
-            parts += [str(r) for r in con.execute(f'SELECT * FROM "{table}"').fetchall()]  # noqa: S608
-        return "\n".join(parts)
-    finally:
-        con.close()
+def _database_text(target: Target) -> str:
+    """Every text value of every table of the database (what it holds, decoded)."""
+    parts = []
+    with Database(target) as db, db.connect() as conn:
+        for table in sa.inspect(conn).get_table_names():
+            parts += [str(tuple(r)) for r in conn.exec_driver_sql(f'SELECT * FROM "{table}"')]  # noqa: S608
+    return "\n".join(parts)
 
 
-def test_erase_a_person_everywhere_and_the_chain_still_verifies(template: Path, tmp_path: Path) -> None:
-    path = _copy(template, tmp_path)
+def test_erase_a_person_everywhere_and_the_chain_still_verifies(copy: Target, tmp_path: Path) -> None:
+    path = copy
     before = _all_rows(path)
     assert _found(_database_text(path).encode())  # the person is there to start with
     assert any(_found(json.dumps(r, default=str, ensure_ascii=False).encode()) for r in before.values())
 
     assert auditdash(["erase", "--db", str(path), "--subject", "zoe.quill@example.org", "--reason", "DSR-12"]) == 0
+    where = locations(path)
 
     checked = verified(path)
     assert checked.ok, checked.summary()
-    with Database(path) as db, db.raw() as con:
-        assert rollups.differences(con) == []  # the pre-aggregated counts follow the erased values
+    with Database(path) as db:
+        assert differences(db) == []  # the pre-aggregated counts follow the erased values
     assert checked.archived_events > 0 and any("erased events" in n for n in checked.notes)
-    # nowhere: the database file (compacted), its text, the archive's files and what they hold
-    assert not _found(path.read_bytes())
+    # nowhere: the database's text, on DuckDB its file (compacted), the archive's files and what they
+    # hold (PostgreSQL keeps old row versions in its files until VACUUM: docs/integrity.md, "Old bytes")
     assert not _found(_database_text(path).encode())
-    archive = path.parent / "archive"
+    if not is_pg(path):
+        assert not _found(path.read_bytes())
+        for wal in path.parent.glob("*.wal"):
+            assert not _found(wal.read_bytes()), wal
+    archive = where.archive_dir
     for parquet in archive.glob("*.parquet"):
         assert not _found(parquet.read_bytes()), parquet
         assert not _found(str(pq.read_table(parquet).to_pylist()).encode()), parquet
     for manifest in archive.glob("*.manifest.json"):
         assert not _found(manifest.read_bytes())
-    for wal in path.parent.glob("*.wal"):
-        assert not _found(wal.read_bytes()), wal
 
     after = _all_rows(path)
     erased = {s for s, r in after.items() if r["erased"] is not None}
@@ -213,16 +229,22 @@ def test_erase_a_person_everywhere_and_the_chain_still_verifies(template: Path, 
     with zipfile.ZipFile(zpath) as zf:
         members = {name: zf.read(name) for name in zf.namelist()}
     assert pseudonym.encode() in members["proof/events.ndjson"]
-    assert built.events >= 100  # archived months included
+    archived = len([r for r in after.values() if r["occurred_at"] and r["occurred_at"] < datetime(2026, 8, 1)])
+    if is_pg(path):  # a pack cannot read archived months in place there: it counts them, "not included"
+        assert built.events == len([r for r in after.values() if r["source"] == "test"]) - archived
+        assert built.manifest["archived_not_included"]["events"] == archived
+    else:
+        assert built.events >= 100  # archived months included
     for name, data in members.items():
         assert not _found(data), name
     assert not _found(zpath.read_bytes())
-    report = verify_pack(zpath, [path.with_name(path.name + ".checkpoint.pub")])
+    assert where.public_key_path is not None
+    report = verify_pack(zpath, [where.public_key_path])
     assert report.ok, report.lines()
 
 
-def test_a_legal_hold_wins_and_nothing_changes(template: Path, tmp_path: Path) -> None:
-    path = _copy(template, tmp_path)
+def test_a_legal_hold_wins_and_nothing_changes(copy: Target) -> None:
+    path = copy
     with Database(path) as db:
         # only e23 (June 4th, archived) lies in it: someone else's event naming her in its reason
         period = add_hold(db, ADMIN, "matter 17", start=datetime(2026, 6, 4), end=datetime(2026, 6, 5))
@@ -242,8 +264,8 @@ def test_a_legal_hold_wins_and_nothing_changes(template: Path, tmp_path: Path) -
     assert not any(r["action"] == "audit.erase" for r in after.values())
 
 
-def test_erasures_made_by_hand_are_found(template: Path, tmp_path: Path) -> None:
-    path = _copy(template, tmp_path)
+def test_erasures_made_by_hand_are_found(copy: Target) -> None:
+    path = copy
     with Database(path) as db:
         result = erase(db, locations(path), ADMIN, "u-zoe", "DSR-14")
     assert verified(path).ok
@@ -251,20 +273,22 @@ def test_erasures_made_by_hand_are_found(template: Path, tmp_path: Path) -> None
     rows = _all_rows(path)
     seq = max(s for s, r in rows.items() if r["actor_id"] == "u-zoe")
     original = rows[seq]["erased"]
-    patch = '{"c":{"actor_email":"' + "0" * 64 + '"}}'
-    tamper(path, f"UPDATE events SET erased = json_merge_patch(erased, '{patch}') WHERE seq = {seq}")  # noqa: S608
+    patched = json.loads(original)
+    patched["c"]["actor_email"] = "0" * 64
+    tamper(path, "UPDATE events SET erased = ? WHERE seq = ?", params=[json.dumps(patched), seq])
     first = verified(path).first
     assert first is not None and (first.kind, first.seq, first.where) == ("altered", seq, "hot store")
-    tamper(path, "UPDATE events SET erased = $1 WHERE seq = $2", params=[original, seq])
+    tamper(path, "UPDATE events SET erased = ? WHERE seq = ?", params=[original, seq])
     assert verified(path).ok
     # someone else's event marked erased in the real erasure's name, with the commitment of its real
     # name recorded, and its name changed: the hash still verifies, the erasure record does not list it
     other = max(s for s, r in rows.items() if r["actor_id"] == "u1" and r["erased"] is None)
-    mark = (
-        f"json_object('by', json_object('actor_name', json_array('{result.erasure_id}')), "
-        f"'c', json_object('actor_name', {writer.commitment_sql('actor_name')}))"
-    )
-    tamper(path, f"UPDATE events SET erased = {mark}, actor_name = 'someone' WHERE seq = {other}")  # noqa: S608
+    with duckdb.connect() as con:  # the commitment, computed as the writer does, from the event's values
+        con.register("events", pa.Table.from_pylist([{c: rows[other][c] for c in ("salt", "erased", "actor_name")}]))
+        commitment = con.execute(f"SELECT {writer.commitment_sql('actor_name')} FROM events").fetchone()  # noqa: S608
+    assert commitment and commitment[0]
+    mark = {"by": {"actor_name": [result.erasure_id]}, "c": {"actor_name": commitment[0]}}
+    tamper(path, "UPDATE events SET erased = ?, actor_name = 'someone' WHERE seq = ?", params=[json.dumps(mark), other])
     first = verified(path).first
     assert first is not None, "an erasure made by hand went unnoticed"
     assert (first.kind, first.where) == ("altered", f"erasure {result.erasure_id}"), first.describe()
@@ -310,10 +334,10 @@ def _erase_payload(subject: str, reason: str, confirm: str) -> dict[str, Any]:
     }
 
 
-def test_the_page_is_for_admins_only(template: Path, tmp_path: Path) -> None:
+def test_the_page_is_for_admins_only(copy: Target) -> None:
     from dashboard.web.app import create_app
 
-    path = _copy(template, tmp_path)
+    path = copy
     password = "erasure-page-password"
     db = Database(path)
     try:
@@ -343,10 +367,10 @@ def test_the_page_is_for_admins_only(template: Path, tmp_path: Path) -> None:
         db.close()
 
 
-def test_a_month_archived_before_schema_12_is_read_verified_and_erased(template: Path, tmp_path: Path) -> None:
+def test_a_month_archived_before_schema_12_is_read_verified_and_erased(copy: Target) -> None:
     """An archive file written before `salt` and `erased` existed (events of forms 1-2 only)."""
-    path = _copy(template, tmp_path)
-    archive = path.parent / "archive"
+    path = copy
+    archive = locations(path).archive_dir
     manifests, _ = read_manifests(archive)
     may = manifests["2026-05"]
     old = archive / may.file

@@ -1,12 +1,16 @@
-"""Retention: archive before delete, crash safety under kill -9, legal holds, restore, expiry."""
+"""Retention: archive before delete, crash safety under kill -9, legal holds, restore, expiry, on
+DuckDB and on PostgreSQL (the same tests, parametrised by `backend`: a template store built once per
+engine, copied for each test; on PostgreSQL with `CREATE DATABASE ... TEMPLATE`)."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -19,58 +23,69 @@ from dashboard import config
 from dashboard.access.users import Actor
 from dashboard.config import Settings
 from dashboard.evidence.verify import verify
+from dashboard.filters import Filters
+from dashboard.packs.build import not_included_text
 from dashboard.retention.archive_write import PAUSE_ENV
 from dashboard.retention.holds import add_hold, release_hold
 from dashboard.retention.policy import RetentionPolicy
 from dashboard.retention.purge import plan_purge, run_purge
 from dashboard.retention.restore import restore
 from dashboard.store import archive as retention
-from dashboard.store.archive import file_sha256, read_manifests
+from dashboard.store.archive import archived_in_view, file_sha256, read_manifests
 from dashboard.store.db import Database, utcnow
 from tests.conftest import GEO_DIR, ROOT, cli
-from tests.test_integrity import copy_database, locations, make_events, store
+from tests.tamper_sql import Target, fresh_copy, home_for_module, is_pg, locations, template_store
+from tests.test_integrity import make_events, store
+from tests.test_rollups import differences
 
 NOW = datetime(2026, 11, 20, 12, 0)  # hot cutoff (90 days) 2026-08-01, archive cutoff 2025-08-01
 POLICY = RetentionPolicy()
 ADMIN = Actor("ana.admin", "admin")
 
 
-def pairs(db_path: Path, archive: Path | None = None) -> list[tuple[int, str]]:
-    """Every (seq, hash) of the hot store plus the archive, with repeats (to catch doubles)."""
-    con = duckdb.connect(str(db_path), read_only=True)
-    try:
-        rows = con.execute("SELECT seq, hash FROM events").fetchall()
-        files = [str(p) for p in sorted(archive.glob("*.parquet"))] if archive and archive.is_dir() else []
-        if files:
-            rows += con.execute("SELECT seq, hash FROM read_parquet($f)", {"f": files}).fetchall()
-    finally:
-        con.close()
-    return sorted(rows)
+def pairs(db: Database, archive: Path | None = None) -> list[tuple[int, str]]:
+    """Every (seq, hash) of the hot store plus the archive's files, with repeats (to catch doubles)."""
+    with db.connect() as conn:
+        found = [(int(s), str(h)) for s, h in conn.execute(sa.text("SELECT seq, hash FROM events"))]
+    for path in sorted(archive.glob("*.parquet")) if archive and archive.is_dir() else []:
+        table = pq.read_table(path, columns=["seq", "hash"])
+        found += zip(table["seq"].to_pylist(), table["hash"].to_pylist(), strict=True)
+    return sorted(found)
 
 
-def audit_actions(db_path: Path) -> list[str]:
+def pairs_of(target: Target, archive: Path | None = None) -> list[tuple[int, str]]:
+    """`pairs` of a closed store (opened and closed again: a DuckDB file is one process's at a time)."""
+    with Database(target) as db:
+        return pairs(db, archive)
+
+
+def audit_actions(db: Database) -> list[str]:
     """The `audit.*` events auditdash recorded about itself, in order."""
-    con = duckdb.connect(str(db_path), read_only=True)
-    try:
-        rows = con.execute("SELECT action FROM events WHERE source = 'auditdash' ORDER BY seq").fetchall()
-    finally:
-        con.close()
-    return [a for (a,) in rows]
+    with db.connect() as conn:
+        query = sa.text("SELECT action FROM events WHERE source = 'auditdash' ORDER BY seq")
+        return [str(a) for a in conn.execute(query).scalars()]
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", autouse=True)
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A home folder of the module's own: the archive and keys of its PostgreSQL stores live there."""
+    yield from home_for_module(tmp_path_factory)
+
+
+def _build(db: Database, _target: Target) -> None:
     """240 events from 2026-05-01 to 2026-11-01 (3 months before the hot cutoff), 10 batches."""
-    path = tmp_path_factory.mktemp("retention") / "ret.duckdb"
-    with Database(path) as db:
-        store(db, make_events(240, datetime(2026, 5, 1), datetime(2026, 11, 1)), batch=24)
-    return path
+    store(db, make_events(240, datetime(2026, 5, 1), datetime(2026, 11, 1)), batch=24)
+
+
+_TEMPLATES: dict[str, Target] = {}
 
 
 @pytest.fixture
-def store_path(template: Path, db_path: Path) -> Path:
-    """A fresh copy of the template."""
-    return copy_database(template, db_path)
+def store_path(backend: str, request: pytest.FixtureRequest) -> Target:
+    """A fresh copy, on the test's engine, of the template (built once per engine)."""
+    if backend not in _TEMPLATES:
+        _TEMPLATES[backend] = template_store(request, backend, "retention", _build)
+    return fresh_copy(_TEMPLATES[backend], request)
 
 
 def test_policy_and_profiles() -> None:
@@ -84,10 +99,10 @@ def test_policy_and_profiles() -> None:
         RetentionPolicy.from_settings(Settings(retention_profile="gdpr"))
 
 
-def test_purge_archives_verifies_then_deletes(store_path: Path) -> None:
-    before = pairs(store_path)
+def test_purge_archives_verifies_then_deletes(store_path: Target) -> None:
     where = locations(store_path)
     with Database(store_path) as db:
+        before = pairs(db)
         plan = plan_purge(db, where, POLICY, NOW)
         assert [m.month for m in plan.months] == ["2026-05", "2026-06", "2026-07"]
         result = run_purge(db, where, POLICY, ADMIN, now=NOW)
@@ -99,9 +114,16 @@ def test_purge_archives_verifies_then_deletes(store_path: Path) -> None:
         checked = verify(db, where)
         assert checked.ok, checked.summary()  # the chain still verifies, through the archive
         assert checked.archived_events == result.archived
-    manifests, problems = read_manifests(where.archive_dir)
-    assert not problems and sorted(manifests) == ["2026-05", "2026-06", "2026-07"]
-    may = manifests["2026-05"]
+        manifests, problems = read_manifests(where.archive_dir)
+        assert not problems and sorted(manifests) == ["2026-05", "2026-06", "2026-07"]
+        may = manifests["2026-05"]
+        with db.connect() as conn:
+            boundary = conn.execute(
+                sa.text("SELECT hash FROM chain_batches WHERE batch_id = :b"), {"b": may.boundary_batch_id}
+            ).scalar()
+        assert boundary == may.boundary_hash
+        after = pairs(db, where.archive_dir)
+        actions = audit_actions(db)
     table = pq.read_table(where.archive_dir / may.file)
     assert (
         table.num_rows == may.rows
@@ -109,28 +131,23 @@ def test_purge_archives_verifies_then_deletes(store_path: Path) -> None:
     )
     assert file_sha256(where.archive_dir / may.file) == may.sha256
     assert (may.first_seq, may.last_seq) == (min(table["seq"].to_pylist()), max(table["seq"].to_pylist()))
-    con = duckdb.connect(str(store_path), read_only=True)
-    boundary = con.execute("SELECT hash FROM chain_batches WHERE batch_id = ?", [may.boundary_batch_id]).fetchone()
-    con.close()
-    assert boundary is not None and boundary[0] == may.boundary_hash
-    after = pairs(store_path, where.archive_dir)
-    test_events = {p for p in before}
+    test_events = set(before)
     assert [p for p in after if p in test_events] == before  # nothing lost, nothing doubled
-    assert audit_actions(store_path)[-1] == "audit.purge"
+    assert actions[-1] == "audit.purge"
     assert where.checkpoint_path.read_text().count("\n") == 1  # a checkpoint at every purge
 
 
-def test_dry_run_changes_nothing(store_path: Path) -> None:
-    before = pairs(store_path)
+def test_dry_run_changes_nothing(store_path: Target) -> None:
+    before = pairs_of(store_path)
     out = cli("purge", "--dry-run", "--db", str(store_path))
     assert out.stdout.startswith("dry run: would move")
-    assert pairs(store_path) == before and not locations(store_path).archive_dir.exists()
+    assert pairs_of(store_path) == before and not locations(store_path).archive_dir.exists()
 
 
-def test_restore_brings_back_identical_hashes(store_path: Path, tmp_path: Path) -> None:
+def test_restore_brings_back_identical_hashes(store_path: Target, tmp_path: Path) -> None:
     where = locations(store_path)
-    original = dict(pairs(store_path))
     with Database(store_path) as db:
+        original = dict(pairs(db))
         run_purge(db, where, POLICY, ADMIN, now=NOW)
         june = (datetime(2026, 6, 1), datetime(2026, 7, 1))
         copy = restore(db, where, ADMIN, *june, into=tmp_path / "investigation.duckdb")
@@ -148,12 +165,14 @@ def test_restore_brings_back_identical_hashes(store_path: Path, tmp_path: Path) 
         release_hold(db, back.hold_id, ADMIN, "investigation closed")
         assert run_purge(db, where, POLICY, ADMIN, now=NOW).deleted == back.restored
         assert verify(db, where).ok
-    separate = pairs(tmp_path / "investigation.duckdb")
+        assert differences(db) == []  # the rollups followed the events out, in and out again
+        assert audit_actions(db).count("audit.restore") == 2
+    separate = pairs_of(tmp_path / "investigation.duckdb")
     assert len(separate) == copy.restored and all(original[s] == h for s, h in separate)
-    assert audit_actions(store_path).count("audit.restore") == 2
 
 
-def test_explorer_reads_archived_months_from_parquet(store_path: Path) -> None:
+def test_explorer_reads_archived_months_from_parquet(store_path: Target) -> None:
+    """DuckDB reads archived months in place; on PostgreSQL they are counted and named "NOT included"."""
     where = locations(store_path)
     span = (datetime(2026, 6, 15), datetime(2026, 8, 15))
     with Database(store_path) as db:
@@ -163,19 +182,28 @@ def test_explorer_reads_archived_months_from_parquet(store_path: Path) -> None:
                 {"a": span[0], "b": span[1]},
             ).scalar()
         run_purge(db, where, POLICY, ADMIN, now=NOW)
-        both = retention.events_relation(db, where, *span)
         hot_only = retention.events_relation(db, where, *span, include_archive=False)
         with db.connect() as conn:
-            n_both = conn.execute(sa.select(sa.func.count()).select_from(both)).scalar()
             n_hot = conn.execute(sa.select(sa.func.count()).select_from(hot_only)).scalar()
+            archived = archived_in_view(conn, where, Filters(preset=None, start=span[0], end=span[1]), NOW)
+        assert 0 < n_hot < expected
+        assert archived.events == expected - n_hot and archived.months == ("2026-06", "2026-07")
+        if is_pg(store_path):  # what packs and the report page say of them on PostgreSQL
+            words = not_included_text(archived)
+            assert f"{expected - n_hot:,} events" in words and "2026-06 to 2026-07" in words
+            assert "NOT included" in words and "auditdash archive restore --from 2026-06-01" in words
+            return
+        both = retention.events_relation(db, where, *span)
+        with db.connect() as conn:
+            n_both = conn.execute(sa.select(sa.func.count()).select_from(both)).scalar()
             months = conn.execute(
                 sa.select(sa.func.strftime(both.c.occurred_at, "%Y-%m").label("m")).distinct().order_by("m")
             ).scalars()
             assert list(months) == ["2026-06", "2026-07", "2026-08"]
-    assert n_both == expected and 0 < n_hot < n_both
+    assert n_both == expected
 
 
-def test_legal_hold_blocks_only_the_held_events(store_path: Path) -> None:
+def test_legal_hold_blocks_only_the_held_events(store_path: Target) -> None:
     where = locations(store_path)
     with Database(store_path) as db:
         by_user = add_hold(db, ADMIN, "matter 2026-17", user_id="u1")
@@ -204,10 +232,10 @@ def test_legal_hold_blocks_only_the_held_events(store_path: Path) -> None:
         assert held and held < len(left)  # only the period hold is left
         assert verify(db, where).ok
         assert by_period.active
-    assert audit_actions(store_path).count("audit.hold") == 3  # two placed, one released
+        assert audit_actions(db).count("audit.hold") == 3  # two placed, one released
 
 
-def test_expired_months_keep_their_hashes(store_path: Path) -> None:
+def test_expired_months_keep_their_hashes(store_path: Target) -> None:
     where = locations(store_path)
     short = RetentionPolicy("standard", hot_days=90, archive_months=1)  # archive cutoff 2026-07-01
     with Database(store_path) as db:
@@ -217,31 +245,29 @@ def test_expired_months_keep_their_hashes(store_path: Path) -> None:
         assert result.expired > 0 and set(result.written) == {"2026-05", "2026-06"}
         checked = verify(db, where)
         assert checked.ok and checked.expired_events == result.expired, checked.summary()
-    con = duckdb.connect(str(store_path), read_only=True)
     files = [str(where.archive_dir / m.file) for m in read_manifests(where.archive_dir)[0].values()]
-    kept = con.execute(
-        "SELECT count(*) FILTER (WHERE event_id IS NULL), "
-        "count(*) FILTER (WHERE event_id IS NOT NULL AND actor_id <> 'u2') "
-        "FROM read_parquet($f) WHERE occurred_at IS NULL OR occurred_at < '2026-07-01'",
-        {"f": files},
-    ).fetchone()
-    con.close()
+    with duckdb.connect() as con:  # the archive's files, read as anyone could
+        kept = con.execute(
+            "SELECT count(*) FILTER (WHERE event_id IS NULL), "
+            "count(*) FILTER (WHERE event_id IS NOT NULL AND actor_id <> 'u2') "
+            "FROM read_parquet($f) WHERE occurred_at IS NULL OR occurred_at < '2026-07-01'",
+            {"f": files},
+        ).fetchone()
     assert kept == (result.expired, 0)  # contents gone except the held user's
 
 
-def test_archive_tampering_is_found(store_path: Path) -> None:
+def test_archive_tampering_is_found(store_path: Target) -> None:
     where = locations(store_path)
     with Database(store_path) as db:
         run_purge(db, where, POLICY, ADMIN, now=NOW)
     manifests, _ = read_manifests(where.archive_dir)
     june = where.archive_dir / manifests["2026-06"].file
-    con = duckdb.connect()
-    con.execute(
-        "COPY (SELECT * REPLACE (CASE WHEN seq = $s THEN 'mallory' ELSE actor_id END AS actor_id) "
-        "FROM read_parquet($f) ORDER BY seq) TO $o (FORMAT parquet)",
-        {"s": manifests["2026-06"].first_seq, "f": str(june), "o": str(june) + ".x"},
-    )
-    con.close()
+    with duckdb.connect() as con:
+        con.execute(
+            "COPY (SELECT * REPLACE (CASE WHEN seq = $s THEN 'mallory' ELSE actor_id END AS actor_id) "
+            "FROM read_parquet($f) ORDER BY seq) TO $o (FORMAT parquet)",
+            {"s": manifests["2026-06"].first_seq, "f": str(june), "o": str(june) + ".x"},
+        )
     os.replace(str(june) + ".x", june)
     with Database(store_path) as db:
         result = verify(db, where)
@@ -261,21 +287,21 @@ def test_archive_tampering_is_found(store_path: Path) -> None:
     [
         "written",  # a month file renamed into place, its manifest not yet replaced: rolled back
         "committed",  # manifests committed, nothing deleted yet: the rerun only deletes
-        "deleting",  # inside the delete transaction: DuckDB discards it, the rerun deletes
+        "deleting",  # inside the delete transaction: the engine discards it, the rerun deletes
     ],
 )
-def test_purge_killed_midway_loses_and_doubles_nothing(step: str, tmp_path: Path) -> None:
-    """A real `kill -9` of `auditdash purge` in the middle, then a rerun."""
-    db_path = tmp_path / "kill.duckdb"
+def test_purge_killed_midway_loses_and_doubles_nothing(step: str, store_target: Target) -> None:
+    """A real `kill -9` of `auditdash purge` in the middle, then a rerun. On PostgreSQL the server
+    rolls back the killed process's transaction when its connection drops (its locks go with it)."""
     now = utcnow()
     cutoff = POLICY.hot_cutoff(now)
-    with Database(db_path) as db:
+    with Database(store_target) as db:
         store(db, make_events(120, cutoff - timedelta(days=75), now - timedelta(days=1)), batch=30, now=now)
-    before = pairs(db_path)
-    archive = tmp_path / "archive"
+        before = pairs(db)
+    archive = locations(store_target).archive_dir
     env = {**os.environ, "AUDITDASH_GEO_DIR": str(GEO_DIR), PAUSE_ENV: step}
     with subprocess.Popen(
-        [sys.executable, "-m", "dashboard.cli", "purge", "--db", str(db_path)],
+        [sys.executable, "-m", "dashboard.cli", "purge", "--db", str(store_target)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -295,13 +321,12 @@ def test_purge_killed_midway_loses_and_doubles_nothing(step: str, tmp_path: Path
         finally:
             proc.kill()
             proc.wait(timeout=30)
-    with Database(db_path) as db:
-        rerun = run_purge(db, locations(db_path), POLICY, ADMIN)
-    assert rerun.resumed, "the rerun notes the interrupted run"
-    after = pairs(db_path, archive)
-    test_events = set(before)
-    assert sorted(p for p in after if p in test_events) == before  # nothing lost, nothing doubled
-    with Database(db_path) as db:
+    with Database(store_target) as db:
+        rerun = run_purge(db, locations(store_target), POLICY, ADMIN)
+        assert rerun.resumed, "the rerun notes the interrupted run"
+        after = pairs(db, archive)
+        test_events = set(before)
+        assert sorted(p for p in after if p in test_events) == before  # nothing lost, nothing doubled
         with db.connect() as conn:
             old = conn.execute(
                 sa.text("SELECT count(*) FROM events WHERE source = 'test' AND occurred_at < :c"), {"c": cutoff}
@@ -309,7 +334,7 @@ def test_purge_killed_midway_loses_and_doubles_nothing(step: str, tmp_path: Path
             states = conn.execute(sa.text("SELECT state FROM purge_runs ORDER BY started_at")).scalars().all()
         assert old == 0
         assert states == ["interrupted", "done"]
-        result = verify(db, locations(db_path))
+        result = verify(db, locations(store_target))
         assert result.ok, result.summary()
     assert not [p.name for p in archive.iterdir() if p.name.endswith(".tmp")]
 
@@ -325,7 +350,7 @@ def _walk(component: object) -> list[object]:
     return found
 
 
-def test_retention_page_shows_policy_plan_holds_and_verifies(store_path: Path) -> None:
+def test_retention_page_shows_policy_plan_holds_and_verifies(store_path: Target) -> None:
     from dashboard.web.app import create_app
 
     with Database(store_path) as db:
@@ -343,9 +368,11 @@ def test_retention_page_shows_policy_plan_holds_and_verifies(store_path: Path) -
                 i for i in ids if isinstance(i, str)
             }
             assert "90 days" in text and "events of user u3" in text and "Oldest hot event" in text
+            size = re.search(r"database (\d+\.\d+) (MB|GB)", text)
+            assert size and float(size.group(1)) > 0, text  # the store's size, on either engine
             assert any(isinstance(i, dict) and i.get("type") == "retention-hold-release" for i in ids)
             verdict = _walk(page.run_verification())
             assert any(getattr(c, "id", None) == "retention-verify-ok" for c in verdict)
             notice, _holds = page.change_hold("add", reason="", user="u9")
             assert "needs a reason" in str(notice.children)
-    assert audit_actions(store_path)[-1] == "audit.verify"
+        assert audit_actions(db)[-1] == "audit.verify"

@@ -92,7 +92,7 @@ def status(db: Database, where: Locations, policy: RetentionPolicy, now: datetim
             plan = plan_purge(db, where, policy, now)
         finally:
             lock.release()
-    db_bytes = sum(p.stat().st_size for p in (db.path, db.path.with_name(db.path.name + ".wal")) if p.exists())
+    db_bytes = _database_bytes(db)
     return RetentionStatus(
         policy=policy,
         hot_events=int(hot),
@@ -108,3 +108,12 @@ def status(db: Database, where: Locations, policy: RetentionPolicy, now: datetim
         last_runs=runs,
         archive_dir=where.archive_dir,
     )
+
+
+def _database_bytes(db: Database) -> int:
+    """The store's size: the DuckDB file and its write-ahead log, or on PostgreSQL the database's
+    size on the server (`db.path` there only names the files kept beside it)."""
+    if db.url is not None:
+        with db.connect() as conn:
+            return int(conn.execute(sa.text("SELECT pg_database_size(current_database())")).scalar() or 0)
+    return sum(p.stat().st_size for p in (db.path, db.path.with_name(db.path.name + ".wal")) if p.exists())
