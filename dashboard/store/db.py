@@ -158,6 +158,24 @@ def _events_tally(conn: Connection) -> None:
             postgres.install_tally(cur)
 
 
+def _real_places(conn: Connection) -> None:
+    """On PostgreSQL, the places of the rollups and notable events in 32-bit floats as in `events`
+    (they were 64-bit: a place read from the rollups did not equal the same place read from the
+    events, and a map drew it twice). DuckDB's were 32-bit already."""
+    if conn.dialect.name != "postgresql":
+        return
+    query = sa.text(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+        "AND column_name IN ('geo_lat', 'geo_lon') AND data_type = 'double precision' ORDER BY 1, 2"
+    )
+    wide: dict[str, list[str]] = {}
+    for table, column in conn.execute(query).fetchall():
+        wide.setdefault(str(table), []).append(str(column))
+    for table, columns in wide.items():
+        changes = ", ".join(f"ALTER COLUMN {c} TYPE REAL" for c in columns)
+        conn.execute(sa.text(f"ALTER TABLE {table} {changes}"))
+
+
 #: forward migrations, applied in version order; each release appends, none is ever edited.
 #: A new table is defined in schema.py and created by its own migration here.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
@@ -226,6 +244,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (14, "free-text search: the distinct actors and targets of the stored events", _text_values),
     (15, "explorer: events in time order on PostgreSQL (index on occurred_at, seq)", _time_order_index),
     (16, "rollups: on PostgreSQL, the events' count and sequence sum kept by triggers (events_tally)", _events_tally),
+    (17, "rollups: on PostgreSQL, places in 32-bit floats as in the events (a map drew a place twice)", _real_places),
 ]
 
 CURRENT_VERSION = max(version for version, _, _ in MIGRATIONS)
@@ -415,6 +434,12 @@ class Database:
                 f"than this auditdash ({CURRENT_VERSION}). Stop the auditdash processes using it, upgrade it once "
                 f"with `auditdash migrate --to URL`, then start them again; nothing was written."
             )
+
+    @property
+    def shown(self) -> str:
+        """The store as people are told it and pass it back with `--db`: the DuckDB file's path, or the
+        PostgreSQL URL with its password hidden (`path` names only the files kept beside it there)."""
+        return postgres.redacted(self.url) if self.url is not None else str(self.path)
 
     def dialect(self) -> str:
         """The backend's dialect name (`duckdb`, later `postgresql`)."""

@@ -50,8 +50,11 @@ events = sa.Table(
     sa.Column("ip_scope", sa.String, nullable=False),
     sa.Column("geo_country", sa.String),
     sa.Column("geo_city", sa.String),
-    sa.Column("geo_lat", sa.Float),
-    sa.Column("geo_lon", sa.Float),
+    # 32-bit floats on both engines (DuckDB's FLOAT is one, PostgreSQL's is 64-bit): the canonical
+    # text of form 2 names them so, and the rollups and notable events copy these types, so a place
+    # compares equal in all of them
+    sa.Column("geo_lat", sa.REAL),
+    sa.Column("geo_lon", sa.REAL),
     sa.Column("user_agent", sa.String),
     sa.Column("session_id", sa.String),
     sa.Column("request_id", sa.String),

@@ -156,8 +156,6 @@ def create_tables(conn: Connection, tables: Sequence[sa.Table]) -> None:
         ddl = str(sa.schema.CreateTable(schema.events).compile(dialect=conn.dialect)).strip()
         ddl = re.sub(r",\s*PRIMARY KEY \(seq\)\s*\)$", "\n)", ddl)
         ddl = ddl.replace("CREATE TABLE events", "CREATE TABLE IF NOT EXISTS events", 1)
-        # 32-bit floats, as DuckDB stores them (the canonical text of form 2 names them so)
-        ddl = ddl.replace("geo_lat FLOAT", "geo_lat REAL").replace("geo_lon FLOAT", "geo_lon REAL")
         conn.execute(sa.text(ddl + " PARTITION BY RANGE (occurred_at)"))
         for statement in (*EVENT_INDEXES, EVENT_IDS_DDL, *FUNCTIONS_DDL):
             conn.execute(sa.text(statement))
