@@ -4,6 +4,7 @@ stay in step with the events across ingest, purge and restore (docs/architecture
 from __future__ import annotations
 
 import itertools
+import json
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dashboard.access.users import Actor
-from dashboard.events.validate import validate_records
+from dashboard.events.validate import validate_batch
 from dashboard.filters import Filters, View
 from dashboard.retention.policy import RetentionPolicy
 from dashboard.retention.purge import run_purge
@@ -27,6 +28,7 @@ from dashboard.store.db import Database
 from dashboard.store.writer import store_batch
 from tests.conftest import event
 from tests.pg import pg_database
+from tests.test_detect_helpers import geo
 from tests.test_integrity import locations, tamper
 
 #: the data spans the 100 days before, across daylight-saving changes in Europe, America and Australia
@@ -80,11 +82,13 @@ def make_docs(n: int, seed: int, start: datetime, end: datetime, prefix: str) ->
 
 
 def ingest(db: Database, docs: list[dict[str, Any]], batch: int = 97) -> None:
-    """Store through the writer, in batches (the path every event takes)."""
+    """Store through the writer, in batches (the path every event takes), addresses placed (the
+    figures by country and the new countries compare real places)."""
     now = NOW.replace(tzinfo=None)
     for k in range(0, len(docs), batch):
         with db.raw() as con:
-            checked = validate_records(con, docs[k : k + batch], now=now)
+            records = [(i, json.dumps(d)) for i, d in enumerate(docs[k : k + batch])]
+            checked = validate_batch(con, records, geo=geo(), now=now)
         assert not checked.rejected, checked.rejected[:1]
         store_batch(db, checked.accepted, [], "test")
 
