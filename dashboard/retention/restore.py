@@ -167,6 +167,6 @@ def _restore_into_file(db: Database, into: Path, select: str, params: dict[str, 
             con.unregister("_source_versions")
         if bad:
             raise IntegrityError(f"{into}: restored events do not match their hashes (first at seq {bad[0]})")
-        origin = str(db.path) if db.url is None else postgres.redacted(db.url)
+        origin = db.shown
         target.set_meta("restored_from", json.dumps({"db": origin, "at": utcnow().isoformat()}))
     return restored

@@ -72,7 +72,7 @@ def stats(db: Database) -> Stats:
         chain_head=head[1] if head else None,
         demo=db.get_meta("demo") == "true",
         schema_version=db.version(),
-        db_path=str(db.path),
+        db_path=db.shown,
     )
 
 

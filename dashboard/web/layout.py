@@ -135,7 +135,7 @@ def first_start_hint(db: Database) -> dbc.Alert | None:
     """On a store without events: how to load them, or start with the demo data."""
     if has_events(db):
         return None
-    where = f"--db {db.path}"
+    where = f"--db {db.shown}"
     return dbc.Alert(
         [
             html.H2("No events yet", className="h6"),
