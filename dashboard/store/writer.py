@@ -273,7 +273,8 @@ class Skipped:
             f"inserted at seq {self.first} (hot store): {self.rows:,} stored events from seq {self.first:,} "
             f"lay past the end of the integrity chain; no chain batch accounts for them, so they were "
             f"inserted outside auditdash. Batch {self.batch_id} skipped seqs {self.first:,}..{self.last:,} "
-            "and was stored after them. Run `auditdash verify` and keep the file as evidence."
+            "and was stored after them. Run `auditdash verify` and keep a copy of the store (the file, or a "
+            "dump of the database) as evidence."
         )
 
 
@@ -310,14 +311,18 @@ def foreign_tail(con: duckdb.DuckDBPyConnection) -> tuple[int, int, int] | None:
 def refuse_foreign_tail(con: duckdb.DuckDBPyConnection, db_path: Path | str) -> None:
     """Raise `ChainTampered` when events lie past the chain's end: the next sequence numbers are
     taken, so nothing can be stored (and nothing is overwritten) until the tampering is dealt with."""
-    tail = foreign_tail(con)
+    refuse_tail(foreign_tail(con), db_path)
+
+
+def refuse_tail(tail: tuple[int, int, int] | None, db_path: Path | str) -> None:
+    """`refuse_foreign_tail` for a tail counted elsewhere (`foreign_tail`'s (first, count, last))."""
     if tail is not None:
         first, count, last = tail
         raise ChainTampered(
             f"{db_path}: {count:,} stored events from seq {first:,} lie past the end of the integrity chain "
             f"(seq {last:,}); no chain batch accounts for them, so they were inserted outside auditdash. "
-            "Nothing was stored. Run `auditdash verify`, keep the file as evidence, and remove those rows "
-            "(or restore a backup) before ingesting again."
+            "Nothing was stored. Run `auditdash verify`, keep a copy of the store (the file, or a dump of the "
+            "database) as evidence, and remove those rows (or restore a backup) before ingesting again."
         )
 
 
@@ -627,7 +632,11 @@ def _link_batch(
     count = last - first + 1
     digest = EMPTY_DIGEST
     if count:
-        stored = con.sql("SELECT seq, hash FROM events WHERE batch_id = $b", params={"b": batch_id})
+        # by its numbers too: rows written behind auditdash's back may carry this batch's id
+        stored = con.sql(
+            "SELECT seq, hash FROM events WHERE batch_id = $b AND seq BETWEEN $f AND $l",
+            params={"b": batch_id, "f": first, "l": last},
+        )
         digest = _events_digest(stored.to_arrow_table(), first, last)
     q_count, q_digest = 0, EMPTY_DIGEST
     if version >= 2:
@@ -784,7 +793,7 @@ def store_batch(
                     con.unregister(name)
     if result.skipped:
         # PCI DSS 10.3.4: the same alert line as a failed verification, once the batch is stored
-        log.error("INTEGRITY BREAK: %s (%s)", result.skipped.describe(), db.path)
+        log.error("INTEGRITY BREAK: %s (%s)", result.skipped.describe(), db.shown)
         for listener in list(SKIP_LISTENERS):
             try:
                 listener(db, result.skipped)

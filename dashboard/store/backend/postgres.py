@@ -147,6 +147,10 @@ EVENT_IDS_DDL = (
 )
 
 
+#: the staged rows of the batch being stored (by id and numbers: `$p`, `$f`, `$l`)
+STAGED_BATCH = "events WHERE batch_id = $p AND seq BETWEEN $f AND $l"
+
+
 def create_tables(conn: Connection, tables: Sequence[sa.Table]) -> None:
     """Create `tables` on PostgreSQL: `events` partitioned by month (with `event_ids`), the rest as
     schema.py defines them. Idempotent, like every migration step."""
@@ -690,11 +694,17 @@ def stage_batch(engine: Engine, batch: pa.Table) -> Iterator[duckdb.DuckDBPyConn
                 pg.rollback()
                 return
             batch_id = int(added.column("batch_id")[0].as_py())
-            events = staging.sql("SELECT * FROM events WHERE batch_id = $p", params={"p": batch_id}).to_arrow_table()
+            # the batch's rows by its id and numbers: rows forged past the chain's end (staged here as
+            # their ends) may carry the same batch id, and are not the batch's to copy back
+            mine = {
+                "p": batch_id,
+                "f": int(added.column("first_seq")[0].as_py()),
+                "l": int(added.column("last_seq")[0].as_py()),
+            }
+            events = staging.sql(f"SELECT * FROM {STAGED_BATCH}", params=mine).to_arrow_table()  # noqa: S608
             quarantined = staging.sql("SELECT * FROM quarantine WHERE id >= $p", params={"p": q_start}).to_arrow_table()
-            months = staging.execute(
-                "SELECT DISTINCT strftime(occurred_at, '%Y-%m') FROM events WHERE batch_id = ?", [batch_id]
-            ).fetchall()
+            month_sql = f"SELECT DISTINCT strftime(occurred_at, '%Y-%m') FROM {STAGED_BATCH}"  # noqa: S608
+            months = staging.execute(month_sql, mine).fetchall()
             ensure_partitions(cur, [str(m[0]) for m in months])
             copy_arrow(cur, "events", events)
             copy_arrow(cur, "event_ids", events.select(["account_id", "event_id", "seq", "occurred_at"]))
