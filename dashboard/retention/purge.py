@@ -33,7 +33,7 @@ from dashboard.store.archive import Manifest, maintenance_lock, manifest_files, 
 from dashboard.store.backend import postgres
 from dashboard.store.db import Database, utcnow
 from dashboard.store.duck import run, transaction
-from dashboard.store.writer import ChainTampered, refuse_foreign_tail
+from dashboard.store.writer import ChainTampered, refuse_foreign_tail, refuse_tail
 
 if TYPE_CHECKING:
     from dashboard.access.users import Actor
@@ -366,27 +366,32 @@ def run_purge(
 
 
 def _refuse_tampering(db: Database) -> None:
-    """`refuse_foreign_tail` and `refuse_skipped_rows` on the store. On PostgreSQL they run on a
-    staging DuckDB that holds the events past the chain's end and those at skipped sequence
-    numbers (read first), then the chain's batches."""
+    """`refuse_foreign_tail` and `refuse_skipped_rows` on the store (on PostgreSQL their counts
+    taken on the server)."""
     if db.url is None:
         with db.raw() as con:
-            refuse_foreign_tail(con, db.path)
-            refuse_skipped_rows(con, db.path)
+            refuse_foreign_tail(con, db.shown)
+            refuse_skipped_rows(con, db.shown)
         return
-    with db.raw() as con:  # an in-memory scratch DuckDB on PostgreSQL
-        postgres.stage_rows(
-            db.engine,
-            con,
-            schema.events,
-            "SELECT e.* FROM events e WHERE e.seq > (SELECT coalesce(max(last_seq), 0) FROM chain_batches) "
-            "UNION ALL SELECT e.* FROM events e JOIN chain_batches b ON e.seq BETWEEN b.skipped_first "
-            "AND b.skipped_last WHERE b.skipped_first IS NOT NULL",
-        )
-        postgres.stage_rows(db.engine, con, schema.chain_batches, "SELECT * FROM chain_batches")
-        where = postgres.redacted(db.url)
-        refuse_foreign_tail(con, where)
-        refuse_skipped_rows(con, where)
+    # on PostgreSQL the same counts in SQL on the server: such rows may be millions (a copy of them
+    # in memory, as a staging would make, is what tampering must not be able to cause)
+    where = postgres.redacted(db.url)
+    with db.connect() as conn:
+        first, count, last = conn.execute(sa.text(_TAIL_SQL)).one()
+        refuse_tail((int(first), int(count), int(last)) if count else None, where)
+        _refuse_skipped(conn.execute(sa.text(_SKIPPED_SQL)).one(), where)
+
+
+#: (first seq, count, chain's last seq) of the events past the chain's end (`writer.foreign_tail`)
+_TAIL_SQL = (
+    "WITH c AS (SELECT coalesce(max(last_seq), 0) AS last FROM chain_batches) "
+    "SELECT min(e.seq), count(e.seq), max(c.last) FROM c LEFT JOIN events e ON e.seq > c.last"
+)
+#: (count, first, last) of the events at sequence numbers a chain batch skipped over
+_SKIPPED_SQL = (
+    "SELECT count(*), min(e.seq), max(e.seq) FROM events e JOIN chain_batches b "
+    "ON e.seq BETWEEN b.skipped_first AND b.skipped_last WHERE b.skipped_first IS NOT NULL"
+)
 
 
 def refuse_skipped_rows(con: duckdb.DuckDBPyConnection, db_path: object) -> None:
@@ -394,17 +399,17 @@ def refuse_skipped_rows(con: duckdb.DuckDBPyConnection, db_path: object) -> None
     numbers a chain batch skipped over (`chain_batches.skipped_first..skipped_last`): archiving
     would carry them into the archive's files as if auditdash had stored them, and deleting them
     would destroy the evidence of the tampering."""
-    count, first, last = run(
-        con,
-        "SELECT count(*), min(e.seq), max(e.seq) FROM events e JOIN chain_batches b "
-        "ON e.seq BETWEEN b.skipped_first AND b.skipped_last WHERE b.skipped_first IS NOT NULL",
-    )[0]
+    _refuse_skipped(run(con, _SKIPPED_SQL)[0], db_path)
+
+
+def _refuse_skipped(counted: Any, db_path: object) -> None:
+    count, first, last = counted
     if count:
         raise ChainTampered(
             f"{db_path}: {int(count):,} stored events (seq {int(first):,} to {int(last):,}) hold sequence "
             "numbers the integrity chain skipped over: they were inserted outside auditdash. Nothing was "
-            "purged. Run `auditdash verify`, keep the file as evidence, and remove those rows (or restore a "
-            "backup) before purging."
+            "purged. Run `auditdash verify`, keep a copy of the store (the file, or a dump of the database) as "
+            "evidence, and remove those rows (or restore a backup) before purging."
         )
 
 
