@@ -248,6 +248,14 @@ class Headline:
     """None when the alerts table does not exist (detection not installed)."""
 
 
+def _distinct_count(column: sa.ColumnElement[Any], *where: sa.ColumnElement[bool]) -> sa.ScalarSelect[Any]:
+    """`count(DISTINCT column)` as a count of a DISTINCT subquery: the same number (NULL left out),
+    hashed instead of sorted on PostgreSQL (the 90-day people and addresses of 10 M events: 290 and
+    530 ms as `count(DISTINCT)`, about a quarter of that this way); DuckDB plans both alike."""
+    values = sa.select(column).where(column.is_not(None), *where).distinct().subquery()
+    return sa.select(sa.func.count()).select_from(values).scalar_subquery()
+
+
 def headline(conn: Connection, view: View) -> Headline:
     """Events, failed logins, distinct users, distinct addresses, and open alerts when there are alerts."""
     alerts = _open_alerts_query(conn, view)
@@ -258,8 +266,8 @@ def headline(conn: Connection, view: View) -> Headline:
     figures: list[sa.ColumnElement[Any]] = [
         sa.select(_events(everything)).scalar_subquery(),
         sa.select(_COUNT).select_from(n).where(view.where(n), failed_login_on(n)).scalar_subquery(),
-        sa.select(sa.func.count(sa.distinct(people.c.actor_id))).where(people.c.actor_type == "user").scalar_subquery(),
-        sa.select(sa.func.count(sa.distinct(places.c.ip))).scalar_subquery(),
+        _distinct_count(people.c.actor_id, people.c.actor_type == "user"),
+        _distinct_count(places.c.ip),
     ]
     if alerts is not None:  # in the same statement: one round trip less on every filter change
         figures.append(alerts.scalar_subquery())
