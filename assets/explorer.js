@@ -156,6 +156,52 @@
     var firstServed = {};
     var asked = 0;
 
+    /* whether a first page (EX_FIRST) answers the grid's request for rows `start`..`end` in `sortModel` */
+    function firstAnswers(first, start, end, sortModel) {
+        if (!first || firstServed[first.token] || start !== 0 || end !== first.endRow) {
+            return false;
+        }
+        var model = (sortModel || [])[0] || {colId: "occurred_at", sort: "desc"};
+        return model.colId === first.sort.colId && model.sort === first.sort.sort;
+    }
+
+    /* The first page of a new listing for a grid that shows one (`resetGrid`), answered when the grid
+       asks for it after the purge, without a trip through Dash's callbacks (`rowsFor`). */
+    var pendingFirst = null;
+    var wrapped = new WeakSet();
+
+    /* The grid's datasource (dash-ag-grid's, which passes every request to `rowsFor`), wrapped once
+       per grid so that `pendingFirst` answers the request it is for at once. Returns whether the
+       grid's cache was reset by it (setting a datasource does that, as a purge does). */
+    function wrapSource(api) {
+        if (wrapped.has(api)) {
+            return false;
+        }
+        wrapped.add(api);
+        var inner = api.getGridOption("datasource");
+        if (!inner || typeof inner.getRows !== "function") {
+            return false;
+        }
+        api.setGridOption("datasource", {
+            getRows: function (params) {
+                var first = pendingFirst;
+                pendingFirst = null;
+                if (firstAnswers(first, params.startRow, params.endRow, params.sortModel)) {
+                    firstServed[first.token] = true;
+                    params.successCallback(first.response.rowData, first.response.rowCount);
+                    return;
+                }
+                inner.getRows(params);
+            },
+            destroy: function () {
+                if (typeof inner.destroy === "function") {
+                    inner.destroy();
+                }
+            }
+        });
+        return true;
+    }
+
     window.dash_clientside = Object.assign({}, window.dash_clientside, {
         explorer: {
             /* The grid asks for rows [start, end) in an order. The listing's first page came with the
@@ -166,13 +212,10 @@
                 if (!request) {
                     return [no, no, no];
                 }
-                if (first && listing && first.token === listing.token && !firstServed[first.token] &&
-                        request.startRow === 0 && request.endRow === first.endRow) {
-                    var model = (request.sortModel || [])[0] || {colId: "occurred_at", sort: "desc"};
-                    if (model.colId === first.sort.colId && model.sort === first.sort.sort) {
-                        firstServed[first.token] = true;
-                        return [first.response, first.anchors, no];
-                    }
+                if (first && listing && first.token === listing.token &&
+                        firstAnswers(first, request.startRow, request.endRow, request.sortModel)) {
+                    firstServed[first.token] = true;
+                    return [first.response, first.anchors, no];
                 }
                 asked += 1;
                 return [no, no, {request: request, n: asked}];
@@ -240,12 +283,14 @@
             },
 
             /* A new listing (filters changed, or Reload) for a grid that already shows one: first
-               page, and drop the pages the grid holds so it asks the server again. A grid made
-               with the listing loads by itself. Anchors of the old listing are forgotten. */
-            resetGrid: function (listing) {
+               page, and drop the pages the grid holds so it asks again; its first page, made with
+               the listing, answers at once. A grid made with the listing loads by itself. Anchors of
+               the old listing are forgotten (those of the first page take their place). */
+            resetGrid: function (listing, first) {
                 if (!listing || !window.dash_ag_grid) {
                     return window.dash_clientside.no_update;
                 }
+                var mine = first && first.token === listing.token ? first : null;
                 window.dash_ag_grid.getApiAsync(GRID_ID).then(function (api) {
                     watchSort(api);
                     var shown = listings.get(api);
@@ -256,9 +301,16 @@
                     if (api.paginationGetCurrentPage() !== 0) {
                         api.paginationGoToFirstPage();
                     }
-                    api.purgeInfiniteCache();
+                    pendingFirst = mine;
+                    if (!wrapSource(api)) {
+                        api.purgeInfiniteCache();
+                    }
+                    // the listing's count is known: the pager says it at once, and only once
+                    if (typeof listing.total === "number") {
+                        api.setRowCount(listing.total, true);
+                    }
                 });
-                return {key: null, anchors: []};
+                return mine && mine.anchors ? mine.anchors : {key: null, anchors: []};
             }
         }
     });

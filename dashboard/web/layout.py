@@ -287,7 +287,7 @@ def _sync(*args: Any) -> tuple[Any, ...]:
     n = len(_CONTROLS)
     search, browser_tz, patch_data, _clear, _xf = args[:5]
     control_values = args[5 : 5 + n]
-    current, pathname, shown = args[5 + n], args[6 + n], args[7 + n]
+    current, pathname, shown, fragment = args[5 + n], args[6 + n], args[7 + n], args[8 + n]
     if _is_bare(pathname):
         raise dash.exceptions.PreventUpdate  # the wall and the like keep their own view
     raw_trigger = dash.ctx.triggered_id
@@ -330,7 +330,7 @@ def _sync(*args: Any) -> tuple[Any, ...]:
     if f is not None:
         store = filterbar.store_data(f)
         if current is not None:  # a change: the page is drawn in this answer too (its first view came with its layout)
-            page_view.draw_into(pathname, f, store, shown or [])
+            page_view.draw_into(pathname, f, store, shown or [], fragment)
     problems: Any = no_update
     if result.filters is not None or result.controls is not None:
         problems = (
@@ -408,6 +408,7 @@ def install_shell(app: dash.Dash, _state: AppState) -> None:
         State(ids.FILTERS, "data"),
         State(ids.URL, "pathname"),
         State({"type": page_view.SHOWN_TYPE, "page": ALL}, "data"),
+        State(ids.URL, "hash"),  # a page's own state in the link (the Explorer's order)
     )(_sync)
     app.callback(
         Output(ids.F_USERS, "options", allow_duplicate=True),

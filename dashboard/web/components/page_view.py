@@ -16,6 +16,12 @@ trip per change instead of two. The page's own callback then stays silent: a cli
 not show the store's view already (a page the shell could not draw, or drawn before the browser's
 zone was known).
 
+A page whose next view depends on what it shows (the Explorer: its listing's zone, whether it
+includes archived months, the order its link's fragment names) registers a `redraw` instead of a
+`draw` (`add`, with its own callback as the fallback): the shell hands it the page's `shown` data
+and the link's fragment, and the page says what to send, or None to leave the change to its own
+callback (no listing yet).
+
 A link without `tz` means the browser's zone; the layout learns it from a cookie that
 assets/dashboard.js writes before the first request (`TZ_COOKIE`). Without the cookie (a browser
 that blocks it) the layout draws the view in UTC and the page's callback redraws it in the zone
@@ -51,16 +57,22 @@ SHOWN_TYPE = "page-shown"
 
 #: a page's drawing: (view, instant or None, masked) -> every output's value by name
 Draw = Callable[[Filters, datetime | None, bool], Mapping[str, Any]]
+#: a page's drawing of a change that depends on what it shows: (view, instant or None, masked, the
+#: page's `shown` data, the link's fragment) -> the values of the outputs that change, by name, and
+#: the page's new `shown` data; None: the page's own callback draws it
+Redraw = Callable[[Filters, datetime | None, bool, Any, str | None], tuple[Mapping[str, Any], Mapping[str, Any]] | None]
 
 
 @dataclass(frozen=True)
 class Page:
-    """A page the shell draws after a change: its path, name, outputs (name, id, prop) and drawing."""
+    """A page the shell draws after a change: its path, name, outputs (name, id, prop) and drawing
+    (`draw`, or `redraw` for a page whose next view depends on what it shows)."""
 
     path: str
     name: str
     outputs: Sequence[tuple[str, str, str]]
-    draw: Draw
+    draw: Draw | None = None
+    redraw: Redraw | None = None
 
 
 _PAGES: dict[str, Page] = {}
@@ -78,15 +90,8 @@ def register(page: Page, want: str, module: str) -> None:
     that view, and the page's callback draws it, sending only what changed. The callback belongs to
     the page's `module` (its `__name__`): the server grants a callback to the roles of the page whose
     module defines it (`auth_rules.callback_routes`)."""
-    _PAGES[page.path] = page
+    add(page, want)
     shown = shown_id(page.name)
-    dash.clientside_callback(
-        dash.ClientsideFunction(namespace="auditdashPages", function_name="needsView"),
-        dash.Output(want, "data"),
-        dash.Input(ids.FILTERS, "data"),
-        dash.State(shown, "data"),
-        prevent_initial_call=True,
-    )
 
     def draw_unless_shown(data: dict[str, Any] | None, shown_now: Any) -> tuple[Any, ...]:
         if data is None:
@@ -104,6 +109,20 @@ def register(page: Page, want: str, module: str) -> None:
         dash.State(shown, "data"),
         prevent_initial_call=True,
     )(draw_unless_shown)
+
+
+def add(page: Page, want: str) -> None:
+    """Let the shell draw `page` after a change, and install the gate in the browser that passes the
+    `filters` store on to the store `want` (in the page's layout, an input of the page's own callback)
+    only when the page's `shown` store does not show that view."""
+    _PAGES[page.path] = page
+    dash.clientside_callback(
+        dash.ClientsideFunction(namespace="auditdashPages", function_name="needsView"),
+        dash.Output(want, "data"),
+        dash.Input(ids.FILTERS, "data"),
+        dash.State(shown_id(page.name), "data"),
+        prevent_initial_call=True,
+    )
 
 
 def browser_zone() -> str | None:
@@ -142,19 +161,24 @@ def is_shown(shown: Any, f: Filters) -> bool:
 
 def changed_outputs(page: Page, f: Filters, now: datetime | None, masked: bool, shown: Any) -> list[Any]:
     """What page `page` sends for view `f` (`no_update` where nothing changed), then its new `shown` data."""
+    if page.draw is None:
+        raise TypeError(f"page {page.name} has no drawing of a view alone")
     values = page.draw(f, now, masked)
     out, digests = only_changed(values, shown)
     return [*out, shown_data(f, digests)]
 
 
-def draw_into(pathname: str | None, f: Filters, store: Mapping[str, Any], shown: Sequence[Any]) -> bool:
+def draw_into(
+    pathname: str | None, f: Filters, store: Mapping[str, Any], shown: Sequence[Any], fragment: str | None = None
+) -> bool:
     """Draw the page at `pathname` for view `f` into the shell's answer (`dash.set_props`).
 
     `store` is the `filters` store's new data (its instant is the page's), `shown` the `shown`
-    stores on the page (the shell reads every page's, pattern-matched: one or none). Returns
-    whether the page was drawn. A page that is not registered, that the viewer's role may not
-    open, or whose drawing fails (logged) is not: its own callback then draws it (and says what
-    failed) as for any change the shell did not draw.
+    stores on the page (the shell reads every page's, pattern-matched: one or none), `fragment`
+    the link's fragment (for a page's `redraw`). Returns whether the page was drawn. A page that
+    is not registered, that the viewer's role may not open, whose `redraw` declines, or whose
+    drawing fails (logged) is not: its own callback then draws it (and says what failed) as for
+    any change the shell did not draw.
     """
     path = "/" + (pathname or "/").strip("/") if (pathname or "/").strip("/") else "/"
     page = _PAGES.get(path)
@@ -163,8 +187,15 @@ def draw_into(pathname: str | None, f: Filters, store: Mapping[str, Any], shown:
     who = viewer()
     if not auth_rules.decide_page(who.role, path, list(dash.page_registry.values())).allowed:
         return False
+    now, current = page_moment(store), shown[0] if shown else None
     try:
-        values = changed_outputs(page, f, page_moment(store), who.masked, shown[0] if shown else None)
+        if page.redraw is not None:
+            made = page.redraw(f, now, who.masked, current, fragment)
+            if made is None:
+                return False
+            values = [*(made[0].get(name, no_update) for name, _, _ in page.outputs), made[1]]
+        else:
+            values = changed_outputs(page, f, now, who.masked, current)
     except Exception:
         log.exception("drawing %s for the shell's answer failed; the page's own callback draws it", path)
         return False

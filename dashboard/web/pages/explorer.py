@@ -12,10 +12,19 @@ event writes `event=` there (assets/explorer.js, a new history entry), and the s
 event the fragment names (`_detail`, masked for the viewer). Closing the panel goes back to where
 it was opened, so Back and Forward move between the list and the events opened from it; a copied
 link opens the same order and event.
+
+The page's first listing is made by its own callback (`_listing`), which also makes a listing on
+"Reload" and on the archive switch. After that, a change of the view is listed in the shell's own
+answer (`_redraw`, registered with `page_view.add`): the new listing, its count and first page
+arrive with the new `filters` store, in one round trip; the page's `shown` store names the view
+listed (with its zone and whether it includes archived months), and a clientside gate passes the
+`filters` store on to `_listing` only when the shell did not list it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, cast
 
 import dash
@@ -25,15 +34,17 @@ from dash import ALL, ClientsideFunction, Input, Output, State, dcc, html, no_up
 from dash.exceptions import PreventUpdate
 
 from dashboard.evidence.locations import Locations
+from dashboard.filters import Filters
 from dashboard.store import explorer
 from dashboard.store.explorer import Snapshot, Sort
 from dashboard.web import ids
 from dashboard.web.access import viewer
-from dashboard.web.components import detail, explorer_views
+from dashboard.web.components import detail, explorer_views, page_view
 from dashboard.web.components.parts import page_header
 from dashboard.web.state import state
 
-dash.register_page(__name__, path="/explorer", name="Explorer", title="Explorer · auditdash", order=20)
+PATH = "/explorer"
+dash.register_page(__name__, path=PATH, name="Explorer", title="Explorer · auditdash", order=20)
 
 GRID_OPTIONS: dict[str, Any] = {
     "pagination": True,
@@ -69,6 +80,10 @@ EX_LINK_NOTE = "explorer-link-note"
 EX_FIRST = "explorer-first-page"
 #: a request of the grid for rows that the first page does not answer, passed on to the server (`_rows`)
 EX_ROWS_ASK = "explorer-rows-request"
+#: the view the listing shows, its zone and whether it includes archived months (`page_view`)
+SHOWN = page_view.shown_id("explorer")
+#: the `filters` store, passed on by the clientside gate when the shell did not list its view
+WANT = "explorer-want"
 
 
 def grid(tz: str, sort: Sort | None = None) -> dag.AgGrid:
@@ -166,6 +181,8 @@ def layout(**_query: str) -> html.Div:
             dcc.Store(id=EX_URL_SYNC, storage_type="memory"),
             dcc.Store(id=EX_FIRST, storage_type="memory"),
             dcc.Store(id=EX_ROWS_ASK, storage_type="memory"),
+            dcc.Store(id=SHOWN, storage_type="memory"),
+            dcc.Store(id=WANT, storage_type="memory"),
         ],
         className="ex-page",
     )
@@ -188,6 +205,60 @@ def _open(seq: int, listing: Any) -> tuple[Any, ...]:
     return True, title, body, seq
 
 
+def _shown(snap: Snapshot, include_archive: bool) -> dict[str, Any]:
+    """The page's `shown` data for listing `snap`: its view's key, its zone, whether it includes archived months."""
+    return page_view.shown_data(snap.filters, {"tz": snap.filters.tz, "archive": include_archive})
+
+
+#: what the shell's answer sets for a change (`_redraw`), by name
+_OUTPUTS: tuple[tuple[str, str, str], ...] = (
+    ("listing", ids.EX_LISTING, "data"),
+    ("first", EX_FIRST, "data"),
+    ("total", ids.EX_TOTAL, "children"),
+    ("asof", ids.EX_ASOF, "children"),
+    ("columns", ids.EX_GRID, "columnDefs"),
+    ("panel", ids.EX_PANEL, "is_open"),
+    ("event", EX_SHOWN, "data"),
+)
+
+
+def _redraw(
+    f: Filters, _now: datetime | None, masked: bool, shown: Any, fragment: str | None
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The listing of view `f` for the shell's answer (`page_view.draw_into`), in the order the link's
+    fragment names, with the archived months when the listing shown includes them; None before the
+    page's first listing (its own callback makes it, and the grid with it)."""
+    if not isinstance(shown, Mapping) or not shown.get(page_view.VIEW_KEY):
+        return None
+    if page_view.is_shown(shown, f):
+        return {}, dict(shown)
+    include_archive = bool(shown.get("archive"))
+    asked = explorer_views.link_view(fragment)
+    made = explorer_views.open_listing_with_first(
+        state().db,
+        f.to_store(),
+        None,
+        asked.sort,
+        masked=masked,
+        archive=_archive() if include_archive else None,
+    )
+    if made is None:
+        return None
+    snap, first = made
+    count, asof = explorer_views.listing_texts(snap)
+    values: dict[str, Any] = {"listing": snap.to_store(), "first": first, "total": count, "asof": asof}
+    if shown.get("tz") != snap.filters.tz:
+        # the grid stays: a new zone changes its columns (the time column's header names it)
+        values["columns"] = explorer_views.column_defs(snap.filters.tz, asked.sort)
+    if asked.event is not None:
+        # a new view closes the panel (open only while the link names an event: closing it drops `event=`)
+        values.update(panel=False, event=None)
+    return values, _shown(snap, include_archive)
+
+
+page_view.add(page_view.Page(PATH, "explorer", _OUTPUTS, redraw=_redraw), WANT)
+
+
 @dash.callback(
     Output(ids.EX_LISTING, "data"),
     Output(ids.EX_TOTAL, "children"),
@@ -199,14 +270,20 @@ def _open(seq: int, listing: Any) -> tuple[Any, ...]:
     Output(ids.EX_PANEL_BODY, "children", allow_duplicate=True),
     Output(EX_SHOWN, "data", allow_duplicate=True),
     Output(EX_FIRST, "data"),
-    Input(ids.FILTERS, "data"),
+    Output(SHOWN, "data"),
+    Input(WANT, "data"),
     Input(ids.EX_RELOAD, "n_clicks"),
     Input(ids.EX_ARCHIVE, "value"),
+    State(ids.FILTERS, "data"),
     State(ids.EX_LISTING, "data"),
     State(ids.URL, "hash"),
     prevent_initial_call="initial_duplicate",
 )
-def _listing(filters_data: Any, _reload: Any, include_archive: Any, current: Any, fragment: Any) -> tuple[Any, ...]:
+def _listing(
+    _want: Any, _reload: Any, include_archive: Any, filters_data: Any, current: Any, fragment: Any
+) -> tuple[Any, ...]:
+    """The page's first listing, a listing on "Reload" or the archive switch, and a change the shell
+    did not list (the gate passes the `filters` store on to `WANT` then)."""
     if filters_data is None:
         raise PreventUpdate  # the shell has not read the URL yet
     # switching the archive on or off makes a new listing, as "Reload" does
@@ -228,19 +305,23 @@ def _listing(filters_data: Any, _reload: Any, include_archive: Any, current: Any
         # the first listing of the page: the order and the event of the link it was opened with
         table = grid(snap.filters.tz, asked.sort)
         panel = _open(asked.event, listing) if asked.event is not None else (False, no_update, no_update, None)
-        return listing, count, asof, table, _link_note(asked.problems), *panel, first
-    # A new grid for a new zone (the time column's header); otherwise the grid stays and
+        return listing, count, asof, table, _link_note(asked.problems), *panel, first, _shown(snap, archive is not None)
+    # The grid stays (a new zone changes its columns: the time column's header names it) and
     # assets/explorer.js drops its pages. A new view closes the panel.
-    table = grid(snap.filters.tz, asked.sort) if previous.filters.tz != snap.filters.tz else no_update
-    return listing, count, asof, table, no_update, False, no_update, no_update, None, first
+    if previous.filters.tz != snap.filters.tz:
+        dash.set_props(ids.EX_GRID, {"columnDefs": explorer_views.column_defs(snap.filters.tz, asked.sort)})
+    shown = _shown(snap, archive is not None)
+    return listing, count, asof, no_update, no_update, False, no_update, no_update, None, first, shown
 
 
 # A new listing for a grid that already shows one: back to the first page and drop the pages the
-# grid holds (assets/explorer.js).
+# grid holds; the first page made with the listing answers the grid's first request for it
+# (assets/explorer.js).
 dash.clientside_callback(
     ClientsideFunction(namespace="explorer", function_name="resetGrid"),
     Output(ids.EX_ANCHORS, "data", allow_duplicate=True),
     Input(ids.EX_LISTING, "data"),
+    State(EX_FIRST, "data"),
     prevent_initial_call=True,
 )
 
