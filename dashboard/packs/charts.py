@@ -89,6 +89,20 @@ def _server() -> object | None:
     return getattr(kaleido, "_global_server", None)
 
 
+#: why the charts' browser was given up (a drawing did not return in time: its thread is stuck in
+#: kaleido's shared server, and every later call would queue behind it), until a new one starts
+_wedged: str | None = None
+
+
+def _abandon_server() -> None:
+    """Let the next `Session` start a new browser: kaleido's server is a singleton whose `close`
+    waits for its stuck thread (forever), so it is marked stopped instead; the stuck thread and its
+    browser are left behind (a daemon thread; the browser ends with the process)."""
+    server = _server()
+    if server is not None and getattr(server, "_initialized", False):
+        server._initialized = False  # type: ignore[attr-defined]  # kaleido's own flag: open() starts afresh
+
+
 class Session:
     """One browser for the charts of one pack: started on enter, so it boots while the queries run."""
 
@@ -97,10 +111,15 @@ class Session:
         self.error: str | None = None
 
     def __enter__(self) -> Session:
+        global _wedged
         _lock.acquire()
         try:
             import kaleido
 
+            if _wedged is not None:
+                log.warning("the charts' browser stopped answering earlier (%s): starting a new one", _wedged)
+                _abandon_server()
+                _wedged = None
             server = _server()
             running = bool(server is not None and getattr(server, "is_running", lambda: False)())
             if not running:
@@ -135,12 +154,19 @@ class Session:
 
         try:
             return _bounded("draw the charts", RENDER_DEADLINE_S, draw)
+        except TimeoutError as exc:
+            # the browser is stuck: the pack's other charts fail at once, the next pack gets a new one
+            global _wedged
+            _wedged = self.error = str(exc)
+            raise ChartError(f"charts could not be drawn: {exc}") from exc
         except Exception as exc:
             raise ChartError(f"charts could not be drawn: {exc}") from exc
 
     def __exit__(self, *exc: object) -> None:
         try:
-            if self._started:
+            if _wedged is not None:
+                _abandon_server()  # stopping it would wait for its stuck thread
+            elif self._started:
                 import kaleido
 
                 _bounded("stop", STOP_DEADLINE_S, lambda: kaleido.stop_sync_server(silence_warnings=True))
