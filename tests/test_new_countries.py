@@ -176,3 +176,53 @@ def test_a_stale_index_is_rebuilt_while_callers_keep_reading_the_current_one(
     with db.connect() as conn:
         scanned.extend(conn)
     assert fresh.pairs == scanned.pairs and fresh.people == scanned.people  # every event stored so far
+
+
+def test_only_the_rows_shown_are_read_and_a_gone_first_sighting_reads_its_person_raw(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a dozen people seen from Germany in June, then from France inside the view (two a day) and
+    # some from the US days later; first sightings are read a few at a time (the list is cut at `limit`)
+    docs = []
+    for i in range(12):
+        docs.append(_ev(100 + 3 * i, "2026-06-01T09:00:00Z", f"k{i}", DE, "auth.login"))
+        docs.append(_ev(101 + 3 * i, f"2026-11-{1 + i // 2:02d}T10:00:00Z", f"k{i}", FR, "auth.login"))
+        if i % 3 == 0:
+            docs.append(_ev(102 + 3 * i, f"2026-11-{8 + i // 2:02d}T10:00:00Z", f"k{i}", US, "label.assign"))
+    ingest(db, docs, batch=7)
+    rollups.forget_checks()
+    A._first_seen.pop(db.engine, None)  # an index that knows every event: the rollup path answers
+    monkeypatch.setattr(A, "SIGHTINGS_AT_ONCE", 1)
+    view = View.of(Filters(preset="90d", tz="UTC"), NOW)
+    with db.connect() as conn:
+        assert rollups.in_step(conn)
+        with rollups.raw_only():
+            everything = A.new_country_rows(conn, view, 1000).data
+        assert len(everything) >= 6
+        read = A._first_sightings
+        asked: list[int] = []
+
+        def counted(c: Any, firsts: Any) -> dict[int, tuple[Any, ...]]:
+            wanted = list(firsts)
+            asked.extend(wanted)
+            return read(c, wanted)
+
+        monkeypatch.setattr(A, "_first_sightings", counted)
+        for limit in (1, 2, 3, len(everything)):
+            asked.clear()
+            assert A.new_country_rows(conn, view, limit).data == everything[:limit], limit
+            assert len(asked) <= max(2 * limit, len(everything) // 4) or limit == len(everything), (limit, asked)
+        monkeypatch.setattr(A, "_first_sightings", read)
+        # a person's first sighting from France gone (purged or erased since), listed after their row
+        # for the US (read first): that person is read from the raw events, every row of theirs,
+        # whatever the cut
+        person = "k0"
+        gone = {A.first_seen(conn).first_seqs[(person, "FR")]}
+        monkeypatch.setattr(
+            A, "_first_sightings", lambda c, firsts: {q: v for q, v in read(c, firsts).items() if q not in gone}
+        )
+        with rollups.raw_only():
+            expected = A.new_country_rows(conn, view, 1000).data
+        assert [r[2] for r in expected if r[0] == person] == ["US", "FR"]
+        for limit in (1, 2, 3, len(expected) // 2 + 1, len(expected)):
+            assert A.new_country_rows(conn, view, limit).data == expected[:limit], limit

@@ -29,7 +29,7 @@ import threading
 import time
 import weakref
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -964,19 +964,54 @@ def new_country_rows(conn: Connection, view: View, limit: int = 100) -> Rows:
             person = index.people.get(actor, since)
             if view.start <= since < view.end and person < since:
                 candidates[index.first_seqs[key]] = (actor, name, country, since, int(n))
-        found = _first_sightings(conn, candidates)
-        redo.update(str(c[0]) for seq, c in candidates.items() if seq not in found)  # purged or erased since
-        for seq, (actor, name, country, since, n) in candidates.items():
-            if str(actor) not in redo and seq in found:
-                rows.append((actor, name, country, since, *found[seq], n))
+        rows = _sighted(conn, candidates, redo, limit)
         if len(redo) > 1000:
             rows, redo = [], None
     if redo is None or redo:
         rows += _new_country_raw(conn, view, index, redo)
-    rows.sort(key=lambda r: r[0])
-    rows.sort(key=lambda r: r[3], reverse=True)  # newest first, then by person
+    rows.sort(key=_shown_order)
     columns = ("actor_id", "actor_name", "country", "first_seen", "ip", "city", "lat", "lon", "events")
     return Rows(columns, [(*r[:3], view.local(r[3]), *r[4:]) for r in rows[:limit]])
+
+
+def _shown_order(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The order new countries are listed in: newest first sighting first, then by person and country
+    (row: actor_id, actor_name, country, first seen, ...)."""
+    return (-_instant(row[3]), str(row[0]), str(row[2]))
+
+
+def _instant(value: Any) -> float:
+    """A naive UTC datetime as seconds (for sorting newest first)."""
+    return (value - _EPOCH).total_seconds()
+
+
+_EPOCH = datetime(1970, 1, 1)
+#: first sightings read at once by `_sighted` (at least twice the rows shown)
+SIGHTINGS_AT_ONCE = 200
+
+
+def _sighted(
+    conn: Connection, candidates: Mapping[int, tuple[Any, ...]], redo: set[str], limit: int
+) -> list[tuple[Any, ...]]:
+    """The rows of `new_country_rows` for the candidates (first sighting's seq -> actor, name, country,
+    since, events) of people not in `redo`, with their first sighting's address and place.
+
+    Only the first `limit` rows in the listed order are shown, so first sightings are read in that
+    order, a few hundred at a time, until `limit` rows are found (a view over months can hold
+    thousands of candidates: reading every first sighting cost tens of milliseconds for rows never
+    shown). A person whose first sighting is gone (purged or erased since) joins `redo` (read from
+    the raw events), with every row of theirs."""
+    ranked = sorted(candidates.items(), key=lambda kv: _shown_order(kv[1]))
+    rows: list[tuple[Any, ...]] = []
+    step = max(2 * limit, SIGHTINGS_AT_ONCE)
+    for start in range(0, len(ranked), step):
+        if sum(1 for r in rows if str(r[0]) not in redo) >= limit:
+            break
+        chunk = [(seq, c) for seq, c in ranked[start : start + step] if str(c[0]) not in redo]
+        found = _first_sightings(conn, (seq for seq, _ in chunk))
+        redo.update(str(c[0]) for seq, c in chunk if seq not in found)
+        rows += [(*c[:4], *found[seq], c[4]) for seq, c in chunk if seq in found]
+    return [r for r in rows if str(r[0]) not in redo]
 
 
 def _first_sightings(conn: Connection, firsts: Iterable[int]) -> dict[int, tuple[Any, ...]]:
