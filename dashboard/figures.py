@@ -551,6 +551,13 @@ def ip_map(
     return figure(ip_map_spec(points, countries, new, title))
 
 
+def _degrees(value: Any) -> float:
+    """A latitude or longitude for a map: four decimals (about 11 m). Places are stored as 32-bit
+    floats (docs/architecture.md, "Places in 32-bit floats"), whose digits past the seventh are noise
+    that took up to 18 characters each in a map's payload."""
+    return round(float(value), 4)
+
+
 def ip_map_spec(
     points: Table,
     countries: Table,
@@ -603,8 +610,8 @@ def ip_map_spec(
                 "type": "scattergeo",
                 "name": "Cities",
                 "mode": "markers",
-                "lat": [float(r["lat"]) for r in places],
-                "lon": [float(r["lon"]) for r in places],
+                "lat": [_degrees(r["lat"]) for r in places],
+                "lon": [_degrees(r["lon"]) for r in places],
                 "customdata": [["country", r["country"]] for r in places],
                 "text": [
                     f"<b>{r['city'] or 'Unknown city'}, {country_name(r['country'])}</b><br>"
@@ -644,8 +651,8 @@ def ip_map_spec(
                 "type": "scattergeo",
                 "name": "Country new to a user",
                 "mode": "markers",
-                "lat": [float(r["lat"]) for r in placed],
-                "lon": [float(r["lon"]) for r in placed],
+                "lat": [_degrees(r["lat"]) for r in placed],
+                "lon": [_degrees(r["lon"]) for r in placed],
                 "customdata": [["users", r["actor_id"]] for r in placed],
                 "text": [
                     f"<b>New country for {person_label(r['actor_id'], r['actor_name'])}</b><br>"
