@@ -117,3 +117,39 @@ def test_a_change_is_one_request_and_the_grid_stays(site: Site, page: Page) -> N
         assert column(page, "outcome") == {"failure"}
         assert any("explorer-rows-request" in b for b in bodies)
     assert errors == []
+
+
+def test_a_first_listing_is_one_request_whether_opened_by_link_or_from_another_page(site: Site, page: Page) -> None:
+    """The page's first listing comes through the gate (as the page mounts, or after the shell's
+    answer on a first load): no request of the page's own that answers nothing, one listing made."""
+    errors: list[str] = []
+    bodies: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("request", lambda r: bodies.append(r.post_data or "") if "_dash-update-component" in r.url else None)
+    login(page, site.server.url, "cora", site.passwords["cora"])
+
+    def listings() -> list[str]:
+        return [b for b in bodies if "explorer-listing.data" in b and "explorer-rows-request" not in b]
+
+    # a link opened: the pages router's answer, the shell's, then the listing (made once)
+    bodies.clear()
+    page.goto(site.server.url + "/explorer?range=30d&tz=UTC&outcome=failure")
+    expect(page.locator(f"{ROWS} .ex-outcome-cell").first).to_have_text("failure")
+    settle(page)
+    failures = total(page)
+    assert failures > 0 and column(page, "outcome") == {"failure"}
+    assert len(listings()) == 1, [b[:120] for b in bodies]
+
+    # from the Overview by its menu: the view the shell holds is listed as the page mounts
+    page.goto(site.server.url + "/?range=30d&tz=UTC&outcome=failure")
+    page.locator("#_pages_content h1").wait_for()
+    settle(page)
+    bodies.clear()
+    page.locator("a.nav-link", has_text="Explorer").click()
+    expect(page).to_have_url(re.compile(r"/explorer\?"))
+    expect(page.locator(f"{ROWS} .ex-outcome-cell").first).to_have_text("failure")
+    settle(page)
+    assert total(page) == failures
+    assert column(page, "outcome") == {"failure"}
+    assert len(listings()) == 1, [b[:120] for b in bodies]
+    assert errors == []

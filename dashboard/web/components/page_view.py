@@ -111,17 +111,23 @@ def register(page: Page, want: str, module: str) -> None:
     )(draw_unless_shown)
 
 
-def add(page: Page, want: str) -> None:
+def add(page: Page, want: str, initial: bool = False) -> None:
     """Let the shell draw `page` after a change, and install the gate in the browser that passes the
     `filters` store on to the store `want` (in the page's layout, an input of the page's own callback)
-    only when the page's `shown` store does not show that view."""
+    only when the page's `shown` store does not show that view.
+
+    `initial`: the gate also runs as the page mounts, so a page whose layout shows nothing yet (the
+    Explorer) gets the view the `filters` store holds already (a page opened from another one),
+    without a request of its own; on a first load the store is empty then and the gate waits for the
+    shell's answer. (A page callback fired as the page mounts would be one more round trip, and the
+    shell's callback, which reads every page's `shown` store, would wait for it.)"""
     _PAGES[page.path] = page
     dash.clientside_callback(
         dash.ClientsideFunction(namespace="auditdashPages", function_name="needsView"),
         dash.Output(want, "data"),
         dash.Input(ids.FILTERS, "data"),
         dash.State(shown_id(page.name), "data"),
-        prevent_initial_call=True,
+        prevent_initial_call=not initial,
     )
 
 

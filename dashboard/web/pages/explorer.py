@@ -18,7 +18,9 @@ The page's first listing is made by its own callback (`_listing`), which also ma
 answer (`_redraw`, registered with `page_view.add`): the new listing, its count and first page
 arrive with the new `filters` store, in one round trip; the page's `shown` store names the view
 listed (with its zone and whether it includes archived months), and a clientside gate passes the
-`filters` store on to `_listing` only when the shell did not list it.
+`filters` store on to `_listing` only when the shell did not list it. The gate also runs as the
+page mounts (the first listing of a page opened from another page, whose `filters` store is known
+already); on a first load it waits for the shell's answer.
 """
 
 from __future__ import annotations
@@ -256,7 +258,7 @@ def _redraw(
     return values, _shown(snap, include_archive)
 
 
-page_view.add(page_view.Page(PATH, "explorer", _OUTPUTS, redraw=_redraw), WANT)
+page_view.add(page_view.Page(PATH, "explorer", _OUTPUTS, redraw=_redraw), WANT, initial=True)
 
 
 @dash.callback(
@@ -277,7 +279,8 @@ page_view.add(page_view.Page(PATH, "explorer", _OUTPUTS, redraw=_redraw), WANT)
     State(ids.FILTERS, "data"),
     State(ids.EX_LISTING, "data"),
     State(ids.URL, "hash"),
-    prevent_initial_call="initial_duplicate",
+    # the first listing comes through `WANT` (the gate runs as the page mounts, `page_view.add`)
+    prevent_initial_call=True,
 )
 def _listing(
     _want: Any, _reload: Any, include_archive: Any, filters_data: Any, current: Any, fragment: Any
