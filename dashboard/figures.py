@@ -299,14 +299,23 @@ def ranking_spec(
     keys: Sequence[str] | None = None,
     colors: Sequence[str] | str = SUCCESS,
     value_name: str = "events",
+    slots: int = 0,
 ) -> Spec:
     """Horizontal bars, largest on top (busiest users, actions).
 
-    `keys` (what a click narrows the filters to) travel in `customdata`.
+    `keys` (what a click narrows the filters to) travel in `customdata`. `slots`: room for this many
+    bars, so that the chart keeps its height whatever the view (fewer bars keep their thickness and
+    stand at the top; an empty view keeps the frame's height too). A chart whose height changes
+    moves the charts beside it, and the browser draws those again after a resize (70-170 ms later).
     """
+    height = max(220, 60 + 26 * max(len(labels), slots))
     if not labels:
-        return empty_spec(title)
+        empty = empty_spec(title)
+        if slots:
+            empty["layout"]["height"] = height
+        return empty
     n = len(labels)
+    room = {"range": [n - slots - 0.5, n - 0.5]} if slots > n else {}
     return _spec(
         [
             {
@@ -324,10 +333,10 @@ def ranking_spec(
         ],
         _layout(
             title,
-            height=max(220, 60 + 26 * n),
+            height=height,
             margin={"l": 8, "t": 44, "b": 28},
             xaxis={"title": {"text": value_name.capitalize()}, "rangemode": "tozero"},
-            yaxis={"automargin": True, "gridcolor": "rgba(0,0,0,0)"},
+            yaxis={"automargin": True, "gridcolor": "rgba(0,0,0,0)", **room},
             bargap=0.25,
         ),
     )

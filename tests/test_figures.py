@@ -79,6 +79,23 @@ def test_ranking_figure_lists_the_busiest_first(db: Database, evs: list[Ev]) -> 
     assert list(bar.customdata)[::-1] == [u for u, _ in top]
 
 
+def test_a_ranking_with_room_keeps_its_height_and_its_bars_thickness() -> None:
+    # the Overview's rankings keep room for ten bars: a view with fewer (or none) does not change the
+    # chart's height, so the chart beside it is not resized and drawn again
+    ten = F.ranking_spec([f"a{i}" for i in range(10)], list(range(10, 0, -1)), "Busiest actions", slots=10)
+    three = F.ranking_spec(["a", "b", "c"], [3, 2, 1], "Busiest actions", slots=10)
+    none = F.ranking_spec([], [], "Busiest actions", slots=10)
+    assert ten["layout"]["height"] == three["layout"]["height"] == none["layout"]["height"] == 320
+    # three bars stand at the top, in the place the first three of ten take (the axis keeps ten slots)
+    assert three["layout"]["yaxis"]["range"] == [-7.5, 2.5]
+    assert list(three["data"][0]["y"]) == ["c", "b", "a"]
+    assert "range" not in ten["layout"]["yaxis"]
+    for spec in (ten, three, none):
+        go.Figure(spec)  # valid for plotly
+    # without room (the packs): the height follows the bars, as before
+    assert F.ranking_spec(["a", "b", "c"], [3, 2, 1], "Busiest actions")["layout"]["height"] == 220
+
+
 def test_weekday_hour_heatmap(db: Database, evs: list[Ev]) -> None:
     view = A.View.of(Filters(preset="30d", tz=NY), NOW)
     with db.connect() as conn:

@@ -30,6 +30,8 @@ CHANGE_ROWS = 30
 NEW_COUNTRY_ROWS = 25
 #: stars on the map at most
 NEW_COUNTRY_LIMIT = 200
+#: bars of the Overview's rankings (busiest users, busiest actions); the charts keep room for them all
+RANKED = 10
 
 
 def in_parallel(*work: Callable[[], Any]) -> list[Any]:
@@ -145,9 +147,9 @@ def overview_rankings(
     """The busiest users, the busiest actions, and the events per category (a table)."""
     view = _view(f, now)
     with db.connect() as conn:
-        users = analytics.top_users_rows(conn, view)
+        users = analytics.top_users_rows(conn, view, RANKED)
         every_action = analytics.action_counts_rows(conn, view)
-    actions = every_action.head(10)
+    actions = every_action.head(RANKED)
     categories = analytics.category_rows(every_action)
     users_fig = figures.ranking_spec(
         [_person(a, n, masked) for a, n, *_ in users.data],
@@ -155,6 +157,7 @@ def overview_rankings(
         "Busiest users",
         keys=users["actor_id"],
         colors=figures.CATEGORY_COLORS["conversation"],
+        slots=RANKED,
     )
     actions_fig = figures.ranking_spec(
         actions["action"],
@@ -162,6 +165,7 @@ def overview_rankings(
         "Busiest actions",
         keys=actions["action"],
         colors=[figures.CATEGORY_COLORS.get(c, figures.CATEGORY_COLORS["other"]) for c in actions["category"]],
+        slots=RANKED,
     )
     total = sum(int(n) for n in categories["events"])
     rows = [
