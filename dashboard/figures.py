@@ -128,9 +128,11 @@ def empty_figure(title: str, message: str = "No events match the filters.") -> g
     return figure(empty_spec(title, message))
 
 
-def empty_spec(title: str, message: str = "No events match the filters.") -> Spec:
-    """`empty_figure` as a spec."""
-    return _spec(
+def empty_spec(title: str, message: str = "No events match the filters.", height: int | None = None) -> Spec:
+    """`empty_figure` as a spec; `height`: the chart's own height when it has something to show (an
+    empty chart as high as a full one leaves the charts beside it as they are: a chart resized is
+    drawn again)."""
+    spec = _spec(
         [],
         _layout(
             title,
@@ -149,6 +151,9 @@ def empty_spec(title: str, message: str = "No events match the filters.") -> Spe
             ],
         ),
     )
+    if height is not None:
+        spec["layout"]["height"] = height
+    return spec
 
 
 def _records(frame: Table) -> list[dict[str, Any]]:
@@ -310,10 +315,7 @@ def ranking_spec(
     """
     height = max(220, 60 + 26 * max(len(labels), slots))
     if not labels:
-        empty = empty_spec(title)
-        if slots:
-            empty["layout"]["height"] = height
-        return empty
+        return empty_spec(title, height=height if slots else None)
     n = len(labels)
     room = {"range": [n - slots - 0.5, n - 0.5]} if slots > n else {}
     return _spec(
@@ -350,6 +352,11 @@ def weekday_hour_heatmap(
     return figure(weekday_hour_spec(grid, tz, title))
 
 
+#: the weekday x hour heatmap's height, and the failure reasons' least (they share a row on the
+#: Security page: equal heights keep one from resizing the other)
+WEEKDAY_HOUR_HEIGHT = 300
+
+
 def weekday_hour_spec(
     grid: pd.DataFrame | Sequence[Sequence[int]], tz: str, title: str = "Failed logins by weekday and hour"
 ) -> Spec:
@@ -364,7 +371,7 @@ def weekday_hour_spec(
         hours = [f"{h:02d}:00" for h in range(24)]
         weekdays = list(WEEKDAYS)
     if not any(any(row) for row in z):
-        return empty_spec(full, "No failed logins in this view.")
+        return empty_spec(full, "No failed logins in this view.", WEEKDAY_HOUR_HEIGHT)
     return _spec(
         [
             {
@@ -383,7 +390,7 @@ def weekday_hour_spec(
         ],
         _layout(
             full,
-            height=300,
+            height=WEEKDAY_HOUR_HEIGHT,
             xaxis={"title": {"text": f"Hour of day ({tz})"}, "tickangle": 0, "dtick": 3, "showgrid": False},
             yaxis={"autorange": "reversed", "showgrid": False},
         ),
@@ -498,7 +505,7 @@ def reasons_spec(frame: Table, title: str = "Failures by reason") -> Spec:
     """Failed events per reason (bars), split by action (frame: reason, action, failures)."""
     rows = Rows.of(frame)
     if rows.empty:
-        return empty_spec(title, "No failures in this view.")
+        return empty_spec(title, "No failures in this view.", WEEKDAY_HOUR_HEIGHT)
     cells: dict[tuple[str, str], int] = {}
     for reason, action, n in zip(rows["reason"], rows["action"], rows["failures"], strict=True):
         cells[(str(reason), str(action))] = cells.get((str(reason), str(action)), 0) + int(n)
@@ -528,7 +535,7 @@ def reasons_spec(frame: Table, title: str = "Failures by reason") -> Spec:
         _layout(
             title,
             barmode="stack",
-            height=max(300, 130 + 34 * len(reasons)),
+            height=max(WEEKDAY_HOUR_HEIGHT, 130 + 34 * len(reasons)),
             margin={"l": 8, "b": 24},
             # the legend names the actions, under the axis (which needs no title: the chart's says it)
             legend={"orientation": "h", "y": -0.1, "yanchor": "top", "x": 0, "font": {"size": 11}},

@@ -94,6 +94,11 @@ def test_a_ranking_with_room_keeps_its_height_and_its_bars_thickness() -> None:
         go.Figure(spec)  # valid for plotly
     # without room (the packs): the height follows the bars, as before
     assert F.ranking_spec(["a", "b", "c"], [3, 2, 1], "Busiest actions")["layout"]["height"] == 220
+    # the Security page's weekday x hour heatmap and failure reasons share a row: empty, as high as full
+    empty_week = F.weekday_hour_spec([[0] * 24 for _ in range(7)], "UTC")
+    empty_reasons = F.reasons_spec(pd.DataFrame({"reason": [], "action": [], "failures": []}))
+    full_week = F.weekday_hour_spec([[1] * 24 for _ in range(7)], "UTC")
+    assert empty_week["layout"]["height"] == empty_reasons["layout"]["height"] == full_week["layout"]["height"]
 
 
 def test_weekday_hour_heatmap(db: Database, evs: list[Ev]) -> None:
