@@ -22,6 +22,7 @@
                 script.src = src;
                 script.async = true;
                 script.onload = function () {
+                    skipSameSize(window.Plotly);
                     resolve(window.Plotly);
                 };
                 script.onerror = function () {
@@ -32,6 +33,35 @@
             });
         }
         return loading;
+    }
+
+    /* dcc.Graph asks plotly.js to fit a chart again whenever the chart's element or its parent
+       changes size, and plotly.js then draws the whole chart again 100 ms later. A chart whose own
+       height changed with its figure (a heatmap with more people, a chart that became empty) set
+       that size itself: it already has it, and drawing it again only cost 50-150 ms after every
+       such change. A resize to the size the chart has is answered at once; any other (the window,
+       the sidebar) goes on to plotly.js. */
+    function skipSameSize(plotly) {
+        var plots = plotly && plotly.Plots;
+        if (!plots || typeof plots.resize !== "function" || plots.resize.auditdashSameSize) {
+            return;
+        }
+        var resize = plots.resize;
+        var sameSize = function (gd) {
+            var el = typeof gd === "string" ? document.getElementById(gd) : gd;
+            var full = el && el._fullLayout;
+            if (full && el.layout && !el._redrawTimer && el.offsetParent !== null) {
+                var style = window.getComputedStyle(el);
+                var width = parseFloat(style.width);
+                var height = parseFloat(style.height);
+                if (Math.abs(width - full.width) <= 1 && Math.abs(height - full.height) <= 1) {
+                    return Promise.resolve(el);
+                }
+            }
+            return resize.apply(this, arguments);
+        };
+        sameSize.auditdashSameSize = true;
+        plots.resize = sameSize;
     }
 
     window.Plotly = {

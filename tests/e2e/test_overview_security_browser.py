@@ -152,3 +152,52 @@ def test_security_patches_back_and_forth_and_the_map_reads(site: Server, page: P
     cities = next(t for t in traces if t["name"] == "Cities")
     assert cities["marker"]["colorbar"]["ticktext"] == ["0%", "1%", "5%", "20%", "50%", "100%"], cities["marker"]
     assert errors == []
+
+
+#: counts each chart's draws (plotly's `plotly_afterplot`), by the id of the chart's dcc.Graph
+COUNT_DRAWS = """() => {
+    window.__draws = {};
+    for (const g of document.querySelectorAll('.js-plotly-plot')) {
+        const id = g.closest('[id]').id;
+        if (g.__counted) { continue; }
+        g.__counted = true;
+        g.on('plotly_afterplot', () => { window.__draws[id] = (window.__draws[id] || 0) + 1; });
+    }
+}"""
+
+
+def test_a_chart_that_changed_its_own_height_is_drawn_once_and_a_narrower_window_refits_it(
+    site: Server, page: Page
+) -> None:
+    # the failed logins by user and day grow with the people they list: a country keeps fewer
+    errors, _ = sign_in(page, site)
+    page.goto(site.url + "/security?range=30d")
+    expect(page.locator("#sec-heatmap-users .heatmaplayer, #sec-heatmap-users .hm").first).to_be_attached()
+    settle(page)
+    height = page.evaluate("() => document.querySelector('#sec-heatmap-users .js-plotly-plot')._fullLayout.height")
+    page.evaluate(COUNT_DRAWS)
+    page.click("#f-countries")
+    page.locator(".dash-dropdown-options .dash-options-list-option").first.click()
+    page.keyboard.press("Escape")
+    expect(page).to_have_url(re.compile(r"countries="))
+    page.wait_for_function(
+        f"() => document.querySelector('#sec-heatmap-users .js-plotly-plot')._fullLayout.height !== {height}",
+        timeout=30_000,
+    )
+    settle(page)
+    page.wait_for_timeout(400)  # dcc.Graph asks for a resize about 100 ms after its element changed size
+    draws = page.evaluate("() => window.__draws")
+    assert draws.get("sec-heatmap-users") == 1, draws  # drawn for the new figure, not again for its new size
+
+    # a narrower window: the charts fit it again (a resize to another size still reaches plotly.js)
+    wide = page.evaluate("() => document.querySelector('#sec-map .js-plotly-plot')._fullLayout.width")
+    page.set_viewport_size({"width": 1100, "height": 1000})
+    page.wait_for_function(
+        f"() => document.querySelector('#sec-map .js-plotly-plot')._fullLayout.width < {wide} - 100", timeout=30_000
+    )
+    fitted = page.evaluate(
+        "() => { const g = document.querySelector('#sec-map .js-plotly-plot');"
+        " return [g._fullLayout.width, g.getBoundingClientRect().width]; }"
+    )
+    assert abs(fitted[0] - fitted[1]) <= 2, fitted
+    assert errors == []
