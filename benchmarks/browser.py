@@ -10,7 +10,8 @@ How a filter change is timed (all in the page, with the page's own clock):
 * t0: the `pointerdown`, or the Enter/Escape `keydown`, that commits the filter (a capturing
   listener armed just before it; `event.timeStamp`).
 * The page's content changes: any DOM mutation inside the page container (`#_pages_content`,
-  text, nodes or attributes, except Dash's own `data-dash-is-loading` marker; on an ancestor of the
+  text, nodes or attributes, except Dash's own `data-dash-is-loading` marker and an attribute set
+  and set back before the next frame, i.e. before the page is drawn again; on an ancestor of the
   container, its attributes or the container itself coming or going, not a sibling branch such as
   the empty `_dash-loading-callback` div Dash adds to its root while callbacks run), and the content
   signature (the container's text plus each Plotly graph's trace types, names and data lengths),
@@ -86,7 +87,17 @@ PROBE = r"""
   window.addEventListener('keydown', commit, true);
   B.arm = () => { B.armed = true; B.t0 = null; B.requests = 0; B.spoken = 0; };
   const container = () => document.getElementById('_pages_content');
-  const touch = () => { B.last = performance.now(); B.changes += 1; };
+  const touch = (at) => { B.last = at === undefined ? performance.now() : at; B.changes += 1; };
+  // attribute changes inside the container waiting for the next frame: target -> name -> [old value, when]
+  const attrs = new Map();
+  const settleAttributes = () => {
+    for (const [target, seen] of attrs) {
+      for (const [name, [old, at]] of seen) {
+        if (target.getAttribute(name) !== old) { touch(Math.max(B.last, at)); }
+      }
+    }
+    attrs.clear();
+  };
   // a live region that takes no room on the screen: words for screen readers only (AG Grid
   // announces the row count there 200-250 ms after the rows are drawn, by its own debounce);
   // its changes are timed apart (B.spoken), not as the page's content
@@ -108,6 +119,15 @@ PROBE = r"""
     if (!c) return;
     for (const r of records) {
       if (r.type === 'attributes' && r.attributeName === 'data-dash-is-loading') continue;
+      if (r.type === 'attributes' && c.contains(r.target) && !unseen(r.target)) {
+        // judged at the next frame: an attribute set and set back before the page is drawn again
+        // (dcc.Graph marks a chart "pending" while plotly.js answers a resize, at once when the size
+        // is the chart's own) is no change
+        if (!attrs.has(r.target)) attrs.set(r.target, new Map());
+        const seen = attrs.get(r.target);
+        if (!seen.has(r.attributeName)) seen.set(r.attributeName, [r.oldValue, performance.now()]);
+        continue;
+      }
       if (c.contains(r.target)) {
         if (!unseen(r.target)) { touch(); return; }
         continue;
@@ -125,7 +145,8 @@ PROBE = r"""
     }
   });
   const start = () => observer.observe(document.documentElement, {subtree: true, childList: true,
-                                                                   characterData: true, attributes: true});
+                                                                   characterData: true, attributes: true,
+                                                                   attributeOldValue: true});
   if (document.documentElement) start(); else document.addEventListener('DOMContentLoaded', start);
   const signature = () => {
     const c = container();
@@ -157,6 +178,7 @@ PROBE = r"""
     return !grid || grid.querySelector('.ag-row .ag-cell, .ag-overlay-no-rows-center') !== null;
   };
   const frame = () => {
+    settleAttributes();
     const s = signature();
     if (s !== B.sig) { B.sig = s; touch(); }
     if (B.content === null && useful()) B.content = performance.now();
