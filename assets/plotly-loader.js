@@ -47,10 +47,13 @@
             return;
         }
         var resize = plots.resize;
+        /* charts with a resize passed on to plotly.js and not answered yet: later ones go on too
+           (plotly.js folds them into one drawing at the last size) */
+        var passed = new WeakSet();
         var sameSize = function (gd) {
             var el = typeof gd === "string" ? document.getElementById(gd) : gd;
             var full = el && el._fullLayout;
-            if (full && el.layout && !el._redrawTimer && el.offsetParent !== null) {
+            if (full && el.layout && !passed.has(el) && el.offsetParent !== null) {
                 var style = window.getComputedStyle(el);
                 var width = parseFloat(style.width);
                 var height = parseFloat(style.height);
@@ -58,7 +61,15 @@
                     return Promise.resolve(el);
                 }
             }
-            return resize.apply(this, arguments);
+            var answer = resize.apply(this, arguments);
+            if (el && answer && typeof answer.then === "function") {
+                passed.add(el);
+                var done = function () {
+                    passed.delete(el);
+                };
+                answer.then(done, done);
+            }
+            return answer;
         };
         sameSize.auditdashSameSize = true;
         plots.resize = sameSize;
