@@ -338,7 +338,8 @@ def ranking_spec(
             height=height,
             margin={"l": 8, "t": 44, "b": 28},
             xaxis={"title": {"text": value_name.capitalize()}, "rangemode": "tozero"},
-            yaxis={"automargin": True, "gridcolor": "rgba(0,0,0,0)", **room},
+            # labels are categories, even those that look like numbers (a person known by a numeric id)
+            yaxis={"automargin": True, "gridcolor": "rgba(0,0,0,0)", "type": "category", **room},
             bargap=0.25,
         ),
     )

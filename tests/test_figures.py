@@ -90,6 +90,10 @@ def test_a_ranking_with_room_keeps_its_height_and_its_bars_thickness() -> None:
     assert three["layout"]["yaxis"]["range"] == [-7.5, 2.5]
     assert list(three["data"][0]["y"]) == ["c", "b", "a"]
     assert "range" not in ten["layout"]["yaxis"]
+    # labels that look like numbers (people known by a numeric id) stay categories: on a numeric axis
+    # the room's range would show none of the bars
+    ids = F.ranking_spec(["1001", "1002"], [5, 4], "Busiest users", slots=10)
+    assert ids["layout"]["yaxis"]["type"] == "category" and ids["layout"]["yaxis"]["range"] == [-8.5, 1.5]
     for spec in (ten, three, none):
         go.Figure(spec)  # valid for plotly
     # without room (the packs): the height follows the bars, as before
