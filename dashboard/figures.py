@@ -541,7 +541,7 @@ def reasons_spec(frame: Table, title: str = "Failures by reason") -> Spec:
             # the legend names the actions, under the axis (which needs no title: the chart's says it)
             legend={"orientation": "h", "y": -0.1, "yanchor": "top", "x": 0, "font": {"size": 11}},
             xaxis={"rangemode": "tozero"},
-            yaxis={"automargin": True, "showgrid": False},
+            yaxis={"automargin": True, "showgrid": False, "type": "category"},  # a reason may look like a number
         ),
     )
 
