@@ -320,6 +320,22 @@ class WebClient:
         return self.request("POST", "/_dash-update-component", json_body=payload, headers=headers)
 
 
+def sign_in(flask_app: Any, username: str, password: str, layout: bool = True) -> Any:
+    """A Flask test client of `flask_app` signed in as `username` through the login form (its CSRF
+    token read from the page, as a browser sends it back). `layout`: ask for the Dash layout too,
+    which sets the CSRF cookie Dash's renderer sends back with every callback request."""
+    client = flask_app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match, page
+    form = {"csrf_token": html.unescape(match.group(1)), "username": username, "password": password, "next": "/"}
+    reply = client.post("/login", data=form)
+    assert reply.status_code == 302, reply.get_data(as_text=True)
+    if layout:
+        client.get("/_dash-layout")
+    return client
+
+
 def page_payload(pathname: str, search: str = "") -> dict[str, Any]:
     """The request Dash's pages router sends to render the page at `pathname`."""
     return {

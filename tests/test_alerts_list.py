@@ -9,7 +9,6 @@ checked on alerts written for it.
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from collections.abc import Iterator
@@ -36,7 +35,7 @@ from dashboard.store.schema import alerts as A
 from dashboard.store.schema import events as E
 from dashboard.web import auth
 from dashboard.web.components import wall_views
-from tests.conftest import GEO_DIR, cli
+from tests.conftest import GEO_DIR, cli, sign_in
 
 PASSWORD = "alerts-list-password"
 USERS = {"compliance": "cora", "manager": "mona"}
@@ -55,14 +54,7 @@ class Site:
 
 
 def _login(flask_app: flask.Flask, username: str) -> Any:
-    client = flask_app.test_client()
-    page = client.get("/login")
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
-    assert match
-    form = {"csrf_token": html.unescape(match.group(1)), "username": username, "password": PASSWORD, "next": "/"}
-    assert client.post("/login", data=form).status_code == 302
-    client.get("/_dash-layout")  # the CSRF cookie Dash sends back
-    return client
+    return sign_in(flask_app, username, PASSWORD)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ found; the page is for admins only.
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import shutil
@@ -43,7 +42,7 @@ from dashboard.retention.purge import run_purge
 from dashboard.store import writer
 from dashboard.store.archive import Manifest, file_sha256, manifest_path, read_manifests
 from dashboard.store.db import Database
-from tests.conftest import GEO_DIR, event
+from tests.conftest import GEO_DIR, event, sign_in
 from tests.tamper_sql import Target, fresh_copy, home_for_module, is_pg, locations, tamper, template_store, verified
 from tests.test_rollups import differences
 
@@ -296,14 +295,7 @@ def test_erasures_made_by_hand_are_found(copy: Target) -> None:
 
 
 def _login(flask_app: Any, username: str, password: str) -> Any:
-    client = flask_app.test_client()
-    page = client.get("/login")
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
-    assert match
-    form = {"csrf_token": html.unescape(match.group(1)), "username": username, "password": password, "next": "/"}
-    assert client.post("/login", data=form).status_code == 302
-    client.get("/_dash-layout")
-    return client
+    return sign_in(flask_app, username, password)
 
 
 class _ErasurePage:

@@ -10,9 +10,7 @@ from plain SQL over the same database file, never from the code under test.
 
 from __future__ import annotations
 
-import html
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,7 +29,7 @@ from dashboard.store.schema import events
 from dashboard.web import ids
 from dashboard.web.components.filter_controls import CONTROLS, Controls
 from dashboard.web.components.filter_sync import link_query, store_data
-from tests.conftest import GEO_DIR, cli
+from tests.conftest import GEO_DIR, cli, sign_in
 
 PASSWORD = "explorer-one-request-password"
 USERS = {"admin": "ada", "manager": "manny"}
@@ -47,14 +45,7 @@ class Site:
 
 
 def _login(app: flask.Flask, username: str) -> Any:
-    client = app.test_client()
-    page = client.get("/login")
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
-    assert match
-    form = {"csrf_token": html.unescape(match.group(1)), "username": username, "password": PASSWORD, "next": "/"}
-    assert client.post("/login", data=form).status_code == 302
-    client.get("/_dash-layout")  # the guard sets the CSRF cookie Dash sends back
-    return client
+    return sign_in(app, username, PASSWORD)
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,7 @@ the app's own callback map, so a callback added later is covered without editing
 from __future__ import annotations
 
 import copy
-import html
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +25,7 @@ from dashboard.filters import Filters
 from dashboard.store.db import Database
 from dashboard.web import auth, auth_rules
 from dashboard.web.access import VIEWER_KEY, Viewer
-from tests.conftest import GEO_DIR, cli
+from tests.conftest import GEO_DIR, cli, sign_in
 
 CALLBACK = "/_dash-update-component"
 USERS = {"admin": "ada", "manager": "manny", "wall": "kiosk"}
@@ -45,15 +43,7 @@ class App:
 
 
 def _login(flask_app: flask.Flask, username: str) -> Any:
-    client = flask_app.test_client()
-    page = client.get("/login")
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
-    assert match, page.get_data(as_text=True)
-    form = {"csrf_token": html.unescape(match.group(1)), "username": username, "password": PASSWORD, "next": "/"}
-    reply = client.post("/login", data=form)
-    assert reply.status_code == 302, reply.get_data(as_text=True)
-    client.get("/_dash-layout")  # the guard sets the CSRF cookie Dash sends back
-    return client
+    return sign_in(flask_app, username, PASSWORD)
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,7 @@ cannot; a pack built with the default relative reports folder downloads.
 
 from __future__ import annotations
 
-import html
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,7 @@ from dashboard.packs.model import PackRequest
 from dashboard.store.db import Database
 from dashboard.store.schema import events
 from dashboard.web.packs import SERVICE_KEY, download_url
-from tests.conftest import GEO_DIR, ROOT, event, run_cli
+from tests.conftest import GEO_DIR, ROOT, event, run_cli, sign_in
 
 PASSWORD = "paths-test-password"
 
@@ -115,13 +113,7 @@ def test_ingest_without_a_city_database_warns_loudly(tmp_path: Path) -> None:
 
 # -- a pack downloads with the default (relative) reports folder -----------------------------------------
 def _login(app: flask.Flask, username: str) -> Any:
-    client = app.test_client()
-    page = client.get("/login")
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
-    assert match
-    form = {"csrf_token": html.unescape(match.group(1)), "username": username, "password": PASSWORD, "next": "/"}
-    assert client.post("/login", data=form).status_code == 302
-    return client
+    return sign_in(app, username, PASSWORD, layout=False)
 
 
 @pytest.mark.parametrize("given", ["default", "relative"])

@@ -12,10 +12,8 @@ period reaches archived months says in the pack which months it does not include
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
-import re
 import subprocess
 import sys
 import zipfile
@@ -44,7 +42,7 @@ from dashboard.retention.policy import RetentionPolicy
 from dashboard.retention.purge import run_purge
 from dashboard.store.db import Database
 from dashboard.store.schema import events
-from tests.conftest import GEO_DIR, cli, event
+from tests.conftest import GEO_DIR, cli, event, sign_in
 from tests.pg import PgServer
 from tests.test_integrity import make_events
 from tests.test_integrity import store as store_events
@@ -314,14 +312,7 @@ def test_a_postgres_pack_names_the_archived_months_it_does_not_include(archived:
 
 
 def _login(app: Any, username: str) -> Any:
-    client = app.server.test_client()
-    page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert token, page
-    form = {"csrf_token": html.unescape(token.group(1)), "username": username, "password": PASSWORD, "next": "/"}
-    assert client.post("/login", data=form).status_code == 302
-    client.get("/_dash-layout")  # sets the CSRF cookie Dash sends back
-    return client
+    return sign_in(app.server, username, PASSWORD)
 
 
 def _callback(app: Any, client: Any, function: Any, inputs: list[Any], state: list[Any]) -> Any:

@@ -7,9 +7,7 @@ no events, signed in as a compliance officer, a second compliance officer and a 
 
 from __future__ import annotations
 
-import html
 import json
-import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,7 +29,7 @@ from dashboard.packs.schedule import ScheduleRunner, parse_schedules
 from dashboard.store.db import Database
 from dashboard.store.schema import events
 from dashboard.web import ids
-from tests.conftest import GEO_DIR, event
+from tests.conftest import GEO_DIR, event, sign_in
 from tests.test_store import store
 
 CALLBACK = "/_dash-update-component"
@@ -47,14 +45,7 @@ class Site:
 
 
 def _login(app: dash.Dash, username: str) -> Any:
-    client = app.server.test_client()
-    page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert token, page
-    form = {"csrf_token": html.unescape(token.group(1)), "username": username, "password": PASSWORD, "next": "/"}
-    assert client.post("/login", data=form).status_code == 302
-    client.get("/_dash-layout")  # sets the CSRF cookie Dash sends back
-    return client
+    return sign_in(app.server, username, PASSWORD)
 
 
 @pytest.fixture(scope="module")

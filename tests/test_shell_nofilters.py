@@ -8,10 +8,8 @@ small demo database; the shell is read as the browser gets it (`/_dash-layout`).
 
 from __future__ import annotations
 
-import html
 import inspect
 import json
-import re
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -24,19 +22,13 @@ from dashboard.access.users import create_user
 from dashboard.config import Settings
 from dashboard.store.db import Database
 from dashboard.web import layout
-from tests.conftest import GEO_DIR, cli
+from tests.conftest import GEO_DIR, cli, sign_in
 
 PASSWORD = "shell-nofilters-password"
 
 
 def _login(flask_app: flask.Flask, username: str) -> Any:
-    client = flask_app.test_client()
-    page = client.get("/login")
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
-    assert match, page.get_data(as_text=True)
-    form = {"csrf_token": html.unescape(match.group(1)), "username": username, "password": PASSWORD, "next": "/"}
-    assert client.post("/login", data=form).status_code == 302
-    return client
+    return sign_in(flask_app, username, PASSWORD, layout=False)
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,7 @@ reports folder cannot be written; it says nothing when all is well.
 
 from __future__ import annotations
 
-import html
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,7 +22,7 @@ from dashboard.access.users import create_user
 from dashboard.config import Settings
 from dashboard.store.db import Database
 from dashboard.web.components import status
-from tests.conftest import GEO_DIR
+from tests.conftest import GEO_DIR, sign_in
 
 PASSWORD = "status-strip-password"
 USERS = {"admin": "ada", "compliance": "cora", "manager": "manny", "wall": "kiosk"}
@@ -39,14 +37,7 @@ class Site:
 
 
 def _login(app: flask.Flask, username: str) -> Any:
-    client = app.test_client()
-    page = client.get("/login")
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
-    assert match
-    form = {"csrf_token": html.unescape(match.group(1)), "username": username, "password": PASSWORD, "next": "/"}
-    assert client.post("/login", data=form).status_code == 302
-    client.get("/_dash-layout")  # sets the CSRF cookie Dash sends back
-    return client
+    return sign_in(app, username, PASSWORD)
 
 
 def _site(tmp: Path, **settings: Any) -> Site:
