@@ -238,13 +238,19 @@
                 return NO_UPDATE();
             },
 
-            /* The panel closed: back to the entry it was opened from, or drop `event=` from the link. */
-            panelClosed: function (isOpen) {
+            /* The panel closed: back to the entry it was opened from, or drop `event=` from the link.
+               Going back is for a panel the person closed (its X, Escape) on the view it was opened
+               in. A new view closes it too (a value of the panel narrowed the filters): the shell is
+               about to push that view's link, and going back as well would land on the old view's
+               entry while the page shows the new one. Then the event is only dropped from the link. */
+            panelClosed: function (isOpen, filters) {
                 if (isOpen || !fragment().get("event")) {
                     return NO_UPDATE();
                 }
                 var state = window.history.state || {};
-                if (state.explorerEvent && state.explorerDepth > 0) {
+                var view = filters && typeof filters.view === "string" ? "?" + filters.view : null;
+                var sameView = view === null || view === window.location.search;
+                if (sameView && state.explorerEvent && state.explorerDepth > 0) {
                     window.history.go(-state.explorerDepth);
                 } else {
                     writeFragment({event: null}, false, {});

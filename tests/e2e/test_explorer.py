@@ -250,3 +250,34 @@ def test_narrowing_from_the_panel_filters_the_list(site: Site, page: Page) -> No
     page.locator(f"{ROWS} .ex-outcome-cell").first.wait_for()
     assert set(column(page, "action")) == {action}
     assert w.errors == [] and w.outside == []
+
+
+def test_a_panel_closed_by_a_new_view_does_not_go_back_to_the_old_one(site: Site, page: Page) -> None:
+    """The race behind a narrowing that lost its filter: a new view closes the panel in the same
+    answer that names the view's link, and the panel's "back to the entry it was opened from" ran
+    before the link was pushed, so the history went back to the old view while the page showed the
+    new one. Closed by a new view, the panel only drops the event from the link; closed on its own
+    view (its close button), it still goes back."""
+    page.set_viewport_size({"width": 1600, "height": 1000})
+    sign_in(page, site, "cora")
+    open_explorer(page, site, "?range=30d&tz=UTC")
+    here = "() => navigation.currentEntry.index"  # where in the tab's history the page is
+    start = page.evaluate(here)
+    panel = page.locator("#explorer-detail")
+    # on its own view, a closed panel goes back to the entry it was opened from
+    page.locator(f"{ROWS} [col-id='action']").nth(2).click()
+    expect(page).to_have_url(re.compile(r"#event=\d+$"))
+    assert page.evaluate(here) == start + 1
+    panel.get_by_role("button", name="Close").click()
+    expect(page).not_to_have_url(re.compile(r"event="))
+    assert page.evaluate(here) == start
+    # the order of the race, made certain: the panel's close is handled before the shell's new link
+    page.locator(f"{ROWS} [col-id='action']").nth(3).click()
+    expect(page).to_have_url(re.compile(r"#event=\d+$"))
+    page.evaluate(
+        """() => window.dash_clientside.explorer.panelClosed(false, {view: "range=30d&actions=x.y&tz=UTC"})"""
+    )
+    page.wait_for_timeout(300)  # a history traversal (the old code's) would have landed by now
+    assert urlparse(page.url).query == "range=30d&tz=UTC" and urlparse(page.url).fragment == "", page.url
+    # replaced where it is: a push of the new view's link now follows the old view's entries
+    assert page.evaluate(here) == start + 1

@@ -384,6 +384,7 @@ dash.clientside_callback(
     ClientsideFunction(namespace="explorer", function_name="panelClosed"),
     Output(EX_URL_SYNC, "data", allow_duplicate=True),
     Input(ids.EX_PANEL, "is_open"),
+    State(ids.FILTERS, "data"),  # its view's link: a new view closed the panel (see panelClosed)
     prevent_initial_call=True,
 )
 
