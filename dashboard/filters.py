@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -658,12 +659,16 @@ def _compile_text_search(element: TextSearch, compiler: Any, **kw: Any) -> str:
     return str(compiler.process(element.scan.self_group(), **kw))
 
 
+#: the characters of an address's text form (no LIKE wildcard among them)
+_ADDRESS_PREFIX = re.compile(r"[0-9A-Fa-f.:]+")
+
+
 def ip_condition(column: sa.ColumnElement[Any], value: str) -> sa.ColumnElement[bool]:
     """Match an address or a CIDR block against the stored text form of addresses.
 
     Stored addresses are normalised (dotted IPv4, compressed IPv6), so an IPv4 block becomes
     string-prefix tests on whole octets: a /22 is four `a.b.c.` prefixes. That keeps the test
-    portable across databases and able to use min/max pruning.
+    portable across databases and able to use min/max pruning. IPv6 blocks: `_ipv6_block`.
     """
     if "/" not in value:
         return column == value
@@ -671,19 +676,77 @@ def ip_condition(column: sa.ColumnElement[Any], value: str) -> sa.ColumnElement[
     if net.version == 6 or net.prefixlen == 32:
         if net.num_addresses == 1:
             return column == str(net.network_address)
-        # IPv6 blocks: compare the leading hextets of the exploded form is not possible on the
-        # compressed text, so match by the compressed network prefix when it ends on a hextet.
-        prefix = str(net.network_address).rstrip(":")
-        return column.startswith(prefix + ":", autoescape=True)
+        return _ipv6_block(column, net)
     if net.prefixlen == 0:
-        return column.contains(".")
+        return column.like(_fixed("%.%"))
     octets = (net.prefixlen + 7) // 8
     block = 8 * octets
     subnets = list(net.subnets(new_prefix=block)) if block > net.prefixlen else [net]
     if len(subnets) > _MAX_CIDR_BLOCKS:  # pragma: no cover - cannot happen for IPv4 with whole octets
         raise ValueError(f"{value} spans too many blocks")
     prefixes = [".".join(str(s.network_address).split(".")[:octets]) + "." for s in subnets]
-    return sa.or_(*(column.startswith(p, autoescape=True) for p in prefixes))
+    return sa.or_(*(_starts(column, p) for p in prefixes))
+
+
+def _ipv6_block(
+    column: sa.ColumnElement[Any], net: ipaddress.IPv4Network | ipaddress.IPv6Network
+) -> sa.ColumnElement[bool]:
+    """An IPv6 block against the stored compressed text (RFC 5952, as `ipaddress` writes it).
+
+    A block of whole hextets none of which is zero is a prefix of the text ("2a02:810:1234:5:" for
+    2a02:810:1234:5::/64): every address inside is written so and no other. Otherwise the text's
+    leading hextets are written out in full (the `::` expanded, each hextet four digits) and
+    compared as text with the block's first and last address: fixed-width lowercase hex sorts as
+    its value (2001:db8::/48 is not a prefix of 2001:db8:0:1::, and takes no 2001:db8:1::; a /56
+    covers 256 values of its fourth hextet)."""
+    if net.prefixlen == 0:
+        return column.like(_fixed("%:%"))
+    hextets = (net.prefixlen + 15) // 16
+    first = net.network_address.exploded.split(":")[:hextets]
+    if net.prefixlen % 16 == 0 and all(int(h, 16) for h in first):
+        return _starts(column, ":".join(h.lstrip("0") for h in first) + ":")
+    last = net.broadcast_address.exploded.split(":")[:hextets]
+    colon, zero = _fixed(":"), _fixed("0")
+    # the text with its `::` written out: a zero put before a leading and after a trailing `::`,
+    # then the `::` replaced by as many zero hextets as are missing (8 minus the colons counted)
+    text = (
+        sa.case((column.like(_fixed(":%")), zero), else_=_fixed(""))
+        + column
+        + sa.case((column.like(_fixed("%:")), zero), else_=_fixed(""))
+    )
+    colons = sa.func.length(text) - sa.func.length(sa.func.replace(text, colon, _fixed("")))
+    full = sa.func.replace(text, _fixed("::"), colon + sa.func.repeat(_fixed("0:"), 8 - colons))
+    lead: sa.ColumnElement[Any] = sa.func.lpad(sa.func.split_part(full, colon, 1), 4, zero)
+    for i in range(2, hextets + 1):
+        lead = lead + colon + sa.func.lpad(sa.func.split_part(full, colon, i), 4, zero)
+    # the leading whole hextets that are not zero are written as they are in every address inside
+    # (the `::` can only begin after them): a prefix test first, so the rest reads only those rows
+    known = []
+    for h in first[: net.prefixlen // 16]:
+        if not int(h, 16):
+            break
+        known.append(h.lstrip("0"))
+    coarse = _starts(column, ":".join(known) + ":") if known else column.like(_fixed("%:%"))
+    return sa.and_(coarse, lead.between(_fixed(":".join(first)), _fixed(":".join(last))))
+
+
+def _starts(column: sa.ColumnElement[Any], prefix: str) -> sa.ColumnElement[bool]:
+    """`column` starts with `prefix`, an address prefix (digits, hex digits, dots and colons: no
+    wildcard to escape). Written as `LIKE 'prefix%'` with the whole pattern one value: DuckDB tests a
+    prefix then, where SQLAlchemy's `startswith` (`LIKE $1 || '%' ESCAPE '/'`) is matched as a
+    general pattern, row by row (an address block over 90 days of 10 M events: 67 against 11 ms),
+    and the pattern is written into the statement (`_fixed`)."""
+    if not _ADDRESS_PREFIX.fullmatch(prefix):  # pragma: no cover - ipaddress writes no other characters
+        raise ValueError(f"not an address prefix: {prefix!r}")
+    return column.like(_fixed(prefix + "%"))
+
+
+def _fixed(text: str) -> sa.BindParameter[str]:
+    """A constant of an address condition written into the statement (values of `ipaddress` and
+    fixed punctuation only): DuckDB folds constants and pushes a prefix test into its scan only for
+    values it sees when planning, not for parameters (an IPv6 block over 800,000 rollup rows: 18 ms
+    written in, about 100 ms bound)."""
+    return sa.bindparam(None, text, type_=sa.String, literal_execute=True)
 
 
 # -- the view: filters resolved at one instant ------------------------------------------------------

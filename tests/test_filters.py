@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -214,3 +215,79 @@ def test_weekday_and_hour_conditions_are_exact_across_daylight_saving_changes(
         # the rows of that repeated hour come from both sides of the change
         twice = {_local(at, tz).utcoffset() for at in DST_ROWS if _local(at, tz).strftime("%F %H") == "2026-10-25 02"}
         assert twice == {timedelta(hours=2), timedelta(hours=1)}
+
+
+ADDRESSES = (
+    "91.32.96.240",
+    "91.32.0.1",
+    "91.33.1.1",
+    "91.3.2.1",
+    "10.0.0.1",
+    "10.0.3.255",
+    "10.0.4.0",
+    "2001:4860:4860::8888",
+    "2001:4861::1",
+    "2001:db8::1",
+    "2001:db8:1::1",
+    "2001:4860:1::5",
+    "2001:4860:fff::5",
+    "2001:4861::1",
+    "2001:db8:0:1::1",
+    "2001:db8:0:1:2:3:4:5",
+    "2001:db8:1:200::",
+    "2001:db8:1:2ff:ffff::1",
+    "2001:db8:1:300::1",
+    "1::",
+    "1:2::",
+    "2001:db8::5:6",
+    "2001:db8::6:6",
+    "::5:6",
+    "::",
+    "::1",
+)
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        "91.32.0.0/16",
+        "91.0.0.0/8",
+        "10.0.0.0/22",
+        "10.0.0.0/23",
+        "0.0.0.0/0",
+        "91.32.96.240",
+        "2001:4860::/32",
+        "2001:db8::/48",
+        "2001:db8::/32",
+        "2001:db8:1:200::/56",
+        "2001:db8:1:2ff::/56",
+        "2001:4860::/36",
+        "2001:db8:0:1::/64",
+        "1::/16",
+        "::/0",
+        "2001:db8::5:0/112",
+        "::5:0/112",
+        "::1/128",
+    ],
+)
+@pytest.mark.parametrize("kind", ["duckdb", "postgres"])
+def test_an_address_block_selects_exactly_its_addresses(
+    tmp_path: Path, block: str, kind: str, request: pytest.FixtureRequest
+) -> None:
+    """The block's condition (tests on the stored text) selects what `ipaddress` says is inside, on a
+    real DuckDB file and PostgreSQL: no address of a neighbouring block, none of the other family."""
+    import ipaddress
+
+    from dashboard.filters import ip_condition
+
+    url = f"duckdb:///{tmp_path / 'ips.duckdb'}" if kind == "duckdb" else request.getfixturevalue("pg_url")
+    engine = sa.create_engine(url)
+    table = sa.Table("ips", sa.MetaData(), sa.Column("ip", sa.String))
+    with engine.begin() as conn:
+        table.create(conn)
+        conn.execute(table.insert(), [{"ip": a} for a in ADDRESSES])
+        got = {r[0] for r in conn.execute(sa.select(table.c.ip).where(ip_condition(table.c.ip, block)))}
+    engine.dispose()
+    net = ipaddress.ip_network(block, strict=False)
+    want = {a for a in ADDRESSES if ipaddress.ip_address(a).version == net.version and ipaddress.ip_address(a) in net}
+    assert got == want

@@ -158,6 +158,13 @@ def _events_tally(conn: Connection) -> None:
             postgres.install_tally(cur)
 
 
+def _address_people(conn: Connection) -> None:
+    """The address rollups made again with the person's type and name, filled from the events."""
+    from dashboard.store import rollups
+
+    rollups.reshape_step(conn, [schema.rollup_address_1d, schema.rollup_address_7d])
+
+
 def _real_places(conn: Connection) -> None:
     """On PostgreSQL, the places of the rollups and notable events in 32-bit floats as in `events`
     (they were 64-bit: a place read from the rollups did not equal the same place read from the
@@ -245,6 +252,11 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (15, "explorer: events in time order on PostgreSQL (index on occurred_at, seq)", _time_order_index),
     (16, "rollups: on PostgreSQL, the events' count and sequence sum kept by triggers (events_tally)", _events_tally),
     (17, "rollups: on PostgreSQL, places in 32-bit floats as in the events (a map drew a place twice)", _real_places),
+    (
+        18,
+        "rollups: the address rollups name the person's type and name (an address block's people counted from them)",
+        _address_people,
+    ),
 ]
 
 CURRENT_VERSION = max(version for version, _, _ in MIGRATIONS)

@@ -7,7 +7,7 @@ by, so their size follows the number of distinct combinations, not of events:
 
 * `rollup_activity_{15m,1h,1d}`: per account, category, action, outcome, role and country;
 * `rollup_actor_{1d,7d}`: the same without the action, per person;
-* `rollup_address_{1d,7d}`: per person, address and place;
+* `rollup_address_{1d,7d}`: per person (with type and name), address and place;
 * `events_notable`: the rare events the security figures read (failures, lockouts, role and
   permission changes), whole rows, so any filter applies to them.
 
@@ -265,13 +265,8 @@ def rebuild_postgres(cur: Any) -> None:
 def rebuild(con: duckdb.DuckDBPyConnection) -> None:
     """Recompute every rollup from `events` (the caller holds the write lock and a transaction)."""
     for rollup in ROLLUPS:
-        cols = ", ".join(rollup.dims)
         run(con, f"DELETE FROM {rollup.table.name}")
-        run(
-            con,
-            f"INSERT INTO {rollup.table.name} SELECT {_bucket_sql(rollup.grain)} AS occurred_at, {cols}, count(*) "
-            f"FROM events GROUP BY ALL ORDER BY 1",
-        )
+        _fill(con, rollup)
     run(con, f"DELETE FROM {NOTABLE.name}")
     run(con, f"INSERT INTO {NOTABLE.name} SELECT {_EVENT_COLUMNS} FROM events e WHERE {notable_sql('e')} ORDER BY seq")
     run(con, f"DELETE FROM {STATE.name}")
@@ -293,6 +288,46 @@ def rebuild_step(conn: sa.Connection) -> None:
     con = cast(duckdb.DuckDBPyConnection, getattr(driver, "_ConnectionWrapper__c", driver))
     schema.metadata.create_all(conn, tables=[r.table for r in ROLLUPS] + [NOTABLE, STATE])
     rebuild(con)
+
+
+def reshape_step(conn: sa.Connection, tables: Sequence[sa.Table]) -> None:
+    """A migration step for rollups that gained columns: each of `tables` whose stored table lacks
+    one of its columns is made again and filled from `events` (a store made since has them: nothing
+    to do). The other rollups and `rollup_state` stay as they are: these tables count the same
+    events, now by more columns, so a store in step stays in step."""
+    chosen = [r for r in ROLLUPS if r.table in tables]
+    query = sa.text(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = :t AND table_schema = current_schema()"
+    )
+    stale = [r for r in chosen if set(r.dims) - {str(c[0]) for c in conn.execute(query, {"t": r.table.name})}]
+    if not stale:
+        return
+    if conn.dialect.name == "postgresql":
+        from dashboard.store.backend import postgres
+
+        for r in stale:
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {r.table.name}"))
+        postgres.create_counted(conn, [r.table for r in stale])
+        with postgres.driver_cursor(conn) as cur:
+            postgres.fill_rollups(cur, [(r.table, r.grain) for r in stale])
+        return
+    driver = conn.connection.driver_connection
+    con = cast(duckdb.DuckDBPyConnection, getattr(driver, "_ConnectionWrapper__c", driver))
+    for r in stale:
+        run(con, f"DROP TABLE IF EXISTS {r.table.name}")
+    schema.metadata.create_all(conn, tables=[r.table for r in stale])
+    for r in stale:
+        _fill(con, r)
+
+
+def _fill(con: duckdb.DuckDBPyConnection, rollup: Rollup) -> None:
+    """Fill the (empty) rollup from `events`."""
+    cols = ", ".join(rollup.dims)
+    run(
+        con,
+        f"INSERT INTO {rollup.table.name} SELECT {_bucket_sql(rollup.grain)} AS occurred_at, {cols}, count(*) "
+        f"FROM events GROUP BY ALL ORDER BY 1",
+    )
 
 
 def differences(con: duckdb.DuckDBPyConnection) -> list[str]:

@@ -457,6 +457,10 @@ _ADDRESS = (
     "geo_city",
     "geo_lat",
     "geo_lon",
+    # the person's type and name (schema version 18): the busiest people and the number of people
+    # of a view narrowed to an address block count from here; they follow the person (no more rows)
+    "actor_type",
+    "actor_name",
 )
 #: per address, person and place, per day and per week (map, addresses, distinct addresses)
 rollup_address_1d = _rollup("rollup_address_1d", *_ADDRESS)

@@ -224,18 +224,26 @@ def rebuild_rollups(cur: psycopg.Cursor[Any], grains: Sequence[tuple[sa.Table, i
     a writer behind auditdash's back waits too, and every count here sees the same events."""
     cur.execute("SELECT pg_advisory_xact_lock(%s)", (CHAIN_LOCK,))
     install_tally(cur)
-    for table, grain in grains:
-        dims = ", ".join(c.name for c in table.columns if c.name not in ("occurred_at", "n"))
+    for table, _ in grains:
         cur.execute(f"DELETE FROM {table.name}")  # noqa: S608 - names of the schema
-        cur.execute(
-            f"INSERT INTO {table.name} (occurred_at, {dims}, n) SELECT {_bucket_sql(grain)}, {dims}, count(*) "  # noqa: S608
-            f"FROM events GROUP BY {_bucket_sql(grain)}, {dims}"
-        )
+    fill_rollups(cur, grains)
     columns = ", ".join(c.name for c in schema.events.columns)
     cur.execute("DELETE FROM events_notable")
     cur.execute(f"INSERT INTO events_notable SELECT {columns} FROM events e WHERE {notable_where}")  # noqa: S608
     cur.execute("DELETE FROM rollup_state")
     cur.execute("INSERT INTO rollup_state SELECT count(*), coalesce(sum(seq), 0) FROM events")
+
+
+def fill_rollups(cur: psycopg.Cursor[Any], grains: Sequence[tuple[sa.Table, int]]) -> None:
+    """Fill the (empty) rollup tables `grains` (with their bucket in seconds) from `events`, under
+    the chain lock (a migration that made them again: store/rollups.py `reshape_step`)."""
+    cur.execute("SELECT pg_advisory_xact_lock(%s)", (CHAIN_LOCK,))
+    for table, grain in grains:
+        dims = ", ".join(c.name for c in table.columns if c.name not in ("occurred_at", "n"))
+        cur.execute(
+            f"INSERT INTO {table.name} (occurred_at, {dims}, n) SELECT {_bucket_sql(grain)}, {dims}, count(*) "  # noqa: S608
+            f"FROM events GROUP BY {_bucket_sql(grain)}, {dims}"
+        )
 
 
 def rebuild_text(cur: psycopg.Cursor[Any], values: Sequence[tuple[sa.Table, Sequence[str]]]) -> None:
