@@ -165,6 +165,13 @@ def _address_people(conn: Connection) -> None:
     rollups.reshape_step(conn, [schema.rollup_address_1d, schema.rollup_address_7d])
 
 
+def _person_rollups(conn: Connection) -> None:
+    """The rollups per person and action, filled from the events (a store made since has them)."""
+    from dashboard.store import rollups
+
+    rollups.reshape_step(conn, [schema.rollup_person_1d, schema.rollup_person_7d])
+
+
 def _real_places(conn: Connection) -> None:
     """On PostgreSQL, the places of the rollups and notable events in 32-bit floats as in `events`
     (they were 64-bit: a place read from the rollups did not equal the same place read from the
@@ -256,6 +263,11 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
         18,
         "rollups: the address rollups name the person's type and name (an address block's people counted from them)",
         _address_people,
+    ),
+    (
+        19,
+        "rollups: events per person and action by day and week (people of an action, actions of a person)",
+        _person_rollups,
     ),
 ]
 

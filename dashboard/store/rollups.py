@@ -7,6 +7,7 @@ by, so their size follows the number of distinct combinations, not of events:
 
 * `rollup_activity_{15m,1h,1d}`: per account, category, action, outcome, role and country;
 * `rollup_actor_{1d,7d}`: the same without the action, per person;
+* `rollup_person_{1d,7d}`: per person and action (a view narrowed to actions, or to people);
 * `rollup_address_{1d,7d}`: per person (with type and name), address and place;
 * `events_notable`: the rare events the security figures read (failures, lockouts, role and
   permission changes), whole rows, so any filter applies to them.
@@ -72,6 +73,8 @@ ROLLUPS: tuple[Rollup, ...] = (
     Rollup(schema.rollup_activity_1d, 86400),
     Rollup(schema.rollup_actor_1d, 86400),
     Rollup(schema.rollup_actor_7d, 7 * 86400),
+    Rollup(schema.rollup_person_1d, 86400),
+    Rollup(schema.rollup_person_7d, 7 * 86400),
     Rollup(schema.rollup_address_1d, 86400),
     Rollup(schema.rollup_address_7d, 7 * 86400),
 )
@@ -291,10 +294,10 @@ def rebuild_step(conn: sa.Connection) -> None:
 
 
 def reshape_step(conn: sa.Connection, tables: Sequence[sa.Table]) -> None:
-    """A migration step for rollups that gained columns: each of `tables` whose stored table lacks
-    one of its columns is made again and filled from `events` (a store made since has them: nothing
-    to do). The other rollups and `rollup_state` stay as they are: these tables count the same
-    events, now by more columns, so a store in step stays in step."""
+    """A migration step for rollups that are new or gained columns: each of `tables` that the store
+    lacks, or whose stored table lacks one of its columns, is made (again) and filled from `events`
+    (a store made since has them: nothing to do). The other rollups and `rollup_state` stay as they
+    are: these tables count the same events, so a store in step stays in step."""
     chosen = [r for r in ROLLUPS if r.table in tables]
     query = sa.text(
         "SELECT column_name FROM information_schema.columns WHERE table_name = :t AND table_schema = current_schema()"

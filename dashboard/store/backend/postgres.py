@@ -63,6 +63,8 @@ COUNTED = (
     schema.rollup_activity_1d,
     schema.rollup_actor_1d,
     schema.rollup_actor_7d,
+    schema.rollup_person_1d,
+    schema.rollup_person_7d,
     schema.rollup_address_1d,
     schema.rollup_address_7d,
     schema.text_actors,
