@@ -96,11 +96,22 @@ _wedged: str | None = None
 
 def _abandon_server() -> None:
     """Let the next `Session` start a new browser: kaleido's server is a singleton whose `close`
-    waits for its stuck thread (forever), so it is marked stopped instead; the stuck thread and its
-    browser are left behind (a daemon thread; the browser ends with the process)."""
+    waits for its stuck thread (forever), so it is marked stopped instead and kaleido is given a new
+    instance; the stuck thread and its browser are left behind with the old one (a daemon thread;
+    the browser ends with the process).
+
+    The old instance must stay whole: its thread reads `self._task_queue` each time round its loop,
+    so when the stuck drawing returns it waits on its own queue for ever. Reusing the instance let
+    the next session's `open` hand that thread the new queue and `close` then delete it under the
+    thread, which died with an AttributeError in whatever ran next."""
+    import kaleido
+    from kaleido import _sync_server
+
     server = _server()
     if server is not None and getattr(server, "_initialized", False):
-        server._initialized = False  # type: ignore[attr-defined]  # kaleido's own flag: open() starts afresh
+        server._initialized = False  # type: ignore[attr-defined]  # its close (at exit too) then does nothing
+        _sync_server.GlobalKaleidoServer._instance = None
+        kaleido._global_server = _sync_server.GlobalKaleidoServer()  # type: ignore[attr-defined]
 
 
 class Session:
@@ -163,6 +174,7 @@ class Session:
             raise ChartError(f"charts could not be drawn: {exc}") from exc
 
     def __exit__(self, *exc: object) -> None:
+        global _wedged
         try:
             if _wedged is not None:
                 _abandon_server()  # stopping it would wait for its stuck thread
@@ -170,6 +182,9 @@ class Session:
                 import kaleido
 
                 _bounded("stop", STOP_DEADLINE_S, lambda: kaleido.stop_sync_server(silence_warnings=True))
+        except TimeoutError as exc:  # still closing: the next pack starts a browser of its own
+            _wedged = str(exc)
+            log.warning("%s", exc)
         except Exception:  # pragma: no cover - stopping must not hide the result
             log.exception("stopping kaleido failed")
         finally:
