@@ -111,7 +111,7 @@ def _abandon_server() -> None:
     if server is not None and getattr(server, "_initialized", False):
         server._initialized = False  # type: ignore[attr-defined]  # its close (at exit too) then does nothing
         _sync_server.GlobalKaleidoServer._instance = None
-        kaleido._global_server = _sync_server.GlobalKaleidoServer()  # type: ignore[attr-defined]
+        kaleido._global_server = _sync_server.GlobalKaleidoServer()
 
 
 class Session:
