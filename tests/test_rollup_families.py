@@ -1,7 +1,8 @@
 """Rollup families added to existing stores: the address rollups name the person's type and name
 (schema version 18), so a view narrowed to an address block counts its people and ranks its busiest
 users from them; the rollups per person and action (version 19) answer the people of an action and
-the actions of a person.
+the actions of a person; the weekly rollup per address, person and action (version 20) the places
+and addresses of an action.
 
 On both engines: a store made now and a store of the version before, upgraded; either way the
 rollups agree with the events, the figures equal the raw events' answer, and the queries read the
@@ -133,3 +134,49 @@ def test_the_people_of_an_action_and_the_actions_of_a_person_come_from_the_perso
                     )
                 assert fast == raw, f
                 assert fast[0].events > 0, f
+
+
+ADDRESS_ACTION = schema.rollup_address_action_7d
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "postgres"])
+@pytest.mark.parametrize("made_before", [False, True], ids=["new store", "store of version 19, upgraded"])
+def test_the_places_and_addresses_of_an_action_come_from_the_weekly_address_rollup(
+    engine: str, made_before: bool, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The weekly rollup per address, person and action (schema version 20): a view narrowed to
+    actions reads its map, busiest addresses and number of addresses from it for whole weeks and
+    the raw events for the days at its edges; views without an action keep the address rollups."""
+    target: str | Path = tmp_path / "a.duckdb" if engine == "duckdb" else pg_database(request)
+    docs = make_docs(400, 20, datetime(2026, 9, 1), datetime(2026, 11, 20, 12, 7), "w")
+    with Database(target) as db:
+        ingest(db, docs, batch=150)
+        if made_before:  # as version 19 left it: no such table
+            with db.engine.begin() as conn:
+                conn.execute(sa.text(f"DROP TABLE {ADDRESS_ACTION.name}"))
+                conn.execute(sa.text("DELETE FROM schema_version WHERE version = 20"))
+    with Database(target, upgrade=made_before) as db:
+        assert db.version() == CURRENT_VERSION
+        assert differences(db) == []
+        actions = sorted({str(d["action"]) for d in docs if not str(d["action"]).startswith("audit.")})
+        place = ("geo_lat", "geo_lon", "ip", "actor_id", "geo_city", "geo_country", "outcome")
+        rollups.forget_checks()
+        with db.connect() as conn:
+            assert rollups.in_step(conn)
+            start, end = datetime(2026, 9, 10, 7, 52), datetime(2026, 11, 10, 16, 3)
+            unfiltered = View.of(Filters(preset=None, start=start, end=end, tz="UTC"), NOW)
+            plain = {r.table.name for r, _, _ in rollups.plan(unfiltered, place) if r is not None}
+            assert plain == {t.name for t in ADDRESS}, plain
+            for action in actions[:3]:
+                view = View.of(Filters(preset=None, start=start, end=end, actions=(action,), tz="UTC"), NOW)
+                tables = {r.table.name for r, _, _ in rollups.plan(view, place) if r is not None}
+                assert tables == {ADDRESS_ACTION.name}, (action, tables)
+
+                def figures(v: View = view) -> tuple[object, ...]:
+                    return (A.headline(conn, v), A.map_point_rows(conn, v).data, A.top_address_rows(conn, v).data)
+
+                fast = figures()
+                with rollups.raw_only():
+                    raw = figures()
+                assert fast == raw, action
+                assert fast[0].events > 0, action  # type: ignore[attr-defined]

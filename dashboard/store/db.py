@@ -172,6 +172,13 @@ def _person_rollups(conn: Connection) -> None:
     rollups.reshape_step(conn, [schema.rollup_person_1d, schema.rollup_person_7d])
 
 
+def _address_action_rollup(conn: Connection) -> None:
+    """The weekly rollup per address, person and action, filled from the events."""
+    from dashboard.store import rollups
+
+    rollups.reshape_step(conn, [schema.rollup_address_action_7d])
+
+
 def _real_places(conn: Connection) -> None:
     """On PostgreSQL, the places of the rollups and notable events in 32-bit floats as in `events`
     (they were 64-bit: a place read from the rollups did not equal the same place read from the
@@ -268,6 +275,11 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
         19,
         "rollups: events per person and action by day and week (people of an action, actions of a person)",
         _person_rollups,
+    ),
+    (
+        20,
+        "rollups: events per address, person and action by week (the map and addresses of an action)",
+        _address_action_rollup,
     ),
 ]
 

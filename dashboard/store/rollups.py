@@ -9,6 +9,7 @@ by, so their size follows the number of distinct combinations, not of events:
 * `rollup_actor_{1d,7d}`: the same without the action, per person;
 * `rollup_person_{1d,7d}`: per person and action (a view narrowed to actions, or to people);
 * `rollup_address_{1d,7d}`: per person (with type and name), address and place;
+* `rollup_address_action_7d`: the same per action, by week (a view narrowed to actions);
 * `events_notable`: the rare events the security figures read (failures, lockouts, role and
   permission changes), whole rows, so any filter applies to them.
 
@@ -77,6 +78,7 @@ ROLLUPS: tuple[Rollup, ...] = (
     Rollup(schema.rollup_person_7d, 7 * 86400),
     Rollup(schema.rollup_address_1d, 86400),
     Rollup(schema.rollup_address_7d, 7 * 86400),
+    Rollup(schema.rollup_address_action_7d, 7 * 86400),
 )
 NOTABLE = schema.events_notable
 STATE = schema.rollup_state

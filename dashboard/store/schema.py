@@ -480,6 +480,10 @@ _ADDRESS = (
 #: per address, person and place, per day and per week (map, addresses, distinct addresses)
 rollup_address_1d = _rollup("rollup_address_1d", *_ADDRESS)
 rollup_address_7d = _rollup("rollup_address_7d", *_ADDRESS)
+#: the same with the action, per week only (schema version 20): the places, addresses and people of a
+#: view narrowed to actions (Security's map and addresses); twice the weekly rows, so views without
+#: an action keep reading the tables above, and the days at a range's edges are read raw
+rollup_address_action_7d = _rollup("rollup_address_action_7d", *_ADDRESS, "action")
 #: what the rollups count: the number of events and the sum of their sequence numbers, changed in
 #: the same transactions; a store whose events differ (rows written outside auditdash) reads raw
 rollup_state = sa.Table(

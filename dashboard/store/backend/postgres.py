@@ -67,6 +67,7 @@ COUNTED = (
     schema.rollup_person_7d,
     schema.rollup_address_1d,
     schema.rollup_address_7d,
+    schema.rollup_address_action_7d,
     schema.text_actors,
     schema.text_targets,
 )
