@@ -403,9 +403,9 @@ class Filters:
             ip = None
         if ip:
             try:
-                values["ip"] = (
-                    str(ipaddress.ip_network(ip, strict=False)) if "/" in ip else str(ipaddress.ip_address(ip))
-                )
+                if "/" not in ip:
+                    ipaddress.ip_address(ip)  # a bare address must be one (ip_network takes "10.0.0.0")
+                values["ip"] = canonical_address(ip)
             except ValueError:
                 problems.append(f"ip={shown(ip)} is not an address or CIDR block")
         own = first("own")
@@ -663,22 +663,40 @@ def _compile_text_search(element: TextSearch, compiler: Any, **kw: Any) -> str:
 _ADDRESS_PREFIX = re.compile(r"[0-9A-Fa-f.:]+")
 
 
+def stored_network(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """The address or block `value` as the stored addresses are written: an IPv4-mapped IPv6
+    address or block (`::ffff:1.2.3.4`, `::ffff:1.2.3.0/120`) is its IPv4 form, as ingest stores
+    it (`ingest.geo`), so such a filter finds those events instead of nothing."""
+    net = ipaddress.ip_network(value, strict=False)
+    mapped = ipaddress.ip_network("::ffff:0:0/96")
+    if isinstance(net, ipaddress.IPv6Network) and net.prefixlen >= 96 and net.subnet_of(mapped):
+        return ipaddress.IPv4Network((int(net.network_address) & 0xFFFFFFFF, net.prefixlen - 96))
+    return net
+
+
+def canonical_address(value: str) -> str:
+    """The filter's text of an address or block (`ip=`): an address without `/`, a block with it."""
+    net = stored_network(value)
+    return str(net.network_address) if "/" not in value else str(net)
+
+
 def ip_condition(column: sa.ColumnElement[Any], value: str) -> sa.ColumnElement[bool]:
     """Match an address or a CIDR block against the stored text form of addresses.
 
     Stored addresses are normalised (dotted IPv4, compressed IPv6), so an IPv4 block becomes
     string-prefix tests on whole octets: a /22 is four `a.b.c.` prefixes. That keeps the test
-    portable across databases and able to use min/max pruning. IPv6 blocks: `_ipv6_block`.
+    portable across databases and able to use min/max pruning. A block inside one octet (/25 to
+    /31) is its addresses, at most 128. IPv6 blocks: `_ipv6_block`.
     """
-    if "/" not in value:
-        return column == value
-    net = ipaddress.ip_network(value, strict=False)
-    if net.version == 6 or net.prefixlen == 32:
-        if net.num_addresses == 1:
-            return column == str(net.network_address)
+    net = stored_network(value)
+    if net.num_addresses == 1:
+        return column == str(net.network_address)
+    if net.version == 6:
         return _ipv6_block(column, net)
     if net.prefixlen == 0:
         return column.like(_fixed("%.%"))
+    if net.prefixlen > 24:  # not whole octets: the addresses themselves (a prefix "a.b.c.d." matches none)
+        return column.in_([str(a) for a in net])
     octets = (net.prefixlen + 7) // 8
     block = 8 * octets
     subnets = list(net.subnets(new_prefix=block)) if block > net.prefixlen else [net]

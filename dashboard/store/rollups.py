@@ -310,6 +310,8 @@ def reshape_step(conn: sa.Connection, tables: Sequence[sa.Table]) -> None:
     if conn.dialect.name == "postgresql":
         from dashboard.store.backend import postgres
 
+        # the chain lock first, as every writer takes it: a writer left running waits, no deadlock
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": postgres.CHAIN_LOCK})
         for r in stale:
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {r.table.name}"))
         postgres.create_counted(conn, [r.table for r in stale])
