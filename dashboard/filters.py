@@ -668,7 +668,7 @@ def stored_network(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     address or block (`::ffff:1.2.3.4`, `::ffff:1.2.3.0/120`) is its IPv4 form, as ingest stores
     it (`ingest.geo`), so such a filter finds those events instead of nothing."""
     net = ipaddress.ip_network(value, strict=False)
-    mapped = ipaddress.ip_network("::ffff:0:0/96")
+    mapped = ipaddress.IPv6Network("::ffff:0:0/96")
     if isinstance(net, ipaddress.IPv6Network) and net.prefixlen >= 96 and net.subnet_of(mapped):
         return ipaddress.IPv4Network((int(net.network_address) & 0xFFFFFFFF, net.prefixlen - 96))
     return net
