@@ -10,8 +10,10 @@ family meant for them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -24,24 +26,58 @@ from tests.pg import pg_database
 from tests.test_rollups import NOW, differences, ingest, make_docs
 
 ADDRESS = (schema.rollup_address_1d, schema.rollup_address_7d)
+PERSON = (schema.rollup_person_1d, schema.rollup_person_7d)
+ADDRESS_ACTION = schema.rollup_address_action_7d
 PEOPLE = ("actor_type", "actor_name")
 
 
-def _columns(db: Database, table: str) -> set[str]:
+def _columns(conn: sa.Connection, table: str) -> set[str]:
     query = sa.text(
         "SELECT column_name FROM information_schema.columns WHERE table_name = :t AND table_schema = current_schema()"
     )
-    with db.connect() as conn:
-        return {str(r[0]) for r in conn.execute(query, {"t": table})}
+    return {str(r[0]) for r in conn.execute(query, {"t": table})}
 
 
-def _as_version_17(db: Database) -> None:
+def _store(
+    engine: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    seed: int,
+    older: Callable[[sa.Connection], None] | None,
+) -> tuple[str | Path, list[dict[str, Any]]]:
+    """A store on `engine` holding 400 events stored through the writer; `older` (when given) then
+    makes it as the version before left it, its migration not applied. Reopen it with
+    `Database(target, upgrade=...)` to see the migration."""
+    target: str | Path = tmp_path / "s.duckdb" if engine == "duckdb" else pg_database(request)
+    docs = make_docs(400, seed, datetime(2026, 9, 1), datetime(2026, 11, 20, 12, 7), f"s{seed}-")
+    with Database(target) as db:
+        ingest(db, docs, batch=150)
+        if older is not None:
+            with db.engine.begin() as conn:
+                older(conn)
+    return target, docs
+
+
+def _as_version_17(conn: sa.Connection) -> None:
     """The address rollups as version 17 kept them (no person's type or name), version 18 not applied."""
-    with db.engine.begin() as conn:
-        for table in ADDRESS:
-            for column in PEOPLE:
-                conn.execute(sa.text(f"ALTER TABLE {table.name} DROP COLUMN {column}"))
-        conn.execute(sa.text("DELETE FROM schema_version WHERE version = 18"))
+    for table in ADDRESS:
+        for column in PEOPLE:
+            conn.execute(sa.text(f"ALTER TABLE {table.name} DROP COLUMN {column}"))
+        assert not set(PEOPLE) & _columns(conn, table.name)
+    conn.execute(sa.text("DELETE FROM schema_version WHERE version = 18"))
+
+
+def _as_version_18(conn: sa.Connection) -> None:
+    """As version 18 left a store: no rollups per person and action."""
+    for table in PERSON:
+        conn.execute(sa.text(f"DROP TABLE {table.name}"))
+    conn.execute(sa.text("DELETE FROM schema_version WHERE version = 19"))
+
+
+def _as_version_19(conn: sa.Connection) -> None:
+    """As version 19 left a store: no weekly rollup per address, person and action."""
+    conn.execute(sa.text(f"DROP TABLE {ADDRESS_ACTION.name}"))
+    conn.execute(sa.text("DELETE FROM schema_version WHERE version = 20"))
 
 
 @pytest.mark.parametrize("engine", ["duckdb", "postgres"])
@@ -49,17 +85,12 @@ def _as_version_17(db: Database) -> None:
 def test_an_address_blocks_people_come_from_the_address_rollups(
     engine: str, made_before: bool, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    target: str | Path = tmp_path / "a.duckdb" if engine == "duckdb" else pg_database(request)
-    docs = make_docs(400, 18, datetime(2026, 9, 1), datetime(2026, 11, 20, 12, 7), "a")
-    with Database(target) as db:
-        ingest(db, docs, batch=150)
-        if made_before:
-            _as_version_17(db)
-            assert PEOPLE[0] not in _columns(db, ADDRESS[0].name)
+    target, docs = _store(engine, tmp_path, request, 18, _as_version_17 if made_before else None)
     with Database(target, upgrade=made_before) as db:
         assert db.version() == CURRENT_VERSION
         for table in ADDRESS:
-            assert set(PEOPLE) <= _columns(db, table.name), table.name
+            with db.connect() as conn:
+                assert set(PEOPLE) <= _columns(conn, table.name), table.name
         assert differences(db) == []
         # a 40-day custom range inside hours: address rollups by week and day, raw events at the edges
         blocks = {".".join(str(d["ip"]).split(".")[:2]) + ".0.0/16" for d in docs if "." in str(d.get("ip") or "")}
@@ -86,9 +117,6 @@ def test_an_address_blocks_people_come_from_the_address_rollups(
                 assert fast[0].users > 0 and fast[1], block
 
 
-PERSON = (schema.rollup_person_1d, schema.rollup_person_7d)
-
-
 @pytest.mark.parametrize("engine", ["duckdb", "postgres"])
 @pytest.mark.parametrize("made_before", [False, True], ids=["new store", "store of version 18, upgraded"])
 def test_the_people_of_an_action_and_the_actions_of_a_person_come_from_the_person_rollups(
@@ -96,15 +124,7 @@ def test_the_people_of_an_action_and_the_actions_of_a_person_come_from_the_perso
 ) -> None:
     """The rollups per person and action (schema version 19): a view narrowed to actions counts its
     people and ranks its busiest users from them, a view narrowed to people ranks its actions."""
-    target: str | Path = tmp_path / "p.duckdb" if engine == "duckdb" else pg_database(request)
-    docs = make_docs(400, 19, datetime(2026, 9, 1), datetime(2026, 11, 20, 12, 7), "p")
-    with Database(target) as db:
-        ingest(db, docs, batch=150)
-        if made_before:  # as version 18 left it: no such tables
-            with db.engine.begin() as conn:
-                for table in PERSON:
-                    conn.execute(sa.text(f"DROP TABLE {table.name}"))
-                conn.execute(sa.text("DELETE FROM schema_version WHERE version = 19"))
+    target, docs = _store(engine, tmp_path, request, 19, _as_version_18 if made_before else None)
     with Database(target, upgrade=made_before) as db:
         assert db.version() == CURRENT_VERSION
         assert differences(db) == []
@@ -136,9 +156,6 @@ def test_the_people_of_an_action_and_the_actions_of_a_person_come_from_the_perso
                 assert fast[0].events > 0, f
 
 
-ADDRESS_ACTION = schema.rollup_address_action_7d
-
-
 @pytest.mark.parametrize("engine", ["duckdb", "postgres"])
 @pytest.mark.parametrize("made_before", [False, True], ids=["new store", "store of version 19, upgraded"])
 def test_the_places_and_addresses_of_an_action_come_from_the_weekly_address_rollup(
@@ -147,14 +164,7 @@ def test_the_places_and_addresses_of_an_action_come_from_the_weekly_address_roll
     """The weekly rollup per address, person and action (schema version 20): a view narrowed to
     actions reads its map, busiest addresses and number of addresses from it for whole weeks and
     the raw events for the days at its edges; views without an action keep the address rollups."""
-    target: str | Path = tmp_path / "a.duckdb" if engine == "duckdb" else pg_database(request)
-    docs = make_docs(400, 20, datetime(2026, 9, 1), datetime(2026, 11, 20, 12, 7), "w")
-    with Database(target) as db:
-        ingest(db, docs, batch=150)
-        if made_before:  # as version 19 left it: no such table
-            with db.engine.begin() as conn:
-                conn.execute(sa.text(f"DROP TABLE {ADDRESS_ACTION.name}"))
-                conn.execute(sa.text("DELETE FROM schema_version WHERE version = 20"))
+    target, docs = _store(engine, tmp_path, request, 20, _as_version_19 if made_before else None)
     with Database(target, upgrade=made_before) as db:
         assert db.version() == CURRENT_VERSION
         assert differences(db) == []

@@ -448,17 +448,7 @@ rollup_actor_1d = _rollup("rollup_actor_1d", *_ACTOR)
 rollup_actor_7d = _rollup("rollup_actor_7d", *_ACTOR)
 #: per person and action, per day and per week (schema version 19): the people of a view narrowed
 #: to actions, and the actions of a view narrowed to people (about twice the actor rollups' rows)
-_PERSON = (
-    "account_id",
-    "category",
-    "action",
-    "outcome",
-    "actor_role",
-    "geo_country",
-    "actor_type",
-    "actor_id",
-    "actor_name",
-)
+_PERSON = (*_ACTIVITY, "actor_type", "actor_id", "actor_name")
 rollup_person_1d = _rollup("rollup_person_1d", *_PERSON)
 rollup_person_7d = _rollup("rollup_person_7d", *_PERSON)
 _ADDRESS = (
