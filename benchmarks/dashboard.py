@@ -8,6 +8,9 @@ masking, figures, and the JSON encoding Dash sends). The report gives, per page 
 median and the worst page total over the filters, and the slowest filters.
 
 `--raw` runs the same with the rollups switched off (`rollups.raw_only`): the cost before them.
+A page's parts run side by side, as the page draws them (`views.in_parallel`: one request, each
+part's queries on a thread and connection of their own): the time the page waits for its answer.
+`--one-by-one` runs them one after the other instead: the sum, the server's whole work.
 
     .venv/bin/python benchmarks/dashboard.py --db /work/bench/rollups-10m.duckdb
     .venv/bin/python benchmarks/dashboard.py --db /work/bench/rollups-30m.duckdb --events 30000000
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import os
 import statistics
 import sys
@@ -128,13 +132,23 @@ def measure(
     chosen: list[str] | None = None,
     filters: list[str] | None = None,
     cold_text: bool = False,
+    one_by_one: bool = False,
 ) -> dict[tuple[str, str, str], float]:
     """Median milliseconds of each page's callbacks, per (page, range, filter); printed as they come.
 
     `cold_text`: what free text matches is found again for every run (as for a text searched the
-    first time, or after a purge or an erasure), not kept from the run before."""
+    first time, or after a purge or an erasure), not kept from the run before. The page's parts run
+    side by side as the page runs them (`views.in_parallel`), or one after the other (`one_by_one`)."""
     out: dict[tuple[str, str, str], float] = {}
     mode = rollups.raw_only() if raw else contextlib.nullcontext()
+
+    def run_page(callbacks: list[tuple[str, Callback]], f: Filters) -> None:
+        if one_by_one:
+            for _, cb in callbacks:
+                _encode(cb(db, f, now))
+        else:
+            views.in_parallel(*(functools.partial(_call, cb, db, f, now) for _, cb in callbacks))
+
     with mode:
         for page, callbacks in PAGES.items():
             for range_name, range_values in ranges(now, chosen):
@@ -142,19 +156,22 @@ def measure(
                     if filters is not None and filter_name not in filters:
                         continue
                     f = Filters(**{"tz": TZ, **range_values, **values})
-                    for _, cb in callbacks:
-                        _encode(cb(db, f, now))  # warm: compilation, file cache
+                    run_page(callbacks, f)  # warm: compilation, file cache
                     times = []
                     for _ in range(repeat):
                         if cold_text:
                             rollups.forget_text_matches()
                         started = time.perf_counter()
-                        for _, cb in callbacks:
-                            _encode(cb(db, f, now))
+                        run_page(callbacks, f)
                         times.append((time.perf_counter() - started) * 1000)
                     ms = out[(page, range_name, filter_name)] = statistics.median(times)
                     print(f"  {page} | {range_name} | {filter_name}: {ms:.0f} ms", flush=True)
     return out
+
+
+def _call(cb: Callback, db: Database, f: Filters, now: datetime) -> int:
+    """One part of a page and the encoding of its answer."""
+    return _encode(cb(db, f, now))
 
 
 def report(
@@ -199,6 +216,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--filters", help="comma-separated filters to measure (default all), e.g. \"text 'agent 5'\"")
     parser.add_argument(
+        "--one-by-one",
+        action="store_true",
+        help="a page's parts one after the other (the server's whole work), not side by side as the page runs them",
+    )
+    parser.add_argument(
         "--cold-text", action="store_true", help="find what free text matches again for every run (no kept matches)"
     )
     args = parser.parse_args(argv)
@@ -226,8 +248,13 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         chosen = args.ranges.split(",") if args.ranges else None
         picked = args.filters.split(",") if args.filters else None
-        results = measure(db, now, args.repeat, args.raw, chosen, picked, args.cold_text)
+        results = measure(db, now, args.repeat, args.raw, chosen, picked, args.cold_text, args.one_by_one)
         mode = "raw events only (--raw)" if args.raw else f"rollups ({'in step' if in_step else 'NOT in step: raw'})"
+        mode += (
+            "; a page's parts one after the other (--one-by-one)"
+            if args.one_by_one
+            else "; a page's parts side by side"
+        )
         engine = "DuckDB" if path is not None else "PostgreSQL"
         print(
             f"{engine}: {count:,} events over {args.days} days; {os.cpu_count()} cores; "

@@ -8,6 +8,7 @@ text). `benchmarks/dashboard.py` times exactly these functions.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -41,12 +42,13 @@ def in_parallel(*work: Callable[[], Any]) -> list[Any]:
     they did when each part had its own callback: each runs in a thread of its own (which checks
     out its own connection; DuckDB releases the GIL while it works), the last in the caller's.
     The threads end with the call, so none outlives a request (the server's shutdown waits for
-    background work it does not know).
+    background work it does not know). Each runs in a copy of the caller's context, so context
+    variables (`rollups.raw_only`, for one) hold in every part as in the caller.
     """
     if len(work) < 2:
         return [w() for w in work]
     with ThreadPoolExecutor(max_workers=len(work) - 1, thread_name_prefix="page-view") as pool:
-        futures = [pool.submit(w) for w in work[:-1]]
+        futures = [pool.submit(contextvars.copy_context().run, w) for w in work[:-1]]
         last = work[-1]()
         return [*(f.result() for f in futures), last]
 
