@@ -18,6 +18,24 @@
        of a new fragment: Dash's pages router would draw the whole page again for it. */
     var URL_ID = "url";
     var PAGE_PATH = "/explorer";
+
+    /* Opened at the Explorer: AG Grid's code (a chunk dash-ag-grid loads only when the first grid
+       mounts) is fetched and compiled now, off the main thread, while the page's first listing is
+       made on the server, instead of after it arrives. The chunk registers itself with the
+       bundle's loader, which then finds it loaded. */
+    (function preloadGrid() {
+        if (!window.location.pathname.endsWith(PAGE_PATH)) {
+            return;
+        }
+        var bundle = document.querySelector('script[src*="/dash_ag_grid/dash_ag_grid"]');
+        if (!bundle) {
+            return;
+        }
+        var chunk = document.createElement("script");
+        chunk.async = true;
+        chunk.src = bundle.src.replace(/\/dash_ag_grid\/[^/?#]*([?#].*)?$/, "/dash_ag_grid/async-community.js");
+        document.head.appendChild(chunk);
+    })();
     /* the query the shell's Location holds (it keeps it equal to the address bar) */
     var shellSearch = null;
 

@@ -174,8 +174,11 @@ PROBE = r"""
       const t = e.textContent.trim();
       if (t === '…' || t.startsWith('Loading')) return false;
     }
+    // the Explorer's rows: its grid is drawn only once AG Grid's code has loaded (until then
+    // there is no `.ex-grid` at all), so the page counts as useful only with a row or "no rows"
+    if (!c.querySelector('.ex-page')) return true;
     const grid = c.querySelector('.ex-grid');
-    return !grid || grid.querySelector('.ag-row .ag-cell, .ag-overlay-no-rows-center') !== null;
+    return grid !== null && grid.querySelector('.ag-row .ag-cell, .ag-overlay-no-rows-center') !== null;
   };
   const frame = () => {
     settleAttributes();

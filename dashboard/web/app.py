@@ -21,6 +21,7 @@ from dashboard.ingest.pipeline import Ingestor
 from dashboard.roles import WALL
 from dashboard.store.db import Database
 from dashboard.store.faults import classify
+from dashboard.web import auth_rules
 from dashboard.web.account import install_account
 from dashboard.web.api import api
 from dashboard.web.auth import install_auth
@@ -104,6 +105,9 @@ def create_app(settings: Settings, db: Database | None = None) -> dash.Dash:
         assets_ignore=PLOTLY_BUNDLE,
         # Bootstrap's CSS is served from assets/vendor (no CDN: the machines have no internet).
         suppress_callback_exceptions=True,
+        # the link's fragment reaches the layouts (the Explorer's order and open event: its first
+        # listing is drawn with the page); a State, so a fragment that changes alone builds nothing
+        routing_callback_inputs={auth_rules.ROUTE_FRAGMENT: dash.State(auth_rules.PAGES_LOCATION_ID, "hash")},
         title="auditdash",
         update_title=None,  # type: ignore[arg-type]  # Dash documents None: keep the page title
         on_error=callback_error,  # a full disk or a damaged file is said in the status strip, not a broken page

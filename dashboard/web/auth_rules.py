@@ -54,6 +54,11 @@ ADMIN_ROUTE_PREFIX = "/admin/"
 #: Dash's pages router writes these ids; its `pathname` input says which page it renders.
 PAGES_CONTENT_ID = "_pages_content"
 PAGES_LOCATION_ID = "_pages_location"
+#: the keyword under which the pages router hands a layout the link's fragment (`#...`, a State of
+#: its Location: a fragment that changes alone does not build the page again). `auth._guarded_layout`
+#: takes it out of the layout's keywords (they are the link's query) and keeps it for the request
+#: (`page_view.link_fragment`).
+ROUTE_FRAGMENT = "link_fragment"
 
 
 @dataclass(frozen=True)

@@ -119,37 +119,63 @@ def test_a_change_is_one_request_and_the_grid_stays(site: Site, page: Page) -> N
     assert errors == []
 
 
-def test_a_first_listing_is_one_request_whether_opened_by_link_or_from_another_page(site: Site, page: Page) -> None:
-    """The page's first listing comes through the gate (as the page mounts, or after the shell's
-    answer on a first load): no request of the page's own that answers nothing, one listing made."""
+def test_a_first_listing_arrives_with_the_page_whether_opened_by_link_or_from_another_page(
+    site: Site, page: Page
+) -> None:
+    """The page's first listing is drawn with the page (the pages router's answer, which hands the
+    layout the link's query and fragment): no request of the page's own, no request for the first
+    rows, and no other answer makes a listing (it is made, and recorded as a view, once)."""
     errors: list[str] = []
-    bodies: list[str] = []
+    answers: list[tuple[str, str]] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("request", lambda r: bodies.append(r.post_data or "") if "_dash-update-component" in r.url else None)
+
+    def answered(r: Request) -> None:
+        if "_dash-update-component" in r.url:
+            response = r.response()
+            answers.append((r.post_data or "", response.text() if response is not None else ""))
+
+    page.on("requestfinished", answered)
     login(page, site.server.url, "cora", site.passwords["cora"])
 
-    def listings() -> list[str]:
-        return [b for b in bodies if "explorer-listing.data" in b and "explorer-rows-request" not in b]
+    def listed() -> list[str]:
+        """The requests whose answer makes a listing (its count and token)."""
+        return [b[:120] for b, text in answers if '"explorer-listing"' in text and '"token"' in text]
 
-    # a link opened: the pages router's answer, the shell's, then the listing (made once)
-    bodies.clear()
-    page.goto(site.server.url + "/explorer?range=30d&tz=UTC&outcome=failure")
+    def asked() -> list[str]:
+        return [b[:120] for b, _ in answers if "explorer-listing.data" in b or "explorer-rows-request" in b]
+
+    # a link opened, with an order in its fragment: the router's answer lists in that order
+    answers.clear()
+    page.goto(site.server.url + "/explorer?range=30d&tz=UTC&outcome=failure#sort=action.asc")
     expect(page.locator(f"{ROWS} .ex-outcome-cell").first).to_have_text("failure")
     settle(page)
     failures = total(page)
     assert failures > 0 and column(page, "outcome") == {"failure"}
-    assert len(listings()) == 1, [b[:120] for b in bodies]
+    expect(page.locator(".ex-grid .ag-header-cell[col-id='action']")).to_have_attribute("aria-sort", "ascending")
+    actions = [r["action"] for r in page.evaluate(FIRST_PAGE)]
+    assert actions and actions == sorted(actions)
+    assert len(listed()) == 1 and "_pages_content" in listed()[0], listed()
+    assert asked() == [], asked()
 
-    # from the Overview by its menu: the view the shell holds is listed as the page mounts
+    # from the Overview by its menu: the router's answer lists the view the shell holds
     page.goto(site.server.url + "/?range=30d&tz=UTC&outcome=failure")
     page.locator("#_pages_content h1").wait_for()
     settle(page)
-    bodies.clear()
+    answers.clear()
     page.locator("a.nav-link", has_text="Explorer").click()
     expect(page).to_have_url(re.compile(r"/explorer\?"))
     expect(page.locator(f"{ROWS} .ex-outcome-cell").first).to_have_text("failure")
     settle(page)
     assert total(page) == failures
     assert column(page, "outcome") == {"failure"}
-    assert len(listings()) == 1, [b[:120] for b in bodies]
+    assert len(listed()) == 1 and "_pages_content" in listed()[0], listed()
+    assert asked() == [], asked()
+
+    # a sort chosen on a listing the page was drawn with is followed (the grid knows its listing)
+    answers.clear()
+    page.locator(".ex-grid .ag-header-cell[col-id='action'] .ag-header-cell-label").click()
+    expect(page).to_have_url(re.compile(r"#sort=action\.asc"))
+    settle(page)
+    actions = [r["action"] for r in page.evaluate(FIRST_PAGE)]
+    assert actions and actions == sorted(actions)
     assert errors == []

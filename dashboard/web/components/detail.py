@@ -33,14 +33,15 @@ SRC = "explorer-detail"
 RAW_JSON_NOTE = "The raw record is shown to administrators and compliance officers only."
 
 
-def panel() -> dbc.Offcanvas:
-    """The empty panel (filled by the explorer's callback when a row is clicked)."""
+def panel(is_open: bool = False, title: Any = "Event details", body: Any = None) -> dbc.Offcanvas:
+    """The panel: closed and empty (filled by the explorer's callback when a row is clicked), or
+    open on the event a link names (`title`, `body`: `explorer_views.open_event`)."""
     return dbc.Offcanvas(
-        html.Div(id=ids.EX_PANEL_BODY),
+        html.Div(body, id=ids.EX_PANEL_BODY),
         id=ids.EX_PANEL,
-        title="Event details",
+        title=title,
         placement="end",
-        is_open=False,
+        is_open=is_open,
         scrollable=True,
         className="ex-panel",
     )

@@ -139,6 +139,15 @@ def browser_zone() -> str | None:
     return zone if zone and valid_zone(zone) else None
 
 
+def link_fragment() -> str | None:
+    """The fragment of the link the pages router is building a layout for (`#sort=...`), or None
+    outside that request (`auth_rules.ROUTE_FRAGMENT`)."""
+    if not flask.has_request_context():
+        return None
+    fragment = flask.g.get("link_fragment")
+    return fragment if isinstance(fragment, str) else None
+
+
 def link_filters(query: Mapping[str, Any]) -> Filters:
     """The view a page's link names (the query the pages router hands a layout: a repeated parameter
     comes as a list), validated as the shell validates a link; without `tz`, the browser's zone."""

@@ -13,18 +13,23 @@ event the fragment names (`_detail`, masked for the viewer). Closing the panel g
 it was opened, so Back and Forward move between the list and the events opened from it; a copied
 link opens the same order and event.
 
-The page's first listing is made by its own callback (`_listing`), which also makes a listing on
-"Reload" and on the archive switch. After that, a change of the view is listed in the shell's own
-answer (`_redraw`, registered with `page_view.add`): the new listing, its count and first page
-arrive with the new `filters` store, in one round trip; the page's `shown` store names the view
-listed (with its zone and whether it includes archived months), and a clientside gate passes the
-`filters` store on to `_listing` only when the shell did not list it. The gate also runs as the
-page mounts (the first listing of a page opened from another page, whose `filters` store is known
-already); on a first load it waits for the shell's answer.
+The page's first listing is drawn with the page itself (`layout`: the pages router hands it the
+link's query and fragment), as Overview and Security draw their first view: count, grid, first page
+and the event the link opens arrive in the router's answer, without waiting for the shell's answer
+and a request of the page's own. The page's own callback (`_listing`) makes a listing on "Reload"
+and on the archive switch, and the first one when the layout could not (the store failed, or the
+browser's zone was not known to the server: the link's view is then not the shell's). After that, a
+change of the view is listed in the shell's own answer (`_redraw`, registered with
+`page_view.add`): the new listing, its count and first page arrive with the new `filters` store,
+in one round trip; the page's `shown` store names the view listed (with its zone and whether it
+includes archived months), and a clientside gate passes the `filters` store on to `_listing` only
+when the page does not show that view already. The gate also runs as the page mounts (a page whose
+layout listed nothing, opened from another page); on a first load it waits for the shell's answer.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, cast
@@ -44,6 +49,8 @@ from dashboard.web.access import viewer
 from dashboard.web.components import detail, explorer_views, page_view
 from dashboard.web.components.parts import page_header
 from dashboard.web.state import state
+
+log = logging.getLogger(__name__)
 
 PATH = "/explorer"
 dash.register_page(__name__, path=PATH, name="Explorer", title="Explorer · auditdash", order=20)
@@ -135,8 +142,12 @@ def archive_toggle(note: str, disabled: bool) -> html.Div:
     )
 
 
-def layout(**_query: str) -> html.Div:
-    """The page (the view comes from the shell's `filters` store, which the shell reads from the URL)."""
+def layout(**query: str) -> html.Div:
+    """The page with the first listing of the view its link names (query and fragment) drawn in it:
+    count, grid, first page and the event the link opens arrive with the page (`_first`). Later
+    changes come from the shell's `filters` store (`_redraw`, `_listing`)."""
+    made = _first(query)
+    first = made or {}
     return html.Div(
         [
             page_header(
@@ -149,8 +160,8 @@ def layout(**_query: str) -> html.Div:
                 [
                     html.Div(
                         [
-                            html.Span("…", id=ids.EX_TOTAL, className="ex-total"),
-                            html.Span(id=ids.EX_ASOF, className="ex-asof"),
+                            html.Span(first.get("total", "…"), id=ids.EX_TOTAL, className="ex-total"),
+                            html.Span(first.get("asof"), id=ids.EX_ASOF, className="ex-asof"),
                         ],
                         className="ex-counts",
                         **cast(dict[str, Any], {"aria-live": "polite"}),
@@ -168,26 +179,61 @@ def layout(**_query: str) -> html.Div:
                 ],
                 className="ex-toolbar",
             ),
-            html.Div(id=EX_LINK_NOTE),
-            html.Div(html.Div("Loading events…", className="ex-grid-wait"), id=ids.EX_GRID_HOLDER),
+            html.Div(first.get("note"), id=EX_LINK_NOTE),
+            html.Div(first.get("grid", html.Div("Loading events…", className="ex-grid-wait")), id=ids.EX_GRID_HOLDER),
             html.P(
                 "Sorting by a column other than time keeps the newest first among equal values. "
                 "Times are shown in the zone of the view; the detail panel also gives UTC. "
                 "The address bar keeps the order and the open event: copy it to share this view.",
                 className="ex-footnote",
             ),
-            detail.panel(),
-            dcc.Store(id=ids.EX_LISTING, storage_type="memory"),
+            detail.panel(*first.get("panel", ())),
+            dcc.Store(id=ids.EX_LISTING, storage_type="memory", data=first.get("listing")),
             dcc.Store(id=ids.EX_ANCHORS, storage_type="memory"),
-            dcc.Store(id=EX_SHOWN, storage_type="memory"),
+            dcc.Store(id=EX_SHOWN, storage_type="memory", data=first.get("event")),
             dcc.Store(id=EX_URL_SYNC, storage_type="memory"),
-            dcc.Store(id=EX_FIRST, storage_type="memory"),
+            dcc.Store(id=EX_FIRST, storage_type="memory", data=first.get("first")),
             dcc.Store(id=EX_ROWS_ASK, storage_type="memory"),
-            dcc.Store(id=SHOWN, storage_type="memory"),
+            dcc.Store(id=SHOWN, storage_type="memory", data=first.get("shown")),
             dcc.Store(id=WANT, storage_type="memory"),
         ],
         className="ex-page",
     )
+
+
+def _first(query: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The first listing of the view the link names, as the page's own callback would make it
+    (`_listing`): its count, grid in the fragment's order, first page, the note on a fragment not
+    understood and the panel on the event it names; recorded as a view (`audit.view`). None when it
+    cannot be made here (logged): the page then lists as it mounts, through its own callback, which
+    says what failed."""
+    try:
+        f = page_view.link_filters(query)
+        asked = explorer_views.link_view(page_view.link_fragment())
+        made = explorer_views.open_listing_with_first(
+            state().db, f.to_store(), None, asked.sort, masked=viewer().masked
+        )
+        if made is None:
+            return None
+        snap, first = made
+        count, asof = explorer_views.listing_texts(snap)
+        listing = snap.to_store()
+        values: dict[str, Any] = {
+            "total": count,
+            "asof": asof,
+            "note": _link_note(asked.problems),
+            "grid": grid(snap.filters.tz, asked.sort),
+            "listing": listing,
+            "first": first,
+            "shown": _shown(snap, False),
+        }
+        if asked.event is not None:
+            is_open, title, body, seq = _open(asked.event, listing)
+            values.update(panel=(is_open, title, body), event=seq)
+        return values
+    except Exception:
+        log.exception("the Explorer's first listing could not be drawn with the page; its own callback lists it")
+        return None
 
 
 def _link_note(problems: tuple[str, ...]) -> Any:
@@ -285,8 +331,9 @@ page_view.add(page_view.Page(PATH, "explorer", _OUTPUTS, redraw=_redraw), WANT, 
 def _listing(
     _want: Any, _reload: Any, include_archive: Any, filters_data: Any, current: Any, fragment: Any
 ) -> tuple[Any, ...]:
-    """The page's first listing, a listing on "Reload" or the archive switch, and a change the shell
-    did not list (the gate passes the `filters` store on to `WANT` then)."""
+    """A listing on "Reload" or the archive switch, a change the shell did not list (the gate passes
+    the `filters` store on to `WANT` then), and the page's first listing when its layout could not
+    make it."""
     if filters_data is None:
         raise PreventUpdate  # the shell has not read the URL yet
     # switching the archive on or off makes a new listing, as "Reload" does
@@ -319,13 +366,14 @@ def _listing(
 
 # A new listing for a grid that already shows one: back to the first page and drop the pages the
 # grid holds; the first page made with the listing answers the grid's first request for it
-# (assets/explorer.js).
+# (assets/explorer.js). It also runs as the page mounts with the listing its layout drew: the grid
+# learns its listing and starts following the person's sorting (`watchSort`).
 dash.clientside_callback(
     ClientsideFunction(namespace="explorer", function_name="resetGrid"),
     Output(ids.EX_ANCHORS, "data", allow_duplicate=True),
     Input(ids.EX_LISTING, "data"),
     State(EX_FIRST, "data"),
-    prevent_initial_call=True,
+    prevent_initial_call="initial_duplicate",
 )
 
 

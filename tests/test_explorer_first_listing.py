@@ -1,0 +1,155 @@
+"""The Explorer's first listing is drawn with the page: the pages router's answer carries it.
+
+The app runs in-process (Flask's test client) over a small demo database. Each test posts the
+request the browser sends to Dash's pages router when a link is opened (built from the app's own
+dependency list: pathname, query and the link's fragment) and reads the layout it answers: the
+count line, the listing and its first page, the grid's order, the event panel the fragment opens,
+and the page's `shown` store. Expected counts and rows come from plain SQL over the same file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from dashboard.access.users import create_user
+from dashboard.config import Settings
+from dashboard.store.db import Database
+from dashboard.web import ids
+from tests.conftest import GEO_DIR, cli, sign_in
+
+PASSWORD = "explorer-first-listing-password"
+
+
+@dataclass
+class Site:
+    db: Database
+    client: Any
+    router: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    tmp = tmp_path_factory.mktemp("explorer-first")
+    db_path = tmp / "first.duckdb"
+    cli("demo", "--days", "7", "--events", "1500", "--db", str(db_path))
+    db = Database(db_path)
+    create_user(db, "ada", "admin", PASSWORD)
+    from dashboard.web.app import create_app
+
+    app = create_app(Settings(db_path=db_path, geo_dir=GEO_DIR), db)
+    app.server.test_client().get("/healthz")
+    try:
+        client = sign_in(app.server, "ada", PASSWORD)
+        deps = client.get("/_dash-dependencies").get_json()
+        router = next(d for d in deps if d["output"].startswith(".._pages_content.children"))
+        yield Site(db, client, router)
+    finally:
+        db.close()
+
+
+def _open(site: Site, path: str, search: str, fragment: str) -> dict[str, Any]:
+    """Post the router's request for a link, as the browser sends it on a first load; the layout answered."""
+    values = {"pathname": path, "search": search, "hash": fragment}
+
+    def item(dep: dict[str, Any]) -> dict[str, Any]:
+        return {"id": dep["id"], "property": dep["property"], "value": values[dep["property"]]}
+
+    token = site.client.get_cookie("_csrf_token")
+    payload = {
+        "output": site.router["output"],
+        "outputs": [{"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
+        "inputs": [item(d) for d in site.router["inputs"]],
+        "state": [item(d) for d in site.router["state"]],
+        "changedPropIds": ["_pages_location.pathname"],
+    }
+    reply = site.client.post(
+        "/_dash-update-component", json=payload, headers={"X-CSRFToken": token.value if token else ""}
+    )
+    assert reply.status_code == 200, reply.get_data(as_text=True)[:500]
+    return reply.get_json()["response"]["_pages_content"]["children"]
+
+
+def _by_id(tree: Any) -> dict[str, dict[str, Any]]:
+    """Every component of a layout (as JSON) with an id: its props, by id (a dict id as JSON)."""
+    found: dict[str, dict[str, Any]] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for n in node:
+                walk(n)
+        elif isinstance(node, dict) and "props" in node:
+            props = node["props"]
+            if "id" in props:
+                key = props["id"] if isinstance(props["id"], str) else json.dumps(props["id"], sort_keys=True)
+                found[key] = props
+            for value in props.values():
+                walk(value)
+
+    walk(tree)
+    return found
+
+
+def _scalar(site: Site, sql: str, **params: Any) -> Any:
+    with site.db.connect() as conn:
+        return conn.execute(sa.text(sql), params).scalar()
+
+
+def _views(site: Site) -> int:
+    return int(_scalar(site, "SELECT count(*) FROM events WHERE action = 'audit.view'"))
+
+
+def test_a_link_opens_with_its_listing_order_and_event(site: Site) -> None:
+    failures = int(
+        _scalar(
+            site,
+            "SELECT count(*) FROM events WHERE outcome = 'failure' AND occurred_at >= "
+            "(SELECT max(occurred_at) FROM events WHERE account_id <> 'auditdash') - INTERVAL 30 DAY",
+        )
+    )
+    assert failures > 3
+    event = int(_scalar(site, "SELECT min(seq) FROM events WHERE outcome = 'failure'"))
+    before = _views(site)
+    page = _by_id(_open(site, "/explorer", "?range=30d&tz=UTC&outcome=failure", f"#sort=action.asc&event={event}"))
+
+    # the count line and the listing
+    listing = page[ids.EX_LISTING]["data"]
+    assert listing["total"] == failures
+    assert page[ids.EX_TOTAL]["children"] == f"{failures:,} events"
+    assert "UTC" in page[ids.EX_ASOF]["children"]
+    # the grid, in the fragment's order, and its first page in that order (answered in the browser)
+    columns = {c["field"]: c for c in page[ids.EX_GRID]["columnDefs"] if "field" in c}
+    assert columns["action"].get("sort") == "asc"
+    first = page["explorer-first-page"]["data"]
+    assert first["token"] == listing["token"]
+    rows = first["response"]["rowData"]
+    assert rows and {r["outcome"] for r in rows} == {"failure"}
+    assert [r["action"] for r in rows] == sorted(r["action"] for r in rows)
+    # the event the fragment names, open in the panel
+    assert page[ids.EX_PANEL]["is_open"] is True
+    assert page["explorer-shown"]["data"] == event
+    assert str(event) in json.dumps(page[ids.EX_PANEL_BODY])
+    # the page says which view it lists: the shell's answer and the gate leave it be
+    shown = page[json.dumps({"page": "explorer", "type": "page-shown"}, sort_keys=True)]["data"]
+    assert "outcome=failure" in shown["view"] and shown["tz"] == "UTC"
+    # the listing and the opened event are each recorded once
+    assert _views(site) == before + 2
+
+
+def test_a_fragment_not_understood_is_said_and_the_rest_listed(site: Site) -> None:
+    page = _by_id(_open(site, "/explorer", "?range=7d&tz=UTC", "#sort=nothing.up&event=x1"))
+    note = json.dumps(page["explorer-link-note"].get("children"))
+    assert "sort=nothing.up" in note and "event=x1" in note
+    assert page[ids.EX_LISTING]["data"]["total"] > 0
+    assert page[ids.EX_PANEL]["is_open"] is False
+
+
+def test_other_pages_do_not_read_the_fragment_as_part_of_the_query(site: Site) -> None:
+    page = json.dumps(_open(site, "/", "?range=7d&tz=UTC", "#sort=action.asc"))
+    assert "link_fragment" not in page
+    assert "not understood" not in page
