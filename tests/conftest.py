@@ -336,8 +336,9 @@ def sign_in(flask_app: Any, username: str, password: str, layout: bool = True) -
     return client
 
 
-def page_payload(pathname: str, search: str = "") -> dict[str, Any]:
-    """The request Dash's pages router sends to render the page at `pathname`."""
+def page_payload(pathname: str, search: str = "", fragment: str = "") -> dict[str, Any]:
+    """The request Dash's pages router sends to render the page at `pathname` (with the link's
+    fragment, a State of its Location: `auth_rules.ROUTE_FRAGMENT`)."""
     return {
         "output": ".._pages_content.children..._pages_store.data..",
         "outputs": [{"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
@@ -346,7 +347,7 @@ def page_payload(pathname: str, search: str = "") -> dict[str, Any]:
             {"id": "_pages_location", "property": "search", "value": search},
         ],
         "changedPropIds": ["_pages_location.pathname"],
-        "state": [],
+        "state": [{"id": "_pages_location", "property": "hash", "value": fragment}],
     }
 
 

@@ -35,7 +35,7 @@ from dashboard.store.schema import alerts as A
 from dashboard.store.schema import events as E
 from dashboard.web import auth
 from dashboard.web.components import wall_views
-from tests.conftest import GEO_DIR, cli, sign_in
+from tests.conftest import GEO_DIR, cli, page_payload, sign_in
 
 PASSWORD = "alerts-list-password"
 USERS = {"compliance": "cora", "manager": "mona"}
@@ -320,19 +320,9 @@ def test_alert_links_open_the_alert(site: Site) -> None:
     doc = notifier.payload(alert, "alert")
     assert doc["alert"]["link"] == f"https://audit.example.com/alerts?alert={alert['id']}"
     assert f"Open it: https://audit.example.com/alerts?alert={alert['id']}" in email_text(doc)[1]
-    route = next(r for r in site.routes.values() if r.kind == "router")
     layout = site.clients["manager"].post(
         CALLBACK,
-        json={
-            "output": route.key,
-            "outputs": _outputs(route.key),
-            "inputs": [
-                {"id": "_pages_location", "property": "pathname", "value": "/alerts"},
-                {"id": "_pages_location", "property": "search", "value": f"?alert={alert['id']}"},
-            ],
-            "changedPropIds": ["_pages_location.pathname"],
-            "state": [],
-        },
+        json=page_payload("/alerts", f"?alert={alert['id']}"),
         headers={
             "X-CSRFToken": next(c.value for c in site.clients["manager"]._cookies.values() if c.key == "_csrf_token")
         },

@@ -147,7 +147,12 @@ def test_a_hostile_link_loads_every_page_with_a_note(site: Site, query: str, not
         assert reply.status_code == 200, (path, reply.status_code)
     for path in QUERY_PAGES:
         # Dash's router renders the page, handing the query to its layout
-        where = {("_pages_location", "pathname"): path, ("_pages_location", "search"): "?" + query}
+        # the same text as the link's fragment too (the router hands it to the layouts: the Explorer's order)
+        where = {
+            ("_pages_location", "pathname"): path,
+            ("_pages_location", "search"): "?" + query,
+            ("_pages_location", "hash"): "#" + query,
+        }
         reply = _post(site, _request(router, where, "_pages_location.pathname"))
         assert reply.status_code == 200, (path, reply.get_data(as_text=True)[:500])
         layout = reply.get_json()["response"]["_pages_content"]["children"]

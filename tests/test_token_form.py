@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from dashboard.access.tokens import list_tokens
-from tests.conftest import event
+from tests.conftest import event, page_payload
 from tests.test_status_strip import Site, _site, _texts
 
 
@@ -58,16 +58,7 @@ def create(site: Site, name: str, accounts: Any, scopes: list[str] | None = None
 
 def test_the_form_shows_the_accounts_field(site: Site) -> None:
     client = site.clients["admin"]
-    payload = {
-        "output": ".._pages_content.children..._pages_store.data..",
-        "outputs": [{"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
-        "inputs": [
-            {"id": "_pages_location", "property": "pathname", "value": "/admin"},
-            {"id": "_pages_location", "property": "search", "value": ""},
-        ],
-        "changedPropIds": ["_pages_location.pathname"],
-        "state": [],
-    }
+    payload = page_payload("/admin")
     reply = client.post(
         "/_dash-update-component", json=payload, headers={"X-CSRFToken": client.get_cookie("_csrf_token").value}
     )
