@@ -291,6 +291,42 @@ def test_paging_backward_from_the_last_page(db: Database, evs: list[Ev], sort: X
         anchors = X.remember(anchors, page.anchor)
 
 
+@pytest.mark.parametrize(
+    "filters",
+    [
+        Filters(preset="30d", tz="UTC"),
+        Filters(preset="30d", tz="UTC", actions=("agent.role_change",)),
+        # the range goes on for weeks after the last event: the first slices at its end hold nothing
+        Filters(start=NAIVE_NOW - timedelta(days=8), end=NAIVE_NOW + timedelta(days=40), tz="UTC"),
+        Filters(preset="30d", tz="UTC", outcome="failure"),
+    ],
+    ids=["30d", "rare action", "empty end", "failures"],
+)
+@pytest.mark.parametrize("sort", [X.Sort("occurred_at", True), X.Sort("occurred_at", False)], ids=lambda s: s.key())
+def test_a_page_in_time_order_read_from_slices_of_the_range_is_the_whole_ranges(
+    db: Database, evs: list[Ev], filters: Filters, sort: X.Sort, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page in time order is looked for in a slice of the range at the end it is read from, a
+    longer one when the slice holds too few rows: the rows are those of the whole range, first
+    page, a page further in without anchors, and the last page (read from the other end)."""
+    windows: list[bool] = []
+    statement = X.statement
+
+    def spied(*args: Any, **kwargs: Any) -> Any:
+        windows.append(kwargs.get("window") is not None or (len(args) > 4 and args[4] is not None))
+        return statement(*args, **kwargs)
+
+    monkeypatch.setattr(X, "statement", spied)
+    snap = X.snapshot(db, filters, NOW)
+    expected = [e.seq for e in ordered(in_view(evs, filters), sort)]
+    assert snap.total == len(expected) > 40
+    last = (snap.total - 1) // 20 * 20
+    for start in (0, 37, last):
+        page = X.page(db, snap, start, 20, sort)
+        assert seqs(page) == expected[start : start + 20], (start, page.plan)
+    assert any(windows)  # the slices were used, not only the whole range
+
+
 @pytest.mark.parametrize("start", [0, 1, 37, 120, 333])
 def test_a_page_anywhere_without_anchors(db: Database, evs: list[Ev], start: int) -> None:
     snap = X.snapshot(db, Filters(), NOW)

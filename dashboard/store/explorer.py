@@ -407,12 +407,21 @@ class Page:
     anchor: Anchor | None = None
 
 
-def statement(snap: Snapshot, sort: Sort, p: Plan, anchor_values: Sequence[Any] | None = None) -> sa.Select[Any]:
-    """The SELECT of a page read by plan `p` (`anchor_values`: the sort values of the plan's anchor row)."""
+def statement(
+    snap: Snapshot,
+    sort: Sort,
+    p: Plan,
+    anchor_values: Sequence[Any] | None = None,
+    window: sa.ColumnElement[bool] | None = None,
+) -> sa.Select[Any]:
+    """The SELECT of a page read by plan `p` (`anchor_values`: the sort values of the plan's anchor
+    row; `window`: a further condition on time, `_read_by_time`)."""
     keys = _order_keys(sort)
     conds = [snap.where()]
     if anchor_values is not None:
         conds.append(_after(keys, anchor_values, p.reverse))
+    if window is not None:
+        conds.append(window)
     stmt = sa.select(*_LIST_COLUMNS).where(*conds).order_by(*_order_by(keys, p.reverse)).limit(p.limit)
     stmt = stmt.offset(p.skip) if p.skip else stmt
     if snap.filters.text and not snap.archive:
@@ -459,13 +468,47 @@ def page(
                 values = anchor_values(conn, sort, p.seq, snap)
                 if values is None:  # the anchor row is gone (retention): read without it
                     p = plan(start, limit, snap.total)
-            rows = _fetch(conn, statement(snap, sort, p, values))
+            rows = _read_by_time(conn, snap, sort, p, values)
     if p.reverse:
         rows.reverse()
     zone = snap.filters.zone
     shaped = [grid_row(r, zone, masked) for r in rows]
     anchor = Anchor(start, len(rows), int(rows[0]["seq"]), int(rows[-1]["seq"])) if rows else None
     return Page(start, shaped, p, anchor)
+
+
+#: a page in time order is first looked for in a slice of the range at the end it is read from,
+#: sized to hold this many times the rows it needs if the listing's events were spread evenly
+WINDOW_MARGIN = 4
+#: each slice that held too few rows is followed by one this many times as long
+WINDOW_GROWTH = 8
+
+
+def _read_by_time(
+    conn: Connection, snap: Snapshot, sort: Sort, p: Plan, values: Sequence[Any] | None
+) -> list[dict[str, Any]]:
+    """The rows of plan `p` (no anchor) in time order, read from the end of the range they are
+    read from: the newest (or oldest) slice of the range first, a longer one when it held too few.
+
+    Every event outside a slice comes after every event inside it in the reading order, so a slice
+    that holds the plan's rows (the rows it skips, then a full page) holds exactly the rows the
+    whole range would give; DuckDB skips the row groups outside it. A listing over a year of 100 M
+    events read every row group of its range for a first page (1.4 s for a free-text view).
+    """
+    need = p.skip + p.limit
+    start, end = snap.range()
+    span = end - start
+    if sort.column != "occurred_at" or values is not None or need * WINDOW_MARGIN >= snap.total:
+        return _fetch(conn, statement(snap, sort, p, values))
+    newest_first = sort.descending != p.reverse
+    width = span * (need * WINDOW_MARGIN / snap.total)
+    while width < span:
+        window = E.occurred_at >= end - width if newest_first else E.occurred_at < start + width
+        rows = _fetch(conn, statement(snap, sort, p, values, window))
+        if len(rows) >= p.limit:
+            return rows
+        width *= WINDOW_GROWTH
+    return _fetch(conn, statement(snap, sort, p, values))
 
 
 def _fetch(conn: Connection, stmt: sa.Select[Any]) -> list[dict[str, Any]]:
