@@ -33,6 +33,11 @@
         }
         var chunk = document.createElement("script");
         chunk.async = true;
+        /* a failed fetch must not stay in the page: dash-ag-grid's loader would wait on this
+           element (it looks for a script of the same address) instead of fetching the chunk */
+        chunk.onerror = function () {
+            chunk.remove();
+        };
         chunk.src = bundle.src.replace(/\/dash_ag_grid\/[^/?#]*([?#].*)?$/, "/dash_ag_grid/async-community.js");
         document.head.appendChild(chunk);
     })();

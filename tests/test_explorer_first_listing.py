@@ -153,3 +153,22 @@ def test_other_pages_do_not_read_the_fragment_as_part_of_the_query(site: Site) -
     page = json.dumps(_open(site, "/", "?range=7d&tz=UTC", "#sort=action.asc"))
     assert "link_fragment" not in page
     assert "not understood" not in page
+
+
+def test_a_link_without_zone_waits_for_the_browsers_zone(site: Site) -> None:
+    """Without `tz` the view is in the browser's zone: with its cookie the layout lists in it; without
+    (a browser that blocks it) the page lists after the shell resolves the zone, so the layout makes
+    and records nothing (a listing in UTC would be replaced, closing the event the link opens)."""
+    before = _views(site)
+    page = _by_id(_open(site, "/explorer", "?range=7d", "#event=1"))
+    assert page[ids.EX_LISTING].get("data") is None and page[ids.EX_PANEL]["is_open"] is False
+    assert page[ids.EX_TOTAL]["children"] == "…"
+    assert _views(site) == before
+    site.client.set_cookie("auditdash_tz", "Asia/Tokyo")
+    try:
+        page = _by_id(_open(site, "/explorer", "?range=7d", ""))
+    finally:
+        site.client.delete_cookie("auditdash_tz")
+    assert page[ids.EX_LISTING]["data"]["filters"]["tz"] == "Asia/Tokyo"
+    assert "Asia/Tokyo" in page[ids.EX_ASOF]["children"]
+    assert _views(site) == before + 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Page, Request, expect
@@ -179,3 +180,22 @@ def test_a_first_listing_arrives_with_the_page_whether_opened_by_link_or_from_an
     actions = [r["action"] for r in page.evaluate(FIRST_PAGE)]
     assert actions and actions == sorted(actions)
     assert errors == []
+
+
+def test_rows_come_when_the_grids_code_first_fails_to_load(site: Site, page: Page) -> None:
+    """Opened at /explorer, the page fetches AG Grid's code at once; if that fetch fails, the grid's
+    own loader fetches it again (a failed early fetch is not left for it to wait on)."""
+    login(page, site.server.url, "cora", site.passwords["cora"])
+    failed: list[str] = []
+
+    def fail_once(route: Any) -> None:
+        if not failed:
+            failed.append(route.request.url)
+            route.abort()
+        else:
+            route.continue_()
+
+    page.route(re.compile(r"/dash_ag_grid/async-community\.js"), fail_once)
+    page.goto(site.server.url + "/explorer?range=30d&tz=UTC&outcome=failure")
+    expect(page.locator(f"{ROWS} .ex-outcome-cell").first).to_have_text("failure", timeout=20_000)
+    assert len(failed) == 1

@@ -17,8 +17,8 @@ The page's first listing is drawn with the page itself (`layout`: the pages rout
 link's query and fragment), as Overview and Security draw their first view: count, grid, first page
 and the event the link opens arrive in the router's answer, without waiting for the shell's answer
 and a request of the page's own. The page's own callback (`_listing`) makes a listing on "Reload"
-and on the archive switch, and the first one when the layout could not (the store failed, or the
-browser's zone was not known to the server: the link's view is then not the shell's). After that, a
+and on the archive switch, and the first one when the layout did not (the store failed, or a link
+without `tz` came without the browser's zone cookie: the shell resolves the zone first). After that, a
 change of the view is listed in the shell's own answer (`_redraw`, registered with
 `page_view.add`): the new listing, its count and first page arrive with the new `filters` store,
 in one round trip; the page's `shown` store names the view listed (with its zone and whether it
@@ -207,6 +207,10 @@ def _first(query: Mapping[str, Any]) -> dict[str, Any] | None:
     understood and the panel on the event it names; recorded as a view (`audit.view`). None when it
     cannot be made here (logged): the page then lists as it mounts, through its own callback, which
     says what failed."""
+    if "tz" not in query and page_view.browser_zone() is None:
+        # the browser's zone is not known here (its cookie did not come): the shell resolves it, and
+        # a listing in UTC would be made, recorded and replaced (closing the event the link opens)
+        return None
     try:
         f = page_view.link_filters(query)
         asked = explorer_views.link_view(page_view.link_fragment())
@@ -227,13 +231,22 @@ def _first(query: Mapping[str, Any]) -> dict[str, Any] | None:
             "first": first,
             "shown": _shown(snap, False),
         }
-        if asked.event is not None:
-            is_open, title, body, seq = _open(asked.event, listing)
-            values.update(panel=(is_open, title, body), event=seq)
-        return values
     except Exception:
         log.exception("the Explorer's first listing could not be drawn with the page; its own callback lists it")
         return None
+    if asked.event is not None:
+        # the listing is made and recorded: a failure to open the event says so in the panel
+        try:
+            is_open, title, body, seq = _open(asked.event, listing)
+        except Exception:
+            log.exception("the event a link names could not be opened with the Explorer's first listing")
+            is_open, title, body, seq = True, "Event details", [html.P(_OPEN_FAILED, className="text-danger")], None
+        values.update(panel=(is_open, title, body), event=seq)
+    return values
+
+
+#: the panel's words when the event a link names could not be read with the page
+_OPEN_FAILED = "This event could not be read just now. Close this panel and open the event again from the list."
 
 
 def _link_note(problems: tuple[str, ...]) -> Any:
