@@ -19,6 +19,7 @@ See docs/security.md for the route and role table and the settings.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import secrets
@@ -33,6 +34,7 @@ from typing import Any, cast
 import dash
 import flask
 from dash import html
+from dash._utils import to_json
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
@@ -546,6 +548,28 @@ def _csp(app: dash.Dash, settings: Settings, html: bool) -> str:
     )
 
 
+#: the build of the app's callbacks, on every answer to Dash's renderer (`_build`)
+BUILD_HEADER = "X-Auditdash-Build"
+
+
+def _build(app: dash.Dash) -> str:
+    """A digest of the app's callbacks as `/_dash-dependencies` sends them: the same for every
+    process of one version, another after an upgrade that changed any callback. A page that sees
+    another build than the one it was made with reloads itself (assets/auth-session.js): the server
+    refuses requests shaped for callbacks it no longer has (400), and a page left open, such as the
+    wall screen, would otherwise stay as it was until someone reloads it. Callbacks are only ever
+    added (the pages router at the first request), so their number says when to digest again."""
+    callbacks: list[Any] = app._callback_list
+    kept = app.server.extensions.get(_BUILD_KEY)
+    if kept is None or kept[0] != len(callbacks):
+        kept = (len(callbacks), hashlib.sha256(to_json(callbacks).encode()).hexdigest()[:16])
+        app.server.extensions[_BUILD_KEY] = kept
+    return str(kept[1])
+
+
+_BUILD_KEY = "auditdash_build"
+
+
 def _after(app: dash.Dash, response: Response) -> Response:
     req = flask.request
     settings = state().settings
@@ -560,6 +584,8 @@ def _after(app: dash.Dash, response: Response) -> Response:
     headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
     if req.is_secure:
         headers["Strict-Transport-Security"] = "max-age=31536000"
+    if req.path.startswith("/_dash-"):
+        headers[BUILD_HEADER] = _build(app)
     if not req.path.startswith(STATIC_PREFIXES):
         headers["Cache-Control"] = "no-store"
         headers.pop("Expires", None)

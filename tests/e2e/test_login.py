@@ -111,6 +111,40 @@ def test_admin_page_creates_and_revokes_a_token_in_the_browser(site: Site, page:
     assert errors == []
 
 
+def test_an_open_page_reloads_itself_once_when_the_servers_callbacks_change(site: Site, page: Page) -> None:
+    """A page made for the callbacks of an earlier version (an upgrade since) reloads itself: the
+    server names its callbacks' build on every answer to Dash's routes (X-Auditdash-Build)."""
+    login(page, site.server.url, "ada", site.passwords["ada"])
+    expect(page.locator("#fig-events")).to_be_visible()
+    build = page.evaluate("""async () => (await fetch("/_dash-dependencies")).headers.get("X-Auditdash-Build")""")
+    assert build and re.fullmatch(r"[0-9a-f]{16}", build)
+    page.evaluate("() => { window.madeBefore = true; }")
+
+    def upgraded(route: Any) -> None:
+        answer = route.fetch()
+        route.fulfill(response=answer, headers={**answer.headers, "x-auditdash-build": "0123456789abcdef"})
+
+    # from now on the server answers as another build: the next answer reloads the page
+    page.route(re.compile(r"/_dash-update-component"), upgraded)
+    page.evaluate("""() => {
+        window.history.pushState({}, "", "/security");
+        window.dispatchEvent(new PopStateEvent("popstate"));
+    }""")
+    page.wait_for_function("() => window.madeBefore === undefined", timeout=20_000)
+    expect(page.locator("#_pages_content h1")).to_have_text(re.compile("Security"))
+    # reloaded once for that build: its next answers do not reload it again
+    page.evaluate("() => { window.madeBefore = true; }")
+    page.evaluate("""() => {
+        window.history.pushState({}, "", "/");
+        window.dispatchEvent(new PopStateEvent("popstate"));
+    }""")
+    expect(page.locator("#fig-events")).to_be_visible()
+    page.wait_for_timeout(500)
+    assert page.evaluate("() => window.madeBefore") is True
+    assert page.evaluate("() => sessionStorage.getItem('auditdash-reloaded-for-build')") == "0123456789abcdef"
+    page.unroute(re.compile(r"/_dash-update-component"))
+
+
 def test_an_open_page_goes_to_the_sign_in_form_when_the_session_ends(site: Site, page: Page) -> None:
     last_request = [time.monotonic()]
 
