@@ -336,6 +336,51 @@ def sign_in(flask_app: Any, username: str, password: str, layout: bool = True) -
     return client
 
 
+#: the password of the people `in_process` adds
+IN_PROCESS_PASSWORD = "in-process-test-password"
+
+
+@dataclass
+class InProcess:
+    """The dashboard app in this process (Flask's test client) over a demo store of its own."""
+
+    db: Any  # dashboard.store.db.Database
+    app: Any  # the Dash app
+
+    def client(self, username: str) -> Any:
+        """A test client signed in as `username` (one of the people `in_process` added)."""
+        return sign_in(self.app.server, username, IN_PROCESS_PASSWORD)
+
+    def post(self, client: Any, payload: dict[str, Any]) -> Any:
+        """A callback request as Dash's renderer sends it (with the CSRF token)."""
+        token = client.get_cookie("_csrf_token")
+        return client.post(
+            "/_dash-update-component", json=payload, headers={"X-CSRFToken": token.value if token else ""}
+        )
+
+
+@contextlib.contextmanager
+def in_process(tmp: Path, users: dict[str, str], *demo: str) -> Iterator[InProcess]:
+    """`auditdash demo` (`demo`: its options) into a new store in `tmp`, the people `users` ({name:
+    role}) added, and the app serving it in this process; the store is closed after."""
+    from dashboard.access.users import create_user
+    from dashboard.config import Settings
+    from dashboard.store.db import Database
+    from dashboard.web.app import create_app
+
+    db_path = tmp / "site.duckdb"
+    cli("demo", *(demo or ("--days", "7", "--events", "1500")), "--db", str(db_path))
+    db = Database(db_path)
+    try:
+        for name, role in users.items():
+            create_user(db, name, role, IN_PROCESS_PASSWORD)
+        app = create_app(Settings(db_path=db_path, geo_dir=GEO_DIR), db)
+        app.server.test_client().get("/healthz")  # Dash fills its callback map on the first request
+        yield InProcess(db, app)
+    finally:
+        db.close()
+
+
 def page_payload(pathname: str, search: str = "", fragment: str = "") -> dict[str, Any]:
     """The request Dash's pages router sends to render the page at `pathname` (with the link's
     fragment, a State of its Location: `auth_rules.ROUTE_FRAGMENT`)."""

@@ -1,8 +1,8 @@
 """The Explorer's first listing is drawn with the page: the pages router's answer carries it.
 
 The app runs in-process (Flask's test client) over a small demo database. Each test posts the
-request the browser sends to Dash's pages router when a link is opened (built from the app's own
-dependency list: pathname, query and the link's fragment) and reads the layout it answers: the
+request the browser sends to Dash's pages router when a link is opened (`conftest.page_payload`:
+pathname, query and the link's fragment) and reads the layout it answers: the
 count line, the listing and its first page, the grid's order, the event panel the fragment opens,
 and the page's `shown` store. Expected counts and rows come from plain SQL over the same file.
 """
@@ -17,60 +17,29 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from dashboard.access.users import create_user
-from dashboard.config import Settings
-from dashboard.store.db import Database
 from dashboard.web import ids
-from tests.conftest import GEO_DIR, cli, sign_in
-
-PASSWORD = "explorer-first-listing-password"
+from tests.conftest import InProcess, in_process, page_payload
 
 
 @dataclass
 class Site:
-    db: Database
+    app: InProcess
     client: Any
-    router: dict[str, Any]
+
+    @property
+    def db(self) -> Any:
+        return self.app.db
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    tmp = tmp_path_factory.mktemp("explorer-first")
-    db_path = tmp / "first.duckdb"
-    cli("demo", "--days", "7", "--events", "1500", "--db", str(db_path))
-    db = Database(db_path)
-    create_user(db, "ada", "admin", PASSWORD)
-    from dashboard.web.app import create_app
-
-    app = create_app(Settings(db_path=db_path, geo_dir=GEO_DIR), db)
-    app.server.test_client().get("/healthz")
-    try:
-        client = sign_in(app.server, "ada", PASSWORD)
-        deps = client.get("/_dash-dependencies").get_json()
-        router = next(d for d in deps if d["output"].startswith(".._pages_content.children"))
-        yield Site(db, client, router)
-    finally:
-        db.close()
+    with in_process(tmp_path_factory.mktemp("explorer-first"), {"ada": "admin"}) as app:
+        yield Site(app, app.client("ada"))
 
 
 def _open(site: Site, path: str, search: str, fragment: str) -> dict[str, Any]:
     """Post the router's request for a link, as the browser sends it on a first load; the layout answered."""
-    values = {"pathname": path, "search": search, "hash": fragment}
-
-    def item(dep: dict[str, Any]) -> dict[str, Any]:
-        return {"id": dep["id"], "property": dep["property"], "value": values[dep["property"]]}
-
-    token = site.client.get_cookie("_csrf_token")
-    payload = {
-        "output": site.router["output"],
-        "outputs": [{"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
-        "inputs": [item(d) for d in site.router["inputs"]],
-        "state": [item(d) for d in site.router["state"]],
-        "changedPropIds": ["_pages_location.pathname"],
-    }
-    reply = site.client.post(
-        "/_dash-update-component", json=payload, headers={"X-CSRFToken": token.value if token else ""}
-    )
+    reply = site.app.post(site.client, page_payload(path, search, fragment))
     assert reply.status_code == 200, reply.get_data(as_text=True)[:500]
     return reply.get_json()["response"]["_pages_content"]["children"]
 
