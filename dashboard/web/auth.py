@@ -632,7 +632,7 @@ def _guarded_layout(page: dict[str, Any], original: Any) -> Callable[..., Any]:
         # the link's fragment is not part of its query: kept for the request (`page_view.link_fragment`)
         fragment = kwargs.pop(auth_rules.ROUTE_FRAGMENT, None)
         if flask.has_request_context():
-            flask.g.link_fragment = fragment if isinstance(fragment, str) else None
+            setattr(flask.g, auth_rules.ROUTE_FRAGMENT, fragment if isinstance(fragment, str) else None)
         role = viewer().role
         decision = auth_rules.decide_page(role, str(page.get("path", "/")), list(dash.page_registry.values()))
         if not decision.allowed:

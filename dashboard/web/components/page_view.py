@@ -144,7 +144,7 @@ def link_fragment() -> str | None:
     outside that request (`auth_rules.ROUTE_FRAGMENT`)."""
     if not flask.has_request_context():
         return None
-    fragment = flask.g.get("link_fragment")
+    fragment = flask.g.get(auth_rules.ROUTE_FRAGMENT)
     return fragment if isinstance(fragment, str) else None
 
 

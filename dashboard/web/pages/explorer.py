@@ -219,18 +219,8 @@ def _first(query: Mapping[str, Any]) -> dict[str, Any] | None:
         )
         if made is None:
             return None
-        snap, first = made
-        count, asof = explorer_views.listing_texts(snap)
-        listing = snap.to_store()
-        values: dict[str, Any] = {
-            "total": count,
-            "asof": asof,
-            "note": _link_note(asked.problems),
-            "grid": grid(snap.filters.tz, asked.sort),
-            "listing": listing,
-            "first": first,
-            "shown": _shown(snap, False),
-        }
+        values = _first_values(*made, asked, include_archive=False)
+        listing = values["listing"]
     except Exception:
         log.exception("the Explorer's first listing could not be drawn with the page; its own callback lists it")
         return None
@@ -243,6 +233,24 @@ def _first(query: Mapping[str, Any]) -> dict[str, Any] | None:
             is_open, title, body, seq = True, "Event details", [html.P(_OPEN_FAILED, className="text-danger")], None
         values.update(panel=(is_open, title, body), event=seq)
     return values
+
+
+def _first_values(
+    snap: Snapshot, first: dict[str, Any] | None, asked: explorer_views.LinkView, include_archive: bool
+) -> dict[str, Any]:
+    """What a page's first listing shows, by name (the layout's `_first`, and `_listing` when the
+    layout did not list): the listing, its count line, the grid in the order the link names with
+    its first page, the note on a fragment not understood, and the page's `shown` data."""
+    count, asof = explorer_views.listing_texts(snap)
+    return {
+        "listing": snap.to_store(),
+        "total": count,
+        "asof": asof,
+        "grid": grid(snap.filters.tz, asked.sort),
+        "note": _link_note(asked.problems),
+        "first": first,
+        "shown": _shown(snap, include_archive),
+    }
 
 
 #: the panel's words when the event a link names could not be read with the page
@@ -361,14 +369,14 @@ def _listing(
     if made is None:
         raise PreventUpdate
     snap, first = made
-    count, asof = explorer_views.listing_texts(snap)
     previous = Snapshot.from_store(current)
-    listing = snap.to_store()
     if previous is None:
         # the first listing of the page: the order and the event of the link it was opened with
-        table = grid(snap.filters.tz, asked.sort)
-        panel = _open(asked.event, listing) if asked.event is not None else (False, no_update, no_update, None)
-        return listing, count, asof, table, _link_note(asked.problems), *panel, first, _shown(snap, archive is not None)
+        v = _first_values(snap, first, asked, archive is not None)
+        panel = _open(asked.event, v["listing"]) if asked.event is not None else (False, no_update, no_update, None)
+        return v["listing"], v["total"], v["asof"], v["grid"], v["note"], *panel, first, v["shown"]
+    count, asof = explorer_views.listing_texts(snap)
+    listing = snap.to_store()
     # The grid stays (a new zone changes its columns: the time column's header names it) and
     # assets/explorer.js drops its pages. A new view closes the panel.
     if previous.filters.tz != snap.filters.tz:
